@@ -1,0 +1,18 @@
+// Bundles src/main.ts into one CommonJS file for Node 20 (the input of the single binary).
+import { build } from 'esbuild';
+
+const started = Date.now();
+await build({
+  entryPoints: ['src/main.ts'],
+  outfile: 'dist/neurobuild-ingest.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  // optional native accelerator of msgpackr: it falls back to pure JS when absent
+  external: ['msgpackr-extract'],
+  logLevel: 'warning',
+  logOverride: { 'empty-import-meta': 'silent' },
+});
+console.error(`bundled dist/neurobuild-ingest.cjs in ${Date.now() - started} ms`);

@@ -1,0 +1,73 @@
+/**
+ * Command line: `neurobuild-ingest [serve] [--flag value ...]`. Every setting of
+ * config/schema.ts is a flag; parsing is node:util parseArgs, --help is generated.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { allowedText } from '../config/load.ts';
+import { flagName, settingSchemas } from '../config/schema.ts';
+
+export const COMMANDS = { serve: 'Run the ingestion server (default)' } as const;
+export type Command = keyof typeof COMMANDS;
+
+export interface ParsedArgs {
+  command: string;
+  help: boolean;
+  version: boolean;
+  /** Setting name → raw value, for loadConfig. */
+  settings: Record<string, string>;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export function parseCommandLine(argv: string[]): ParsedArgs {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' },
+  };
+  const byFlag = new Map<string, string>();
+  for (const [key] of settingSchemas()) {
+    options[flagName(key)] = { type: 'string' };
+    byFlag.set(flagName(key), key);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (see --help)`);
+  }
+  const settings: Record<string, string> = {};
+  for (const [flag, value] of Object.entries(parsed.values)) {
+    const key = byFlag.get(flag);
+    if (key !== undefined && typeof value === 'string') settings[key] = value;
+  }
+  if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}" (see --help)`);
+  return {
+    command: parsed.positionals[0] ?? 'serve',
+    help: parsed.values.help === true,
+    version: parsed.values.version === true,
+    settings,
+  };
+}
+
+export function helpText(version: string): string {
+  const lines = [
+    `neurobuild-ingest ${version}: sensor data ingestion over HTTP (MQTT and WebSocket to come) into Redis Streams`,
+    '',
+    'Usage: neurobuild-ingest [command] [--flag value ...]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(10)} ${d}`),
+    '',
+    'Every setting is an environment variable or a flag (the flag wins):',
+  ];
+  for (const [key, schema] of settingSchemas()) {
+    const def = schema.default === undefined ? '' : ` (default: ${JSON.stringify(schema.default)})`;
+    lines.push(`  --${flagName(key)}, ${key}${def}`);
+    lines.push(`      ${schema.description ?? ''}; ${allowedText(schema)}`);
+  }
+  lines.push('', '  -h, --help     this text', '  -v, --version  print the version');
+  return lines.join('\n');
+}

@@ -1,0 +1,109 @@
+/**
+ * Composition root of `serve`: config → queue backend → core → transports → signals.
+ * The only module that knows every implementation.
+ * @module
+ */
+import type { Logger } from 'pino';
+import { queueBackendOf } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { Pipeline } from '../core/pipeline.ts';
+import { builtinSensorTypes } from '../core/readings/registry.ts';
+import { ReadingValidator } from '../core/validate.ts';
+import { createMetrics } from '../metrics/registry.ts';
+import type { QueueBackend } from '../queue/backend.ts';
+import { MemoryBackend } from '../queue/memory/index.ts';
+import { RedisBackend } from '../queue/redis/index.ts';
+import type { HttpContext } from '../transports/http/context.ts';
+import { metricsRoute } from '../transports/http/routes/metrics.ts';
+import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
+import { loadUws } from '../transports/native/uws.ts';
+import type { Transport } from '../transports/transport.ts';
+import { onSignals } from './shutdown.ts';
+
+function createBackend(config: Config, log: Logger): QueueBackend {
+  if (queueBackendOf(config) === 'redis') {
+    return new RedisBackend(
+      {
+        url: config.REDIS_URL,
+        host: config.REDIS_HOST,
+        port: config.REDIS_PORT,
+        password: config.REDIS_PASSWORD,
+        db: config.REDIS_DB,
+        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        stream: config.QUEUE_NAME,
+        dlq: config.DLQ_NAME,
+        rejects: config.REJECTS_NAME,
+        eventsChannel: config.EVENTS_CHANNEL,
+        metadataKey: config.METADATA_KEY,
+        dedupeWindowMs: config.DEDUPE_WINDOW_MS,
+        maxLen: config.QUEUE_MAXLEN,
+        rejectsMaxLen: config.REJECTS_MAXLEN,
+      },
+      log,
+    );
+  }
+  log.warn(
+    { max_entries: config.MEMORY_QUEUE_MAXLEN },
+    'no Redis configured: using the embedded in-process queue (not durable, single instance); set REDIS_URL or REDIS_HOST for production',
+  );
+  return new MemoryBackend({ maxLen: config.MEMORY_QUEUE_MAXLEN, dedupeWindowMs: config.DEDUPE_WINDOW_MS });
+}
+
+export async function serve(config: Config, log: Logger): Promise<void> {
+  const uws = loadUws();
+  const backend = createBackend(config, log);
+  let pipelineRef: Pipeline | undefined;
+  const metrics = createMetrics({
+    queueUp: () => backend.healthy(),
+    inFlight: () => pipelineRef?.inFlight ?? 0,
+    queueSizes: async () => {
+      const s = await backend.status();
+      return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
+    },
+  });
+  const pipeline = new Pipeline(
+    { validator: new ReadingValidator(builtinSensorTypes, config.CLOCK_SKEW_MS), backend, metrics, log },
+    { dedupeWindowMs: config.DEDUPE_WINDOW_MS, queueBatchSize: config.QUEUE_BATCH_SIZE, maxInFlight: config.MAX_IN_FLIGHT },
+  );
+  pipelineRef = pipeline;
+  await backend.start();
+
+  let listening = false;
+  let draining = false;
+  const ctx: HttpContext = {
+    pipeline,
+    backend,
+    metrics,
+    log,
+    lifecycle: { ready: () => listening && !draining && backend.healthy(), draining: () => draining },
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    batchMaxItems: config.BATCH_MAX_ITEMS,
+    retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+    metricsPath: config.METRICS_PATH,
+  };
+  const transports: Transport[] = [new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics)];
+  if (config.METRICS_PORT !== 0) {
+    const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics) };
+    transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
+  }
+  const ports = await Promise.all(transports.map((t) => t.start()));
+  listening = true;
+  const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+  const urls = Object.fromEntries(transports.map((t, i) => [t.name, `http://${shown}:${ports[i]}`]));
+  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
+
+  onSignals({
+    log,
+    pipeline,
+    backend,
+    transports,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    beginDrain: () => {
+      draining = true;
+    },
+    exit: (code) => {
+      log.flush();
+      process.exit(code);
+    },
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * Ordered drain on SIGTERM/SIGINT: not ready → stop accepting → every reading in flight
+ * settled and answered → listeners closed → queue closed → exit 0. A reading that got
+ * its 202 was confirmed by the queue before; a reading still unconfirmed at the deadline
+ * was never acknowledged, so exiting then loses nothing that was promised.
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { Pipeline } from '../core/pipeline.ts';
+import type { QueueBackend } from '../queue/backend.ts';
+import type { Transport } from '../transports/transport.ts';
+
+export interface ShutdownDeps {
+  log: Logger;
+  pipeline: Pipeline;
+  backend: QueueBackend;
+  transports: Transport[];
+  timeoutMs: number;
+  /** Marks the server as draining (ready → false, new requests refused). */
+  beginDrain(): void;
+  exit(code: number): void;
+}
+
+export async function shutdown(d: ShutdownDeps, signal: string): Promise<void> {
+  const started = Date.now();
+  d.log.info({ signal, in_flight: d.pipeline.inFlight }, 'draining: not ready, refusing new readings, finishing in-flight ones');
+  d.beginDrain();
+  d.pipeline.stopAccepting();
+  await Promise.all(d.transports.map((t) => t.drain()));
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    d.pipeline.drain().then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), d.timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  // answers are written in promise continuations of the settled batches: let them all run
+  await new Promise((resolve) => setImmediate(resolve));
+  await Promise.all(d.transports.map((t) => t.stop()));
+  await d.backend.close();
+  if (timedOut) {
+    d.log.error({ in_flight: d.pipeline.inFlight, timeout_ms: d.timeoutMs }, 'drain timed out; unconfirmed readings were not acknowledged');
+  } else d.log.info({ ms: Date.now() - started }, 'drained, exiting');
+  d.exit(timedOut ? 1 : 0);
+}
+
+export function onSignals(d: ShutdownDeps): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      d.log.warn({ signal }, 'second signal: exiting now');
+      d.exit(1);
+      return;
+    }
+    stopping = true;
+    shutdown(d, signal).catch((err: unknown) => {
+      d.log.error({ err }, 'shutdown failed');
+      d.exit(1);
+    });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}

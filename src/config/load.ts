@@ -1,0 +1,75 @@
+/**
+ * Environment + flags → one validated, frozen Config. Nothing else reads process.env.
+ * @module
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigSchema, flagName, settingSchemas, type Config } from './schema.ts';
+
+const checker = TypeCompiler.Compile(ConfigSchema);
+
+/** A setting with a value outside what the schema allows; `message` is the one line to print. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly code = 'INGEST_ERR_CONFIG';
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a setting accepts, in words, for error lines and --help. */
+export function allowedText(schema: TSchema): string {
+  if (schema.anyOf) return 'one of ' + (schema.anyOf as TSchema[]).map((s) => String(s.const)).join('|');
+  if (schema.type === 'integer') {
+    const lo = schema.minimum ?? '-∞';
+    const hi = schema.maximum ?? '∞';
+    return `an integer from ${lo} to ${hi}`;
+  }
+  if (schema.pattern) return `a string matching ${schema.pattern}`;
+  return 'a non-empty string';
+}
+
+function shown(schema: TSchema, raw: unknown): string {
+  return schema.secret ? '<redacted>' : JSON.stringify(raw);
+}
+
+/**
+ * Builds the Config from `env` (variables) and `flags` (already parsed, keyed by setting
+ * name); flags win over variables. Unknown variables are ignored, only known ones read.
+ * @throws ConfigError naming the first bad setting
+ */
+export function loadConfig(env: Record<string, string | undefined>, flags: Record<string, string | undefined> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  const schemas = settingSchemas();
+  for (const [key] of schemas) {
+    const value = flags[key] ?? env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>;
+  for (const [key, schema] of schemas) {
+    if (converted[key] === undefined) continue;
+    if (!Value.Check(schema, converted[key])) {
+      const source = flags[key] !== undefined ? `--${flagName(key)}` : key;
+      throw new ConfigError(key, `invalid configuration: ${source}=${shown(schema, raw[key])} must be ${allowedText(schema)}`);
+    }
+  }
+  if (!checker.Check(converted)) {
+    const first = checker.Errors(converted).First();
+    throw new ConfigError(first?.path ?? '', `invalid configuration: ${first?.path} ${first?.message}`);
+  }
+  const config = converted as Config;
+  if (config.QUEUE_BACKEND === 'redis' && !config.REDIS_URL && !config.REDIS_HOST) {
+    throw new ConfigError('QUEUE_BACKEND', 'invalid configuration: QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
+  }
+  return Object.freeze(config);
+}
+
+/** Which queue backend the config selects. */
+export function queueBackendOf(config: Config): 'redis' | 'memory' {
+  if (config.QUEUE_BACKEND !== 'auto') return config.QUEUE_BACKEND;
+  return config.REDIS_URL || config.REDIS_HOST ? 'redis' : 'memory';
+}

@@ -1,0 +1,75 @@
+/**
+ * Every setting of neurobuild-ingest, one property each. The property name is the
+ * environment variable; the command-line flag is its kebab-case form (`PORT` → `--port`).
+ * `--help` and the README configuration table are generated from this schema.
+ * @module
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const port = (def: number, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: def, description });
+const name = (def: string, description: string) =>
+  Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:_.{}-]+$', default: def, description });
+const positive = (def: number, max: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: max, default: def, description });
+const optionalString = (description: string, extra: object = {}) =>
+  Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description, ...extra }));
+
+export const ConfigSchema = Type.Object({
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP and metrics listeners bind to' }),
+  PORT: port(3000, 'HTTP API port'),
+  METRICS_PORT: port(9090, 'Port of the separate Prometheus metrics listener (0 disables it; /metrics stays on PORT)'),
+  METRICS_PATH: Type.String({ pattern: '^/[A-Za-z0-9/_.-]*$', default: '/metrics', description: 'Path of the Prometheus endpoint' }),
+  WS_PORT: port(3001, 'WebSocket port (reserved: the WebSocket transport is not built yet)'),
+  MQTT_PORT: port(1883, 'MQTT port (reserved: the MQTT transport is not built yet)'),
+  MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'MQTT topic prefix (reserved)' }),
+  MQTT_BROKER_URL: optionalString('Upstream broker for bridge mode (reserved)', { pattern: '^(mqtts?|wss?)://' }),
+
+  QUEUE_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory')], {
+    default: 'auto',
+    description: 'auto: Redis when REDIS_URL or REDIS_HOST is set, else the embedded in-process queue',
+  }),
+  REDIS_URL: optionalString('Redis connection URL (redis:// or rediss://); overrides REDIS_HOST/PORT/PASSWORD/DB', { pattern: '^rediss?://', secret: true }),
+  REDIS_HOST: optionalString('Redis host'),
+  REDIS_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 6379, description: 'Redis port' }),
+  REDIS_PASSWORD: optionalString('Redis password', { secret: true }),
+  REDIS_DB: Type.Integer({ minimum: 0, maximum: 15, default: 0, description: 'Redis database number' }),
+  REDIS_COMMAND_TIMEOUT_MS: positive(5000, 600_000, 'A Redis reply slower than this fails the batch (answered 503, not acknowledged)'),
+  QUEUE_NAME: name('sensor-data', 'Redis stream of accepted readings'),
+  DLQ_NAME: name('sensor-data-dlq', 'Dead-letter stream (written by consumers after MAX_RETRY_ATTEMPTS)'),
+  REJECTS_NAME: name('sensor-data-invalid', 'Stream of rejected payloads with their reason'),
+  EVENTS_CHANNEL: name('sensor-events', 'Pub/sub channel: one JSON enriched reading per accepted reading'),
+  METADATA_KEY: name('device-metadata', 'Redis hash of device metadata (field = device_id)'),
+  QUEUE_MAXLEN: Type.Integer({ minimum: 0, default: 0, description: 'Approximate MAXLEN trim of the readings stream (0 = never trim)' }),
+  REJECTS_MAXLEN: Type.Integer({ minimum: 0, default: 100_000, description: 'Approximate MAXLEN trim of the rejects stream (0 = never trim)' }),
+  MEMORY_QUEUE_MAXLEN: positive(100_000, 100_000_000, 'Embedded backend: entries kept per stream; the oldest are trimmed beyond it'),
+  MAX_RETRY_ATTEMPTS: Type.Integer({ minimum: 0, maximum: 100, default: 3, description: 'Consumer retries before an entry goes to the DLQ' }),
+  RETRY_DELAY_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 1000, description: 'Consumer retry backoff base' }),
+
+  DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, timestamp) within this window is a duplicate (0 disables)' }),
+  CLOCK_SKEW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Readings timestamped further than this in the future are rejected' }),
+  MAX_BODY_BYTES: positive(1_048_576, 64 * 1_048_576, 'Largest accepted HTTP body (413 beyond it)'),
+  BATCH_MAX_ITEMS: positive(100, 10_000, 'Most readings in one POST /api/v1/sensor-data/batch'),
+  QUEUE_BATCH_SIZE: positive(1000, 100_000, 'Most readings appended in one queue round trip'),
+  MAX_IN_FLIGHT: positive(50_000, 10_000_000, 'Readings awaiting queue confirmation before new ones are refused with 503'),
+  RETRY_AFTER_SECONDS: positive(1, 3600, 'Retry-After sent with 503 answers'),
+  SHUTDOWN_TIMEOUT_MS: positive(10_000, 600_000, 'Longest graceful drain on SIGTERM/SIGINT before exiting anyway'),
+
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+    default: 'info',
+    description: 'Log level',
+  }),
+  LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: 'json (one object per line) or pretty' }),
+  JWT_SECRET: optionalString('JWT secret (reserved: authentication is not built yet)', { secret: true }),
+  CIRCUIT_BREAKER_THRESHOLD: positive(5, 10_000, 'Consecutive queue failures that open the circuit breaker (reserved)'),
+  CIRCUIT_BREAKER_TIMEOUT_MS: positive(30_000, 3_600_000, 'Time the circuit breaker stays open before probing (reserved)'),
+});
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+export type ConfigKey = keyof Config;
+
+/** `PORT` → `port`, `METRICS_PORT` → `metrics-port` */
+export const flagName = (key: string): string => key.toLowerCase().replaceAll('_', '-');
+
+export const settingSchemas = (): [ConfigKey, TSchema][] =>
+  Object.entries(ConfigSchema.properties) as [ConfigKey, TSchema][];

@@ -1,0 +1,64 @@
+/**
+ * Bytes + media type → a JavaScript value, or a typed error. No I/O.
+ * @module
+ */
+import { Unpackr } from 'msgpackr';
+import { ErrorCode, IngestError, MalformedPayloadError } from './errors.ts';
+
+export const MediaKind = { json: 'json', msgpack: 'msgpack' } as const;
+export type MediaKind = (typeof MediaKind)[keyof typeof MediaKind];
+
+const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false, int64AsType: 'number' });
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Media type (a Content-Type header value, parameters allowed) → payload kind.
+ * Missing means JSON, as devices often omit the header.
+ */
+export function mediaKind(contentType: string | undefined): MediaKind | IngestError {
+  if (!contentType) return MediaKind.json;
+  const semi = contentType.indexOf(';');
+  const base = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (base === 'application/json' || base === 'text/json' || base.endsWith('+json')) return MediaKind.json;
+  if (base === 'application/msgpack' || base === 'application/x-msgpack' || base === 'application/vnd.msgpack') {
+    return MediaKind.msgpack;
+  }
+  return new IngestError(
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    'Unsupported content type',
+    `content type "${base}" is not supported; use application/json or application/msgpack`,
+  );
+}
+
+/** Decodes a payload. MessagePack timestamps become ISO strings so they validate as JSON ones do. */
+export function decode(payload: Uint8Array, kind: MediaKind): unknown {
+  if (payload.length === 0) return new MalformedPayloadError('body is empty');
+  if (kind === MediaKind.json) {
+    let text: string;
+    try {
+      text = utf8.decode(payload);
+    } catch (err) {
+      return new MalformedPayloadError('body is not valid UTF-8', err);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
+    }
+  }
+  try {
+    return datesToIso(unpackr.unpack(payload));
+  } catch (err) {
+    return new MalformedPayloadError(`malformed MessagePack: ${(err as Error).message}`, err);
+  }
+}
+
+function datesToIso(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const top = value as Record<string, unknown>;
+  if (top.timestamp instanceof Date) {
+    top.timestamp = Number.isNaN(top.timestamp.getTime()) ? 'invalid' : top.timestamp.toISOString();
+  }
+  if (Array.isArray(value)) for (const v of value) datesToIso(v);
+  return value;
+}

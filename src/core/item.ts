@@ -1,0 +1,24 @@
+/**
+ * What a transport hands the core, and what it gets back.
+ * @module
+ */
+import type { IngestError } from './errors.ts';
+import type { EnrichedReading } from './readings/reading.ts';
+
+export const TransportName = { http: 'http', mqtt: 'mqtt', ws: 'ws', bridge: 'bridge' } as const;
+export type TransportName = (typeof TransportName)[keyof typeof TransportName];
+
+export interface IngestItem {
+  source: TransportName;
+  /** MQTT topic, when the transport has one. */
+  topic?: string;
+  payload: Uint8Array;
+  /** Lower-case media type without parameters; undefined means JSON. */
+  contentType?: string | undefined;
+  /** Authenticated identity (device id), once auth exists. */
+  identity?: string;
+}
+
+export type Outcome =
+  | { ok: true; reading: EnrichedReading; messageId: string }
+  | { ok: false; error: IngestError; deviceId?: string };

@@ -1,0 +1,224 @@
+/**
+ * The one ingest path every transport uses:
+ * decode → validate (+ timestamp) → dedupe key → enrich → batcher → queue.
+ * Refused payloads go to the rejects stream with their reason.
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics/registry.ts';
+import type { AppendEntry, AppendResult, QueueBackend, RejectEntry } from '../queue/backend.ts';
+import { Batcher } from './batcher.ts';
+import { decode, mediaKind, type MediaKind } from './decode.ts';
+import { dedupeKey } from './dedupe.ts';
+import { enrich } from './enrich.ts';
+import {
+  DuplicateReadingError,
+  ErrorCode,
+  errorType,
+  IngestError,
+  QueueSaturatedError,
+  QueueUnavailableError,
+  ShuttingDownError,
+} from './errors.ts';
+import type { IngestItem, Outcome } from './item.ts';
+import type { Reading } from './readings/reading.ts';
+import type { ReadingValidator } from './validate.ts';
+
+export interface PipelineOptions {
+  /** @default 60000 */
+  dedupeWindowMs: number;
+  /** Readings per queue round trip. @default 1000 */
+  queueBatchSize: number;
+  /** Readings awaiting the queue before new ones are refused. @default 50000 */
+  maxInFlight: number;
+  /** Bytes of a refused payload kept in the rejects stream. @default 4096 */
+  rejectPayloadBytes?: number;
+}
+
+export interface PipelineDeps {
+  validator: ReadingValidator;
+  backend: QueueBackend;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const REJECTS_IN_FLIGHT = 10_000;
+
+export class Pipeline {
+  readonly #deps: PipelineDeps;
+  readonly #opts: PipelineOptions;
+  readonly #data: Batcher<AppendEntry, AppendResult>;
+  readonly #rejects: Batcher<RejectEntry, null>;
+  #accepting = true;
+  #rejectsFailing = false;
+
+  constructor(deps: PipelineDeps, opts: PipelineOptions) {
+    this.#deps = deps;
+    this.#opts = opts;
+    this.#data = new Batcher((items) => deps.backend.appendBatch(items), {
+      maxBatch: opts.queueBatchSize,
+      maxInFlight: opts.maxInFlight,
+    }, {
+      onFlush: (size, seconds) => deps.metrics.flushed(size, seconds),
+      onBatchError: (err) => (err instanceof IngestError ? err : new QueueUnavailableError(String((err as Error)?.message ?? err), err)),
+    });
+    this.#rejects = new Batcher(
+      (items) => deps.backend.appendRejects(items).then(() => this.#rejectsRecovered(items.length)),
+      { maxBatch: 500, maxInFlight: REJECTS_IN_FLIGHT },
+      { onBatchError: (err) => this.#rejectsFailed(err) },
+    );
+  }
+
+  /** Readings awaiting queue confirmation. */
+  get inFlight(): number {
+    return this.#data.inFlight;
+  }
+
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  /** One reading in `item.payload`. */
+  ingest(item: IngestItem): Promise<Outcome> {
+    const started = performance.now();
+    const value = this.#decode(item);
+    if (value instanceof IngestError) return Promise.resolve(this.#refuse(item, value));
+    return this.ingestValue(value, item, Date.now(), new Date().toISOString(), started);
+  }
+
+  /**
+   * An array of readings in `item.payload` (at most `max`). Whole-body problems come back as
+   * one IngestError; otherwise one Outcome per element, in order.
+   */
+  async ingestBatch(item: IngestItem, max: number): Promise<Outcome[] | IngestError> {
+    const started = performance.now();
+    const value = this.#decode(item);
+    if (value instanceof IngestError) return this.#refuse(item, value).error;
+    if (!Array.isArray(value)) return this.#refuse(item, this.#batchError('body must be an array of readings')).error;
+    if (value.length === 0) return this.#refuse(item, this.#batchError('batch must contain at least one reading')).error;
+    if (value.length > max) {
+      return this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${value.length})`)).error;
+    }
+    const now = Date.now();
+    const receivedAt = new Date(now).toISOString();
+    return Promise.all(value.map((v) => this.ingestValue(v, item, now, receivedAt, started)));
+  }
+
+  /** A decoded reading (for transports that decode themselves, and for batch elements). */
+  ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string, started: number): Promise<Outcome> {
+    if (!this.#accepting) return Promise.resolve(this.#count({ ok: false, error: new ShuttingDownError() }));
+    if (this.#data.wouldSaturate()) {
+      this.#deps.metrics.backpressure();
+      return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight) }));
+    }
+    const checked = this.#deps.validator.validate(value, now);
+    if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
+    const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);
+    const entry: AppendEntry = {
+      dedupeKey: dedupeKey(reading, this.#opts.dedupeWindowMs),
+      deviceId: reading.device_id,
+      messageId: reading.message_id,
+      json: JSON.stringify(reading),
+    };
+    return this.#data.add(entry).then((result): Outcome => {
+      if (typeof result === 'string') {
+        const m = this.#deps.metrics;
+        for (const sensor in reading.sensors) m.ingested(sensor, item.source);
+        m.ingestSeconds((performance.now() - started) / 1000);
+        return { ok: true, reading, messageId: reading.message_id };
+      }
+      const error = result === null ? new DuplicateReadingError(reading.device_id) : asQueueError(result);
+      return this.#count({ ok: false, error, deviceId: reading.device_id });
+    });
+  }
+
+  /** Stops taking new readings (they get SHUTTING_DOWN); what is in flight continues. */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /** Waits until every reading and reject handed in so far is settled. */
+  async drain(): Promise<void> {
+    await this.#data.drain();
+    await this.#rejects.drain();
+  }
+
+  #decode(item: IngestItem): unknown {
+    const kind = mediaKind(item.contentType);
+    if (kind instanceof IngestError) return kind;
+    return decode(item.payload, kind as MediaKind);
+  }
+
+  #batchError(details: string): IngestError {
+    return new IngestError(ErrorCode.INVALID_BATCH, 'Invalid sensor data', details);
+  }
+
+  #count(outcome: Outcome & { ok: false }): Outcome & { ok: false } {
+    this.#deps.metrics.error(errorType[outcome.error.code]);
+    return outcome;
+  }
+
+  /** Counts the error and keeps the payload with its reason in the rejects stream. */
+  #refuse(item: IngestItem, error: IngestError, value?: unknown): Outcome & { ok: false } {
+    const deviceId = deviceIdOf(value);
+    const outcome = this.#count(deviceId === undefined ? { ok: false, error } : { ok: false, error, deviceId });
+    if (this.#rejects.wouldSaturate()) {
+      this.#deps.metrics.error('rejects_dropped');
+      return outcome;
+    }
+    const entry: RejectEntry = {
+      reason: error.details ?? error.message,
+      code: error.code,
+      source: item.source,
+      payload: this.#rejectPayload(item, value),
+      receivedAt: new Date().toISOString(),
+    };
+    if (deviceId !== undefined) entry.deviceId = deviceId;
+    if (item.topic !== undefined) entry.reason = `${entry.reason} (topic ${item.topic})`;
+    void this.#rejects.add(entry);
+    return outcome;
+  }
+
+  #rejectPayload(item: IngestItem, value: unknown): string {
+    const limit = this.#opts.rejectPayloadBytes ?? 4096;
+    if (value !== undefined) {
+      let text: string;
+      try {
+        text = JSON.stringify(value) ?? String(value);
+      } catch {
+        text = String(value);
+      }
+      return text.length > limit ? text.slice(0, limit) : text;
+    }
+    const bytes = item.payload.subarray(0, limit);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    return text.includes('\uFFFD') ? 'base64:' + Buffer.from(bytes).toString('base64') : text;
+  }
+
+  #rejectsRecovered(n: number): null[] {
+    if (this.#rejectsFailing) {
+      this.#rejectsFailing = false;
+      this.#deps.log.info('rejects stream writable again');
+    }
+    return new Array<null>(n).fill(null);
+  }
+
+  #rejectsFailed(err: unknown): null {
+    this.#deps.metrics.error('rejects_append_failed');
+    if (!this.#rejectsFailing) {
+      this.#rejectsFailing = true;
+      this.#deps.log.error({ err }, 'rejected payloads could not be kept in the rejects stream (counted in sensor_data_errors_total{error_type="rejects_append_failed"})');
+    }
+    return null;
+  }
+}
+
+function asQueueError(err: Error): IngestError {
+  return err instanceof IngestError ? err : new QueueUnavailableError(err.message, err);
+}
+
+function deviceIdOf(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const id = (value as Partial<Reading>).device_id;
+  return typeof id === 'string' && id.length <= 128 ? id : undefined;
+}

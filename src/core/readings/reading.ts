@@ -1,0 +1,48 @@
+/**
+ * The reading envelope (DESIGN §3) built from the sensor registry, and its types.
+ * @module
+ */
+import { Type, type TObject, type TSchema } from '@sinclair/typebox';
+import type { SensorType } from './registry.ts';
+
+export const DEVICE_ID_PATTERN = '^[a-zA-Z0-9_-]+$';
+export const DEVICE_ID_MAX_LENGTH = 64;
+/** ISO 8601 date-time with a time zone (Z or ±hh:mm); Date.parse then checks the calendar. */
+export const TIMESTAMP_PATTERN =
+  '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})$';
+
+export function readingSchema(types: readonly SensorType[]): TObject {
+  const sensors: Record<string, TSchema> = {};
+  for (const t of types) sensors[t.name] = Type.Optional(t.schema);
+  return Type.Object(
+    {
+      device_id: Type.String({ minLength: 1, maxLength: DEVICE_ID_MAX_LENGTH, pattern: DEVICE_ID_PATTERN }),
+      timestamp: Type.String({ maxLength: 40, pattern: TIMESTAMP_PATTERN }),
+      sensors: Type.Object(sensors, { additionalProperties: false, minProperties: 1 }),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export type SensorValues = Record<string, Record<string, unknown>>;
+
+/** A reading that passed validation (timestamp already normalised to toISOString()). */
+export interface Reading {
+  device_id: string;
+  timestamp: string;
+  sensors: SensorValues;
+}
+
+export interface DeviceMetadata {
+  location?: string;
+  room?: string;
+  zone?: string;
+  firmware_version?: string;
+  [key: string]: string | number | boolean | undefined;
+}
+
+export interface EnrichedReading extends Reading {
+  received_at: string;
+  message_id: string;
+  device_metadata?: DeviceMetadata;
+}

@@ -1,0 +1,56 @@
+/**
+ * Entry of the binary: parse the command line, load the config, dispatch.
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+ * @module
+ */
+import { helpText, parseCommandLine, UsageError } from './cli/args.ts';
+import { serve } from './cli/serve.ts';
+import { VERSION } from './cli/version.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import { createLogger } from './log/logger.ts';
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`neurobuild-ingest: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  let args;
+  try {
+    args = parseCommandLine(argv);
+  } catch (err) {
+    if (err instanceof UsageError) fail(err.message, 2);
+    throw err;
+  }
+  if (args.help) {
+    process.stdout.write(helpText(VERSION) + '\n');
+    return;
+  }
+  if (args.version) {
+    process.stdout.write(VERSION + '\n');
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env, args.settings);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  const log = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  switch (args.command) {
+    case 'serve':
+      try {
+        await serve(config, log);
+      } catch (err) {
+        log.fatal({ err }, `cannot start: ${(err as Error).message}`);
+        log.flush();
+        process.exit(1);
+      }
+      return;
+    default:
+      fail(`unknown command "${args.command}" (see --help)`, 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => fail(`unexpected error: ${(err as Error)?.stack ?? err}`, 1));

@@ -1,0 +1,128 @@
+/**
+ * Every Prometheus metric of the service. Names and labels of the first five are fixed by
+ * DESIGN §3 (the platform's dashboards and alert rules query them); no per-device labels.
+ * @module
+ */
+import client from 'prom-client';
+
+export interface QueueSizes {
+  [queueName: string]: number;
+}
+
+export interface MetricSources {
+  queueSizes(): Promise<QueueSizes>;
+  queueUp(): boolean;
+  inFlight(): number;
+}
+
+export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new client.Registry();
+  if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry });
+
+  const ingested = new client.Counter({
+    name: 'sensor_data_ingested_total',
+    help: 'Readings accepted (queue confirmed), per sensor present in the reading',
+    labelNames: ['sensor_type', 'transport'] as const,
+    registers: [registry],
+  });
+  const errors = new client.Counter({
+    name: 'sensor_data_errors_total',
+    help: 'Readings or requests refused, by error type',
+    labelNames: ['error_type'] as const,
+    registers: [registry],
+  });
+  const latency = new client.Histogram({
+    name: 'sensor_data_processing_latency_seconds',
+    help: 'Time per operation: ingest = payload received to queue confirmed; queue_append = one batch round trip',
+    labelNames: ['operation'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const activeConnections = new client.Gauge({
+    name: 'active_connections',
+    help: 'Open client connections by type',
+    labelNames: ['connection_type'] as const,
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'queue_size',
+    help: 'Entries waiting downstream per stream (consumer lag when groups exist, else length)',
+    labelNames: ['queue_name'] as const,
+    registers: [registry],
+    async collect() {
+      try {
+        const sizes = await sources.queueSizes();
+        for (const [queue_name, size] of Object.entries(sizes)) this.set({ queue_name }, size);
+      } catch {
+        // queue down: keep the last values; ingest_queue_up says why
+      }
+    },
+  });
+  const batchSize = new client.Histogram({
+    name: 'ingest_queue_batch_size',
+    help: 'Readings per queue round trip',
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'ingest_in_flight',
+    help: 'Readings awaiting queue confirmation',
+    registers: [registry],
+    collect() {
+      this.set(sources.inFlight());
+    },
+  });
+  const backpressure = new client.Counter({
+    name: 'ingest_backpressure_events_total',
+    help: 'Readings refused because MAX_IN_FLIGHT readings awaited the queue',
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'ingest_queue_up',
+    help: '1 when the queue backend accepts appends',
+    registers: [registry],
+    collect() {
+      this.set(sources.queueUp() ? 1 : 0);
+    },
+  });
+
+  const ingestedChildren = new Map<string, { inc(): void }>();
+  const errorChildren = new Map<string, { inc(): void }>();
+  const ingestLatency = latency.labels({ operation: 'ingest' });
+  const appendLatency = latency.labels({ operation: 'queue_append' });
+
+  return {
+    registry,
+    activeConnections,
+    /** Cached label children: the hot path must not hash label sets per reading. */
+    ingested(sensorType: string, transport: string): void {
+      const key = sensorType + '\0' + transport;
+      let c = ingestedChildren.get(key);
+      if (c === undefined) {
+        c = ingested.labels({ sensor_type: sensorType, transport });
+        ingestedChildren.set(key, c);
+      }
+      c.inc();
+    },
+    error(errorType: string): void {
+      let c = errorChildren.get(errorType);
+      if (c === undefined) {
+        c = errors.labels({ error_type: errorType });
+        errorChildren.set(errorType, c);
+      }
+      c.inc();
+    },
+    ingestSeconds(s: number): void {
+      ingestLatency.observe(s);
+    },
+    flushed(size: number, seconds: number): void {
+      batchSize.observe(size);
+      appendLatency.observe(seconds);
+    },
+    backpressure(): void {
+      backpressure.inc();
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,72 @@
+/**
+ * The seam between the core and where readings go. `redis/` and `memory/` implement it;
+ * test/contract/queue-backend.contract.ts holds both to the same behaviour.
+ * @module
+ */
+import type { DeviceMetadata } from '../core/readings/reading.ts';
+
+/** One accepted reading to append. `json` is the enriched reading, encoded once. */
+export interface AppendEntry {
+  /** Dedupe key; the entry is a duplicate when it was seen within the window. Empty: no dedupe. */
+  dedupeKey: string;
+  deviceId: string;
+  messageId: string;
+  json: string;
+}
+
+/** Per entry: the stream id it got, `null` for a duplicate (nothing appended), or the entry's own failure. */
+export type AppendResult = string | null | Error;
+
+/** A payload the pipeline refused, kept with its reason (DESIGN §1: nothing silently dropped). */
+export interface RejectEntry {
+  reason: string;
+  code: string;
+  source: string;
+  /** The payload as received (UTF-8 or base64 for binary), possibly truncated. */
+  payload: string;
+  deviceId?: string;
+  receivedAt: string;
+}
+
+export interface ConsumerGroupStatus {
+  name: string;
+  consumers: number;
+  pending: number;
+  /** Entries not yet delivered to the group; null when Redis cannot tell. */
+  lag: number | null;
+}
+
+export interface QueueStatus {
+  /** Work waiting downstream: the slowest consumer group's lag + pending, or the stream length without groups. */
+  queueSize: number;
+  streamLength: number;
+  dlqSize: number;
+  rejectsSize: number;
+  groups: ConsumerGroupStatus[];
+}
+
+/** Device metadata shared by all instances; `get` is synchronous (a local copy) for the hot path. */
+export interface MetadataStore {
+  get(deviceId: string): DeviceMetadata | undefined;
+  set(deviceId: string, metadata: DeviceMetadata): Promise<void>;
+}
+
+export interface QueueBackend {
+  readonly kind: 'redis' | 'memory';
+  readonly metadata: MetadataStore;
+  /** Connects and loads shared state. Resolves even if the queue is down at start (it reconnects). */
+  start(): Promise<void>;
+  /** Whether appends can currently succeed. */
+  healthy(): boolean;
+  /**
+   * Dedupes and appends `entries` in order in one round trip, publishing each appended
+   * entry's JSON on the events channel. Rejects only when the whole batch failed.
+   */
+  appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]>;
+  appendRejects(entries: readonly RejectEntry[]): Promise<void>;
+  /** Live readings from every instance (the events channel); returns an unsubscribe function. */
+  onEvent(listener: (json: string) => void): () => void;
+  status(): Promise<QueueStatus>;
+  /** Settles what is pending, then closes. */
+  close(): Promise<void>;
+}

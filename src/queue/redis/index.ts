@@ -1,0 +1,133 @@
+/**
+ * The production queue backend: Redis Streams for readings and rejects, one Lua call per
+ * batch for dedupe + XADD + PUBLISH, pub/sub for cross-instance events and metadata.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry } from '../backend.ts';
+import { rejectFields } from '../reject-fields.ts';
+import { createRedis, type RedisConnectionOptions } from './connection.ts';
+import { INGEST_SCRIPT } from './ingest-script.ts';
+import { RedisMetadata } from './metadata.ts';
+import { readStatus } from './status.ts';
+
+export interface RedisBackendOptions extends RedisConnectionOptions {
+  stream: string;
+  dlq: string;
+  rejects: string;
+  eventsChannel: string;
+  metadataKey: string;
+  dedupeWindowMs: number;
+  /** 0 = never trim */
+  maxLen: number;
+  rejectsMaxLen: number;
+}
+
+type IngestCommand = (...args: (string | number)[]) => Promise<(string | number)[]>;
+
+export class RedisBackend implements QueueBackend {
+  readonly kind = 'redis' as const;
+  readonly metadata: RedisMetadata;
+  readonly #cmd: Redis;
+  readonly #sub: Redis;
+  readonly #opts: RedisBackendOptions;
+  readonly #log: Logger;
+  readonly #events = new EventEmitter();
+  readonly #dedupePrefix: string;
+  #ready = false;
+
+  constructor(opts: RedisBackendOptions, log: Logger) {
+    this.#opts = opts;
+    this.#log = log;
+    this.#cmd = createRedis(opts, 'neurobuild-ingest');
+    this.#sub = createRedis(opts, 'neurobuild-ingest-sub');
+    this.#cmd.defineCommand('ingestBatch', { numberOfKeys: 2, lua: INGEST_SCRIPT });
+    this.#dedupePrefix = `${opts.stream}:dedupe:`;
+    this.metadata = new RedisMetadata(this.#cmd, opts.metadataKey, log);
+    this.#events.setMaxListeners(0);
+    this.#watch();
+  }
+
+  #watch(): void {
+    this.#cmd.on('ready', () => {
+      this.#ready = true;
+      this.#log.info({ redis: this.#where() }, 'queue backend connected');
+      this.metadata.reload().catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
+    });
+    this.#cmd.on('close', () => {
+      if (this.#ready) this.#log.error({ redis: this.#where() }, 'queue backend connection lost: answering 503 until it returns');
+      this.#ready = false;
+    });
+    // ioredis reconnects on its own; errors are reported through the close/ready edges above
+    this.#cmd.on('error', () => {});
+    this.#sub.on('error', () => {});
+    this.#sub.on('ready', () => {
+      this.#sub.subscribe(this.#opts.eventsChannel, this.metadata.channel).catch((err: unknown) => {
+        this.#log.warn({ err }, 'subscribe to events failed');
+      });
+    });
+    this.#sub.on('message', (channel: string, message: string) => {
+      if (channel === this.#opts.eventsChannel) this.#events.emit('event', message);
+      else this.metadata.applyChange(message);
+    });
+  }
+
+  #where(): string {
+    return this.#opts.url ? this.#opts.url.replace(/\/\/[^@]*@/, '//***@') : `${this.#opts.host ?? '127.0.0.1'}:${this.#opts.port}`;
+  }
+
+  async start(): Promise<void> {
+    await Promise.allSettled([this.#cmd.connect(), this.#sub.connect()]);
+    if (!this.#ready) this.#log.error({ redis: this.#where() }, 'queue backend unreachable at start: answering 503 until it is');
+    else await this.metadata.reload().catch(() => {});
+  }
+
+  healthy(): boolean {
+    return this.#ready;
+  }
+
+  async appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    const o = this.#opts;
+    const args: (string | number)[] = [o.stream, o.eventsChannel, o.dedupeWindowMs, o.maxLen, '1'];
+    for (const e of entries) {
+      args.push(e.dedupeKey === '' ? '' : this.#dedupePrefix + e.dedupeKey, e.json, e.deviceId, e.messageId);
+    }
+    const replies = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
+    return replies.map((r) => {
+      if (r === 0) return null;
+      const s = String(r);
+      return s.startsWith('ERR ') ? new Error(s.slice(4)) : s;
+    });
+  }
+
+  async appendRejects(entries: readonly RejectEntry[]): Promise<void> {
+    const p = this.#cmd.pipeline();
+    const trim = this.#opts.rejectsMaxLen;
+    for (const r of entries) {
+      const flat = Object.entries(rejectFields(r)).flat();
+      if (trim > 0) p.xadd(this.#opts.rejects, 'MAXLEN', '~', trim, '*', ...flat);
+      else p.xadd(this.#opts.rejects, '*', ...flat);
+    }
+    const results = await p.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  onEvent(listener: (json: string) => void): () => void {
+    this.#events.on('event', listener);
+    return () => this.#events.off('event', listener);
+  }
+
+  status(): Promise<QueueStatus> {
+    return readStatus(this.#cmd, this.#opts.stream, this.#opts.dlq, this.#opts.rejects);
+  }
+
+  async close(): Promise<void> {
+    this.#events.removeAllListeners();
+    await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
+    this.#cmd.disconnect();
+    this.#sub.disconnect();
+  }
+}

@@ -1,0 +1,26 @@
+/** GET /health (liveness + dependencies) and GET /ready (take traffic or not). */
+import type { HttpResponse } from 'uWebSockets.js';
+import { Reply } from '../reply.ts';
+import type { HttpContext } from '../context.ts';
+
+export function health(ctx: HttpContext) {
+  return (res: HttpResponse): void => {
+    const up = ctx.backend.healthy();
+    const services: Record<string, string> = { http: 'up' };
+    if (ctx.backend.kind === 'redis') services.redis = up ? 'up' : 'down';
+    else services.queue = up ? 'up' : 'down';
+    new Reply(res).json(up ? '200 OK' : '503 Service Unavailable', {
+      status: up ? 'healthy' : 'unhealthy',
+      timestamp: new Date().toISOString(),
+      queue_backend: ctx.backend.kind,
+      services,
+    });
+  };
+}
+
+export function ready(ctx: HttpContext) {
+  return (res: HttpResponse): void => {
+    const ok = ctx.lifecycle.ready();
+    new Reply(res).json(ok ? '200 OK' : '503 Service Unavailable', { ready: ok, timestamp: new Date().toISOString() });
+  };
+}

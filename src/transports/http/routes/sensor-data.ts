@@ -1,0 +1,32 @@
+/** POST /api/v1/sensor-data: one reading; 202 only after the queue confirmed it. */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ErrorCode } from '../../../core/errors.ts';
+import type { HttpContext } from '../context.ts';
+import { receiveItem } from './ingest-request.ts';
+
+export function sensorData(ctx: HttpContext) {
+  return (res: HttpResponse, req: HttpRequest): void =>
+    receiveItem(ctx, res, req, (reply, item) => {
+      ctx.pipeline.ingest(item).then((o) => {
+        if (o.ok) {
+          // every interpolated value is pattern-checked (device id, ISO time, UUID): no escaping needed
+          const r = o.reading;
+          reply.send(
+            '202 Accepted',
+            `{"message":"Sensor data accepted","message_id":"${o.messageId}","device_id":"${r.device_id}","timestamp":"${r.timestamp}"}`,
+          );
+        } else if (o.error.code === ErrorCode.DUPLICATE) {
+          reply.error(o.error, ctx.retryAfterSeconds, { device_id: o.deviceId });
+        } else {
+          reply.error(o.error, ctx.retryAfterSeconds);
+          if (o.error.code === ErrorCode.QUEUE_UNAVAILABLE) ctx.log.error({ details: o.error.details }, 'reading not stored: queue unavailable');
+        }
+      }, (err: unknown) => internalError(ctx, reply, err));
+    });
+}
+
+export function internalError(ctx: HttpContext, reply: { json(s: string, v: unknown): void }, err: unknown): void {
+  ctx.log.error({ err }, 'unexpected error in request');
+  ctx.metrics.error('internal');
+  reply.json('500 Internal Server Error', { error: 'Internal server error', code: ErrorCode.INTERNAL });
+}

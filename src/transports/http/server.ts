@@ -1,0 +1,97 @@
+/**
+ * The HTTP API on uWebSockets.js: a route table, JSON 404/405 for everything else, and
+ * the metrics listener on its own port.
+ * @module
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { ErrorCode, errorType, IngestError } from '../../core/errors.ts';
+import type { Metrics } from '../../metrics/registry.ts';
+import type { Uws } from '../native/uws.ts';
+import type { Transport } from '../transport.ts';
+import type { HttpContext } from './context.ts';
+import { Reply } from './reply.ts';
+import { batch } from './routes/batch.ts';
+import { health, ready } from './routes/health.ts';
+import { metadata } from './routes/metadata.ts';
+import { metricsRoute } from './routes/metrics.ts';
+import { queueStatus } from './routes/queue-status.ts';
+import { sensorData } from './routes/sensor-data.ts';
+
+type Handler = (res: HttpResponse, req: HttpRequest) => void;
+type Method = 'get' | 'post';
+interface Route {
+  method: Method;
+  path: string;
+  handler: Handler;
+}
+
+export function apiRoutes(ctx: HttpContext): Route[] {
+  return [
+    { method: 'post', path: '/api/v1/sensor-data', handler: sensorData(ctx) },
+    { method: 'post', path: '/api/v1/sensor-data/batch', handler: batch(ctx) },
+    { method: 'post', path: '/api/v1/devices/metadata', handler: metadata(ctx) },
+    { method: 'get', path: '/api/v1/queue/status', handler: queueStatus(ctx) },
+    { method: 'get', path: '/health', handler: health(ctx) },
+    { method: 'get', path: '/ready', handler: ready(ctx) },
+    { method: 'get', path: ctx.metricsPath, handler: metricsRoute(ctx.metrics) },
+  ];
+}
+
+/** One uWS app listening on one port, serving `routes`. */
+export class UwsHttpTransport implements Transport {
+  readonly name: string;
+  readonly #app: TemplatedApp;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #uws: Uws;
+  #socket: us_listen_socket | undefined;
+
+  constructor(uws: Uws, name: string, host: string, port: number, routes: Route[], metrics: Metrics) {
+    this.name = name;
+    this.#uws = uws;
+    this.#host = host;
+    this.#port = port;
+    this.#app = uws.App();
+    const allowed = new Map<string, string[]>();
+    for (const r of routes) {
+      this.#app[r.method](r.path, r.handler);
+      allowed.set(r.path, [...(allowed.get(r.path) ?? []), r.method.toUpperCase()]);
+    }
+    this.#app.any('/*', (res, req) => {
+      const url = req.getUrl();
+      const methods = allowed.get(url);
+      const reply = new Reply(res);
+      const err = methods
+        ? new IngestError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not allowed', `${req.getCaseSensitiveMethod()} ${url}; allowed: ${methods.join(', ')}`)
+        : new IngestError(ErrorCode.NOT_FOUND, 'Not found', `no route for ${req.getCaseSensitiveMethod()} ${url}`);
+      metrics.error(errorType[err.code]);
+      // an unknown route's body is not read: close the connection instead of draining it
+      reply.closeAfter = req.getHeader('content-length') !== '' && req.getHeader('content-length') !== '0';
+      const status = methods ? '405 Method Not Allowed' : '404 Not Found';
+      reply.send(status, JSON.stringify({ error: err.message, code: err.code, details: err.details }), 'application/json', methods ? [['Allow', methods.join(', ')]] : undefined);
+    });
+  }
+
+  start(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#app.listen(this.#host, this.#port, (socket) => {
+        if (!socket) {
+          reject(new Error(`${this.name}: cannot listen on ${this.#host}:${this.#port} (in use or not permitted)`));
+          return;
+        }
+        this.#socket = socket;
+        resolve(this.#uws.us_socket_local_port(socket as never));
+      });
+    });
+  }
+
+  async drain(): Promise<void> {
+    if (this.#socket) this.#uws.us_listen_socket_close(this.#socket);
+    this.#socket = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.drain();
+    (this.#app as TemplatedApp & { close(): void }).close();
+  }
+}
