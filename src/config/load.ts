@@ -49,12 +49,13 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     const value = flags[key] ?? env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>;
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, { ...raw })) as Record<string, unknown>;
   for (const [key, schema] of schemas) {
     if (converted[key] === undefined) continue;
     if (!Value.Check(schema, converted[key])) {
-      const source = flags[key] !== undefined ? `--${flagName(key)}` : key;
-      throw new ConfigError(key, `invalid configuration: ${source}=${shown(schema, raw[key])} must be ${allowedText(schema)}`);
+      const fromFlag = flags[key] !== undefined;
+      const original = fromFlag ? flags[key] : env[key];
+      throw new ConfigError(key, `invalid configuration: ${fromFlag ? `--${flagName(key)}` : key}=${shown(schema, original)} must be ${allowedText(schema)}`);
     }
   }
   if (!checker.Check(converted)) {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AppendEntry, AppendResult, QueueBackend, RejectEntry } from '../queue/backend.ts';
 import { Batcher } from './batcher.ts';
+import { isoNow } from './clock.ts';
 import { decode, mediaKind, type MediaKind } from './decode.ts';
 import { dedupeKey } from './dedupe.ts';
 import { enrich } from './enrich.ts';
@@ -83,7 +84,8 @@ export class Pipeline {
     const started = performance.now();
     const value = this.#decode(item);
     if (value instanceof IngestError) return Promise.resolve(this.#refuse(item, value));
-    return this.ingestValue(value, item, Date.now(), new Date().toISOString(), started);
+    const now = Date.now();
+    return this.ingestValue(value, item, now, isoNow(now), started);
   }
 
   /**
@@ -100,7 +102,7 @@ export class Pipeline {
       return this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${value.length})`)).error;
     }
     const now = Date.now();
-    const receivedAt = new Date(now).toISOString();
+    const receivedAt = isoNow(now);
     return Promise.all(value.map((v) => this.ingestValue(v, item, now, receivedAt, started)));
   }
 
@@ -116,6 +118,7 @@ export class Pipeline {
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);
     const entry: AppendEntry = {
       dedupeKey: dedupeKey(reading, this.#opts.dedupeWindowMs),
+      timestampMs: Date.parse(reading.timestamp),
       deviceId: reading.device_id,
       messageId: reading.message_id,
       json: JSON.stringify(reading),
@@ -171,7 +174,7 @@ export class Pipeline {
       code: error.code,
       source: item.source,
       payload: this.#rejectPayload(item, value),
-      receivedAt: new Date().toISOString(),
+      receivedAt: isoNow(),
     };
     if (deviceId !== undefined) entry.deviceId = deviceId;
     if (item.topic !== undefined) entry.reason = `${entry.reason} (topic ${item.topic})`;

@@ -34,12 +34,14 @@ export class ReadingValidator {
   validate(value: unknown, now: number): Reading | InvalidReadingError {
     if (!this.#check.Check(value)) return new InvalidReadingError(this.#explain(value));
     const reading = value as unknown as Reading;
-    const ms = Date.parse(reading.timestamp);
-    if (Number.isNaN(ms)) return new InvalidReadingError('timestamp is not a valid date');
+    const ts = reading.timestamp;
+    const ms = Date.parse(ts);
+    if (Number.isNaN(ms) || !dayExists(ts)) return new InvalidReadingError('timestamp is not a valid date');
     if (ms - now > this.#skewMs) {
       return new InvalidReadingError(`timestamp is more than ${this.#skewMs / 1000} s in the future`);
     }
-    reading.timestamp = new Date(ms).toISOString();
+    // toISOString costs more than the rest of validation here; skip it when the text is already canonical
+    if (!isCanonical(ts)) reading.timestamp = new Date(ms).toISOString();
     return reading;
   }
 
@@ -47,6 +49,22 @@ export class ReadingValidator {
     const first = this.#check.Errors(value).First();
     return first ? describe(first, this.#sensorNames) : 'reading is invalid';
   }
+}
+
+const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Exactly what toISOString() returns for years 0000–9999. */
+function isCanonical(ts: string): boolean {
+  return ts.length === 24 && CANONICAL.test(ts);
+}
+
+/** Date.parse accepts 2025-02-30 and rolls it over into March; a device sending it has a bug. */
+function dayExists(ts: string): boolean {
+  const day = (ts.charCodeAt(8) - 48) * 10 + (ts.charCodeAt(9) - 48);
+  if (day <= 28) return true;
+  const year = Number(ts.slice(0, 4));
+  const month = Number(ts.slice(5, 7));
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 /** `/sensors/ld2410/distance` → `sensors.ld2410.distance`; the root is `body`. */

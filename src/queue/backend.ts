@@ -9,6 +9,8 @@ import type { DeviceMetadata } from '../core/readings/reading.ts';
 export interface AppendEntry {
   /** Dedupe key; the entry is a duplicate when it was seen within the window. Empty: no dedupe. */
   dedupeKey: string;
+  /** The reading's own time (ms since epoch); backends may group dedupe keys by it. */
+  timestampMs: number;
   deviceId: string;
   messageId: string;
   json: string;

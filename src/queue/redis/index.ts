@@ -64,8 +64,10 @@ export class RedisBackend implements QueueBackend {
     this.#cmd.on('error', () => {});
     this.#sub.on('error', () => {});
     this.#sub.on('ready', () => {
-      this.#sub.subscribe(this.#opts.eventsChannel, this.metadata.channel).catch((err: unknown) => {
-        this.#log.warn({ err }, 'subscribe to events failed');
+      // the events channel carries every reading: subscribe only while someone listens
+      const channels = this.#events.listenerCount('event') > 0 ? [this.metadata.channel, this.#opts.eventsChannel] : [this.metadata.channel];
+      this.#sub.subscribe(...channels).catch((err: unknown) => {
+        this.#log.warn({ err }, 'subscribe failed');
       });
     });
     this.#sub.on('message', (channel: string, message: string) => {
@@ -90,9 +92,11 @@ export class RedisBackend implements QueueBackend {
 
   async appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
     const o = this.#opts;
-    const args: (string | number)[] = [o.stream, o.eventsChannel, o.dedupeWindowMs, o.maxLen, '1'];
+    const window = o.dedupeWindowMs;
+    const args: (string | number)[] = [o.stream, o.eventsChannel, 2 * window, o.maxLen, '1', this.#dedupePrefix];
     for (const e of entries) {
-      args.push(e.dedupeKey === '' ? '' : this.#dedupePrefix + e.dedupeKey, e.json, e.deviceId, e.messageId);
+      const bucket = e.dedupeKey === '' ? '' : String(Math.floor(e.timestampMs / window));
+      args.push(bucket, e.dedupeKey, e.json, e.deviceId, e.messageId);
     }
     const replies = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
     return replies.map((r) => {
@@ -116,8 +120,16 @@ export class RedisBackend implements QueueBackend {
   }
 
   onEvent(listener: (json: string) => void): () => void {
+    if (this.#events.listenerCount('event') === 0 && this.#sub.status === 'ready') {
+      this.#sub.subscribe(this.#opts.eventsChannel).catch(() => {});
+    }
     this.#events.on('event', listener);
-    return () => this.#events.off('event', listener);
+    return () => {
+      this.#events.off('event', listener);
+      if (this.#events.listenerCount('event') === 0 && this.#sub.status === 'ready') {
+        this.#sub.unsubscribe(this.#opts.eventsChannel).catch(() => {});
+      }
+    };
   }
 
   status(): Promise<QueueStatus> {

@@ -1,0 +1,73 @@
+/**
+ * A real redis-server per suite on a free port, no persistence, killed at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.ts';
+import { waitFor } from './wait.ts';
+
+export class RedisServer {
+  #proc: ChildProcess | undefined;
+  #clients: Redis[] = [];
+  readonly #dir = mkdtempSync(join(tmpdir(), 'nb-redis-'));
+
+  private constructor(
+    readonly port: number,
+    readonly extraArgs: string[],
+  ) {}
+
+  static async start(extraArgs: string[] = []): Promise<RedisServer> {
+    const r = new RedisServer(await freePort(), extraArgs);
+    await r.restart();
+    return r;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** A client for assertions, closed by dispose(). */
+  client(): Redis {
+    const c = new Redis({ port: this.port, maxRetriesPerRequest: 1 });
+    c.on('error', () => {});
+    this.#clients.push(c);
+    return c;
+  }
+
+  /** (Re)starts redis-server on the same port and waits until it answers PING. */
+  async restart(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir, ...this.extraArgs];
+    this.#proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const probe = new Redis({ port: this.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    await waitFor(async () => {
+      try {
+        if (probe.status !== 'ready') await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        probe.disconnect();
+        return false;
+      }
+    }, 10_000, `redis-server on ${this.port}`);
+    probe.disconnect();
+  }
+
+  /** Stops the server (SIGKILL by default) and waits until it exited. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.#proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+  }
+
+  async dispose(): Promise<void> {
+    for (const c of this.#clients) c.disconnect();
+    await this.stop();
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}

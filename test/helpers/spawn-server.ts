@@ -1,0 +1,82 @@
+/**
+ * Starts the built server (dist/neurobuild-ingest.cjs) under Node, as an operator would,
+ * on free ports, and collects its log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { freePort } from './free-port.ts';
+import { waitFor } from './wait.ts';
+
+export const BUNDLE = resolve(import.meta.dir, '../../dist/neurobuild-ingest.cjs');
+
+export class ServerProcess {
+  readonly logs: Record<string, unknown>[] = [];
+  stderr = '';
+  stdout = '';
+  #exit: Promise<number | null>;
+
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly port: number,
+    readonly metricsPort: number,
+  ) {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      this.stdout += d;
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          // not JSON (pretty format): kept in stdout only
+        }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d));
+    this.#exit = new Promise((res) => proc.once('exit', (code) => res(code)));
+  }
+
+  /** Spawns the server with `env` (PORT and METRICS_PORT are chosen free unless given) and waits until it listens. */
+  static async start(env: Record<string, string> = {}, args: string[] = []): Promise<ServerProcess> {
+    if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} missing: run npm run bundle (npm test does)`);
+    const port = env.PORT ? Number(env.PORT) : await freePort();
+    const metricsPort = env.METRICS_PORT ? Number(env.METRICS_PORT) : await freePort();
+    const proc = spawn(process.env.NODE_BINARY ?? 'node', [BUNDLE, ...args], {
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PORT: String(port), METRICS_PORT: String(metricsPort) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const s = new ServerProcess(proc, port, metricsPort);
+    process.once('exit', () => proc.kill('SIGKILL'));
+    await waitFor(() => {
+      if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}: ${s.stderr}${s.stdout}`);
+      return s.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening'));
+    }, 15_000, 'server to listen');
+    return s;
+  }
+
+  get base(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  post(path: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Response> {
+    const payload = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
+    return fetch(this.base + path, { method: 'POST', body: payload, headers });
+  }
+
+  /** Sends a signal and waits for the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const code = await this.#exit;
+    clearTimeout(timer);
+    return code;
+  }
+
+  exited(): Promise<number | null> {
+    return this.#exit;
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, test } from 'bun:test';
+import { parseCommandLine } from '../../../src/cli/args.ts';
+import { ConfigError, loadConfig, queueBackendOf } from '../../../src/config/load.ts';
+
+describe('config', () => {
+  test('config - defaults with an empty environment, frozen', () => {
+    const c = loadConfig({});
+    expect(c.PORT).toBe(3000);
+    expect(c.METRICS_PORT).toBe(9090);
+    expect(c.QUEUE_NAME).toBe('sensor-data');
+    expect(queueBackendOf(c)).toBe('memory');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+  test('config - env values are converted; flags win over env', () => {
+    const c = loadConfig({ PORT: '4000', REDIS_HOST: 'redis' }, { PORT: '5000' });
+    expect(c.PORT).toBe(5000);
+    expect(queueBackendOf(c)).toBe('redis');
+  });
+  test('config - a bad value names the variable, the value and what is allowed', () => {
+    expect(() => loadConfig({ PORT: 'abc' })).toThrow('invalid configuration: PORT="abc" must be an integer from 0 to 65535');
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow('LOG_LEVEL="loud" must be one of fatal|error|warn|info|debug|trace|silent');
+    expect(() => loadConfig({}, { METRICS_PORT: '70000' })).toThrow('--metrics-port="70000"');
+    expect(() => loadConfig({ REDIS_URL: 'http://x' })).toThrow(ConfigError);
+  });
+  test('config - secrets are not echoed', () => {
+    expect(() => loadConfig({ REDIS_URL: 'nope://user:hunter2@x' })).toThrow('REDIS_URL=<redacted>');
+  });
+  test('config - contradictions are refused', () => {
+    expect(() => loadConfig({ QUEUE_BACKEND: 'redis' })).toThrow('QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
+  });
+  test('args - flags map to settings, first positional is the command', () => {
+    const a = parseCommandLine(['serve', '--port', '1234', '--redis-url=redis://h:1']);
+    expect(a.command).toBe('serve');
+    expect(a.settings).toEqual({ PORT: '1234', REDIS_URL: 'redis://h:1' });
+    expect(() => parseCommandLine(['--nope'])).toThrow("Unknown option '--nope'");
+  });
+});
