@@ -34,8 +34,10 @@ export interface ConsumerGroupStatus {
   name: string;
   consumers: number;
   pending: number;
-  /** Entries not yet delivered to the group; null when Redis cannot tell. */
+  /** Entries not yet delivered to the group; null when it cannot be told. */
   lag: number | null;
+  /** Set when `lag` was counted and reached the count cap: the real lag is at least that. */
+  lagCapped?: boolean;
 }
 
 export interface QueueStatus {

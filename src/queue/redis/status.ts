@@ -16,15 +16,33 @@ export async function readStatus(redis: Redis, stream: string, dlq: string, reje
     .exec()) as [Error | null, unknown][] as [[null, number], [null, number], [null, number], [Error | null, unknown[][]]];
   // XINFO GROUPS fails with "no such key" before the first append
   const parsed = groupsErr ? [] : (groups ?? []).map(parseGroup);
+  await Promise.all(parsed.filter((g) => g.lag === null).map((g) => countLag(redis, stream, g)));
   const backlog = parsed.length === 0 ? len : Math.max(...parsed.map((g) => (g.lag ?? len) + g.pending));
-  return { queueSize: backlog, streamLength: len, dlqSize: dlqLen, rejectsSize: rejLen, groups: parsed };
+  const groupsOut = parsed.map(({ lastId: _, ...g }) => g);
+  return { queueSize: backlog, streamLength: len, dlqSize: dlqLen, rejectsSize: rejLen, groups: groupsOut };
 }
 
-function parseGroup(flat: unknown[]): ConsumerGroupStatus {
+/** Entries counted past a group's last-delivered id when Redis cannot tell the lag itself. */
+export const LAG_COUNT_CAP = 1000;
+
+/**
+ * Redis 7.0 reports lag as null for a group created at an id inside the stream until its
+ * consumers have read; count what follows the last-delivered id instead, at most
+ * LAG_COUNT_CAP entries (above the platform's backlog alert threshold).
+ */
+async function countLag(redis: Redis, stream: string, g: ConsumerGroupStatus & { lastId?: string }): Promise<void> {
+  if (!g.lastId) return;
+  const rows = await redis.xrange(stream, '(' + g.lastId, '+', 'COUNT', LAG_COUNT_CAP);
+  g.lag = rows.length;
+  if (rows.length === LAG_COUNT_CAP) g.lagCapped = true;
+}
+
+function parseGroup(flat: unknown[]): ConsumerGroupStatus & { lastId?: string } {
   const f = new Map<string, unknown>();
   for (let i = 0; i + 1 < flat.length; i += 2) f.set(String(flat[i]), flat[i + 1]);
   const lag = f.get('lag');
   return {
+    lastId: f.get('last-delivered-id') as string | undefined,
     name: String(f.get('name')),
     consumers: Number(f.get('consumers') ?? 0),
     pending: Number(f.get('pending') ?? 0),

@@ -1,0 +1,167 @@
+/**
+ * One behaviour, every backend: run by memory-backend.test.ts and redis-backend.test.ts.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import type { AppendEntry, QueueBackend } from '../../src/queue/backend.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
+
+export interface StoredEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+export interface BackendUnderTest {
+  backend: QueueBackend;
+  readStream(): Promise<StoredEntry[]>;
+  readRejects(): Promise<StoredEntry[]>;
+  /** A second backend on the same storage (another instance), when the backend is shared. */
+  peer?(): Promise<QueueBackend>;
+  dispose(): Promise<void>;
+}
+
+let n = 0;
+function entry(over: Partial<AppendEntry> = {}): AppendEntry {
+  n++;
+  const ts = Date.now() - 1000 + n;
+  const deviceId = `dev-${n}`;
+  return {
+    dedupeKey: `${deviceId}|${new Date(ts).toISOString()}`,
+    timestampMs: ts,
+    deviceId,
+    messageId: `msg-${n}`,
+    json: JSON.stringify({ device_id: deviceId, n }),
+    ...over,
+  };
+}
+
+/**
+ * @param shared whether several instances share the storage; the embedded backend lives in
+ *   one process by design, so the cross-instance tests are skipped for it (not faked).
+ */
+export function runQueueBackendContract(name: string, create: (dedupeWindowMs: number) => Promise<BackendUnderTest>, shared: boolean): void {
+  describe(`queue backend contract - ${name}`, () => {
+    let t: BackendUnderTest | undefined;
+    afterEach(async () => {
+      await t?.dispose();
+      t = undefined;
+    });
+
+    test(`${name} - appends in order with data, device_id and message_id fields`, async () => {
+      t = await create(60_000);
+      const batch = [entry(), entry(), entry()];
+      const ids = await t.backend.appendBatch(batch);
+      expect(ids.every((id) => typeof id === 'string')).toBe(true);
+      const stored = await t.readStream();
+      expect(stored.map((s) => s.id)).toEqual(ids as string[]);
+      expect(stored.map((s) => s.fields)).toEqual(batch.map((e) => ({ data: e.json, device_id: e.deviceId, message_id: e.messageId })));
+    });
+
+    test(`${name} - a duplicate within the window is reported and not appended`, async () => {
+      t = await create(60_000);
+      const a = entry();
+      await t.backend.appendBatch([a]);
+      const again = await t.backend.appendBatch([{ ...a, messageId: 'other', json: '{}' }, entry()]);
+      expect(again[0]).toBeNull();
+      expect(typeof again[1]).toBe('string');
+      expect((await t.readStream()).length).toBe(2);
+    });
+
+    test(`${name} - duplicates inside one batch: the first wins`, async () => {
+      t = await create(60_000);
+      const a = entry();
+      const r = await t.backend.appendBatch([a, { ...a, messageId: 'second' }]);
+      expect(typeof r[0]).toBe('string');
+      expect(r[1]).toBeNull();
+    });
+
+    test(`${name} - an empty dedupe key never dedupes`, async () => {
+      t = await create(0);
+      const a = entry({ dedupeKey: '' });
+      const r = await t.backend.appendBatch([a, a]);
+      expect(r.every((x) => typeof x === 'string')).toBe(true);
+    });
+
+    test(`${name} - the window expires`, async () => {
+      t = await create(200);
+      const a = entry();
+      await t.backend.appendBatch([a]);
+      await sleep(650);
+      const r = await t.backend.appendBatch([a]);
+      expect(typeof r[0]).toBe('string');
+    });
+
+    test(`${name} - each appended entry is published once, duplicates are not`, async () => {
+      t = await create(60_000);
+      const got: string[] = [];
+      const off = t.backend.onEvent((json) => got.push(json));
+      await sleep(100); // subscription round trip (Redis)
+      const a = entry();
+      const b = entry();
+      await t.backend.appendBatch([a, b, a]);
+      await waitFor(() => got.length >= 2, 3000, 'events');
+      await sleep(100);
+      expect(got).toEqual([a.json, b.json]);
+      off();
+    });
+
+    test(`${name} - rejects keep reason, code, source and payload`, async () => {
+      t = await create(60_000);
+      await t.backend.appendRejects([
+        { reason: 'sensors.ld2410.distance must be <= 600', code: 'INGEST_ERR_INVALID_READING', source: 'http', payload: '{"x":1}', deviceId: 'd1', receivedAt: '2026-01-01T00:00:00.000Z' },
+      ]);
+      const [r] = await t.readRejects();
+      expect(r?.fields).toEqual({
+        reason: 'sensors.ld2410.distance must be <= 600',
+        code: 'INGEST_ERR_INVALID_READING',
+        source: 'http',
+        payload: '{"x":1}',
+        device_id: 'd1',
+        received_at: '2026-01-01T00:00:00.000Z',
+      });
+    });
+
+    test(`${name} - status counts the stream, rejects and DLQ`, async () => {
+      t = await create(60_000);
+      await t.backend.appendBatch([entry(), entry()]);
+      await t.backend.appendRejects([{ reason: 'r', code: 'c', source: 'http', payload: 'p', receivedAt: 'now' }]);
+      const s = await t.backend.status();
+      expect(s).toMatchObject({ queueSize: 2, streamLength: 2, rejectsSize: 1, dlqSize: 0 });
+    });
+
+    test(`${name} - device metadata is readable after set`, async () => {
+      t = await create(60_000);
+      await t.backend.metadata.set('dev-x', { room: 'lab', zone: 'north' });
+      expect(t.backend.metadata.get('dev-x')).toEqual({ room: 'lab', zone: 'north' });
+    });
+
+    test.skipIf(!shared)(`${name} - device metadata is shared with another instance, changes included`, async () => {
+      t = await create(60_000);
+      await t.backend.metadata.set('dev-x', { room: 'lab', zone: 'north' });
+      const other = await t.peer!();
+      expect(other.metadata.get('dev-x')).toEqual({ room: 'lab', zone: 'north' });
+      await t.backend.metadata.set('dev-y', { room: 'hall' });
+      await waitFor(() => other.metadata.get('dev-y')?.room === 'hall', 3000, 'metadata change on the peer');
+      await other.close();
+    });
+
+    test.skipIf(!shared)(`${name} - dedupe is shared by every instance on the same storage`, async () => {
+      t = await create(60_000);
+      const other = await t.peer!();
+      const a = entry();
+      await t.backend.appendBatch([a]);
+      expect((await other.appendBatch([a]))[0]).toBeNull();
+      await other.close();
+    });
+
+    test(`${name} - close settles a pending append and later appends fail`, async () => {
+      t = await create(60_000);
+      const pending = t.backend.appendBatch([entry()]).then(
+        () => 'settled',
+        () => 'settled',
+      );
+      await t.backend.close();
+      expect(await pending).toBe('settled');
+      expect(await t.backend.appendBatch([entry()]).then(() => 'ok', () => 'failed')).toBe('failed');
+    });
+  });
+}
