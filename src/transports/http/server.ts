@@ -9,7 +9,7 @@ import type { Metrics } from '../../metrics/registry.ts';
 import type { Uws } from '../native/uws.ts';
 import type { Transport } from '../transport.ts';
 import type { HttpContext } from './context.ts';
-import { Reply } from './reply.ts';
+import { httpStatus, Reply } from './reply.ts';
 import { batch } from './routes/batch.ts';
 import { health, ready } from './routes/health.ts';
 import { metadata } from './routes/metadata.ts';
@@ -67,8 +67,7 @@ export class UwsHttpTransport implements Transport {
       metrics.error(errorType[err.code]);
       // an unknown route's body is not read: close the connection instead of draining it
       reply.closeAfter = req.getHeader('content-length') !== '' && req.getHeader('content-length') !== '0';
-      const status = methods ? '405 Method Not Allowed' : '404 Not Found';
-      reply.send(status, JSON.stringify({ error: err.message, code: err.code, details: err.details }), 'application/json', methods ? [['Allow', methods.join(', ')]] : undefined);
+      reply.send(httpStatus[err.code], JSON.stringify({ error: err.message, code: err.code, details: err.details }), 'application/json', methods ? [['Allow', methods.join(', ')]] : undefined);
     });
   }
 

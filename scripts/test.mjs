@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// The whole test suite in one command: makes sure redis-server is there (installing
+// Debian's package when root), bundles the server, type-checks, runs `bun test`, and ends
+// with the plain line "N passed, N failed" that CI reads.
+import { spawn, spawnSync } from 'node:child_process';
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+function ensureRedis() {
+  if (has('redis-server')) return;
+  if (process.getuid?.() !== 0) {
+    console.error('redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install -y redis-server) and run npm test again');
+    process.exit(1);
+  }
+  console.error('redis-server is missing: installing Debian package redis-server');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'redis-server']]) {
+    if (spawnSync('apt-get', args, { stdio: 'inherit', env }).status !== 0) {
+      console.error('apt-get could not install redis-server; install it by hand and run npm test again');
+      process.exit(1);
+    }
+  }
+  // the package starts a system service on 6379; the tests start their own servers
+  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1 || true']);
+}
+
+function step(name, cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`${name} failed`);
+    return false;
+  }
+  return true;
+}
+
+ensureRedis();
+if (!step('bundle', 'node', ['scripts/bundle.mjs'])) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+const typecheckOk = step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+
+const files = process.argv.slice(2);
+const child = spawn('npx', ['bun', 'test', '--timeout', '60000', ...(files.length ? files : ['test/'])], { stdio: ['ignore', 'pipe', 'pipe'] });
+let out = '';
+for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
+  from.on('data', (d) => {
+    out += d;
+    to.write(d);
+  });
+}
+child.on('exit', (code) => {
+  const count = (word) => Number(out.match(new RegExp(`^\\s*(\\d+) ${word}$`, 'm'))?.[1] ?? 0);
+  const passed = count('pass') + (typecheckOk ? 1 : 0);
+  const failed = count('fail') + (typecheckOk ? 0 : 1) + (code !== 0 && count('fail') === 0 ? 1 : 0);
+  const skipped = count('skip');
+  console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  process.exit(failed > 0 ? 1 : 0);
+});

@@ -1,0 +1,43 @@
+/**
+ * Dependencies point inward (STYLE §1, DESIGN §5): the core never imports a transport,
+ * the CLI or uWebSockets.js; only transports/ touch uWebSockets.js; only config/ reads
+ * process.env.
+ */
+import { describe, expect, test } from 'bun:test';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const SRC = join(import.meta.dir, '../../src');
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+const all = files(SRC).map((p) => ({ path: relative(SRC, p), text: readFileSync(p, 'utf8') }));
+const imports = (text: string) => [...text.matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
+
+describe('architecture', () => {
+  test('architecture - core imports neither transports, cli nor uWebSockets.js', () => {
+    const bad = all
+      .filter((f) => f.path.startsWith('core/'))
+      .flatMap((f) => imports(f.text).filter((i) => i.includes('transports/') || i.includes('/cli/') || i === 'uWebSockets.js').map((i) => `${f.path} → ${i}`));
+    expect(bad).toEqual([]);
+  });
+  test('architecture - queue backends do not import transports or the pipeline', () => {
+    const bad = all
+      .filter((f) => f.path.startsWith('queue/'))
+      .flatMap((f) => imports(f.text).filter((i) => i.includes('transports/') || i.includes('pipeline')).map((i) => `${f.path} → ${i}`));
+    expect(bad).toEqual([]);
+  });
+  test('architecture - only transports/ load uWebSockets.js', () => {
+    const users = all.filter((f) => /['"]uWebSockets\.js/.test(f.text)).map((f) => f.path);
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.filter((p) => !p.startsWith('transports/'))).toEqual([]);
+  });
+  test('architecture - only config/ and main.ts read process.env', () => {
+    const readers = all.filter((f) => f.text.includes('process.env')).map((f) => f.path);
+    expect(readers.filter((p) => !p.startsWith('config/') && p !== 'main.ts')).toEqual([]);
+  });
+});
