@@ -17,10 +17,7 @@ export function sensorData(ctx: HttpContext) {
           );
         } else if (o.error.code === ErrorCode.DUPLICATE) {
           reply.error(o.error, ctx.retryAfterSeconds, { device_id: o.deviceId });
-        } else {
-          reply.error(o.error, ctx.retryAfterSeconds);
-          if (o.error.code === ErrorCode.QUEUE_UNAVAILABLE) ctx.log.error({ details: o.error.details }, 'reading not stored: queue unavailable');
-        }
+        } else reply.error(o.error, ctx.retryAfterSeconds);
       }, (err: unknown) => internalError(ctx, reply, err));
     });
 }
