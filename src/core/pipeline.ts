@@ -85,7 +85,10 @@ export class Pipeline {
     const value = this.#decode(item);
     if (value instanceof IngestError) return Promise.resolve(this.#refuse(item, value));
     const now = Date.now();
-    return this.ingestValue(value, item, now, isoNow(now), started);
+    return this.ingestValue(value, item, now, isoNow(now)).then((o) => {
+      if (o.ok) this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
+      return o;
+    });
   }
 
   /**
@@ -103,11 +106,14 @@ export class Pipeline {
     }
     const now = Date.now();
     const receivedAt = isoNow(now);
-    return Promise.all(value.map((v) => this.ingestValue(v, item, now, receivedAt, started)));
+    const outcomes = await Promise.all(value.map((v) => this.ingestValue(v, item, now, receivedAt)));
+    // one observation per request: every reading of it waited for the same flushes
+    this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
+    return outcomes;
   }
 
   /** A decoded reading (for transports that decode themselves, and for batch elements). */
-  ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string, started: number): Promise<Outcome> {
+  ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string): Promise<Outcome> {
     if (!this.#accepting) return Promise.resolve(this.#count({ ok: false, error: new ShuttingDownError() }));
     if (this.#data.wouldSaturate()) {
       this.#deps.metrics.backpressure();
@@ -124,13 +130,12 @@ export class Pipeline {
       json: JSON.stringify(reading),
     };
     return this.#data.add(entry).then((result): Outcome => {
-      if (typeof result === 'string') {
+      if (result === 'stored') {
         const m = this.#deps.metrics;
         for (const sensor in reading.sensors) m.ingested(sensor, item.source);
-        m.ingestSeconds((performance.now() - started) / 1000);
         return { ok: true, reading, messageId: reading.message_id };
       }
-      const error = result === null ? new DuplicateReadingError(reading.device_id) : asQueueError(result);
+      const error = result === 'duplicate' ? new DuplicateReadingError(reading.device_id) : asQueueError(result);
       return this.#count({ ok: false, error, deviceId: reading.device_id });
     });
   }

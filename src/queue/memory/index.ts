@@ -65,10 +65,11 @@ export class MemoryBackend implements QueueBackend {
     const results: AppendResult[] = [];
     for (const e of entries) {
       if (e.dedupeKey !== '' && !this.#dedupe.claim(e.dedupeKey, now)) {
-        results.push(null);
+        results.push('duplicate');
         continue;
       }
-      results.push(this.#data.add({ data: e.json, device_id: e.deviceId, message_id: e.messageId }));
+      this.#data.add({ data: e.json, device_id: e.deviceId, message_id: e.messageId });
+      results.push('stored');
       this.#events.emit('event', e.json);
     }
     return results;

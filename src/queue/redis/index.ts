@@ -25,7 +25,7 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   rejectsMaxLen: number;
 }
 
-type IngestCommand = (...args: (string | number)[]) => Promise<(string | number)[]>;
+type IngestCommand = (...args: (string | number)[]) => Promise<string[]>;
 
 export class RedisBackend implements QueueBackend {
   readonly kind = 'redis' as const;
@@ -98,12 +98,14 @@ export class RedisBackend implements QueueBackend {
       const bucket = e.dedupeKey === '' ? '' : String(Math.floor(e.timestampMs / window));
       args.push(bucket, e.dedupeKey, e.json, e.deviceId, e.messageId);
     }
-    const replies = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
-    return replies.map((r) => {
-      if (r === 0) return null;
-      const s = String(r);
-      return s.startsWith('ERR ') ? new Error(s.slice(4)) : s;
-    });
+    const [flags, ...errors] = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
+    const results: AppendResult[] = new Array(entries.length);
+    let e = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const f = (flags as string).charCodeAt(i);
+      results[i] = f === 49 /* 1 */ ? 'stored' : f === 48 /* 0 */ ? 'duplicate' : new Error(String(errors[e++] ?? 'append failed'));
+    }
+    return results;
   }
 
   async appendRejects(entries: readonly RejectEntry[]): Promise<void> {

