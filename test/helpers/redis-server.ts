@@ -55,10 +55,14 @@ export class RedisServer {
     probe.disconnect();
   }
 
-  /** Stops the server (SIGKILL by default) and waits until it exited. */
+  /** Sends `signal` (SIGKILL by default) and waits until the server exited; SIGSTOP/SIGCONT only freeze and thaw it. */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.#proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      p.kill(signal);
+      return;
+    }
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill(signal);
@@ -67,6 +71,7 @@ export class RedisServer {
 
   async dispose(): Promise<void> {
     for (const c of this.#clients) c.disconnect();
+    this.#proc?.kill('SIGCONT');
     await this.stop();
     rmSync(this.#dir, { recursive: true, force: true });
   }
