@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import type { AppendEntry, AppendResult, QueueBackend, RejectEntry } from '../queue/backend.ts';
 import { Batcher } from './batcher.ts';
 import { isoNow } from './clock.ts';
+import { Edge } from './edge.ts';
 import { decode, mediaKind, type MediaKind } from './decode.ts';
 import { dedupeKey } from './dedupe.ts';
 import { enrich } from './enrich.ts';
@@ -51,17 +52,35 @@ export class Pipeline {
   readonly #data: Batcher<AppendEntry, AppendResult>;
   readonly #rejects: Batcher<RejectEntry, null>;
   #accepting = true;
-  #rejectsFailing = false;
+  readonly #rejectsFailing: Edge;
+  readonly #saturated: Edge;
+  readonly #queueFailing: Edge;
 
   constructor(deps: PipelineDeps, opts: PipelineOptions) {
     this.#deps = deps;
     this.#opts = opts;
-    this.#data = new Batcher((items) => deps.backend.appendBatch(items), {
+    const log = deps.log;
+    this.#saturated = new Edge(
+      () => log.warn({ max_in_flight: opts.maxInFlight }, 'saturated: refusing readings with 503 until the queue catches up (counted in ingest_backpressure_events_total)'),
+      () => log.info('no longer saturated'),
+    );
+    this.#queueFailing = new Edge(
+      () => log.error('queue appends failing: answering 503 / holding acknowledgements (counted in sensor_data_errors_total{error_type="queue_unavailable"})'),
+      () => log.info('queue appends succeeding again'),
+    );
+    this.#rejectsFailing = new Edge(
+      () => log.error('rejected payloads cannot be kept in the rejects stream (counted in sensor_data_errors_total{error_type="rejects_append_failed"})'),
+      () => log.info('rejects stream writable again'),
+    );
+    this.#data = new Batcher((items) => deps.backend.appendBatch(items).then((r) => (this.#queueFailing.set(false), r)), {
       maxBatch: opts.queueBatchSize,
       maxInFlight: opts.maxInFlight,
     }, {
       onFlush: (size, seconds) => deps.metrics.flushed(size, seconds),
-      onBatchError: (err) => (err instanceof IngestError ? err : new QueueUnavailableError(String((err as Error)?.message ?? err), err)),
+      onBatchError: (err) => {
+        this.#queueFailing.set(true);
+        return err instanceof IngestError ? err : new QueueUnavailableError(String((err as Error)?.message ?? err), err);
+      },
     });
     this.#rejects = new Batcher(
       (items) => deps.backend.appendRejects(items).then(() => this.#rejectsRecovered(items.length)),
@@ -116,9 +135,11 @@ export class Pipeline {
   ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string): Promise<Outcome> {
     if (!this.#accepting) return Promise.resolve(this.#count({ ok: false, error: new ShuttingDownError() }));
     if (this.#data.wouldSaturate()) {
+      this.#saturated.set(true);
       this.#deps.metrics.backpressure();
       return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight) }));
     }
+    if (this.#saturated.active && !this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) this.#saturated.set(false);
     const checked = this.#deps.validator.validate(value, now);
     if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);
@@ -204,19 +225,13 @@ export class Pipeline {
   }
 
   #rejectsRecovered(n: number): null[] {
-    if (this.#rejectsFailing) {
-      this.#rejectsFailing = false;
-      this.#deps.log.info('rejects stream writable again');
-    }
+    this.#rejectsFailing.set(false);
     return new Array<null>(n).fill(null);
   }
 
-  #rejectsFailed(err: unknown): null {
+  #rejectsFailed(_err: unknown): null {
     this.#deps.metrics.error('rejects_append_failed');
-    if (!this.#rejectsFailing) {
-      this.#rejectsFailing = true;
-      this.#deps.log.error({ err }, 'rejected payloads could not be kept in the rejects stream (counted in sensor_data_errors_total{error_type="rejects_append_failed"})');
-    }
+    this.#rejectsFailing.set(true);
     return null;
   }
 }

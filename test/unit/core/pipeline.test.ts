@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'bun:test';
+import { pino } from 'pino';
+import { ErrorCode } from '../../../src/core/errors.ts';
+import type { IngestItem } from '../../../src/core/item.ts';
+import { Pipeline } from '../../../src/core/pipeline.ts';
+import { builtinSensorTypes } from '../../../src/core/readings/registry.ts';
+import { ReadingValidator } from '../../../src/core/validate.ts';
+import { createMetrics } from '../../../src/metrics/registry.ts';
+import type { AppendEntry, AppendResult } from '../../../src/queue/backend.ts';
+import { MemoryBackend } from '../../../src/queue/memory/index.ts';
+import { reading } from '../../fixtures/readings.ts';
+
+/** The embedded backend with a switch to hold or fail appends (a unit-level fault injector). */
+class ControlledBackend extends MemoryBackend {
+  gate: Promise<void> | undefined;
+  failWith: Error | undefined;
+  override async appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    if (this.gate) await this.gate;
+    if (this.failWith) throw this.failWith;
+    return super.appendBatch(entries);
+  }
+}
+
+function setup(maxInFlight = 1000) {
+  const logs: { msg: string }[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const backend = new ControlledBackend({ maxLen: 1000, dedupeWindowMs: 60_000 });
+  const metrics = createMetrics({ queueSizes: async () => ({}), queueUp: () => true, inFlight: () => 0 }, { defaultMetrics: false });
+  const pipeline = new Pipeline(
+    { validator: new ReadingValidator(builtinSensorTypes, 300_000), backend, metrics, log },
+    { dedupeWindowMs: 60_000, queueBatchSize: 100, maxInFlight },
+  );
+  const item = (value: unknown): IngestItem => ({ source: 'http', payload: new TextEncoder().encode(JSON.stringify(value)) });
+  return { logs, backend, metrics, pipeline, item };
+}
+
+describe('pipeline', () => {
+  test('pipeline - a valid reading is enriched, stored and counted per sensor', async () => {
+    const { pipeline, backend, metrics, item } = setup();
+    const o = await pipeline.ingest(item(reading()));
+    expect(o.ok).toBe(true);
+    const [stored] = backend.entries();
+    const data = JSON.parse(stored!.fields.data!);
+    expect(data.message_id).toBe(stored!.fields.message_id);
+    expect(typeof data.received_at).toBe('string');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sensor_data_ingested_total{sensor_type="mq134",transport="http"} 1');
+  });
+
+  test('pipeline - an invalid reading is refused and kept in the rejects stream with its reason', async () => {
+    const { pipeline, backend, item } = setup();
+    const bad = reading({ sensors: { pir: { motion_detected: 'no' } } });
+    const o = await pipeline.ingest(item(bad));
+    expect(o.ok).toBe(false);
+    await pipeline.drain();
+    const [r] = backend.rejectEntries();
+    expect(r!.fields).toMatchObject({ reason: 'sensors.pir.motion_detected must be a boolean', code: ErrorCode.INVALID_READING, device_id: bad.device_id });
+  });
+
+  test('pipeline - past MAX_IN_FLIGHT readings are refused at once; logged once on the way in and once out', async () => {
+    const { pipeline, backend, logs, item } = setup(2);
+    let release!: () => void;
+    backend.gate = new Promise((r) => (release = r));
+    const held = [pipeline.ingest(item(reading())), pipeline.ingest(item(reading()))];
+    const refused = await Promise.all([pipeline.ingest(item(reading())), pipeline.ingest(item(reading()))]);
+    expect(refused.map((o) => !o.ok && o.error.code)).toEqual([ErrorCode.QUEUE_SATURATED, ErrorCode.QUEUE_SATURATED]);
+    backend.gate = undefined;
+    release();
+    expect((await Promise.all(held)).every((o) => o.ok)).toBe(true);
+    expect((await pipeline.ingest(item(reading()))).ok).toBe(true);
+    const msgs = logs.map((l) => l.msg);
+    expect(msgs.filter((m) => m.startsWith('saturated')).length).toBe(1);
+    expect(msgs.filter((m) => m === 'no longer saturated').length).toBe(1);
+  });
+
+  test('pipeline - a failing queue answers QUEUE_UNAVAILABLE, logged once per outage', async () => {
+    const { pipeline, backend, logs, item } = setup();
+    backend.failWith = new Error('Connection is closed.');
+    const outs = await Promise.all([pipeline.ingest(item(reading())), pipeline.ingest(item(reading()))]);
+    await pipeline.ingest(item(reading()));
+    expect(outs.map((o) => !o.ok && o.error.code)).toEqual([ErrorCode.QUEUE_UNAVAILABLE, ErrorCode.QUEUE_UNAVAILABLE]);
+    backend.failWith = undefined;
+    expect((await pipeline.ingest(item(reading()))).ok).toBe(true);
+    const msgs = logs.map((l) => l.msg);
+    expect(msgs.filter((m) => m.startsWith('queue appends failing')).length).toBe(1);
+    expect(msgs.filter((m) => m === 'queue appends succeeding again').length).toBe(1);
+  });
+
+  test('pipeline - after stopAccepting new readings get SHUTTING_DOWN, pending ones finish', async () => {
+    const { pipeline, backend, item } = setup();
+    let release!: () => void;
+    backend.gate = new Promise((r) => (release = r));
+    const pending = pipeline.ingest(item(reading()));
+    pipeline.stopAccepting();
+    const late = await pipeline.ingest(item(reading()));
+    expect(!late.ok && late.error.code).toBe(ErrorCode.SHUTTING_DOWN);
+    const drained = pipeline.drain();
+    release();
+    await drained;
+    expect((await pending).ok).toBe(true);
+    expect(backend.entries().length).toBe(1);
+  });
+});
