@@ -30,21 +30,30 @@ export function mediaKind(contentType: string | undefined): MediaKind | IngestEr
   );
 }
 
+/** UTF-8 text of a JSON payload, or why it is not. */
+export function jsonText(payload: Uint8Array): string | MalformedPayloadError {
+  if (payload.length === 0) return new MalformedPayloadError('body is empty');
+  try {
+    return utf8.decode(payload);
+  } catch (err) {
+    return new MalformedPayloadError('body is not valid UTF-8', err);
+  }
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
+  }
+}
+
 /** Decodes a payload. MessagePack timestamps become ISO strings so they validate as JSON ones do. */
 export function decode(payload: Uint8Array, kind: MediaKind): unknown {
   if (payload.length === 0) return new MalformedPayloadError('body is empty');
   if (kind === MediaKind.json) {
-    let text: string;
-    try {
-      text = utf8.decode(payload);
-    } catch (err) {
-      return new MalformedPayloadError('body is not valid UTF-8', err);
-    }
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
-    }
+    const text = jsonText(payload);
+    return text instanceof MalformedPayloadError ? text : parseJson(text);
   }
   try {
     return datesToIso(unpackr.unpack(payload));

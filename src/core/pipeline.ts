@@ -10,9 +10,9 @@ import type { AppendEntry, AppendResult, QueueBackend, RejectEntry } from '../qu
 import { Batcher } from './batcher.ts';
 import { isoNow } from './clock.ts';
 import { Edge } from './edge.ts';
-import { decode, mediaKind, type MediaKind } from './decode.ts';
+import { decode, jsonText, MediaKind, mediaKind, parseJson } from './decode.ts';
 import { dedupeKey } from './dedupe.ts';
-import { enrich } from './enrich.ts';
+import { enrich, enrichedJsonFromText } from './enrich.ts';
 import {
   DuplicateReadingError,
   ErrorCode,
@@ -101,10 +101,16 @@ export class Pipeline {
   /** One reading in `item.payload`. */
   ingest(item: IngestItem): Promise<Outcome> {
     const started = performance.now();
-    const value = this.#decode(item);
+    const kind = mediaKind(item.contentType);
+    let text: string | undefined;
+    let value: unknown;
+    if (kind === MediaKind.json) {
+      const t = jsonText(item.payload);
+      value = t instanceof IngestError ? t : parseJson((text = t));
+    } else value = kind instanceof IngestError ? kind : decode(item.payload, kind);
     if (value instanceof IngestError) return Promise.resolve(this.#refuse(item, value));
     const now = Date.now();
-    return this.ingestValue(value, item, now, isoNow(now)).then((o) => {
+    return this.ingestValue(value, item, now, isoNow(now), text).then((o) => {
       if (o.ok) this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
       return o;
     });
@@ -132,7 +138,8 @@ export class Pipeline {
   }
 
   /** A decoded reading (for transports that decode themselves, and for batch elements). */
-  ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string): Promise<Outcome> {
+  /** @param text the JSON text `value` was parsed from, when it was one reading on its own */
+  ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string, text?: string): Promise<Outcome> {
     if (!this.#accepting) return Promise.resolve(this.#count({ ok: false, error: new ShuttingDownError() }));
     if (this.#data.wouldSaturate()) {
       this.#saturated.set(true);
@@ -140,6 +147,7 @@ export class Pipeline {
       return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight) }));
     }
     if (this.#saturated.active && !this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) this.#saturated.set(false);
+    const sentTimestamp = text === undefined ? undefined : (value as { timestamp?: unknown }).timestamp;
     const checked = this.#deps.validator.validate(value, now);
     if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);
@@ -148,7 +156,8 @@ export class Pipeline {
       timestampMs: Date.parse(reading.timestamp),
       deviceId: reading.device_id,
       messageId: reading.message_id,
-      json: JSON.stringify(reading),
+      // the device's own text when validation changed nothing in it (timestamp already canonical)
+      json: text !== undefined && sentTimestamp === reading.timestamp ? enrichedJsonFromText(text, reading) : JSON.stringify(reading),
     };
     return this.#data.add(entry).then((result): Outcome => {
       if (result === 'stored') {
@@ -175,7 +184,7 @@ export class Pipeline {
   #decode(item: IngestItem): unknown {
     const kind = mediaKind(item.contentType);
     if (kind instanceof IngestError) return kind;
-    return decode(item.payload, kind as MediaKind);
+    return decode(item.payload, kind);
   }
 
   #batchError(details: string): IngestError {

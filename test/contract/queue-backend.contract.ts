@@ -54,6 +54,14 @@ export function runQueueBackendContract(name: string, create: (dedupeWindowMs: n
       expect(stored.map((s) => s.fields)).toEqual(batch.map((e) => ({ data: e.json, device_id: e.deviceId, message_id: e.messageId })));
     });
 
+    test(`${name} - non-ASCII text is stored byte for byte`, async () => {
+      t = await create(60_000);
+      const e = entry({ json: JSON.stringify({ room: 'Küche ☕', zone: '北' }) });
+      await t.backend.appendBatch([e]);
+      const [stored] = await t.readStream();
+      expect(JSON.parse(stored!.fields.data!)).toEqual({ room: 'Küche ☕', zone: '北' });
+    });
+
     test(`${name} - a duplicate within the window is reported and not appended`, async () => {
       t = await create(60_000);
       const a = entry();

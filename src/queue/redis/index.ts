@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry } from '../backend.ts';
 import { rejectFields } from '../reject-fields.ts';
@@ -25,7 +26,10 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   rejectsMaxLen: number;
 }
 
-type IngestCommand = (...args: (string | number)[]) => Promise<string[]>;
+type IngestCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
+
+/** Plain arrays of strings, no records/extensions: Redis' cmsgpack reads it. */
+const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 export class RedisBackend implements QueueBackend {
   readonly kind = 'redis' as const;
@@ -93,12 +97,19 @@ export class RedisBackend implements QueueBackend {
   async appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
     const o = this.#opts;
     const window = o.dedupeWindowMs;
-    const args: (string | number)[] = [o.stream, o.eventsChannel, 2 * window, o.maxLen, '1', this.#dedupePrefix];
+    const flat: string[] = new Array(entries.length * 5);
+    let j = 0;
     for (const e of entries) {
-      const bucket = e.dedupeKey === '' ? '' : String(Math.floor(e.timestampMs / window));
-      args.push(bucket, e.dedupeKey, e.json, e.deviceId, e.messageId);
+      flat[j++] = e.dedupeKey === '' ? '' : String(Math.floor(e.timestampMs / window));
+      flat[j++] = e.dedupeKey;
+      flat[j++] = e.json;
+      flat[j++] = e.deviceId;
+      flat[j++] = e.messageId;
     }
-    const [flags, ...errors] = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
+    const packed = packr.pack(flat);
+    const [flags, ...errors] = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(
+      o.stream, o.eventsChannel, 2 * window, o.maxLen, '1', this.#dedupePrefix, packed,
+    );
     const results: AppendResult[] = new Array(entries.length);
     let e = 0;
     for (let i = 0; i < entries.length; i++) {

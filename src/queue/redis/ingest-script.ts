@@ -10,9 +10,13 @@
  * A bucket expires `bucket ttl` after the last batch that touched it, so a retransmission
  * is recognised for at least the window.
  *
+ * The entries travel as one MessagePack array (decoded by Redis' built-in cmsgpack): measured
+ * here, it halves the client's cost per reading against one command argument per field (1.6 µs
+ * instead of 3.3 µs; ioredis' per-argument work dominated) at the same cost inside Redis.
+ *
  * KEYS[1] stream, KEYS[2] events channel
  * ARGV[1] bucket ttl ms, ARGV[2] MAXLEN (0 = no trim), ARGV[3] "1" to publish, ARGV[4] bucket key prefix,
- * then 5 per entry: bucket ('' = no dedupe), member, json, device_id, message_id.
+ * ARGV[5] MessagePack array with 5 items per entry: bucket ('' = no dedupe), member, json, device_id, message_id.
  * Returns { flags, error... }: flags has one character per entry, 1 stored, 0 duplicate, E failed
  * (each E's message follows in order). A string rather than an array of stream ids: the ids
  * are not needed by the caller, and 500 bulk replies per call cost Redis ~0.5 µs per reading.
@@ -24,11 +28,12 @@ local maxlen = tonumber(ARGV[2])
 local publish = ARGV[3] == '1'
 local prefix = ARGV[4]
 local stream, channel = KEYS[1], KEYS[2]
-local FIRST, STRIDE, CHUNK = 5, 5, 1000
+local E = cmsgpack.unpack(ARGV[5])
+local FIRST, STRIDE, CHUNK = 1, 5, 1000
 
 local groups, order = {}, {}
-for b = FIRST, #ARGV, STRIDE do
-  local bucket = ARGV[b]
+for b = FIRST, #E, STRIDE do
+  local bucket = E[b]
   if bucket ~= '' then
     local g = groups[bucket]
     if not g then g = {}; groups[bucket] = g; order[#order + 1] = bucket end
@@ -44,13 +49,13 @@ for _, bucket in ipairs(order) do
   for from = 1, #g, CHUNK do
     local to = math.min(from + CHUNK - 1, #g)
     local members = {}
-    for i = from, to do members[#members + 1] = ARGV[g[i] + 1] end
+    for i = from, to do members[#members + 1] = E[g[i] + 1] end
     local flags = redis.call('SMISMEMBER', key, unpack(members))
     for i = from, to do seen[i] = flags[i - from + 1] == 1 end
   end
   local fresh, inbatch = {}, {}
   for i, b in ipairs(g) do
-    local m = ARGV[b + 1]
+    local m = E[b + 1]
     if seen[i] or inbatch[m] then dup[b] = true else inbatch[m] = true; fresh[#fresh + 1] = m end
   end
   for from = 1, #fresh, CHUNK do
@@ -60,24 +65,24 @@ for _, bucket in ipairs(order) do
 end
 
 local out, errs, n = {}, {}, 0
-for b = FIRST, #ARGV, STRIDE do
+for b = FIRST, #E, STRIDE do
   n = n + 1
   if dup[b] then
     out[n] = '0'
   else
     local ok
     if maxlen > 0 then
-      ok = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'data', ARGV[b + 2], 'device_id', ARGV[b + 3], 'message_id', ARGV[b + 4])
+      ok = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'data', E[b + 2], 'device_id', E[b + 3], 'message_id', E[b + 4])
     else
-      ok = redis.pcall('XADD', stream, '*', 'data', ARGV[b + 2], 'device_id', ARGV[b + 3], 'message_id', ARGV[b + 4])
+      ok = redis.pcall('XADD', stream, '*', 'data', E[b + 2], 'device_id', E[b + 3], 'message_id', E[b + 4])
     end
     if type(ok) == 'table' and ok.err then
-      if ARGV[b] ~= '' then redis.call('SREM', prefix .. ARGV[b], ARGV[b + 1]) end
+      if E[b] ~= '' then redis.call('SREM', prefix .. E[b], E[b + 1]) end
       out[n] = 'E'
       errs[#errs + 1] = ok.err
     else
       out[n] = '1'
-      if publish then redis.call('PUBLISH', channel, ARGV[b + 2]) end
+      if publish then redis.call('PUBLISH', channel, E[b + 2]) end
     end
   end
 end

@@ -101,3 +101,16 @@ describe('pipeline', () => {
     expect(backend.entries().length).toBe(1);
   });
 });
+
+describe('pipeline - stored JSON', () => {
+  test('pipeline - a non-canonical timestamp is stored normalised; a canonical one as sent', async () => {
+    const { pipeline, backend } = setup();
+    const text = (ts: string) => `{ "device_id": "d-${ts.length}", "timestamp": "${ts}", "sensors": { "pir": { "motion_detected": true } } }`;
+    for (const ts of ['2025-10-16T20:33:58+02:00', '2025-10-16T18:33:59.000Z']) {
+      expect((await pipeline.ingest({ source: 'http', payload: new TextEncoder().encode(text(ts)) })).ok).toBe(true);
+    }
+    const data = backend.entries().map((e) => JSON.parse(e.fields.data!));
+    expect(data.map((d) => d.timestamp)).toEqual(['2025-10-16T18:33:58.000Z', '2025-10-16T18:33:59.000Z']);
+    expect(data.every((d) => typeof d.message_id === 'string' && typeof d.received_at === 'string')).toBe(true);
+  });
+});
