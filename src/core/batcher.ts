@@ -74,7 +74,14 @@ export class Batcher<T, R> {
     this.#items = [];
     this.#settles = [];
     const started = performance.now();
-    const done = this.#flushFn(items).then(
+    let sent: Promise<R[]>;
+    try {
+      sent = this.#flushFn(items);
+    } catch (err) {
+      // a synchronous throw must settle these items like a failed round trip, not strand them
+      sent = Promise.reject(err);
+    }
+    const done = sent.then(
       (results) => {
         this.#hooks.onFlush?.(items.length, (performance.now() - started) / 1000);
         for (let i = 0; i < settles.length; i++) {

@@ -48,3 +48,16 @@ describe('batcher', () => {
     expect(b.wouldSaturate()).toBe(false);
   });
 });
+
+test('batcher - a flush function that throws synchronously still settles its items', async () => {
+  const b = new Batcher<number, string | Error>(
+    () => {
+      throw new Error('encode failed');
+    },
+    { maxBatch: 10, maxInFlight: 10 },
+    { onBatchError: (err) => err as Error },
+  );
+  const r = await Promise.all([b.add(1), b.add(2)]);
+  expect(r.map((x) => (x as Error).message)).toEqual(['encode failed', 'encode failed']);
+  expect(b.inFlight).toBe(0);
+});
