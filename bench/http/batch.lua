@@ -1,0 +1,31 @@
+-- wrk script: POST /api/v1/sensor-data/batch, BENCH_BATCH_SIZE (default 100) unique readings
+-- per request (see common.lua).
+--   wrk -t1 -c16 -d10s --latency -s bench/http/batch.lua http://127.0.0.1:3000
+-- Run from the repository root, or set BENCH_LUA_DIR to this directory.
+local function load_common()
+  for _, dir in ipairs({ os.getenv("BENCH_LUA_DIR") or false, "bench/http", "." }) do
+    if dir then
+      local f = io.open(dir .. "/common.lua", "r")
+      if f then f:close(); return dofile(dir .. "/common.lua") end
+    end
+  end
+  error("common.lua not found: run from the repository root or set BENCH_LUA_DIR")
+end
+local common = load_common()
+
+local PATH = "/api/v1/sensor-data/batch"
+local HEADERS = { ["Content-Type"] = "application/json" }
+local SIZE = tonumber(os.getenv("BENCH_BATCH_SIZE") or "") or 100
+
+setup = common.setup
+if common.count_status then response = common.response end
+
+local parts = {}
+function request()
+  for i = 1, SIZE do parts[i] = common.reading() end
+  return wrk.format("POST", PATH, HEADERS, "[" .. table.concat(parts, ",", 1, SIZE) .. "]")
+end
+
+function done(summary, latency, requests)
+  common.done(summary, latency, SIZE)
+end

@@ -1,0 +1,27 @@
+-- wrk script: POST /api/v1/sensor-data, one unique reading per request (see common.lua).
+--   wrk -t1 -c64 -d10s --latency -s bench/http/single.lua http://127.0.0.1:3000
+-- Run from the repository root, or set BENCH_LUA_DIR to this directory.
+local function load_common()
+  for _, dir in ipairs({ os.getenv("BENCH_LUA_DIR") or false, "bench/http", "." }) do
+    if dir then
+      local f = io.open(dir .. "/common.lua", "r")
+      if f then f:close(); return dofile(dir .. "/common.lua") end
+    end
+  end
+  error("common.lua not found: run from the repository root or set BENCH_LUA_DIR")
+end
+local common = load_common()
+
+local PATH = "/api/v1/sensor-data"
+local HEADERS = { ["Content-Type"] = "application/json" }
+
+setup = common.setup
+if common.count_status then response = common.response end
+
+function request()
+  return wrk.format("POST", PATH, HEADERS, common.reading())
+end
+
+function done(summary, latency, requests)
+  common.done(summary, latency, 1)
+end
