@@ -137,8 +137,10 @@ export class Pipeline {
     return outcomes;
   }
 
-  /** A decoded reading (for transports that decode themselves, and for batch elements). */
-  /** @param text the JSON text `value` was parsed from, when it was one reading on its own */
+  /**
+   * A decoded reading (for transports that decode themselves, and for batch elements).
+   * @param text the JSON text `value` was parsed from, when it was one reading on its own
+   */
   ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string, text?: string): Promise<Outcome> {
     if (!this.#accepting) return Promise.resolve(this.#count({ ok: false, error: new ShuttingDownError() }));
     if (this.#data.wouldSaturate()) {
