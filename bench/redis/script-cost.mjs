@@ -4,7 +4,8 @@
 // private redis-server on a free port, one client, no other load, so the figures are Redis'
 // cost alone, not throughput under contention.
 //
-//   node bench/redis/script-cost.mjs            (READINGS=200000 BATCH=500 by default)
+//   node bench/redis/script-cost.mjs   (READINGS=200000 BATCH=500 by default; writes its section of
+//   bench/RESULTS.md unless BENCH_WRITE_RESULTS=0)
 //
 // Variants: the plain pipelined XADD a bare server would send; XADD + PUBLISH pipelined; the
 // same two from a Lua script with one argument per field; the production ingest script
@@ -13,7 +14,8 @@
 // commandstats counts time inside commands: for pipelined commands it leaves out parsing the
 // protocol (~0.3-0.5 µs per command here), for scripts it includes everything inside EVAL.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,8 @@ import { Packr } from 'msgpackr';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const READINGS = Number(process.env.READINGS ?? 200_000);
+const START = '<!-- bench:redis:start -->';
+const END = '<!-- bench:redis:end -->';
 const BATCH = Number(process.env.BATCH ?? 500);
 
 const bundle = readFileSync(path.join(ROOT, 'dist/neurobuild-ingest.cjs'), 'utf8');
@@ -37,7 +41,8 @@ const port = await new Promise((resolve) => {
 const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 const stop = () => server.kill('SIGKILL');
 process.on('exit', stop);
-const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 1 });
+const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+r.on('error', () => {});
 for (let i = 0; i < 50; i++) {
   try {
     await r.connect();
@@ -104,9 +109,34 @@ for (const [name, run] of Object.entries(variants)) {
 await r.quit();
 stop();
 
-console.log(`redis-server ${port}: ${READINGS} readings per variant, ${BATCH} per round trip, ${json.length}-byte readings\n`);
-console.log('| variant | Redis µs per reading | Redis-only ceiling (readings/s) | this run, one client (readings/s) |');
-console.log('|---|---:|---:|---:|');
-for (const x of rows) {
-  console.log(`| ${x.name} | ${x.usPerReading.toFixed(2)} | ${Math.round(x.ceiling).toLocaleString('en')} | ${Math.round(x.wallPerSec).toLocaleString('en')} |`);
+const version = (await new Promise((res) => {
+  const p = spawn('redis-server', ['--version']);
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.on('close', () => res(out));
+})).match(/v=(\S+)/)?.[1];
+const table = [
+  '| variant | Redis µs per reading | Redis-only ceiling (readings/s) | this run, one client (readings/s) |',
+  '|---|---:|---:|---:|',
+  ...rows.map((x) => `| ${x.name} | ${x.usPerReading.toFixed(2)} | ${Math.round(x.ceiling).toLocaleString('en')} | ${Math.round(x.wallPerSec).toLocaleString('en')} |`),
+].join('\n');
+console.log(`redis-server ${version}: ${READINGS} readings per variant, ${BATCH} per round trip, ${json.length}-byte readings\n\n${table}`);
+
+if (process.env.BENCH_WRITE_RESULTS !== '0') {
+  const section = [
+    START,
+    '## Redis cost per reading (bench/redis)',
+    '',
+    `- date: ${new Date().toISOString()}; redis-server ${version} (\`--save '' --appendonly no\`), node ${process.version}, ${os.cpus().length} cores`,
+    `- command: \`node bench/redis/script-cost.mjs\` (READINGS=${READINGS}, BATCH=${BATCH}; one client, no other load)`,
+    '- "Redis µs per reading" is INFO commandstats time divided by readings: the Redis core this way of writing costs, whatever the client does. The ceiling is what one fully busy Redis core could take at that cost.',
+    '',
+    table,
+    END,
+  ].join('\n');
+  const file = path.join(ROOT, 'bench/RESULTS.md');
+  const old = readFileSync(file, 'utf8');
+  const next = old.includes(START) ? old.slice(0, old.indexOf(START)) + section + old.slice(old.indexOf(END) + END.length) : `${old.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, next);
+  console.log('\nbench/RESULTS.md updated (section bench:redis)');
 }
