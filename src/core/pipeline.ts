@@ -94,10 +94,6 @@ export class Pipeline {
     return this.#data.inFlight;
   }
 
-  get accepting(): boolean {
-    return this.#accepting;
-  }
-
   /** One reading in `item.payload`. */
   ingest(item: IngestItem): Promise<Outcome> {
     const started = performance.now();

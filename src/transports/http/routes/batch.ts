@@ -10,8 +10,7 @@ import { ErrorCode, IngestError } from '../../../core/errors.ts';
 import type { Outcome } from '../../../core/item.ts';
 import { httpStatus } from '../reply.ts';
 import type { HttpContext } from '../context.ts';
-import { receiveItem } from './ingest-request.ts';
-import { internalError } from './sensor-data.ts';
+import { internalError, receiveItem } from './ingest-request.ts';
 
 /**
  * One result as JSON text. Accepted items (the common case) are written by hand: their

@@ -31,3 +31,10 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
     handle(reply, { source: 'http', payload: body, contentType: contentType || undefined });
   });
 }
+
+/** A bug surfaced as a rejected promise: logged with its stack, answered 500. */
+export function internalError(ctx: HttpContext, reply: Reply, err: unknown): void {
+  ctx.log.error({ err }, 'unexpected error in request');
+  ctx.metrics.error(errorType[ErrorCode.INTERNAL]);
+  reply.json('500 Internal Server Error', { error: 'Internal server error', code: ErrorCode.INTERNAL });
+}

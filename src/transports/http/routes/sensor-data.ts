@@ -2,7 +2,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ErrorCode } from '../../../core/errors.ts';
 import type { HttpContext } from '../context.ts';
-import { receiveItem } from './ingest-request.ts';
+import { internalError, receiveItem } from './ingest-request.ts';
 
 export function sensorData(ctx: HttpContext) {
   return (res: HttpResponse, req: HttpRequest): void =>
@@ -20,10 +20,4 @@ export function sensorData(ctx: HttpContext) {
         } else reply.error(o.error, ctx.retryAfterSeconds);
       }, (err: unknown) => internalError(ctx, reply, err));
     });
-}
-
-export function internalError(ctx: HttpContext, reply: { json(s: string, v: unknown): void }, err: unknown): void {
-  ctx.log.error({ err }, 'unexpected error in request');
-  ctx.metrics.error('internal');
-  reply.json('500 Internal Server Error', { error: 'Internal server error', code: ErrorCode.INTERNAL });
 }
