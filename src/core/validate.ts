@@ -58,13 +58,17 @@ function isCanonical(ts: string): boolean {
   return ts.length === 24 && CANONICAL.test(ts);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** Date.parse accepts 2025-02-30 and rolls it over into March; a device sending it has a bug. */
 function dayExists(ts: string): boolean {
   const day = (ts.charCodeAt(8) - 48) * 10 + (ts.charCodeAt(9) - 48);
   if (day <= 28) return true;
+  const month = (ts.charCodeAt(5) - 48) * 10 + (ts.charCodeAt(6) - 48);
+  if (month !== 2) return day <= DAYS_IN_MONTH[month - 1]!;
   const year = Number(ts.slice(0, 4));
-  const month = Number(ts.slice(5, 7));
-  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return day <= (leap ? 29 : 28);
 }
 
 /** `/sensors/ld2410/distance` → `sensors.ld2410.distance`; the root is `body`. */

@@ -98,3 +98,15 @@ describe('validate - pir and mq134', () => {
     expect(v.validate(reading(), Date.now())).not.toBeInstanceOf(InvalidReadingError);
   });
 });
+
+describe('validate - calendar', () => {
+  const at = (timestamp: string) => details({ ...designExample, timestamp });
+  test('days that exist pass, days that do not are refused', () => {
+    for (const ok of ['2024-02-29T00:00:00Z', '2000-02-29T00:00:00Z', '2025-01-31T00:00:00Z', '2025-04-30T00:00:00Z', '2025-12-31T23:59:59Z']) {
+      expect([ok, at(ok)]).toEqual([ok, undefined]);
+    }
+    for (const bad of ['2025-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2025-04-31T00:00:00Z', '2025-06-31T00:00:00Z', '2025-11-31T00:00:00Z']) {
+      expect([bad, at(bad)]).toEqual([bad, 'timestamp is not a valid date']);
+    }
+  });
+});
