@@ -16,6 +16,8 @@ import { RedisBackend } from '../queue/redis/index.ts';
 import type { HttpContext } from '../transports/http/context.ts';
 import { metricsRoute } from '../transports/http/routes/metrics.ts';
 import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
+import { MqttListener } from '../transports/mqtt/listener.ts';
+import { TopicMap } from '../transports/mqtt/topics.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
 import { onSignals } from './shutdown.ts';
@@ -61,8 +63,9 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
     },
   });
+  const validator = new ReadingValidator(builtinSensorTypes, config.CLOCK_SKEW_MS);
   const pipeline = new Pipeline(
-    { validator: new ReadingValidator(builtinSensorTypes, config.CLOCK_SKEW_MS), backend, metrics, log },
+    { validator, backend, metrics, log },
     { dedupeWindowMs: config.DEDUPE_WINDOW_MS, queueBatchSize: config.QUEUE_BATCH_SIZE, maxInFlight: config.MAX_IN_FLIGHT },
   );
   pipelineRef = pipeline;
@@ -70,12 +73,33 @@ export async function serve(config: Config, log: Logger): Promise<void> {
 
   let listening = false;
   let draining = false;
+  const mqtt =
+    config.MQTT_PORT === 0
+      ? undefined
+      : new MqttListener(
+          {
+            pipeline,
+            topics: new TopicMap(config.MQTT_TOPIC_PREFIX, validator.sensorNames),
+            metrics,
+            log,
+            sessions: new Map(),
+            limits: {
+              maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+              connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+              receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
+              drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
+            },
+          },
+          config.HOST,
+          config.MQTT_PORT,
+        );
   const ctx: HttpContext = {
     pipeline,
     backend,
     metrics,
     log,
     lifecycle: { ready: () => listening && !draining && backend.healthy(), draining: () => draining },
+    listeners: (): Record<string, 'up' | 'down'> => (mqtt ? { mqtt: mqtt.listening ? 'up' : 'down' } : {}),
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchMaxItems: config.BATCH_MAX_ITEMS,
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
@@ -86,11 +110,12 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics) };
     transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
   }
+  if (mqtt) transports.push(mqtt);
   const ports = await Promise.all(transports.map((t) => t.start()));
   listening = true;
   const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
-  const urls = Object.fromEntries(transports.map((t, i) => [t.name, `http://${shown}:${ports[i]}`]));
-  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
+  const urls = Object.fromEntries(transports.map((t, i) => [t.name, `${t.name === 'mqtt' ? 'mqtt' : 'http'}://${shown}:${ports[i]}`]));
+  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
   onSignals({
     log,

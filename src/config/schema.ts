@@ -21,8 +21,12 @@ export const ConfigSchema = Type.Object({
   METRICS_PORT: port(9090, 'Port of the separate Prometheus metrics listener (0 disables it; /metrics stays on PORT)'),
   METRICS_PATH: Type.String({ pattern: '^/[A-Za-z0-9/_.-]*$', default: '/metrics', description: 'Path of the Prometheus endpoint' }),
   WS_PORT: port(3001, 'WebSocket port (reserved: the WebSocket transport is not built yet)'),
-  MQTT_PORT: port(1883, 'MQTT port (reserved: the MQTT transport is not built yet)'),
-  MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'MQTT topic prefix (reserved)' }),
+  MQTT_PORT: port(1883, 'MQTT listener port (0 disables it)'),
+  MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'Sensor topics are {prefix}/{device_id}/data|ld2410|pir|mq134|status' }),
+  MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
+  MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),
+  MQTT_RECEIVE_MAXIMUM: positive(64, 65_535, 'QoS 1/2 publishes per connection awaiting the queue before its socket stops being read (announced to v5 clients)'),
+  MQTT_DRAIN_TIMEOUT_MS: positive(30_000, 600_000, 'A client that does not read what the server sends for this long is disconnected'),
   MQTT_BROKER_URL: optionalString('Upstream broker for bridge mode (reserved)', { pattern: '^(mqtts?|wss?)://' }),
 
   QUEUE_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory')], {

@@ -17,6 +17,15 @@ export interface IngestItem {
   contentType?: string | undefined;
   /** Authenticated identity (device id), once auth exists. */
   identity?: string;
+  /** What the transport's addressing says the reading must be (e.g. an MQTT sensor topic). */
+  expect?: ReadingExpectation;
+}
+
+export interface ReadingExpectation {
+  /** The reading's device_id must be this one. */
+  deviceId: string;
+  /** When set, the reading must carry this sensor and no other. */
+  sensor?: string;
 }
 
 export type Outcome =

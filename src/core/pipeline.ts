@@ -18,11 +18,12 @@ import {
   ErrorCode,
   errorType,
   IngestError,
+  InvalidReadingError,
   QueueSaturatedError,
   QueueUnavailableError,
   ShuttingDownError,
 } from './errors.ts';
-import type { IngestItem, Outcome } from './item.ts';
+import type { IngestItem, Outcome, ReadingExpectation } from './item.ts';
 import type { Reading } from './readings/reading.ts';
 import type { ReadingValidator } from './validate.ts';
 
@@ -146,7 +147,8 @@ export class Pipeline {
     }
     if (this.#saturated.active && !this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) this.#saturated.set(false);
     const sentTimestamp = text === undefined ? undefined : (value as { timestamp?: unknown }).timestamp;
-    const checked = this.#deps.validator.validate(value, now);
+    let checked = this.#deps.validator.validate(value, now);
+    if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
     if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);
     const entry: AppendEntry = {
@@ -241,6 +243,18 @@ export class Pipeline {
     this.#rejectsFailing.set(true);
     return null;
   }
+}
+
+/** The reading if it is what the transport's addressing says, else why not. */
+function meetsExpectation(r: Reading, e: ReadingExpectation): Reading | InvalidReadingError {
+  if (r.device_id !== e.deviceId) return new InvalidReadingError(`device_id "${r.device_id}" does not match the topic's device id "${e.deviceId}"`);
+  if (e.sensor !== undefined) {
+    const other = Object.keys(r.sensors).find((s) => s !== e.sensor);
+    if (other !== undefined || r.sensors[e.sensor] === undefined) {
+      return new InvalidReadingError(`this topic accepts only the ${e.sensor} sensor${other ? ` (got ${other})` : ''}`);
+    }
+  }
+  return r;
 }
 
 function asQueueError(err: Error): IngestError {

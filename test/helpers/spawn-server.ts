@@ -20,6 +20,7 @@ export class ServerProcess {
     readonly proc: ChildProcess,
     readonly port: number,
     readonly metricsPort: number,
+    readonly mqttPort: number,
   ) {
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -45,11 +46,12 @@ export class ServerProcess {
     if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} missing: run npm run bundle (npm test does)`);
     const port = env.PORT ? Number(env.PORT) : await freePort();
     const metricsPort = env.METRICS_PORT ? Number(env.METRICS_PORT) : await freePort();
+    const mqttPort = env.MQTT_PORT ? Number(env.MQTT_PORT) : await freePort();
     const proc = spawn(process.env.NODE_BINARY ?? 'node', [BUNDLE, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PORT: String(port), METRICS_PORT: String(metricsPort) },
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_PORT: String(mqttPort) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const s = new ServerProcess(proc, port, metricsPort);
+    const s = new ServerProcess(proc, port, metricsPort, mqttPort);
     process.once('exit', () => proc.kill('SIGKILL'));
     await waitFor(() => {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}: ${s.stderr}${s.stdout}`);

@@ -19,6 +19,8 @@ export interface HttpContext {
   metrics: Metrics;
   log: Logger;
   lifecycle: Lifecycle;
+  /** State of the other listeners for /health, e.g. { mqtt: 'up' }. */
+  listeners(): Record<string, 'up' | 'down'>;
   maxBodyBytes: number;
   batchMaxItems: number;
   retryAfterSeconds: number;

@@ -5,10 +5,12 @@ import type { HttpContext } from '../context.ts';
 
 export function health(ctx: HttpContext) {
   return (res: HttpResponse): void => {
-    const up = ctx.backend.healthy();
-    const services: Record<string, string> = { http: 'up' };
-    if (ctx.backend.kind === 'redis') services.redis = up ? 'up' : 'down';
-    else services.queue = up ? 'up' : 'down';
+    const queueUp = ctx.backend.healthy();
+    const listeners = ctx.listeners();
+    const services: Record<string, string> = { http: 'up', ...listeners };
+    if (ctx.backend.kind === 'redis') services.redis = queueUp ? 'up' : 'down';
+    else services.queue = queueUp ? 'up' : 'down';
+    const up = queueUp && Object.values(listeners).every((s) => s === 'up');
     new Reply(res).json(up ? '200 OK' : '503 Service Unavailable', {
       status: up ? 'healthy' : 'unhealthy',
       timestamp: new Date().toISOString(),

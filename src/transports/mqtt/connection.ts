@@ -1,0 +1,150 @@
+/**
+ * One MQTT network connection: socket ⇄ framer ⇄ mqtt-packet parser ⇄ handlers.
+ * Reads only while the connection has room for more publishes in flight (pull, not push),
+ * so a slow queue turns into TCP backpressure instead of memory. Writes honour the socket's
+ * backpressure and drop clients that stop reading.
+ * @module
+ */
+import type { Socket } from 'node:net';
+import * as mqtt from 'mqtt-packet';
+import type { Packet, Parser } from 'mqtt-packet';
+import type { MqttContext } from './context.ts';
+import { FrameError, Framer } from './framer.ts';
+import { dispatch } from './handlers/index.ts';
+import { Reason } from './reason-codes.ts';
+
+export type ConnectionState = 'awaiting-connect' | 'connected' | 'closed';
+
+export class MqttConnection {
+  state: ConnectionState = 'awaiting-connect';
+  protocolVersion = 4;
+  clientId = '';
+  /** Seconds, from CONNECT; 0 = no keep-alive. */
+  keepAlive = 0;
+  /**
+   * QoS 2 packet ids received and not yet released by PUBREL: 'pending' while the reading
+   * awaits the queue, 'stored' once PUBREC was sent [MQTT-4.3.3].
+   */
+  readonly qos2Received = new Map<number, 'pending' | 'stored'>();
+  readonly socket: Socket;
+  readonly ctx: MqttContext;
+  readonly openedAt = Date.now();
+  lastPacketAt = Date.now();
+  #framer: Framer;
+  #parser: Parser;
+  #inFlight = 0;
+  #waitingForRoom = false;
+  #drainTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: Socket, ctx: MqttContext) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.#framer = new Framer(ctx.limits.maxPacketBytes);
+    this.#parser = mqtt.parser({ protocolVersion: 4 });
+    this.#parser.on('packet', (p: Packet) => {
+      this.lastPacketAt = Date.now();
+      dispatch(this, p);
+    });
+    this.#parser.on('error', (err: Error) => this.protocolError(Reason.malformedPacket, err.message));
+    socket.setNoDelay(true);
+    socket.on('readable', this.#read);
+    socket.on('drain', this.#drained);
+    socket.on('error', () => this.destroy());
+    socket.on('close', () => this.#closed());
+  }
+
+  /** Publishes awaiting the queue on this connection. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Settles after a publish's outcome; reading resumes when there is room again. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight++;
+    return work.finally(() => {
+      this.#inFlight--;
+      if (this.#waitingForRoom && this.#inFlight < this.ctx.limits.receiveMaximum) {
+        this.#waitingForRoom = false;
+        this.#read();
+      }
+    });
+  }
+
+  readonly #read = (): void => {
+    while (this.state !== 'closed') {
+      if (this.#inFlight >= this.ctx.limits.receiveMaximum) {
+        // leave the bytes in the kernel: TCP backpressure reaches the device
+        this.#waitingForRoom = true;
+        return;
+      }
+      const chunk = this.socket.read() as Buffer | null;
+      if (chunk === null) return;
+      const frames = this.#framer.push(chunk);
+      if (!Array.isArray(frames)) {
+        if (frames.error === FrameError.tooLarge) {
+          this.protocolError(Reason.packetTooLarge, `packet of ${frames.size} bytes exceeds the maximum of ${this.ctx.limits.maxPacketBytes}`);
+        } else this.protocolError(Reason.malformedPacket, 'malformed remaining length');
+        return;
+      }
+      for (const frame of frames) {
+        // a handler may have closed the connection while this loop ran
+        if ((this.state as ConnectionState) === 'closed') return;
+        this.#parser.parse(frame);
+      }
+    }
+  };
+
+  /** Called by the CONNECT handler once the protocol version is known. */
+  setProtocolVersion(v: number): void {
+    this.protocolVersion = v;
+    (this.#parser as Parser & { settings: { protocolVersion: number } }).settings.protocolVersion = v;
+  }
+
+  /** Writes a packet; a client that does not take its bytes within drainTimeoutMs is dropped. */
+  send(packet: Packet): void {
+    if (this.state === 'closed') return;
+    const ok = mqtt.writeToStream(packet, this.socket, { protocolVersion: this.protocolVersion });
+    if (!ok && this.#drainTimer === undefined) {
+      this.#drainTimer = setTimeout(() => {
+        this.ctx.log.info({ client_id: this.clientId }, 'mqtt client not reading its answers: disconnected');
+        this.destroy();
+      }, this.ctx.limits.drainTimeoutMs);
+    }
+  }
+
+  readonly #drained = (): void => {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+  };
+
+  /** A protocol violation: v5 clients are told why (DISCONNECT with a reason code), then the connection closes. */
+  protocolError(reason: Reason, message: string): void {
+    if (this.state === 'closed') return;
+    this.ctx.metrics.error('mqtt_protocol_error');
+    this.ctx.log.debug({ client_id: this.clientId, reason, message }, 'mqtt protocol error');
+    this.disconnect(reason, message);
+  }
+
+  /** Ends the connection; v5 clients that completed CONNECT get a DISCONNECT with `reason` [MQTT-3.14]. */
+  disconnect(reason: Reason, message?: string): void {
+    if (this.state === 'closed') return;
+    if (this.protocolVersion === 5 && this.state === 'connected') {
+      this.send({ cmd: 'disconnect', reasonCode: reason, properties: message ? { reasonString: message.slice(0, 200) } : {} } as Packet);
+    }
+    this.state = 'closed';
+    this.socket.end();
+    // a client that never reads the FIN must not hold the socket
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.state = 'closed';
+    this.socket.destroy();
+  }
+
+  #closed(): void {
+    this.state = 'closed';
+    clearTimeout(this.#drainTimer);
+    if (this.clientId && this.ctx.sessions.get(this.clientId) === this) this.ctx.sessions.delete(this.clientId);
+  }
+}

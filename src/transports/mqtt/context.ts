@@ -1,0 +1,31 @@
+/**
+ * What MQTT connections share: the core pipeline, the topic map, the session registry,
+ * limits and metrics, handed in by the composition root.
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { Pipeline } from '../../core/pipeline.ts';
+import type { Metrics } from '../../metrics/registry.ts';
+import type { MqttConnection } from './connection.ts';
+import type { TopicMap } from './topics.ts';
+
+export interface MqttLimits {
+  /** Largest packet accepted (fixed header included); also announced to v5 clients. */
+  maxPacketBytes: number;
+  /** CONNECT must arrive within this time after the TCP connection opens. */
+  connectTimeoutMs: number;
+  /** QoS 1/2 publishes awaiting the queue per connection before the socket stops being read. */
+  receiveMaximum: number;
+  /** A client that does not read its answers for this long is disconnected. */
+  drainTimeoutMs: number;
+}
+
+export interface MqttContext {
+  pipeline: Pipeline;
+  topics: TopicMap;
+  metrics: Metrics;
+  log: Logger;
+  limits: MqttLimits;
+  /** Live connections by client id (for session takeover). */
+  sessions: Map<string, MqttConnection>;
+}

@@ -1,0 +1,58 @@
+/** CONNECT → CONNACK: protocol version, client id rules, session takeover, keep-alive. */
+import { randomUUID } from 'node:crypto';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { MqttConnection } from '../connection.ts';
+import { Reason } from '../reason-codes.ts';
+
+const MAX_CLIENT_ID = 256;
+/** MQTT 3.1.1 CONNACK return code 2. */
+const V3_IDENTIFIER_REJECTED = 2;
+
+export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
+  const v = p.protocolVersion ?? 4;
+  c.setProtocolVersion(v);
+  let clientId = p.clientId ?? '';
+  let assigned = false;
+  if (clientId === '') {
+    // [MQTT-3.1.3-8] an empty id with a persistent session is refused (v3.1.1); v5 assigns one
+    if (v < 5 && p.clean === false) return refuse(c, V3_IDENTIFIER_REJECTED, Reason.clientIdentifierNotValid);
+    clientId = `nb-${randomUUID()}`;
+    assigned = true;
+  }
+  if (clientId.length > MAX_CLIENT_ID) return refuse(c, V3_IDENTIFIER_REJECTED, Reason.clientIdentifierNotValid);
+
+  // [MQTT-3.1.4-2] a second connection with the same client id takes the session over
+  const previous = c.ctx.sessions.get(clientId);
+  if (previous && previous !== c) previous.disconnect(Reason.sessionTakenOver, 'another connection took over this client id');
+  c.ctx.sessions.set(clientId, c);
+  c.clientId = clientId;
+  c.keepAlive = p.keepalive ?? 0;
+  c.state = 'connected';
+
+  const connack: IConnackPacket =
+    v === 5
+      ? {
+          cmd: 'connack',
+          reasonCode: Reason.success,
+          sessionPresent: false,
+          properties: {
+            receiveMaximum: c.ctx.limits.receiveMaximum,
+            maximumPacketSize: c.ctx.limits.maxPacketBytes,
+            topicAliasMaximum: 0,
+            retainAvailable: false,
+            wildcardSubscriptionAvailable: false,
+            subscriptionIdentifiersAvailable: false,
+            sharedSubscriptionAvailable: false,
+            ...(assigned ? { assignedClientIdentifier: clientId } : {}),
+          },
+        }
+      : { cmd: 'connack', returnCode: 0, sessionPresent: false };
+  c.send(connack);
+}
+
+function refuse(c: MqttConnection, v3Code: number, v5Reason: Reason): void {
+  const connack: IConnackPacket =
+    c.protocolVersion === 5 ? { cmd: 'connack', reasonCode: v5Reason, sessionPresent: false } : { cmd: 'connack', returnCode: v3Code, sessionPresent: false };
+  c.send(connack);
+  c.disconnect(v5Reason);
+}

@@ -1,0 +1,47 @@
+/**
+ * Packet dispatcher: CONNECT first and only once, then one handler per packet type.
+ * @module
+ */
+import type { Packet } from 'mqtt-packet';
+import type { MqttConnection } from '../connection.ts';
+import { Reason } from '../reason-codes.ts';
+import { handleConnect } from './connect.ts';
+import { handleDisconnect } from './disconnect.ts';
+import { handlePingreq } from './pingreq.ts';
+import { handlePublish } from './publish.ts';
+import { handlePubrel } from './pubrel.ts';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.ts';
+
+export function dispatch(c: MqttConnection, p: Packet): void {
+  if (c.state === 'awaiting-connect') {
+    // [MQTT-3.1.0-1] the first packet from the client MUST be CONNECT
+    if (p.cmd === 'connect') handleConnect(c, p);
+    else c.protocolError(Reason.protocolError, `${p.cmd} before CONNECT`);
+    return;
+  }
+  if (c.state !== 'connected') return;
+  switch (p.cmd) {
+    case 'publish':
+      return handlePublish(c, p);
+    case 'pubrel':
+      return handlePubrel(c, p);
+    case 'pingreq':
+      return handlePingreq(c);
+    case 'subscribe':
+      return handleSubscribe(c, p);
+    case 'unsubscribe':
+      return handleUnsubscribe(c, p);
+    case 'disconnect':
+      return handleDisconnect(c, p);
+    case 'puback':
+    case 'pubrec':
+    case 'pubcomp':
+      // acknowledgements of messages to the client: nothing is sent to clients yet
+      return;
+    case 'connect':
+      // [MQTT-3.1.0-2] a second CONNECT is a protocol violation
+      return c.protocolError(Reason.protocolError, 'second CONNECT');
+    default:
+      return c.protocolError(Reason.protocolError, `unexpected ${p.cmd} from a client`);
+  }
+}

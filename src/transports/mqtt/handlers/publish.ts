@@ -1,0 +1,67 @@
+/**
+ * PUBLISH from a client. Sensor topics go through the ingest pipeline and are acknowledged
+ * (PUBACK for QoS 1, PUBREC for QoS 2) only once the queue confirmed the append; other
+ * topics are relay topics (nothing is stored). A QoS 2 packet id seen before is answered
+ * again without a second append [MQTT-4.3.3-9].
+ * @module
+ */
+import type { IPublishPacket, Packet } from 'mqtt-packet';
+import type { IngestItem } from '../../../core/item.ts';
+import type { MqttConnection } from '../connection.ts';
+import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
+import { validTopicName } from '../topics.ts';
+
+export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
+  const { topic, qos, messageId } = p;
+  // [MQTT-3.3.2-2] no wildcards in a topic name
+  if (!validTopicName(topic)) return c.protocolError(Reason.topicNameInvalid, 'topic name must not be empty or contain wildcards');
+  // topic aliases are announced as unsupported (Topic Alias Maximum 0) [MQTT-3.3.2-8]
+  if (p.properties?.topicAlias !== undefined) return c.protocolError(Reason.topicAliasInvalid, 'topic aliases are not supported');
+
+  if (qos === 2) {
+    const seen = c.qos2Received.get(messageId!);
+    if (seen === 'stored') return ack(c, 'pubrec', messageId!, Reason.success);
+    // still awaiting the queue: its PUBREC follows when the append is confirmed
+    if (seen === 'pending') return;
+  }
+
+  const sensor = c.ctx.topics.parse(topic);
+  if (sensor === undefined || sensor.kind === 'status') {
+    // a relay topic: nothing to store, and nobody subscribes yet
+    if (qos === 2) c.qos2Received.set(messageId!, 'stored');
+    if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.noMatchingSubscribers);
+    return;
+  }
+
+  const item: IngestItem = {
+    source: 'mqtt',
+    topic,
+    payload: p.payload as Buffer,
+    contentType: p.properties?.contentType,
+    expect: sensor.kind === 'sensor' ? { deviceId: sensor.deviceId, sensor: sensor.sensor } : { deviceId: sensor.deviceId },
+  };
+  if (qos === 2) c.qos2Received.set(messageId!, 'pending');
+  const outcome = c.track(c.ctx.pipeline.ingest(item));
+  if (qos === 0) return;
+  outcome.then((o) => {
+    const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
+    if (answer === NO_ACK) {
+      // not stored: no acknowledgement, the device keeps the message and sends it again
+      if (qos === 2) c.qos2Received.delete(messageId!);
+      return;
+    }
+    // [MQTT-4.3.3] a PUBREC with a failure reason ends the exchange and frees the id
+    if (qos === 2) {
+      if (answer >= 0x80) c.qos2Received.delete(messageId!);
+      else c.qos2Received.set(messageId!, 'stored');
+    }
+    ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
+  });
+}
+
+function ack(c: MqttConnection, cmd: 'puback' | 'pubrec', messageId: number, reason: Reason, reasonString?: string): void {
+  if (c.protocolVersion === 5) {
+    const properties = reasonString ? { reasonString: reasonString.slice(0, 200) } : undefined;
+    c.send({ cmd, messageId, reasonCode: reason, ...(properties ? { properties } : {}) } as Packet);
+  } else c.send({ cmd, messageId } as Packet);
+}
