@@ -1,26 +1,30 @@
 #!/usr/bin/env node
-// The whole test suite in one command: makes sure redis-server is there (installing
-// Debian's package when root), bundles the server, type-checks, runs `bun test`, and ends
+// The whole test suite in one command: makes sure redis-server and mosquitto_pub are there
+// (installing Debian's packages when root), bundles the server, type-checks, runs `bun test`, and ends
 // with the plain line "N passed, N failed" that CI reads.
 import { spawn, spawnSync } from 'node:child_process';
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-function ensureRedis() {
-  if (has('redis-server')) return;
+/** Debian packages the suite runs: command → package. */
+const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clients' };
+
+function ensurePackages() {
+  const missing = Object.entries(NEEDED).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    console.error('redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install -y redis-server) and run npm test again');
+    console.error(`missing: install ${missing.join(' ')} (Debian/Ubuntu: sudo apt-get install -y ${missing.join(' ')}) and run npm test again`);
     process.exit(1);
   }
-  console.error('redis-server is missing: installing Debian package redis-server');
+  console.error(`missing: installing Debian package(s) ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'redis-server']]) {
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...missing]]) {
     if (spawnSync('apt-get', args, { stdio: 'inherit', env }).status !== 0) {
-      console.error('apt-get could not install redis-server; install it by hand and run npm test again');
+      console.error(`apt-get could not install ${missing.join(' ')}; install by hand and run npm test again`);
       process.exit(1);
     }
   }
-  // the package starts a system service on 6379; the tests start their own servers
+  // the redis-server package starts a system service on 6379; the tests start their own servers
   spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1 || true']);
 }
 
@@ -33,7 +37,7 @@ function step(name, cmd, args) {
   return true;
 }
 
-ensureRedis();
+ensurePackages();
 if (!step('bundle', 'node', ['scripts/bundle.mjs'])) {
   console.log('0 passed, 1 failed');
   process.exit(1);
