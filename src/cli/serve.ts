@@ -17,6 +17,7 @@ import type { HttpContext } from '../transports/http/context.ts';
 import { metricsRoute } from '../transports/http/routes/metrics.ts';
 import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
+import { MqttRouter } from '../transports/mqtt/router.ts';
 import { TopicMap } from '../transports/mqtt/topics.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
@@ -80,6 +81,13 @@ export async function serve(config: Config, log: Logger): Promise<void> {
           {
             pipeline,
             topics: new TopicMap(config.MQTT_TOPIC_PREFIX, validator.sensorNames),
+            router: new MqttRouter({
+              feed: (listener) => backend.onEvent(listener),
+              prefix: config.MQTT_TOPIC_PREFIX,
+              maxRetained: config.MQTT_MAX_RETAINED,
+              metrics,
+              log,
+            }),
             metrics,
             log,
             sessions: new Map(),

@@ -191,12 +191,15 @@ describe('mqtt - session rules', () => {
     raw.end();
   });
 
-  test('mqtt - subscriptions are refused with a failure code until live delivery exists', async () => {
-    const raw = await RawMqtt.connected(server.mqttPort, 4);
-    raw.send({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'neurobuild/sensors/#', qos: 1 }] });
-    const ack = (await raw.next('suback')) as { granted: number[] };
-    expect(ack.granted).toEqual([0x80]);
-    raw.end();
+  test('mqtt - SUBACK grants valid filters and refuses invalid and shared ones', async () => {
+    const v3 = await RawMqtt.connected(server.mqttPort, 4);
+    v3.send({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'neurobuild/sensors/#', qos: 1 }, { topic: 'a/#/b', qos: 0 }, { topic: 'x/+', qos: 2 }] });
+    expect(((await v3.next('suback')) as { granted: number[] }).granted).toEqual([1, 0x80, 2]);
+    v3.end();
+    const v5 = await RawMqtt.connected(server.mqttPort, 5);
+    v5.send({ cmd: 'subscribe', messageId: 8, subscriptions: [{ topic: '$share/g/a', qos: 1 }, { topic: 'a+', qos: 1 }] });
+    expect(((await v5.next('suback')) as { granted: number[] }).granted).toEqual([0x9e, 0x8f]);
+    v5.end();
   });
 });
 

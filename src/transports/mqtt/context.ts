@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { MqttConnection } from './connection.ts';
+import type { MqttRouter } from './router.ts';
 import type { TopicMap } from './topics.ts';
 
 export interface MqttLimits {
@@ -26,6 +27,7 @@ export interface MqttContext {
   metrics: Metrics;
   log: Logger;
   limits: MqttLimits;
+  router: MqttRouter;
   /** Live connections by client id (for session takeover). */
   sessions: Map<string, MqttConnection>;
 }

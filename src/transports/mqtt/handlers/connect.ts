@@ -27,6 +27,7 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   c.ctx.sessions.set(clientId, c);
   c.clientId = clientId;
   c.keepAlive = p.keepalive ?? 0;
+  if (p.will) c.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload ?? ''), qos: p.will.qos ?? 0, retain: p.will.retain ?? false };
   c.state = 'connected';
 
   const connack: IConnackPacket =
@@ -39,8 +40,8 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
             receiveMaximum: c.ctx.limits.receiveMaximum,
             maximumPacketSize: c.ctx.limits.maxPacketBytes,
             topicAliasMaximum: 0,
-            retainAvailable: false,
-            wildcardSubscriptionAvailable: false,
+            retainAvailable: true,
+            wildcardSubscriptionAvailable: true,
             subscriptionIdentifiersAvailable: false,
             sharedSubscriptionAvailable: false,
             ...(assigned ? { assignedClientIdentifier: clientId } : {}),

@@ -27,11 +27,15 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
 
   const sensor = c.ctx.topics.parse(topic);
   if (sensor === undefined || sensor.kind === 'status') {
-    // a relay topic: nothing to store, and nobody subscribes yet
+    // a relay topic (status included): nothing to store, delivered to subscribers here
+    c.ctx.router.publish({ topic, payload: p.payload as Buffer, qos, retain: p.retain });
     if (qos === 2) c.qos2Received.set(messageId!, 'stored');
-    if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.noMatchingSubscribers);
+    if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
   }
+  // a reading reaches subscribers enriched, through the queue's events, once it is stored;
+  // a retained flag keeps the device's own payload for late subscribers of this topic
+  if (p.retain) c.ctx.router.retain({ topic, payload: p.payload as Buffer, qos, retain: true });
 
   const item: IngestItem = {
     source: 'mqtt',

@@ -1,0 +1,110 @@
+/**
+ * Delivery to MQTT subscribers on this instance: subscriptions with wildcards, retained
+ * messages, relayed publishes, and every accepted reading (from any transport and, through
+ * the queue backend's events, any instance) on `{prefix}/{device_id}/data`, exactly once.
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../../metrics/registry.ts';
+import type { MqttConnection } from './connection.ts';
+import { matches } from './topic-filter.ts';
+
+export interface Message {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+/** Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function. */
+export type ReadingFeed = (listener: (json: string) => void) => () => void;
+
+export class MqttRouter {
+  readonly #subs = new Map<MqttConnection, Map<string, 0 | 1 | 2>>();
+  readonly #retained = new Map<string, Message>();
+  readonly #feed: ReadingFeed;
+  readonly #prefix: string;
+  readonly #maxRetained: number;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  #unfeed: (() => void) | undefined;
+
+  constructor(o: { feed: ReadingFeed; prefix: string; maxRetained: number; metrics: Metrics; log: Logger }) {
+    this.#feed = o.feed;
+    this.#prefix = o.prefix.endsWith('/') ? o.prefix : o.prefix + '/';
+    this.#maxRetained = o.maxRetained;
+    this.#metrics = o.metrics;
+    this.#log = o.log;
+  }
+
+  /** Adds or replaces a subscription and sends the retained messages it matches [MQTT-3.3.1-6]. */
+  subscribe(c: MqttConnection, filter: string, qos: 0 | 1 | 2): void {
+    let filters = this.#subs.get(c);
+    if (!filters) this.#subs.set(c, (filters = new Map()));
+    filters.set(filter, qos);
+    // readings cross the queue's event channel only while someone here listens
+    this.#unfeed ??= this.#feed(this.#onReading);
+    for (const m of this.#retained.values()) if (matches(filter, m.topic)) c.deliver(m, qos);
+  }
+
+  unsubscribe(c: MqttConnection, filter: string): boolean {
+    const filters = this.#subs.get(c);
+    const existed = filters?.delete(filter) ?? false;
+    if (filters?.size === 0) this.drop(c);
+    return existed;
+  }
+
+  /** Forgets every subscription of a closed connection. */
+  drop(c: MqttConnection): void {
+    this.#subs.delete(c);
+    if (this.#subs.size === 0 && this.#unfeed) {
+      this.#unfeed();
+      this.#unfeed = undefined;
+    }
+  }
+
+  /** A message published by a client (relay topics, status topics, wills): retained if asked, delivered once per subscriber. */
+  publish(m: Message): void {
+    if (m.retain) this.#retain(m);
+    this.#deliver({ ...m, retain: false });
+  }
+
+  /** Keeps (or with an empty payload removes) the retained message of `m.topic`, without delivering it. */
+  retain(m: Message): void {
+    this.#retain(m);
+  }
+
+  #retain(m: Message): void {
+    // [MQTT-3.3.1-10] an empty retained payload removes the retained message
+    if (m.payload.length === 0) {
+      this.#retained.delete(m.topic);
+      return;
+    }
+    if (!this.#retained.has(m.topic) && this.#retained.size >= this.#maxRetained) {
+      this.#metrics.error('mqtt_retained_full');
+      return;
+    }
+    this.#retained.set(m.topic, m);
+  }
+
+  readonly #onReading = (json: string): void => {
+    let deviceId: unknown;
+    try {
+      deviceId = (JSON.parse(json) as { device_id?: unknown }).device_id;
+    } catch {
+      this.#log.warn('ignored an event that is not a JSON reading');
+      return;
+    }
+    if (typeof deviceId !== 'string') return;
+    this.#deliver({ topic: `${this.#prefix}${deviceId}/data`, payload: Buffer.from(json), qos: 1, retain: false });
+  };
+
+  #deliver(m: Message): void {
+    for (const [c, filters] of this.#subs) {
+      // one delivery per subscriber even when several of its filters match, at the highest QoS
+      let best = -1;
+      for (const [filter, qos] of filters) if (qos > best && matches(filter, m.topic)) best = qos;
+      if (best >= 0) c.deliver(m, best as 0 | 1 | 2);
+    }
+  }
+}

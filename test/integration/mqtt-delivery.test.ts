@@ -1,0 +1,133 @@
+/**
+ * Live delivery to MQTT subscribers: readings from HTTP and MQTT on every instance, relay
+ * topics, retained messages, wills.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { spawn } from 'node:child_process';
+import mqtt, { type MqttClient } from 'mqtt';
+import { reading } from '../fixtures/readings.ts';
+import { RawMqtt } from '../helpers/mqtt-raw.ts';
+import { RedisServer } from '../helpers/redis-server.ts';
+import { ServerProcess } from '../helpers/spawn-server.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
+
+let redis: RedisServer;
+let a: ServerProcess;
+let b: ServerProcess;
+const clients: MqttClient[] = [];
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  [a, b] = await Promise.all([ServerProcess.start({ REDIS_URL: redis.url }), ServerProcess.start({ REDIS_URL: redis.url })]);
+});
+afterAll(async () => {
+  for (const c of clients) c.end(true);
+  await Promise.all([a?.stop(), b?.stop()]);
+  await redis?.dispose();
+});
+
+async function subscriber(server: ServerProcess, filter: string, version: 4 | 5 = 4) {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: version, reconnectPeriod: 0 });
+  clients.push(c);
+  const got: { topic: string; payload: string; retain: boolean }[] = [];
+  c.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }));
+  await c.subscribeAsync(filter, { qos: 1 });
+  return { c, got };
+}
+
+describe('mqtt - live delivery', () => {
+  test('mqtt - readings accepted over HTTP and MQTT on either instance reach subscribers on both, once each', async () => {
+    const onA = await subscriber(a, 'neurobuild/sensors/#');
+    const onB = await subscriber(b, 'neurobuild/sensors/+/data', 5);
+    await sleep(200); // the instances subscribe to sensor-events when their first client subscribes
+    const viaHttp = reading();
+    const viaMqtt = reading();
+    expect((await b.post('/api/v1/sensor-data', viaHttp)).status).toBe(202);
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 });
+    clients.push(pub);
+    await pub.publishAsync(`neurobuild/sensors/${viaMqtt.device_id}/data`, JSON.stringify(viaMqtt), { qos: 1 });
+    for (const s of [onA, onB]) {
+      await waitFor(() => s.got.length >= 2, 5000, 'two readings');
+      await sleep(200);
+      expect(s.got.map((g) => g.topic).sort()).toEqual([`neurobuild/sensors/${viaHttp.device_id}/data`, `neurobuild/sensors/${viaMqtt.device_id}/data`].sort());
+      const data = JSON.parse(s.got.find((g) => g.topic.includes(viaHttp.device_id as string))!.payload);
+      expect(typeof data.message_id).toBe('string');
+    }
+  });
+
+  test('mqtt - mosquitto_sub receives readings ingested over HTTP', async () => {
+    const sub = spawn('mosquitto_sub', ['-p', String(a.mqttPort), '-t', 'neurobuild/sensors/#', '-C', '1', '-W', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    sub.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((res) => sub.on('exit', res));
+    await sleep(400);
+    const one = reading();
+    expect((await a.post('/api/v1/sensor-data', one)).status).toBe(202);
+    await exited;
+    expect(JSON.parse(out).device_id).toBe(one.device_id);
+  });
+
+  test('mqtt - any other topic is relayed between clients', async () => {
+    const s = await subscriber(a, 'lab/#');
+    const pub = await RawMqtt.connected(a.mqttPort, 4);
+    pub.send({ cmd: 'publish', topic: 'lab/temperature', payload: Buffer.from('21.5'), qos: 1, messageId: 1, retain: false, dup: false });
+    await pub.next('puback');
+    await waitFor(() => s.got.length === 1, 3000, 'relayed message');
+    expect(s.got[0]).toMatchObject({ topic: 'lab/temperature', payload: '21.5' });
+    pub.end();
+  });
+});
+
+test('mqtt - a refused reading is not delivered, an accepted one is', async () => {
+  const s = await subscriber(a, 'neurobuild/sensors/#');
+  await sleep(200);
+  const bad = reading({ sensors: { ld2410: { presence: true, distance: 9999, energy: 1 } } });
+  const good = reading();
+  const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 });
+  clients.push(pub);
+  await pub.publishAsync(`neurobuild/sensors/${bad.device_id}/data`, JSON.stringify(bad), { qos: 1 });
+  await pub.publishAsync(`neurobuild/sensors/${good.device_id}/data`, JSON.stringify(good), { qos: 1 });
+  await waitFor(() => s.got.some((g) => g.topic.includes(good.device_id as string)), 3000, 'accepted reading');
+  await sleep(200);
+  expect(s.got.some((g) => g.topic.includes(bad.device_id as string))).toBe(false);
+});
+
+describe('mqtt - retained and will', () => {
+  test('mqtt - a retained status reaches later subscribers; an empty retained payload clears it', async () => {
+    const dev = `retain-${Date.now()}`;
+    const pub = await RawMqtt.connected(a.mqttPort, 4);
+    pub.send({ cmd: 'publish', topic: `neurobuild/sensors/${dev}/status`, payload: Buffer.from('online'), qos: 1, messageId: 1, retain: true, dup: false });
+    await pub.next('puback');
+    const late = await subscriber(a, 'neurobuild/sensors/+/status');
+    await waitFor(() => late.got.some((g) => g.topic.includes(dev)), 3000, 'retained status');
+    expect(late.got.find((g) => g.topic.includes(dev))).toMatchObject({ payload: 'online', retain: true });
+    pub.send({ cmd: 'publish', topic: `neurobuild/sensors/${dev}/status`, payload: Buffer.alloc(0), qos: 1, messageId: 2, retain: true, dup: false });
+    await pub.next('puback');
+    const later = await subscriber(a, `neurobuild/sensors/${dev}/status`);
+    await sleep(300);
+    expect(later.got).toEqual([]);
+    pub.end();
+  });
+
+  test('mqtt - the will sets the status offline when a device vanishes, not when it disconnects', async () => {
+    const dev = `will-${Date.now()}`;
+    const statusTopic = `neurobuild/sensors/${dev}/status`;
+    const watcher = await subscriber(a, statusTopic);
+    const device = await RawMqtt.open(a.mqttPort, 4);
+    device.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: dev, keepalive: 30, will: { topic: statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true } });
+    await device.next('connack');
+    device.end(); // vanished: no DISCONNECT
+    await waitFor(() => watcher.got.length === 1, 3000, 'will message');
+    expect(watcher.got[0]).toMatchObject({ payload: 'offline' });
+    const late = await subscriber(a, statusTopic);
+    await waitFor(() => late.got.length === 1, 3000, 'retained will');
+
+    const polite = await RawMqtt.open(a.mqttPort, 4);
+    polite.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `${dev}-p`, keepalive: 30, will: { topic: statusTopic, payload: Buffer.from('gone'), qos: 1, retain: false } });
+    await polite.next('connack');
+    polite.send({ cmd: 'disconnect' });
+    await polite.waitClosed();
+    await sleep(300);
+    expect(watcher.got.map((g) => g.payload)).toEqual(['offline']);
+  });
+});
