@@ -16,6 +16,7 @@ import { RedisBackend } from '../queue/redis/index.ts';
 import type { HttpContext } from '../transports/http/context.ts';
 import { metricsRoute } from '../transports/http/routes/metrics.ts';
 import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
+import { InFlightBudget } from '../transports/mqtt/flow.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
 import { MqttRouter } from '../transports/mqtt/router.ts';
 import { TopicMap } from '../transports/mqtt/topics.ts';
@@ -91,11 +92,13 @@ export async function serve(config: Config, log: Logger): Promise<void> {
             metrics,
             log,
             sessions: new Map(),
+            budget: new InFlightBudget(config.MQTT_MAX_IN_FLIGHT_BYTES),
             limits: {
               maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
               connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
               receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
               drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
+              retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
             },
           },
           config.HOST,

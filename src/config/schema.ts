@@ -26,6 +26,8 @@ export const ConfigSchema = Type.Object({
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
   MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),
   MQTT_RECEIVE_MAXIMUM: positive(64, 65_535, 'QoS 1/2 publishes per connection awaiting the queue before its socket stops being read (announced to v5 clients)'),
+  MQTT_MAX_IN_FLIGHT_BYTES: positive(64 * 1_048_576, 16 * 1_073_741_824, 'Payload bytes of MQTT publishes awaiting the queue (all connections) past which sockets stop being read'),
+  MQTT_RETRY_MAX_DELAY_MS: positive(2000, 60_000, 'While the queue is unavailable, held QoS 1/2 publishes are retried with backoff up to this delay'),
   MQTT_MAX_RETAINED: positive(100_000, 10_000_000, 'Retained messages kept (one per topic); beyond it new retained topics are refused and counted'),
   MQTT_DRAIN_TIMEOUT_MS: positive(30_000, 600_000, 'A client that does not read what the server sends for this long is disconnected'),
   MQTT_BROKER_URL: optionalString('Upstream broker for bridge mode (reserved)', { pattern: '^(mqtts?|wss?)://' }),

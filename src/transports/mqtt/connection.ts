@@ -69,11 +69,13 @@ export class MqttConnection {
     return this.#inFlight;
   }
 
-  /** Settles after a publish's outcome; reading resumes when there is room again. */
-  track<T>(work: Promise<T>): Promise<T> {
+  /** Counts a publish of `bytes` until `work` settles; reading resumes when there is room again. */
+  track<T>(work: Promise<T>, bytes: number): Promise<T> {
     this.#inFlight++;
+    this.ctx.budget.take(bytes);
     return work.finally(() => {
       this.#inFlight--;
+      this.ctx.budget.give(bytes);
       if (this.#waitingForRoom && this.#inFlight < this.ctx.limits.receiveMaximum) {
         this.#waitingForRoom = false;
         this.#read();
@@ -86,6 +88,10 @@ export class MqttConnection {
       if (this.#inFlight >= this.ctx.limits.receiveMaximum) {
         // leave the bytes in the kernel: TCP backpressure reaches the device
         this.#waitingForRoom = true;
+        return;
+      }
+      if (this.ctx.budget.exhausted) {
+        this.ctx.budget.whenRoom(this.#read);
         return;
       }
       const chunk = this.socket.read() as Buffer | null;
@@ -196,6 +202,7 @@ export class MqttConnection {
 
   #closed(): void {
     this.state = 'closed';
+    this.ctx.budget.forget(this.#read);
     clearTimeout(this.#drainTimer);
     this.ctx.router.drop(this);
     if (this.clientId && this.ctx.sessions.get(this.clientId) === this) this.ctx.sessions.delete(this.clientId);

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { MqttConnection } from './connection.ts';
+import type { InFlightBudget } from './flow.ts';
 import type { MqttRouter } from './router.ts';
 import type { TopicMap } from './topics.ts';
 
@@ -19,6 +20,8 @@ export interface MqttLimits {
   receiveMaximum: number;
   /** A client that does not read its answers for this long is disconnected. */
   drainTimeoutMs: number;
+  /** Longest wait between two attempts to store a held publish while the queue is unavailable. */
+  retryMaxDelayMs: number;
 }
 
 export interface MqttContext {
@@ -28,6 +31,8 @@ export interface MqttContext {
   log: Logger;
   limits: MqttLimits;
   router: MqttRouter;
+  /** Payload bytes of publishes awaiting the queue, over all connections. */
+  budget: InFlightBudget;
   /** Live connections by client id (for session takeover). */
   sessions: Map<string, MqttConnection>;
 }
