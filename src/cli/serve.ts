@@ -99,6 +99,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
               receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
               drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
               retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
+              maxOfflineMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
             },
           },
           config.HOST,

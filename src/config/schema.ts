@@ -28,6 +28,7 @@ export const ConfigSchema = Type.Object({
   MQTT_RECEIVE_MAXIMUM: positive(64, 65_535, 'QoS 1/2 publishes per connection awaiting the queue before its socket stops being read (announced to v5 clients)'),
   MQTT_MAX_IN_FLIGHT_BYTES: positive(64 * 1_048_576, 16 * 1_073_741_824, 'Payload bytes of MQTT publishes awaiting the queue (all connections) past which sockets stop being read'),
   MQTT_RETRY_MAX_DELAY_MS: positive(2000, 60_000, 'While the queue is unavailable, held QoS 1/2 publishes are retried with backoff up to this delay'),
+  MQTT_MAX_OFFLINE_MESSAGES: positive(1000, 1_000_000, 'QoS 1/2 messages kept per persistent session while its client is away (the oldest are dropped and counted)'),
   MQTT_MAX_RETAINED: positive(100_000, 10_000_000, 'Retained messages kept (one per topic); beyond it new retained topics are refused and counted'),
   MQTT_DRAIN_TIMEOUT_MS: positive(30_000, 600_000, 'A client that does not read what the server sends for this long is disconnected'),
   MQTT_BROKER_URL: optionalString('Upstream broker for bridge mode (reserved)', { pattern: '^(mqtts?|wss?)://' }),

@@ -131,3 +131,55 @@ describe('mqtt - retained and will', () => {
     expect(watcher.got.map((g) => g.payload)).toEqual(['offline']);
   });
 });
+
+describe('mqtt - persistent sessions', () => {
+  test('mqtt - a persistent session (v3.1.1 clean session 0) gets the QoS 1 messages published while it was away', async () => {
+    const id = `persistent-${Date.now()}`;
+    const first = await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { clientId: id, clean: false, reconnectPeriod: 0 });
+    await first.subscribeAsync('alerts/#', { qos: 1 });
+    await first.endAsync();
+    const pub = await RawMqtt.connected(a.mqttPort, 4);
+    for (let i = 1; i <= 3; i++) {
+      pub.send({ cmd: 'publish', topic: `alerts/gas/${i}`, payload: Buffer.from(`m${i}`), qos: 1, messageId: i, retain: false, dup: false });
+      await pub.next('puback');
+    }
+    pub.end();
+    const back = await RawMqtt.open(a.mqttPort, 4);
+    back.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive: 30 });
+    const ack = (await back.next('connack')) as { sessionPresent?: boolean };
+    expect(ack.sessionPresent).toBe(true);
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = (await back.next('publish')) as { payload: Buffer; qos: number; messageId: number };
+      got.push(m.payload.toString());
+      expect(m.qos).toBe(1);
+      back.send({ cmd: 'puback', messageId: m.messageId });
+    }
+    expect(got).toEqual(['m1', 'm2', 'm3']);
+    back.end();
+  });
+
+  test('mqtt - v5 session expiry: kept within the interval, gone after it; clean start discards it', async () => {
+    const id = `v5-expiry-${Date.now()}`;
+    const connect = async (cleanStart: boolean, expiry: number) => {
+      const c = await RawMqtt.open(a.mqttPort, 5);
+      c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: cleanStart, clientId: id, keepalive: 30, properties: { sessionExpiryInterval: expiry } });
+      return { c, ack: (await c.next('connack')) as { sessionPresent?: boolean } };
+    };
+    const one = await connect(true, 1);
+    expect(one.ack.sessionPresent).toBe(false);
+    one.c.end();
+    await sleep(200);
+    const two = await connect(false, 1);
+    expect(two.ack.sessionPresent).toBe(true);
+    two.c.end();
+    await sleep(2600); // expiry 1 s + the once-a-second sweep
+    const three = await connect(false, 1);
+    expect(three.ack.sessionPresent).toBe(false);
+    three.c.end();
+    await sleep(200);
+    const four = await connect(true, 0);
+    expect(four.ack.sessionPresent).toBe(false);
+    four.c.end();
+  });
+});

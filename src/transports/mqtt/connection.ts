@@ -7,17 +7,17 @@
  */
 import type { Socket } from 'node:net';
 import * as mqtt from 'mqtt-packet';
-import type { IPublishPacket, Packet, Parser } from 'mqtt-packet';
+import type { Packet, Parser } from 'mqtt-packet';
 import type { MqttContext } from './context.ts';
 import { FrameError, Framer } from './framer.ts';
+import { endSession } from './sessions.ts';
 import { dispatch } from './handlers/index.ts';
 import { Reason } from './reason-codes.ts';
 import type { Message } from './router.ts';
+import type { Session } from './session.ts';
 
 /** Bytes queued to a subscriber past which messages to it are dropped (counted) instead of buffered. */
 const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
-/** QoS 1/2 messages to one subscriber awaiting its acknowledgement, at most. */
-const MAX_OUTGOING = 1024;
 
 export type ConnectionState = 'awaiting-connect' | 'connected' | 'closed';
 
@@ -27,20 +27,14 @@ export class MqttConnection {
   clientId = '';
   /** Seconds, from CONNECT; 0 = no keep-alive. */
   keepAlive = 0;
-  /**
-   * QoS 2 packet ids received and not yet released by PUBREL: 'pending' while the reading
-   * awaits the queue, 'stored' once PUBREC was sent [MQTT-4.3.3].
-   */
-  readonly qos2Received = new Map<number, 'pending' | 'stored'>();
+  /** Set by CONNECT; outlives the connection when persistent. */
+  session: Session | undefined;
   readonly socket: Socket;
   readonly ctx: MqttContext;
   readonly openedAt = Date.now();
   lastPacketAt = Date.now();
   /** The will to publish if the connection ends without a normal DISCONNECT [MQTT-3.1.2-8]. */
   will: Message | undefined;
-  /** Messages sent to the client at QoS 1/2 awaiting PUBACK / PUBCOMP: packet id → QoS. */
-  readonly #outgoing = new Map<number, 1 | 2>();
-  #lastId = 0;
   #framer: Framer;
   #parser: Parser;
   #inFlight = 0;
@@ -129,38 +123,9 @@ export class MqttConnection {
     }
   }
 
-  /** Sends a message this client subscribed to, at the lower of the message's and the subscription's QoS. */
-  deliver(m: Message, subscriptionQos: 0 | 1 | 2): void {
-    if (this.state !== 'connected') return;
-    if (this.socket.writableLength > SLOW_SUBSCRIBER_BYTES) {
-      this.ctx.metrics.error('mqtt_subscriber_slow');
-      return;
-    }
-    const qos = Math.min(m.qos, subscriptionQos) as 0 | 1 | 2;
-    const packet: IPublishPacket = { cmd: 'publish', topic: m.topic, payload: m.payload, qos, retain: m.retain, dup: false };
-    if (qos > 0) {
-      const id = this.#allocateId();
-      if (id === undefined) {
-        this.ctx.metrics.error('mqtt_subscriber_slow');
-        return;
-      }
-      this.#outgoing.set(id, qos as 1 | 2);
-      packet.messageId = id;
-    }
-    this.send(packet);
-  }
-
-  #allocateId(): number | undefined {
-    if (this.#outgoing.size >= MAX_OUTGOING) return undefined;
-    do this.#lastId = (this.#lastId % 65_535) + 1;
-    while (this.#outgoing.has(this.#lastId));
-    return this.#lastId;
-  }
-
-  /** The client's PUBACK / PUBREC / PUBCOMP for a message sent to it [MQTT-4.3.2, 4.3.3]. */
-  acknowledged(cmd: 'puback' | 'pubrec' | 'pubcomp', messageId: number): void {
-    if (cmd === 'pubrec' && this.#outgoing.get(messageId) === 2) this.send({ cmd: 'pubrel', messageId });
-    else this.#outgoing.delete(messageId);
+  /** True while the client is not taking its bytes: messages to it are dropped, not buffered. */
+  get slow(): boolean {
+    return this.socket.writableLength > SLOW_SUBSCRIBER_BYTES;
   }
 
   /** The client ended the connection with DISCONNECT: no will (unless v5 asked for it with 0x04). */
@@ -204,8 +169,12 @@ export class MqttConnection {
     this.state = 'closed';
     this.ctx.budget.forget(this.#read);
     clearTimeout(this.#drainTimer);
-    this.ctx.router.drop(this);
-    if (this.clientId && this.ctx.sessions.get(this.clientId) === this) this.ctx.sessions.delete(this.clientId);
+    const session = this.session;
+    if (session && session.connection === this) {
+      session.connection = undefined;
+      if (session.persistent) session.expiresAt = Date.now() + session.expiryMs;
+      else endSession(this.ctx, session);
+    }
     if (this.will) {
       const will = this.will;
       this.will = undefined;

@@ -6,9 +6,9 @@
 import type { Logger } from 'pino';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
-import type { MqttConnection } from './connection.ts';
 import type { InFlightBudget } from './flow.ts';
 import type { MqttRouter } from './router.ts';
+import type { Session } from './session.ts';
 import type { TopicMap } from './topics.ts';
 
 export interface MqttLimits {
@@ -20,6 +20,8 @@ export interface MqttLimits {
   receiveMaximum: number;
   /** A client that does not read its answers for this long is disconnected. */
   drainTimeoutMs: number;
+  /** QoS 1/2 messages kept per persistent session while its client is away. */
+  maxOfflineMessages: number;
   /** Longest wait between two attempts to store a held publish while the queue is unavailable. */
   retryMaxDelayMs: number;
 }
@@ -33,6 +35,6 @@ export interface MqttContext {
   router: MqttRouter;
   /** Payload bytes of publishes awaiting the queue, over all connections. */
   budget: InFlightBudget;
-  /** Live connections by client id (for session takeover). */
-  sessions: Map<string, MqttConnection>;
+  /** Sessions by client id, connected or kept for a persistent client. */
+  sessions: Map<string, Session>;
 }

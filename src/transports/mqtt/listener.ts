@@ -9,6 +9,7 @@ import type { Transport } from '../transport.ts';
 import { MqttConnection } from './connection.ts';
 import type { MqttContext } from './context.ts';
 import { Reason } from './reason-codes.ts';
+import { expireSessions } from './sessions.ts';
 
 export class MqttListener implements Transport {
   readonly name = 'mqtt';
@@ -57,6 +58,7 @@ export class MqttListener implements Transport {
 
   #sweep(): void {
     const now = Date.now();
+    expireSessions(this.#ctx, now);
     const { connectTimeoutMs } = this.#ctx.limits;
     for (const c of this.#connections) {
       if (c.state === 'awaiting-connect' && now - c.openedAt > connectTimeoutMs) c.destroy();

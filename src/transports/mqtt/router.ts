@@ -6,7 +6,6 @@
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics/registry.ts';
-import type { MqttConnection } from './connection.ts';
 import { matches } from './topic-filter.ts';
 
 export interface Message {
@@ -16,11 +15,17 @@ export interface Message {
   retain: boolean;
 }
 
+/** Who receives messages: a session (connected, or persistent and away). */
+export interface Subscriber {
+  deliver(m: Message, subscriptionQos: 0 | 1 | 2): void;
+  readonly subscriptions: Map<string, 0 | 1 | 2>;
+}
+
 /** Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function. */
 export type ReadingFeed = (listener: (json: string) => void) => () => void;
 
 export class MqttRouter {
-  readonly #subs = new Map<MqttConnection, Map<string, 0 | 1 | 2>>();
+  readonly #subs = new Set<Subscriber>();
   readonly #retained = new Map<string, Message>();
   readonly #feed: ReadingFeed;
   readonly #prefix: string;
@@ -38,24 +43,22 @@ export class MqttRouter {
   }
 
   /** Adds or replaces a subscription and sends the retained messages it matches [MQTT-3.3.1-6]. */
-  subscribe(c: MqttConnection, filter: string, qos: 0 | 1 | 2): void {
-    let filters = this.#subs.get(c);
-    if (!filters) this.#subs.set(c, (filters = new Map()));
-    filters.set(filter, qos);
+  subscribe(c: Subscriber, filter: string, qos: 0 | 1 | 2): void {
+    c.subscriptions.set(filter, qos);
+    this.#subs.add(c);
     // readings cross the queue's event channel only while someone here listens
     this.#unfeed ??= this.#feed(this.#onReading);
     for (const m of this.#retained.values()) if (matches(filter, m.topic)) c.deliver(m, qos);
   }
 
-  unsubscribe(c: MqttConnection, filter: string): boolean {
-    const filters = this.#subs.get(c);
-    const existed = filters?.delete(filter) ?? false;
-    if (filters?.size === 0) this.drop(c);
+  unsubscribe(c: Subscriber, filter: string): boolean {
+    const existed = c.subscriptions.delete(filter);
+    if (c.subscriptions.size === 0) this.drop(c);
     return existed;
   }
 
-  /** Forgets every subscription of a closed connection. */
-  drop(c: MqttConnection): void {
+  /** Forgets every subscription of an ended session. */
+  drop(c: Subscriber): void {
     this.#subs.delete(c);
     if (this.#subs.size === 0 && this.#unfeed) {
       this.#unfeed();
@@ -100,10 +103,10 @@ export class MqttRouter {
   };
 
   #deliver(m: Message): void {
-    for (const [c, filters] of this.#subs) {
+    for (const c of this.#subs) {
       // one delivery per subscriber even when several of its filters match, at the highest QoS
       let best = -1;
-      for (const [filter, qos] of filters) if (qos > best && matches(filter, m.topic)) best = qos;
+      for (const [filter, qos] of c.subscriptions) if (qos > best && matches(filter, m.topic)) best = qos;
       if (best >= 0) c.deliver(m, best as 0 | 1 | 2);
     }
   }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { MqttConnection } from '../connection.ts';
 import { Reason } from '../reason-codes.ts';
+import { attachSession } from '../sessions.ts';
 
 const MAX_CLIENT_ID = 256;
 /** MQTT 3.1.1 CONNACK return code 2. */
@@ -21,10 +22,10 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   }
   if (clientId.length > MAX_CLIENT_ID) return refuse(c, V3_IDENTIFIER_REJECTED, Reason.clientIdentifierNotValid);
 
-  // [MQTT-3.1.4-2] a second connection with the same client id takes the session over
-  const previous = c.ctx.sessions.get(clientId);
-  if (previous && previous !== c) previous.disconnect(Reason.sessionTakenOver, 'another connection took over this client id');
-  c.ctx.sessions.set(clientId, c);
+  // v3.1.1: clean session 0 keeps the session for good; v5: Session Expiry Interval (s), 0xFFFFFFFF = never
+  const expirySeconds = v === 5 ? (p.properties?.sessionExpiryInterval ?? 0) : p.clean === false ? Number.POSITIVE_INFINITY : 0;
+  const expiryMs = expirySeconds >= 0xffffffff ? Number.POSITIVE_INFINITY : expirySeconds * 1000;
+  const sessionPresent = attachSession(c.ctx, c, clientId, p.clean !== false, expiryMs);
   c.clientId = clientId;
   c.keepAlive = p.keepalive ?? 0;
   if (p.will) c.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload ?? ''), qos: p.will.qos ?? 0, retain: p.will.retain ?? false };
@@ -35,7 +36,7 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
       ? {
           cmd: 'connack',
           reasonCode: Reason.success,
-          sessionPresent: false,
+          sessionPresent,
           properties: {
             receiveMaximum: c.ctx.limits.receiveMaximum,
             maximumPacketSize: c.ctx.limits.maxPacketBytes,
@@ -47,8 +48,10 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
             ...(assigned ? { assignedClientIdentifier: clientId } : {}),
           },
         }
-      : { cmd: 'connack', returnCode: 0, sessionPresent: false };
+      : { cmd: 'connack', returnCode: 0, sessionPresent };
   c.send(connack);
+  // [MQTT-4.4.0-1] a resumed session resends what the client had not acknowledged
+  if (sessionPresent) c.session!.resume(c);
 }
 
 function refuse(c: MqttConnection, v3Code: number, v5Reason: Reason): void {

@@ -36,7 +36,7 @@ export function dispatch(c: MqttConnection, p: Packet): void {
     case 'puback':
     case 'pubrec':
     case 'pubcomp':
-      return c.acknowledged(p.cmd, p.messageId!);
+      return c.session!.acknowledged(p.cmd, p.messageId!);
     case 'connect':
       // [MQTT-3.1.0-2] a second CONNECT is a protocol violation
       return c.protocolError(Reason.protocolError, 'second CONNECT');

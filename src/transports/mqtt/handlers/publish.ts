@@ -14,13 +14,14 @@ import { validTopicName } from '../topics.ts';
 
 export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   const { topic, qos, messageId } = p;
+  const session = c.session!;
   // [MQTT-3.3.2-2] no wildcards in a topic name
   if (!validTopicName(topic)) return c.protocolError(Reason.topicNameInvalid, 'topic name must not be empty or contain wildcards');
   // topic aliases are announced as unsupported (Topic Alias Maximum 0) [MQTT-3.3.2-8]
   if (p.properties?.topicAlias !== undefined) return c.protocolError(Reason.topicAliasInvalid, 'topic aliases are not supported');
 
   if (qos === 2) {
-    const seen = c.qos2Received.get(messageId!);
+    const seen = session.qos2Received.get(messageId!);
     if (seen === 'stored') return ack(c, 'pubrec', messageId!, Reason.success);
     // still awaiting the queue: its PUBREC follows when the append is confirmed
     if (seen === 'pending') return;
@@ -30,7 +31,7 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   if (sensor === undefined || sensor.kind === 'status') {
     // a relay topic (status included): nothing to store, delivered to subscribers here
     c.ctx.router.publish({ topic, payload: p.payload as Buffer, qos, retain: p.retain });
-    if (qos === 2) c.qos2Received.set(messageId!, 'stored');
+    if (qos === 2) session.qos2Received.set(messageId!, 'stored');
     if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
   }
@@ -45,7 +46,7 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     contentType: p.properties?.contentType,
     expect: sensor.kind === 'sensor' ? { deviceId: sensor.deviceId, sensor: sensor.sensor } : { deviceId: sensor.deviceId },
   };
-  if (qos === 2) c.qos2Received.set(messageId!, 'pending');
+  if (qos === 2) session.qos2Received.set(messageId!, 'pending');
   if (qos === 0) {
     // at most once: a reading the queue cannot take now is counted and gone
     void c.track(c.ctx.pipeline.ingest(item), item.payload.length);
@@ -56,13 +57,13 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
     if (answer === NO_ACK) {
       // not stored: no acknowledgement, the device keeps the message and sends it again
-      if (qos === 2) c.qos2Received.delete(messageId!);
+      if (qos === 2) session.qos2Received.delete(messageId!);
       return;
     }
     // [MQTT-4.3.3] a PUBREC with a failure reason ends the exchange and frees the id
     if (qos === 2) {
-      if (answer >= 0x80) c.qos2Received.delete(messageId!);
-      else c.qos2Received.set(messageId!, 'stored');
+      if (answer >= 0x80) session.qos2Received.delete(messageId!);
+      else session.qos2Received.set(messageId!, 'stored');
     }
     ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
   });

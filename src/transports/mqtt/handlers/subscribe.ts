@@ -25,10 +25,10 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
   });
   // [MQTT-3.8.4-1] SUBACK first; retained messages follow it
   c.send({ cmd: 'suback', messageId: p.messageId!, granted });
-  for (const s of accepted) c.ctx.router.subscribe(c, s.topic, s.qos);
+  for (const s of accepted) c.ctx.router.subscribe(c.session!, s.topic, s.qos);
 }
 
 export function handleUnsubscribe(c: MqttConnection, p: IUnsubscribePacket): void {
-  const results = p.unsubscriptions.map((filter) => (c.ctx.router.unsubscribe(c, filter) ? Reason.success : NO_SUBSCRIPTION_EXISTED));
+  const results = p.unsubscriptions.map((filter) => (c.ctx.router.unsubscribe(c.session!, filter) ? Reason.success : NO_SUBSCRIPTION_EXISTED));
   c.send({ cmd: 'unsuback', messageId: p.messageId!, granted: c.protocolVersion === 5 ? results : [] });
 }
