@@ -16,12 +16,9 @@ import { RedisBackend } from '../queue/redis/index.ts';
 import type { HttpContext } from '../transports/http/context.ts';
 import { metricsRoute } from '../transports/http/routes/metrics.ts';
 import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
-import { InFlightBudget } from '../transports/mqtt/flow.ts';
-import { MqttListener } from '../transports/mqtt/listener.ts';
-import { MqttRouter } from '../transports/mqtt/router.ts';
-import { TopicMap } from '../transports/mqtt/topics.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
+import { createMqttListeners } from './mqtt-listeners.ts';
 import { onSignals } from './shutdown.ts';
 
 function createBackend(config: Config, log: Logger): QueueBackend {
@@ -75,43 +72,14 @@ export async function serve(config: Config, log: Logger): Promise<void> {
 
   let listening = false;
   let draining = false;
-  const mqtt =
-    config.MQTT_PORT === 0
-      ? undefined
-      : new MqttListener(
-          {
-            pipeline,
-            topics: new TopicMap(config.MQTT_TOPIC_PREFIX, validator.sensorNames),
-            router: new MqttRouter({
-              feed: (listener) => backend.onEvent(listener),
-              prefix: config.MQTT_TOPIC_PREFIX,
-              maxRetained: config.MQTT_MAX_RETAINED,
-              metrics,
-              log,
-            }),
-            metrics,
-            log,
-            sessions: new Map(),
-            budget: new InFlightBudget(config.MQTT_MAX_IN_FLIGHT_BYTES),
-            limits: {
-              maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
-              connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
-              receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
-              drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
-              retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
-              maxOfflineMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
-            },
-          },
-          config.HOST,
-          config.MQTT_PORT,
-        );
+  const mqtt = createMqttListeners(config, { pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
   const ctx: HttpContext = {
     pipeline,
     backend,
     metrics,
     log,
     lifecycle: { ready: () => listening && !draining && backend.healthy(), draining: () => draining },
-    listeners: (): Record<string, 'up' | 'down'> => (mqtt ? { mqtt: mqtt.listening ? 'up' : 'down' } : {}),
+    listeners: (): Record<string, 'up' | 'down'> => (mqtt.length > 0 ? { mqtt: mqtt.every((l) => l.listening) ? 'up' : 'down' } : {}),
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchMaxItems: config.BATCH_MAX_ITEMS,
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
@@ -122,12 +90,12 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics) };
     transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
   }
-  if (mqtt) transports.push(mqtt);
+  transports.push(...mqtt);
   const ports = await Promise.all(transports.map((t) => t.start()));
   listening = true;
   const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
-  const urls = Object.fromEntries(transports.map((t, i) => [t.name, `${t.name === 'mqtt' ? 'mqtt' : 'http'}://${shown}:${ports[i]}`]));
-  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
+  const urls = Object.fromEntries(transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') ? t.name : 'http'}://${shown}:${ports[i]}`]));
+  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
   onSignals({
     log,

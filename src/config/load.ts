@@ -66,6 +66,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   if (config.QUEUE_BACKEND === 'redis' && !config.REDIS_URL && !config.REDIS_HOST) {
     throw new ConfigError('QUEUE_BACKEND', 'invalid configuration: QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
   }
+  if (Boolean(config.MQTT_TLS_CERT_FILE) !== Boolean(config.MQTT_TLS_KEY_FILE)) {
+    throw new ConfigError('MQTT_TLS_CERT_FILE', 'invalid configuration: MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE must be set together');
+  }
   return Object.freeze(config);
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Transport } from '../transport.ts';
 import { MqttConnection } from './connection.ts';
 import type { MqttContext } from './context.ts';
@@ -12,7 +13,8 @@ import { Reason } from './reason-codes.ts';
 import { expireSessions } from './sessions.ts';
 
 export class MqttListener implements Transport {
-  readonly name = 'mqtt';
+  readonly name: string;
+  readonly #tls: TlsOptions | undefined;
   readonly #ctx: MqttContext;
   readonly #host: string;
   readonly #port: number;
@@ -21,7 +23,10 @@ export class MqttListener implements Transport {
   #sweeper: NodeJS.Timeout | undefined;
   #listening = false;
 
-  constructor(ctx: MqttContext, host: string, port: number) {
+  /** @param tls certificate and key: a TLS listener (mqtts) instead of plain TCP */
+  constructor(ctx: MqttContext, host: string, port: number, tls?: TlsOptions) {
+    this.name = tls ? 'mqtts' : 'mqtt';
+    this.#tls = tls;
     this.#ctx = ctx;
     this.#host = host;
     this.#port = port;
@@ -33,8 +38,8 @@ export class MqttListener implements Transport {
 
   start(): Promise<number> {
     const gauge = this.#ctx.metrics.activeConnections.labels({ connection_type: 'mqtt' });
-    gauge.set(0);
-    const server = createServer({ noDelay: true }, (socket: Socket) => {
+    gauge.inc(0);
+    const accept = (socket: Socket) => {
       const c = new MqttConnection(socket, this.#ctx);
       this.#connections.add(c);
       gauge.inc();
@@ -42,12 +47,15 @@ export class MqttListener implements Transport {
         this.#connections.delete(c);
         gauge.dec();
       });
-    });
+    };
+    const server = this.#tls ? createTlsServer({ ...this.#tls, noDelay: true }, accept) : createServer({ noDelay: true }, accept);
+    // a failed TLS handshake never becomes a connection; it must not reach the process either
+    server.on('tlsClientError', () => this.#ctx.metrics.error('mqtt_tls_handshake_failed'));
     this.#server = server;
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();
     return new Promise((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`mqtt: cannot listen on ${this.#host}:${this.#port}: ${err.message}`)));
+      server.once('error', (err) => reject(new Error(`${this.name}: cannot listen on ${this.#host}:${this.#port}: ${err.message}`)));
       server.listen(this.#port, this.#host, () => {
         this.#listening = true;
         const addr = server.address();

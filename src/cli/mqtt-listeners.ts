@@ -1,0 +1,65 @@
+/**
+ * Composition of the MQTT side for `serve`: one shared context (sessions, router, budget)
+ * and the listeners the config asks for: TCP on MQTT_PORT, TLS on MQTT_TLS_PORT.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import type { Pipeline } from '../core/pipeline.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import type { QueueBackend } from '../queue/backend.ts';
+import type { MqttContext } from '../transports/mqtt/context.ts';
+import { InFlightBudget } from '../transports/mqtt/flow.ts';
+import { MqttListener } from '../transports/mqtt/listener.ts';
+import { MqttRouter } from '../transports/mqtt/router.ts';
+import { TopicMap } from '../transports/mqtt/topics.ts';
+
+export interface MqttParts {
+  pipeline: Pipeline;
+  backend: QueueBackend;
+  metrics: Metrics;
+  log: Logger;
+  sensorNames: readonly string[];
+}
+
+export function createMqttListeners(config: Config, p: MqttParts): MqttListener[] {
+  const ctx: MqttContext = {
+    pipeline: p.pipeline,
+    topics: new TopicMap(config.MQTT_TOPIC_PREFIX, p.sensorNames),
+    router: new MqttRouter({
+      feed: (listener) => p.backend.onEvent(listener),
+      prefix: config.MQTT_TOPIC_PREFIX,
+      maxRetained: config.MQTT_MAX_RETAINED,
+      metrics: p.metrics,
+      log: p.log,
+    }),
+    metrics: p.metrics,
+    log: p.log,
+    sessions: new Map(),
+    budget: new InFlightBudget(config.MQTT_MAX_IN_FLIGHT_BYTES),
+    limits: {
+      maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+      connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+      receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
+      drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
+      retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
+      maxOfflineMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
+    },
+  };
+  const listeners: MqttListener[] = [];
+  if (config.MQTT_PORT !== 0) listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_PORT));
+  if (config.MQTT_TLS_PORT !== 0 && config.MQTT_TLS_CERT_FILE && config.MQTT_TLS_KEY_FILE) {
+    const tls = { cert: readPem(config.MQTT_TLS_CERT_FILE, 'MQTT_TLS_CERT_FILE'), key: readPem(config.MQTT_TLS_KEY_FILE, 'MQTT_TLS_KEY_FILE') };
+    listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_TLS_PORT, tls));
+  }
+  return listeners;
+}
+
+function readPem(path: string, setting: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${setting}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
