@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The whole test suite in one command: makes sure redis-server and mosquitto_pub are there
+// The whole test suite in one command: makes sure redis-server, mosquitto and its clients are there
 // (installing Debian's packages when root), bundles the server, type-checks, runs `bun test`, and ends
 // with the plain line "N passed, N failed" that CI reads.
 import { spawn, spawnSync } from 'node:child_process';
 
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+// mosquitto lives in /usr/sbin, which a non-root PATH may lack
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 
 /** Debian packages the suite runs: command → package. */
-const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clients' };
+const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clients', mosquitto: 'mosquitto', openssl: 'openssl' };
 
 function ensurePackages() {
   const missing = Object.entries(NEEDED).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
@@ -24,8 +25,8 @@ function ensurePackages() {
       process.exit(1);
     }
   }
-  // the redis-server package starts a system service on 6379; the tests start their own servers
-  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1 || true']);
+  // the packages start system services on 6379 and 1883; the tests start their own servers
+  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; true']);
 }
 
 function step(name, cmd, args) {

@@ -1,14 +1,17 @@
 /**
- * Composition of the MQTT side for `serve`: one shared context (sessions, router, budget)
- * and the listeners the config asks for: TCP on MQTT_PORT, TLS on MQTT_TLS_PORT.
+ * Composition of the MQTT side for `serve`: one shared context (sessions, router, budget),
+ * the listeners the config asks for (TCP on MQTT_PORT, TLS on MQTT_TLS_PORT) and the bridge
+ * to an upstream broker when MQTT_BROKER_URL is set.
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { Pipeline } from '../core/pipeline.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
+import { MqttBridge } from '../transports/mqtt/bridge.ts';
 import type { MqttContext } from '../transports/mqtt/context.ts';
 import { InFlightBudget } from '../transports/mqtt/flow.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
@@ -23,10 +26,16 @@ export interface MqttParts {
   sensorNames: readonly string[];
 }
 
-export function createMqttListeners(config: Config, p: MqttParts): MqttListener[] {
+export interface MqttSide {
+  listeners: MqttListener[];
+  bridge: MqttBridge | undefined;
+}
+
+export function createMqtt(config: Config, p: MqttParts): MqttSide {
+  const topics = new TopicMap(config.MQTT_TOPIC_PREFIX, p.sensorNames);
   const ctx: MqttContext = {
     pipeline: p.pipeline,
-    topics: new TopicMap(config.MQTT_TOPIC_PREFIX, p.sensorNames),
+    topics,
     router: new MqttRouter({
       feed: (listener) => p.backend.onEvent(listener),
       prefix: config.MQTT_TOPIC_PREFIX,
@@ -53,7 +62,19 @@ export function createMqttListeners(config: Config, p: MqttParts): MqttListener[
     const tls = { cert: readPem(config.MQTT_TLS_CERT_FILE, 'MQTT_TLS_CERT_FILE'), key: readPem(config.MQTT_TLS_KEY_FILE, 'MQTT_TLS_KEY_FILE') };
     listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_TLS_PORT, tls));
   }
-  return listeners;
+  const bridge = config.MQTT_BROKER_URL
+    ? new MqttBridge(
+        {
+          url: config.MQTT_BROKER_URL,
+          clientId: config.MQTT_BRIDGE_CLIENT_ID ?? `neurobuild-ingest-${hostname()}`,
+          prefix: config.MQTT_TOPIC_PREFIX,
+          sensorNames: p.sensorNames,
+          retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
+        },
+        { pipeline: p.pipeline, topics, log: p.log },
+      )
+    : undefined;
+  return { listeners, bridge };
 }
 
 function readPem(path: string, setting: string): Buffer {

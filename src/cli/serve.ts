@@ -18,7 +18,7 @@ import { metricsRoute } from '../transports/http/routes/metrics.ts';
 import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
-import { createMqttListeners } from './mqtt-listeners.ts';
+import { createMqtt } from './mqtt-listeners.ts';
 import { onSignals } from './shutdown.ts';
 
 function createBackend(config: Config, log: Logger): QueueBackend {
@@ -72,14 +72,19 @@ export async function serve(config: Config, log: Logger): Promise<void> {
 
   let listening = false;
   let draining = false;
-  const mqtt = createMqttListeners(config, { pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
+  const mqtt = createMqtt(config, { pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
   const ctx: HttpContext = {
     pipeline,
     backend,
     metrics,
     log,
     lifecycle: { ready: () => listening && !draining && backend.healthy(), draining: () => draining },
-    listeners: (): Record<string, 'up' | 'down'> => (mqtt.length > 0 ? { mqtt: mqtt.every((l) => l.listening) ? 'up' : 'down' } : {}),
+    // mqtt is up only while every MQTT listener listens and the bridge, when configured, is connected
+    listeners: (): Record<string, 'up' | 'down'> => {
+      if (mqtt.listeners.length === 0 && !mqtt.bridge) return {};
+      const up = mqtt.listeners.every((l) => l.listening) && (mqtt.bridge?.connected ?? true);
+      return mqtt.bridge ? { mqtt: up ? 'up' : 'down', mqtt_bridge: mqtt.bridge.connected ? 'up' : 'down' } : { mqtt: up ? 'up' : 'down' };
+    },
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchMaxItems: config.BATCH_MAX_ITEMS,
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
@@ -90,11 +95,14 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics) };
     transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
   }
-  transports.push(...mqtt);
+  transports.push(...mqtt.listeners);
+  if (mqtt.bridge) transports.push(mqtt.bridge);
   const ports = await Promise.all(transports.map((t) => t.start()));
   listening = true;
   const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
-  const urls = Object.fromEntries(transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') ? t.name : 'http'}://${shown}:${ports[i]}`]));
+  const urls = Object.fromEntries(
+    transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') ? t.name : 'http'}://${shown}:${ports[i]}`]).filter(([name]) => name !== 'mqtt-bridge'),
+  );
   log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
   onSignals({

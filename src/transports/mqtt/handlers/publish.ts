@@ -6,9 +6,9 @@
  * @module
  */
 import type { IPublishPacket, Packet } from 'mqtt-packet';
-import { ErrorCode } from '../../../core/errors.ts';
-import type { IngestItem, Outcome } from '../../../core/item.ts';
+import type { IngestItem } from '../../../core/item.ts';
 import type { MqttConnection } from '../connection.ts';
+import { holdUntilStored } from '../hold.ts';
 import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
 import { validTopicName } from '../topics.ts';
 
@@ -52,7 +52,10 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     void c.track(c.ctx.pipeline.ingest(item), item.payload.length);
     return;
   }
-  const outcome = c.track(holdUntilStored(c, item), item.payload.length);
+  const outcome = c.track(
+    holdUntilStored(c.ctx.pipeline, item, () => c.state === 'connected', c.ctx.limits.retryMaxDelayMs),
+    item.payload.length,
+  );
   outcome.then((o) => {
     const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
     if (answer === NO_ACK) {
@@ -67,23 +70,6 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     }
     ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
   });
-}
-
-/**
- * Ingests `item`, and while the queue cannot take it (down, saturated) tries again with
- * backoff instead of answering: the acknowledgement is held, the connection's window stays
- * full so its socket is not read, and the device keeps the message [DESIGN §2]. A retry of
- * an append whose outcome was unknown is caught by dedupe. Stops when the connection closes
- * or the server drains (the device resends on reconnect).
- */
-async function holdUntilStored(c: MqttConnection, item: IngestItem): Promise<Outcome> {
-  let delay = 100;
-  for (;;) {
-    const o = await c.ctx.pipeline.ingest(item);
-    if (o.ok || publishAnswer[o.error.code] !== NO_ACK || o.error.code === ErrorCode.SHUTTING_DOWN || c.state !== 'connected') return o;
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, c.ctx.limits.retryMaxDelayMs);
-  }
 }
 
 function ack(c: MqttConnection, cmd: 'puback' | 'pubrec', messageId: number, reason: Reason, reasonString?: string): void {
