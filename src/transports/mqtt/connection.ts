@@ -5,6 +5,7 @@
  * backpressure and drop clients that stop reading.
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import * as mqtt from 'mqtt-packet';
 import type { Packet, Parser } from 'mqtt-packet';
@@ -18,6 +19,17 @@ import type { Session } from './session.ts';
 
 /** Bytes queued to a subscriber past which messages to it are dropped (counted) instead of buffered. */
 const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
+
+/** For a PUBLISH frame: whether its topic name bytes are well-formed UTF-8 (other packets: true). */
+export function publishTopicIsUtf8(frame: Buffer): boolean {
+  if (frame[0]! >> 4 !== 3) return true;
+  let h = 1;
+  while (h < 5 && frame[h]! & 0x80) h++;
+  h++;
+  if (frame.length < h + 2) return true; // too short: the parser reports it
+  const len = frame.readUInt16BE(h);
+  return isUtf8(frame.subarray(h + 2, h + 2 + len));
+}
 
 export type ConnectionState = 'awaiting-connect' | 'connected' | 'closed';
 
@@ -100,6 +112,11 @@ export class MqttConnection {
       for (const frame of frames) {
         // a handler may have closed the connection while this loop ran
         if ((this.state as ConnectionState) === 'closed') return;
+        if (!publishTopicIsUtf8(frame)) {
+          // [MQTT-1.5.4-1] ill-formed UTF-8 closes the connection (mqtt-packet would decode it with U+FFFD)
+          this.protocolError(Reason.malformedPacket, 'topic name is not valid UTF-8');
+          return;
+        }
         this.#parser.parse(frame);
       }
     }

@@ -48,3 +48,16 @@ describe('mqtt framer', () => {
     }
   });
 });
+
+import { publishTopicIsUtf8 } from '../../../../src/transports/mqtt/connection.ts';
+
+describe('mqtt publish topic encoding', () => {
+  test('topic utf-8 - well-formed topics pass, ill-formed bytes are caught', () => {
+    // PUBLISH QoS 0, remaining length 6, topic length 2, topic "é" (C3 A9), payload "x"
+    expect(publishTopicIsUtf8(Buffer.from([0x30, 0x05, 0x00, 0x02, 0xc3, 0xa9, 0x78]))).toBe(true);
+    // topic bytes C3 28: a lead byte without its continuation
+    expect(publishTopicIsUtf8(Buffer.from([0x30, 0x05, 0x00, 0x02, 0xc3, 0x28, 0x78]))).toBe(false);
+    // not a PUBLISH: not checked here
+    expect(publishTopicIsUtf8(Buffer.from([0xc0, 0x00]))).toBe(true);
+  });
+});
