@@ -183,3 +183,24 @@ describe('mqtt - persistent sessions', () => {
     four.c.end();
   });
 });
+
+describe('mqtt - v5 message properties', () => {
+  test('mqtt - message expiry: the remaining interval is forwarded, an expired retained message is gone', async () => {
+    const topicName = `expiring/${Date.now()}`;
+    const pub = await RawMqtt.connected(a.mqttPort, 5);
+    pub.send({ cmd: 'publish', topic: topicName, payload: Buffer.from('soon gone'), qos: 1, messageId: 1, retain: true, dup: false, properties: { messageExpiryInterval: 1, contentType: 'text/plain' } });
+    await pub.next('puback');
+    const early = await RawMqtt.connected(a.mqttPort, 5);
+    early.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topicName, qos: 1 }] });
+    const m = (await early.next('publish')) as { properties?: { messageExpiryInterval?: number; contentType?: string } };
+    expect(m.properties?.messageExpiryInterval).toBe(1);
+    expect(m.properties?.contentType).toBe('text/plain');
+    await sleep(1200);
+    const late = await RawMqtt.connected(a.mqttPort, 5);
+    late.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topicName, qos: 1 }] });
+    await late.next('suback');
+    await sleep(300);
+    expect(late.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
+    for (const c of [pub, early, late]) c.end();
+  });
+});

@@ -13,6 +13,16 @@ export interface Message {
   payload: Buffer;
   qos: 0 | 1 | 2;
   retain: boolean;
+  /** v5 Message Expiry: not delivered after this time (ms since epoch) [MQTT-3.3.2-5]. */
+  expiresAt?: number;
+  /** v5 properties forwarded to v5 subscribers. */
+  contentType?: string;
+  payloadFormatIndicator?: boolean;
+}
+
+/** Whether `m` has outlived its v5 Message Expiry Interval. */
+export function expired(m: Message, now = Date.now()): boolean {
+  return m.expiresAt !== undefined && now >= m.expiresAt;
 }
 
 /** Who receives messages: a session (connected, or persistent and away). */
@@ -48,7 +58,11 @@ export class MqttRouter {
     this.#subs.add(c);
     // readings cross the queue's event channel only while someone here listens
     this.#unfeed ??= this.#feed(this.#onReading);
-    for (const m of this.#retained.values()) if (matches(filter, m.topic)) c.deliver(m, qos);
+    const now = Date.now();
+    for (const m of this.#retained.values()) {
+      if (expired(m, now)) this.#retained.delete(m.topic);
+      else if (matches(filter, m.topic)) c.deliver(m, qos);
+    }
   }
 
   unsubscribe(c: Subscriber, filter: string): boolean {

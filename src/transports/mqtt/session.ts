@@ -7,7 +7,7 @@
  */
 import type { IPublishPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.ts';
-import type { Message } from './router.ts';
+import { expired, type Message } from './router.ts';
 
 /** QoS 1/2 messages to one client awaiting its acknowledgement, at most. */
 const MAX_OUTGOING = 1024;
@@ -27,6 +27,8 @@ export class Session {
   readonly #offline: { m: Message; qos: 1 | 2 }[] = [];
   #lastId = 0;
   connection: MqttConnection | undefined;
+  /** QoS 1/2 messages to the client unacknowledged at most: its v5 Receive Maximum, capped [MQTT-3.3.4-7]. */
+  maxOutgoing = MAX_OUTGOING;
   /** When the session ends after its connection closed (ms since epoch); undefined while connected. */
   expiresAt: number | undefined;
 
@@ -44,6 +46,7 @@ export class Session {
 
   /** Sends `m` at the lower QoS of message and subscription, or keeps it while the client is away. */
   deliver(m: Message, subscriptionQos: 0 | 1 | 2): void {
+    if (expired(m)) return;
     const qos = Math.min(m.qos, subscriptionQos) as 0 | 1 | 2;
     const c = this.connection;
     if (c === undefined || c.state !== 'connected') {
@@ -89,12 +92,13 @@ export class Session {
       if (p.released) c.send({ cmd: 'pubrel', messageId: id });
       else c.send({ ...publishPacket(p.m, p.qos), messageId: id, dup: true });
     }
+    // deliver() skips what expired while the client was away
     const queued = this.#offline.splice(0);
     for (const q of queued) this.deliver(q.m, q.qos);
   }
 
   #allocateId(): number | undefined {
-    if (this.#outgoing.size >= MAX_OUTGOING) return undefined;
+    if (this.#outgoing.size >= this.maxOutgoing) return undefined;
     do this.#lastId = (this.#lastId % 65_535) + 1;
     while (this.#outgoing.has(this.#lastId));
     return this.#lastId;
@@ -102,5 +106,12 @@ export class Session {
 }
 
 function publishPacket(m: Message, qos: 0 | 1 | 2): IPublishPacket {
-  return { cmd: 'publish', topic: m.topic, payload: m.payload, qos, retain: m.retain, dup: false };
+  const packet: IPublishPacket = { cmd: 'publish', topic: m.topic, payload: m.payload, qos, retain: m.retain, dup: false };
+  // v5 properties (ignored when encoding for v3.1.1); the expiry sent is what is left of it [MQTT-3.3.2-6]
+  const properties: NonNullable<IPublishPacket['properties']> = {};
+  if (m.expiresAt !== undefined) properties.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - Date.now()) / 1000));
+  if (m.contentType !== undefined) properties.contentType = m.contentType;
+  if (m.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = m.payloadFormatIndicator;
+  if (Object.keys(properties).length > 0) packet.properties = properties;
+  return packet;
 }

@@ -27,6 +27,7 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   const expiryMs = expirySeconds >= 0xffffffff ? Number.POSITIVE_INFINITY : expirySeconds * 1000;
   const sessionPresent = attachSession(c.ctx, c, clientId, p.clean !== false, expiryMs);
   c.clientId = clientId;
+  c.session!.maxOutgoing = Math.min(1024, p.properties?.receiveMaximum ?? 1024);
   c.keepAlive = p.keepalive ?? 0;
   if (p.will) c.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload ?? ''), qos: p.will.qos ?? 0, retain: p.will.retain ?? false };
   c.state = 'connected';

@@ -10,6 +10,7 @@ import type { IngestItem } from '../../../core/item.ts';
 import type { MqttConnection } from '../connection.ts';
 import { holdUntilStored } from '../hold.ts';
 import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
+import type { Message } from '../router.ts';
 import { validTopicName } from '../topics.ts';
 
 export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
@@ -28,16 +29,17 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   }
 
   const sensor = c.ctx.topics.parse(topic);
+  const message = toMessage(p);
   if (sensor === undefined || sensor.kind === 'status') {
     // a relay topic (status included): nothing to store, delivered to subscribers here
-    c.ctx.router.publish({ topic, payload: p.payload as Buffer, qos, retain: p.retain });
+    c.ctx.router.publish(message);
     if (qos === 2) session.qos2Received.set(messageId!, 'stored');
     if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
   }
   // a reading reaches subscribers enriched, through the queue's events, once it is stored;
   // a retained flag keeps the device's own payload for late subscribers of this topic
-  if (p.retain) c.ctx.router.retain({ topic, payload: p.payload as Buffer, qos, retain: true });
+  if (p.retain) c.ctx.router.retain(message);
 
   const item: IngestItem = {
     source: 'mqtt',
@@ -70,6 +72,15 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     }
     ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
   });
+}
+
+function toMessage(p: IPublishPacket): Message {
+  const m: Message = { topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain };
+  const props = p.properties;
+  if (props?.messageExpiryInterval !== undefined) m.expiresAt = Date.now() + props.messageExpiryInterval * 1000;
+  if (props?.contentType !== undefined) m.contentType = props.contentType;
+  if (props?.payloadFormatIndicator !== undefined) m.payloadFormatIndicator = props.payloadFormatIndicator;
+  return m;
 }
 
 function ack(c: MqttConnection, cmd: 'puback' | 'pubrec', messageId: number, reason: Reason, reasonString?: string): void {
