@@ -52,6 +52,7 @@ export class MqttConnection {
   #inFlight = 0;
   #waitingForRoom = false;
   #drainTimer: NodeJS.Timeout | undefined;
+  #corked = false;
 
   constructor(socket: Socket, ctx: MqttContext) {
     this.socket = socket;
@@ -131,6 +132,12 @@ export class MqttConnection {
   /** Writes a packet; a client that does not take its bytes within drainTimeoutMs is dropped. */
   send(packet: Packet): void {
     if (this.state === 'closed') return;
+    // coalesce: the acks of one queue batch settle in one microtask run; one writev for all of them
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(this.#uncork);
+    }
     const ok = mqtt.writeToStream(packet, this.socket, { protocolVersion: this.protocolVersion });
     if (!ok && this.#drainTimer === undefined) {
       this.#drainTimer = setTimeout(() => {
@@ -151,6 +158,11 @@ export class MqttConnection {
     this.state = 'closed';
     this.socket.end();
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
 
   readonly #drained = (): void => {
     clearTimeout(this.#drainTimer);
