@@ -12,6 +12,8 @@ await build({
   sourcemap: 'linked',
   // optional native accelerator of msgpackr: it falls back to pure JS when absent
   external: ['msgpackr-extract'],
+  // the `debug` package's per-call cost shows in profiles; its output is off in production anyway
+  alias: { debug: './scripts/shims/debug.cjs' },
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'silent' },
 });
