@@ -29,17 +29,16 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   }
 
   const sensor = c.ctx.topics.parse(topic);
-  const message = toMessage(p);
   if (sensor === undefined || sensor.kind === 'status') {
     // a relay topic (status included): nothing to store, delivered to subscribers here
-    c.ctx.router.publish(message);
+    c.ctx.router.publish(toMessage(p));
     if (qos === 2) session.qos2Received.set(messageId!, 'stored');
     if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
   }
   // a reading reaches subscribers enriched, through the queue's events, once it is stored;
   // a retained flag keeps the device's own payload for late subscribers of this topic
-  if (p.retain) c.ctx.router.retain(message);
+  if (p.retain) c.ctx.router.retain(toMessage(p));
 
   const item: IngestItem = {
     source: 'mqtt',
