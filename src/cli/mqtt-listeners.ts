@@ -29,6 +29,8 @@ export interface MqttParts {
 export interface MqttSide {
   listeners: MqttListener[];
   bridge: MqttBridge | undefined;
+  /** Sizes of the shared tables, for the memory report. */
+  tables(): Record<string, number>;
 }
 
 export function createMqtt(config: Config, p: MqttParts): MqttSide {
@@ -74,7 +76,11 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
         { pipeline: p.pipeline, topics, log: p.log },
       )
     : undefined;
-  return { listeners, bridge };
+  return {
+    listeners,
+    bridge,
+    tables: () => ({ mqtt_sessions: ctx.sessions.size, mqtt_subscribers: ctx.router.subscriberCount, mqtt_retained: ctx.router.retainedCount }),
+  };
 }
 
 function readPem(path: string, setting: string): Buffer {

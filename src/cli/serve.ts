@@ -19,6 +19,7 @@ import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
 import { createMqtt } from './mqtt-listeners.ts';
+import { onMemoryReport } from './memory-report.ts';
 import { onSignals } from './shutdown.ts';
 
 function createBackend(config: Config, log: Logger): QueueBackend {
@@ -105,6 +106,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   );
   log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
+  onMemoryReport(log, () => ({ ...mqtt.tables(), in_flight: pipeline.inFlight }));
   onSignals({
     log,
     pipeline,

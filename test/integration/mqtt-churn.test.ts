@@ -3,18 +3,22 @@
  * cycles after which connections, sessions and memory are back where they were.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
 import { ServerProcess } from '../helpers/spawn-server.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 let server: ServerProcess;
 beforeAll(async () => {
-  server = await ServerProcess.start({});
+  server = await ServerProcess.start({ NODE_OPTIONS: '--expose-gc' });
 });
 afterAll(() => server?.stop());
 
-const rssKb = () => Number(readFileSync(`/proc/${server.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)![1]);
+/** The server's memory report (SIGUSR2), taken after a full GC. */
+async function memoryReport(): Promise<Record<string, number> & { after_gc?: boolean }> {
+  const seen = server.logs.length;
+  server.proc.kill('SIGUSR2');
+  return (await waitFor(() => server.logs.slice(seen).find((l) => l.msg === 'memory report'), 5000, 'memory report')) as Record<string, number> & { after_gc?: boolean };
+}
 const mqttConnections = async () =>
   Number((await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text()).match(/active_connections\{connection_type="mqtt"\} (\d+)/)?.[1] ?? -1);
 
@@ -46,14 +50,15 @@ async function churn(cycles: number, tag: string): Promise<void> {
 }
 
 test('mqtt - 10,000 connect/disconnect cycles leave no connection, session or memory behind', async () => {
-  // a first round lets the heap grow to its working size; a leak keeps growing in the second
-  await churn(5_000, 'warm');
-  const before = rssKb();
+  await churn(500, 'warm');
+  const before = await memoryReport();
+  expect(before.after_gc).toBe(true);
   await churn(10_000, 'churn');
-  const grownKb = rssKb() - before;
-  console.log(`mqtt churn: 10000 cycles after 5000 warm-up ones, RSS ${before} kB → ${before + grownKb} kB`);
-  // a leak of 1 kB per cycle would show as 10 MB
-  expect(grownKb).toBeLessThan(10_000);
+  const after = await memoryReport();
+  console.log(`mqtt churn: 10000 cycles, heap used after GC ${before.heap_used} → ${after.heap_used} bytes, RSS ${before.rss} → ${after.rss}`);
+  expect({ sessions: after.mqtt_sessions, subscribers: after.mqtt_subscribers, in_flight: after.in_flight }).toEqual({ sessions: 0, subscribers: 0, in_flight: 0 });
+  // retained heap: a leak of 200 bytes per cycle would show as 2 MB
+  expect(after.heap_used! - before.heap_used!).toBeLessThan(2_000_000);
   const c = await RawMqtt.connected(server.mqttPort, 4);
   c.send({ cmd: 'pingreq' });
   await c.next('pingresp');

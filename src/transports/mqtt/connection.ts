@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import * as mqtt from 'mqtt-packet';
 import type { Packet, Parser } from 'mqtt-packet';
 import type { MqttContext } from './context.ts';
+import { parsePublish } from './fast-publish.ts';
 import { FrameError, Framer } from './framer.ts';
 import { endSession } from './sessions.ts';
 import { dispatch } from './handlers/index.ts';
@@ -118,7 +119,11 @@ export class MqttConnection {
           this.protocolError(Reason.malformedPacket, 'topic name is not valid UTF-8');
           return;
         }
-        this.#parser.parse(frame);
+        const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
+        if (publish !== undefined) {
+          this.lastPacketAt = Date.now();
+          dispatch(this, publish);
+        } else this.#parser.parse(frame);
       }
     }
   };

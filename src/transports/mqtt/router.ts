@@ -52,6 +52,14 @@ export class MqttRouter {
     this.#log = o.log;
   }
 
+  get subscriberCount(): number {
+    return this.#subs.size;
+  }
+
+  get retainedCount(): number {
+    return this.#retained.size;
+  }
+
   /** Adds or replaces a subscription and sends the retained messages it matches [MQTT-3.3.1-6]. */
   subscribe(c: Subscriber, filter: string, qos: 0 | 1 | 2): void {
     c.subscriptions.set(filter, qos);
