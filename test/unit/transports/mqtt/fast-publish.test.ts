@@ -6,7 +6,7 @@ import { parsePublish } from '../../../../src/transports/mqtt/fast-publish.ts';
 function viaMqttPacket(frame: Buffer, protocolVersion: number): IPublishPacket {
   const parser = mqtt.parser({ protocolVersion });
   let out: IPublishPacket | undefined;
-  parser.on('packet', (p: IPublishPacket) => (out = p));
+  parser.on('packet', (p) => (out = p as IPublishPacket));
   parser.parse(frame);
   return out!;
 }
