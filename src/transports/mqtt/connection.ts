@@ -5,12 +5,11 @@
  * backpressure and drop clients that stop reading.
  * @module
  */
-import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import * as mqtt from 'mqtt-packet';
 import type { Packet, Parser } from 'mqtt-packet';
 import type { MqttContext } from './context.ts';
-import { parsePublish } from './fast-publish.ts';
+import { parsePublish, publishTopicIsUtf8 } from './fast-publish.ts';
 import { FrameError, Framer } from './framer.ts';
 import { endSession } from './sessions.ts';
 import { dispatch } from './handlers/index.ts';
@@ -20,17 +19,6 @@ import type { Session } from './session.ts';
 
 /** Bytes queued to a subscriber past which messages to it are dropped (counted) instead of buffered. */
 const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
-
-/** For a PUBLISH frame: whether its topic name bytes are well-formed UTF-8 (other packets: true). */
-export function publishTopicIsUtf8(frame: Buffer): boolean {
-  if (frame[0]! >> 4 !== 3) return true;
-  let h = 1;
-  while (h < 5 && frame[h]! & 0x80) h++;
-  h++;
-  if (frame.length < h + 2) return true; // too short: the parser reports it
-  const len = frame.readUInt16BE(h);
-  return isUtf8(frame.subarray(h + 2, h + 2 + len));
-}
 
 export type ConnectionState = 'awaiting-connect' | 'connected' | 'closed';
 

@@ -6,6 +6,7 @@
  * mqtt-packet. Pure: a whole frame in (from the framer), a packet out [MQTT-3.3].
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
 
 export function parsePublish(frame: Buffer, protocolVersion: number): IPublishPacket | undefined {
@@ -43,4 +44,15 @@ export function parsePublish(frame: Buffer, protocolVersion: number): IPublishPa
   };
   if (messageId !== undefined) packet.messageId = messageId;
   return packet;
+}
+
+/** For a PUBLISH frame: whether its topic name bytes are well-formed UTF-8 (other packets: true). */
+export function publishTopicIsUtf8(frame: Buffer): boolean {
+  if (frame[0]! >> 4 !== 3) return true;
+  let h = 1;
+  while (h < 5 && frame[h]! & 0x80) h++;
+  h++;
+  if (frame.length < h + 2) return true; // too short: the parser reports it
+  const len = frame.readUInt16BE(h);
+  return isUtf8(frame.subarray(h + 2, h + 2 + len));
 }

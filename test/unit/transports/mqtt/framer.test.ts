@@ -49,7 +49,7 @@ describe('mqtt framer', () => {
   });
 });
 
-import { publishTopicIsUtf8 } from '../../../../src/transports/mqtt/connection.ts';
+import { publishTopicIsUtf8 } from '../../../../src/transports/mqtt/fast-publish.ts';
 
 describe('mqtt publish topic encoding', () => {
   test('topic utf-8 - well-formed topics pass, ill-formed bytes are caught', () => {
