@@ -1,0 +1,70 @@
+// Servers under test: starting a Node script on free ports and waiting for GET /ready, judging
+// how it stopped, and scanning its (pino JSON) log for lines that deserve attention.
+import fs from 'node:fs';
+import { freePort, httpStatus, sleep, spawnLogged, stop, tail } from './processes.mjs';
+
+/**
+ * Starts `node <script>` with HOST=127.0.0.1, a free PORT, NODE_ENV=production and REDIS_URL,
+ * plus env(ports) where ports = {ws, mqtt} are two more free ports for its other listeners.
+ * Output goes to logFile. Resolves once GET /ready answers 200; throws (with the log's tail)
+ * if the process exits first or is not ready within 30 s.
+ * @returns {Promise<{child: import('node:child_process').ChildProcess, port: number, ports: {ws: number, mqtt: number}}>}
+ */
+export async function startNodeServer({ label, script, env, redisPort, logFile }) {
+  const port = await freePort();
+  const ports = { ws: await freePort(), mqtt: await freePort() };
+  const childEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    ...env(ports),
+  };
+  const child = spawnLogged(process.execPath, [script], logFile, childEnv);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${label} exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); log ${logFile}:\n${tail(logFile)}`);
+    }
+    if ((await httpStatus(port, '/ready')) === 200) return { child, port, ports };
+    await sleep(100);
+  }
+  await stop(child, 2000);
+  throw new Error(`${label} not ready within 30 s; log ${logFile}:\n${tail(logFile)}`);
+}
+
+/**
+ * A message when a server did not stop cleanly (killed after the grace period, non-zero exit,
+ * or a signal other than SIGTERM), else null. `exit` is what stop() returned.
+ */
+export function unclean(exit, label, graceS) {
+  if (!(exit.forced || (exit.code !== 0 && exit.code !== null) || (exit.signal && exit.signal !== 'SIGTERM'))) return null;
+  return `${label} did not stop cleanly (code ${exit.code}, signal ${exit.signal}${exit.forced ? `, killed after ${graceS} s` : ''})`;
+}
+
+const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
+/** Lines of a server log that deserve attention: level warn and above, or anything not JSON. */
+export function scanLog(file) {
+  const findings = [];
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return findings;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let level;
+    try {
+      const o = JSON.parse(line);
+      level = typeof o.level === 'number' ? o.level : LEVELS[o.level];
+    } catch {
+      level = undefined;
+    }
+    if (level === undefined || level >= 40) findings.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+  }
+  return findings;
+}
