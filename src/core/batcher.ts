@@ -27,6 +27,7 @@ export class Batcher<T, R> {
   #scheduled = false;
   #inFlight = 0;
   #pendingFlushes = new Set<Promise<void>>();
+  #roomWaiters: (() => void)[] = [];
   readonly #flushFn: (items: T[]) => Promise<R[]>;
   readonly #opts: BatcherOptions;
   readonly #hooks: BatcherHooks<R>;
@@ -45,6 +46,12 @@ export class Batcher<T, R> {
   /** True when `add` would exceed the in-flight bound by `extra` items. */
   wouldSaturate(extra = 1): boolean {
     return this.#inFlight + extra > this.#opts.maxInFlight;
+  }
+
+  /** Calls `resume` once at most half of maxInFlight items are in flight (at once if so already). */
+  whenRoom(resume: () => void): void {
+    if (this.#inFlight <= this.#opts.maxInFlight / 2) resume();
+    else this.#roomWaiters.push(resume);
   }
 
   /** Queues one item; the promise resolves with that item's own result (never rejects). */
@@ -97,6 +104,11 @@ export class Batcher<T, R> {
     const tracked = done.finally(() => {
       this.#inFlight -= settles.length;
       this.#pendingFlushes.delete(tracked);
+      if (this.#roomWaiters.length > 0 && this.#inFlight <= this.#opts.maxInFlight / 2) {
+        const waiters = this.#roomWaiters;
+        this.#roomWaiters = [];
+        for (const w of waiters) w();
+      }
     });
     this.#pendingFlushes.add(tracked);
   }

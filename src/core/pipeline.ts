@@ -170,6 +170,19 @@ export class Pipeline {
     });
   }
 
+  /** True when a new reading would be refused with QUEUE_SATURATED. */
+  get saturated(): boolean {
+    return this.#data.wouldSaturate();
+  }
+
+  /**
+   * Calls `resume` once the queue has room again (half of MAX_IN_FLIGHT free): for transports
+   * that can stop reading instead of refusing, like MQTT over TCP.
+   */
+  whenRoom(resume: () => void): void {
+    this.#data.whenRoom(resume);
+  }
+
   /** Stops taking new readings (they get SHUTTING_DOWN); what is in flight continues. */
   stopAccepting(): void {
     this.#accepting = false;

@@ -1,7 +1,7 @@
 /**
- * One MQTT network connection: socket ⇄ framer ⇄ mqtt-packet parser ⇄ handlers.
- * Reads only while the connection has room for more publishes in flight (pull, not push),
- * so a slow queue turns into TCP backpressure instead of memory. Writes honour the socket's
+ * One MQTT network connection: socket ⇄ framer ⇄ parser (fast path or mqtt-packet) ⇄ handlers.
+ * Reads only while there is room for more publishes in flight (pull, not push), so a slow
+ * or saturated queue turns into TCP backpressure instead of memory or dropped readings. Writes honour the socket's
  * backpressure and drop clients that stop reading.
  * @module
  */
@@ -42,6 +42,9 @@ export class MqttConnection {
   #waitingForRoom = false;
   #drainTimer: NodeJS.Timeout | undefined;
   #corked = false;
+  /** Frames read and not yet handled (a PUBLISH waiting for room stops the loop). */
+  #frames: Buffer[] = [];
+  #next = 0;
 
   constructor(socket: Socket, ctx: MqttContext) {
     this.socket = socket;
@@ -81,15 +84,7 @@ export class MqttConnection {
 
   readonly #read = (): void => {
     while (this.state !== 'closed') {
-      if (this.#inFlight >= this.ctx.limits.receiveMaximum) {
-        // leave the bytes in the kernel: TCP backpressure reaches the device
-        this.#waitingForRoom = true;
-        return;
-      }
-      if (this.ctx.budget.exhausted) {
-        this.ctx.budget.whenRoom(this.#read);
-        return;
-      }
+      if (!this.#handleFrames()) return;
       const chunk = this.socket.read() as Buffer | null;
       if (chunk === null) return;
       const frames = this.#framer.push(chunk);
@@ -99,22 +94,56 @@ export class MqttConnection {
         } else this.protocolError(Reason.malformedPacket, 'malformed remaining length');
         return;
       }
-      for (const frame of frames) {
-        // a handler may have closed the connection while this loop ran
-        if ((this.state as ConnectionState) === 'closed') return;
-        if (!publishTopicIsUtf8(frame)) {
-          // [MQTT-1.5.4-1] ill-formed UTF-8 closes the connection (mqtt-packet would decode it with U+FFFD)
-          this.protocolError(Reason.malformedPacket, 'topic name is not valid UTF-8');
-          return;
-        }
-        const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
-        if (publish !== undefined) {
-          this.lastPacketAt = Date.now();
-          dispatch(this, publish);
-        } else this.#parser.parse(frame);
-      }
+      this.#frames = frames;
+      this.#next = 0;
     }
   };
+
+  /**
+   * Handles the frames already read, one by one, while there is room: a PUBLISH waits (and with
+   * it the socket, so TCP backpressure reaches the device) when this connection has
+   * MQTT_RECEIVE_MAXIMUM publishes in flight, when all connections hold MQTT_MAX_IN_FLIGHT_BYTES,
+   * or when the queue is saturated. Returns false when it stopped for room or the connection closed.
+   */
+  #handleFrames(): boolean {
+    while (this.#next < this.#frames.length) {
+      if (this.state === 'closed') return false;
+      const frame = this.#frames[this.#next]!;
+      if (frame[0]! >> 4 === 3 && !this.#roomForPublish()) return false;
+      this.#next++;
+      if (!publishTopicIsUtf8(frame)) {
+        // [MQTT-1.5.4-1] ill-formed UTF-8 closes the connection (mqtt-packet would decode it with U+FFFD)
+        this.protocolError(Reason.malformedPacket, 'topic name is not valid UTF-8');
+        return false;
+      }
+      const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
+      if (publish !== undefined) {
+        this.lastPacketAt = Date.now();
+        dispatch(this, publish);
+      } else this.#parser.parse(frame);
+    }
+    this.#frames = [];
+    this.#next = 0;
+    return this.state !== 'closed';
+  }
+
+  /** Whether a PUBLISH may be handled now; if not, arranges to be read again when there is room. */
+  #roomForPublish(): boolean {
+    if (this.#inFlight >= this.ctx.limits.receiveMaximum) {
+      this.#waitingForRoom = true;
+      return false;
+    }
+    if (this.ctx.budget.exhausted) {
+      this.ctx.budget.whenRoom(this.#read);
+      return false;
+    }
+    if (this.ctx.pipeline.saturated) {
+      // QoS 0 included: a busy queue slows the sender down instead of dropping its readings
+      this.ctx.pipeline.whenRoom(this.#read);
+      return false;
+    }
+    return true;
+  }
 
   /** Called by the CONNECT handler once the protocol version is known. */
   setProtocolVersion(v: number): void {
