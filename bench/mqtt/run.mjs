@@ -1,0 +1,332 @@
+#!/usr/bin/env node
+// MQTT benchmark: neurobuild-ingest (dist/neurobuild-ingest.cjs) against Aedes appending to Redis
+// (bench/baselines/aedes-redis.mjs) and mosquitto as a plain relay, side by side.
+//
+//   npm run bench:mqtt        (= node scripts/bundle.mjs && node bench/mqtt/run.mjs)
+//
+// Env knobs: BENCH_ROUNDS (3), BENCH_DURATION s (10), BENCH_WARMUP s (2), BENCH_QUICK=1 (1 round ×
+// 3 s, warm-up 1 s, RESULTS.md left alone), BENCH_SCENARIOS (comma list of ids), BENCH_WRITE_RESULTS
+// (0|1), BENCH_MQTT_TARGETS (ours,aedes,mosquitto), BENCH_MQTT_INFLIGHT (16), BENCH_MQTT_QOS0_WINDOW
+// (256), BENCH_MQTT_IDLE_CONNECTIONS (10000), BENCH_MQTT_IDLE_SETTLE s (3). See bench/README.md.
+//
+// Everything listens on and targets 127.0.0.1 only. Every child process is killed on exit, on
+// errors and on SIGINT/SIGTERM; a watchdog bounds the whole run.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { DIST, ROOT, TARGETS, childNofile, ensureTool, fail, killAll, nofileOf, rssKiB, runClient, scanLog, startRedis, startTarget, stop } from './procs.mjs';
+import { END, START, int, issues, loadMedianRows, loadRatioRows, idleRows, ms, pad, resultsSection, writeResults } from './report.mjs';
+import { sleep } from './wire.mjs';
+
+const RESULTS = path.join(ROOT, 'bench/RESULTS.md');
+function intEnv(name, def, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) fail(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+  return v;
+}
+const QUICK = process.env.BENCH_QUICK === '1';
+const ROUNDS = QUICK ? 1 : intEnv('BENCH_ROUNDS', 3, 1, 20);
+const DURATION = QUICK ? 3 : intEnv('BENCH_DURATION', 10, 1, 300);
+const WARMUP = QUICK ? 1 : intEnv('BENCH_WARMUP', 2, 0, 60);
+const WRITE_RESULTS = process.env.BENCH_WRITE_RESULTS ? process.env.BENCH_WRITE_RESULTS === '1' : !QUICK;
+const INFLIGHT = intEnv('BENCH_MQTT_INFLIGHT', 16, 1, 65535);
+const QOS0_WINDOW = intEnv('BENCH_MQTT_QOS0_WINDOW', 256, 1, 1_000_000);
+const QOS0_MARKER = 32;
+const DEVICES_PER_CONN = 10;
+const IDLE_CONNS = intEnv('BENCH_MQTT_IDLE_CONNECTIONS', 10_000, 1, 60_000);
+const IDLE_SETTLE = intEnv('BENCH_MQTT_IDLE_SETTLE', 3, 0, 120);
+
+const ALL_SCENARIOS = [
+  { id: 'qos0-c100', label: 'QoS 0, 100 conns', qos: 0, connections: 100 },
+  { id: 'qos0-c1000', label: 'QoS 0, 1,000 conns', qos: 0, connections: 1000 },
+  { id: 'qos1-c100', label: `QoS 1, 100 conns × ${INFLIGHT} in flight`, qos: 1, connections: 100 },
+  { id: 'qos1-c1000', label: `QoS 1, 1,000 conns × ${INFLIGHT} in flight`, qos: 1, connections: 1000 },
+  { id: 'qos1-c100-sub', label: `QoS 1, 100 conns × ${INFLIGHT}, + 1 subscriber on neurobuild/sensors/#`, qos: 1, connections: 100, subscriber: true },
+  { id: `idle-c${IDLE_CONNS}`, label: `${IDLE_CONNS.toLocaleString('en-US')} idle connections, keep-alive 60 s`, idle: true, connections: IDLE_CONNS },
+];
+const wanted = (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+for (const w of wanted) if (!ALL_SCENARIOS.some((s) => s.id === w)) fail(`unknown scenario ${w} (known: ${ALL_SCENARIOS.map((s) => s.id).join(', ')})`);
+const SCENARIOS = wanted.length ? ALL_SCENARIOS.filter((s) => wanted.includes(s.id)) : ALL_SCENARIOS;
+const wantedT = (process.env.BENCH_MQTT_TARGETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+for (const w of wantedT) if (!TARGETS.some((t) => t.id === w)) fail(`unknown target ${w} (known: ${TARGETS.map((t) => t.id).join(', ')})`);
+const TGTS = wantedT.length ? TARGETS.filter((t) => wantedT.includes(t.id)) : TARGETS;
+
+// ------------------------------------------------------------------------------ environment
+const firstLine = (cmd, args) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
+};
+const pkgVersion = (name) => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'missing';
+  }
+};
+function machineInfo() {
+  let cpu = 'unknown';
+  try {
+    cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? cpu;
+  } catch {
+    /* not Linux */
+  }
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    memGiB: (os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    redis: firstLine('redis-server', ['--version']).match(/v=(\S+)/)?.[1] ?? 'unknown',
+    mosquitto: firstLine('mosquitto', ['-h']).match(/version (\S+)/)?.[1] ?? 'unknown',
+    aedes: pkgVersion('aedes'),
+    ioredis: pkgVersion('ioredis'),
+    mqttPacket: pkgVersion('mqtt-packet'),
+    nofile: childNofile(),
+  };
+}
+function bundleInfo() {
+  if (!fs.existsSync(DIST)) fail(`${path.relative(ROOT, DIST)} is missing: run \`npm run bundle\` first`);
+  const st = fs.statSync(DIST);
+  const newest = (dir) => fs.readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs), 0);
+  let stale = false;
+  try {
+    stale = newest(path.join(ROOT, 'src')) > st.mtimeMs;
+  } catch {
+    /* no src/ */
+  }
+  return { sha: createHash('sha256').update(fs.readFileSync(DIST)).digest('hex').slice(0, 12), built: st.mtime.toISOString(), stale };
+}
+function commandLine() {
+  const knobs = Object.keys(process.env).filter((k) => k.startsWith('BENCH_')).sort().map((k) => `${k}=${process.env[k]}`);
+  return [...knobs, process.env.npm_lifecycle_event === 'bench:mqtt' ? 'npm run bench:mqtt' : 'node bench/mqtt/run.mjs'].join(' ');
+}
+
+// ---------------------------------------------------------------------------------- runs
+/** Polls XLEN until it stops moving (3 equal reads 250 ms apart); returns it and when it last grew. */
+async function settledXlen(redis, maxMs = 20_000) {
+  let last = -1;
+  let lastChange = performance.now();
+  let same = 0;
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    const n = await redis.xlen('sensor-data');
+    if (n !== last) lastChange = performance.now();
+    same = n === last ? same + 1 : 0;
+    last = n;
+    if (same >= 2 || Date.now() > deadline) return { n, at: lastChange, settled: same >= 2 };
+    await sleep(250);
+  }
+}
+
+async function startSubscriber(port) {
+  let onReady;
+  const ready = new Promise((r) => (onReady = r));
+  const counts = [];
+  const sub = runClient('subscriber.mjs', ['--port', String(port)], { stdinOpen: true, timeoutMs: (WARMUP + DURATION + 120) * 1000, onEvent: (e) => (e.event === 'ready' ? onReady(e) : e.event === 'count' ? counts.push(e) : e.event === 'error' ? onReady(e) : null) });
+  const r = await Promise.race([ready, sub.done.then(() => ({ event: 'error', error: 'subscriber exited' })), sleep(10_000).then(() => ({ event: 'error', error: 'no SUBACK within 10 s' }))]);
+  if (r.event !== 'ready') throw new Error(`subscriber: ${r.error}`);
+  /** Asks for counts until the number stops moving (1 s) or 15 s passed, then closes it. */
+  sub.finish = async () => {
+    let last = -1;
+    for (let i = 0; i < 60; i++) {
+      sub.child.stdin.write('report\n');
+      await sleep(250);
+      const n = counts.at(-1)?.received ?? -1;
+      if (n === last && i >= 4) break;
+      last = n;
+    }
+    sub.child.stdin.end();
+    return sub.done;
+  };
+  return sub;
+}
+
+async function loadRun(scenario, target, srv, redis) {
+  const args = ['--port', String(srv.mqttPort), '--connections', String(scenario.connections), '--qos', String(scenario.qos), '--duration', String(DURATION), '--warmup', String(WARMUP), '--devices-per-conn', String(DEVICES_PER_CONN)];
+  if (scenario.qos) args.push('--inflight', String(INFLIGHT));
+  else args.push('--qos0-window', String(QOS0_WINDOW), '--qos0-marker', String(QOS0_MARKER));
+  const sub = scenario.subscriber ? await startSubscriber(srv.mqttPort) : null;
+  const before = target.stores ? await redis.xlen('sensor-data') : 0;
+  let xs;
+  let xsAt = 0;
+  const { done } = runClient('load.mjs', args, {
+    timeoutMs: (WARMUP + DURATION + 90 + scenario.connections / 50) * 1000,
+    onEvent: (e) => {
+      if (!target.stores) return;
+      if (e.event === 'measure-start') {
+        xsAt = performance.now();
+        xs = redis.xlen('sensor-data');
+      }
+    },
+  });
+  const load = await done;
+  const r = { load, msgPerS: load.msg_per_s, p50: load.p50_ms, p99: load.p99_ms, cmd: `node bench/mqtt/load.mjs ${args.join(' ')}` };
+  if (load.error) throw new Error(`load.mjs: ${load.error}${load.first_error ? ` (first socket error: ${load.first_error})` : ''}`);
+  if (target.stores) {
+    const after = await settledXlen(redis);
+    // sustained append rate: entries added from the start of the measured window until the
+    // stream stopped growing (a broker may confirm QoS 0 reads well before its XADDs land)
+    const fromStart = xs ? after.n - (await xs) : NaN;
+    r.storedPerS = fromStart > 0 && after.at > xsAt ? fromStart / ((after.at - xsAt) / 1000) : 0;
+    const delta = after.n - before;
+    r.stored = { delta, expected: load.acked_total, strict: scenario.qos === 1, ok: delta >= load.acked_total, settled: after.settled };
+    if (target.id === 'ours') r.stored.rejects = await redis.xlen('sensor-data-invalid');
+  }
+  if (sub) {
+    const s = await sub.finish();
+    r.sub = { ...s, ok: s.received >= load.acked_total && !s.bad_payloads };
+  }
+  return r;
+}
+
+async function idleRun(scenario, srv) {
+  const pid = srv.child.pid;
+  await sleep(1000);
+  const rssBefore = rssKiB(pid);
+  let onReady;
+  const ready = new Promise((r) => (onReady = r));
+  const args = ['--idle', '--port', String(srv.mqttPort), '--connections', String(scenario.connections), '--ramp-batch', '100', '--ramp-pause-ms', '5', '--keepalive', '60', '--devices-per-conn', '1'];
+  const c = runClient('load.mjs', args, { stdinOpen: true, timeoutMs: (IDLE_SETTLE + 120 + scenario.connections / 100) * 1000, onEvent: (e) => e.event === 'ready' && onReady(e) });
+  const early = await Promise.race([ready, c.done]);
+  if (early.event !== 'ready') throw new Error(`load.mjs --idle: ${early.error ?? 'ended before all connections were open'}`);
+  await sleep(IDLE_SETTLE * 1000);
+  const rssAfter = rssKiB(pid);
+  c.child.stdin.end();
+  const res = await c.done;
+  if (res.error) throw new Error(`load.mjs --idle: ${res.error}`);
+  return { connected: early.connections, rssBefore, rssAfter, perConnKiB: (rssAfter - rssBefore) / early.connections, rampMs: res.ramp_ms, stillOpen: res.still_open, load: res, cmd: `node bench/mqtt/load.mjs ${args.join(' ')}` };
+}
+
+// ----------------------------------------------------------------------------------- main
+async function main() {
+  ensureTool('redis-server', 'redis-server');
+  if (TGTS.some((t) => t.id === 'mosquitto')) ensureTool('mosquitto', 'mosquitto');
+  if (TGTS.some((t) => t.id === 'aedes') && pkgVersion('aedes') === 'missing') fail('aedes is not installed: run npm install (it is a devDependency)');
+  const bundle = TGTS.some((t) => t.id === 'ours') ? bundleInfo() : { sha: '-', built: '-', stale: false };
+  const machine = machineInfo();
+  const idleScenario = SCENARIOS.find((s) => s.idle);
+  if (idleScenario && machine.nofile < idleScenario.connections + 200) {
+    fail(`the idle scenario needs an open-files limit of at least ${idleScenario.connections + 200} per process, children get ${machine.nofile} (raise the hard limit: ulimit -Hn, or BENCH_MQTT_IDLE_CONNECTIONS)`);
+  }
+  const command = commandLine();
+  const startedAt = new Date();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-mqtt-'));
+  const loadScen = SCENARIOS.filter((s) => !s.idle);
+  const perRunS = WARMUP + DURATION + 25;
+  const budgetS = ROUNDS * TGTS.length * (loadScen.length * perRunS + (idleScenario ? 60 + IDLE_SETTLE : 0)) + 120;
+  setTimeout(() => {
+    console.error(`bench:mqtt: watchdog: run exceeded ${budgetS} s, aborting`);
+    killAll('SIGKILL');
+    process.exit(2);
+  }, budgetS * 1000).unref();
+
+  const expectS = ROUNDS * TGTS.length * (loadScen.length * (WARMUP + DURATION + 4) + (idleScenario ? 10 + IDLE_SETTLE : 0));
+  console.log(`bench:mqtt ${QUICK ? '(QUICK smoke run) ' : ''}— ${ROUNDS} round(s) × ${SCENARIOS.length} scenario(s) × ${TGTS.length} targets, ${DURATION} s each (+${WARMUP} s warm-up), ≈${Math.ceil(expectS / 60)} min`);
+  console.log(`machine: ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, redis ${machine.redis}, mosquitto ${machine.mosquitto}, aedes ${machine.aedes}; children get ulimit -n ${machine.nofile}`);
+  console.log(`note: the load generator, redis-server and the broker under test share the ${machine.nproc} cores — compare ratios from the same run only.`);
+  if (bundle.sha !== '-') console.log(`bundle: dist/neurobuild-ingest.cjs sha256:${bundle.sha} built ${bundle.built}${bundle.stale ? '  WARNING: src/ has newer files than the bundle (run npm run bundle)' : ''}`);
+  console.log(`logs: ${tmp}`);
+
+  const rd = await startRedis(path.join(tmp, 'redis.log'));
+  console.log(`redis-server ${machine.redis} on 127.0.0.1:${rd.port} (--save '' --appendonly no)\n`);
+
+  const runs = [];
+  const idle = [];
+  const findings = [];
+  const failures = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [si, scenario] of SCENARIOS.entries()) {
+      const shift = (round - 1 + si) % TGTS.length;
+      const order = [...TGTS.slice(shift), ...TGTS.slice(0, shift)];
+      for (const [oi, target] of order.entries()) {
+        const tag = `r${round}-${scenario.id}-${target.id}`;
+        await rd.redis.flushall();
+        const logFile = path.join(tmp, `${tag}.log`);
+        const head = `[round ${round}/${ROUNDS}] ${scenario.id.padEnd(13)} ${target.label.padEnd(17)}`;
+        let srv;
+        let exit;
+        try {
+          srv = await startTarget(target, { redisPort: rd.port, logFile, tmp });
+          const base = { round, scenario: scenario.id, target: target.id, targetLabel: target.label, order: oi + 1 };
+          if (scenario.idle) {
+            const r = { ...base, ...(await idleRun(scenario, srv)) };
+            idle.push(r);
+            console.log(`${head} ${int(r.connected)} connected in ${int(r.rampMs)} ms; RSS ${int(r.rssBefore)} → ${int(r.rssAfter)} KiB = ${r.perConnKiB.toFixed(2)} KiB/conn (server nofile ${nofileOf(srv.child.pid)})`);
+            if (r.stillOpen !== r.connected) console.log(`  WARNING: only ${r.stillOpen}/${r.connected} connections still open at the end`);
+          } else {
+            const r = { ...base, ...(await loadRun(scenario, target, srv, rd.redis)) };
+            runs.push(r);
+            const L = r.load;
+            console.log(`${head} ${int(r.msgPerS).padStart(8)} msg/s${target.stores ? `  stored ${int(r.storedPerS).padStart(8)}/s` : ''}${scenario.qos ? `  ack p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms` : ''}  loadgen CPU ${L.loadgen_cpu_pct}%`);
+            if (L.loadgen_cpu_pct >= 90) console.log(`  note: the load generator used ${L.loadgen_cpu_pct}% of a core: this figure is bounded by the client, not the server`);
+            if (r.stored) {
+              const what = scenario.qos ? 'acked' : 'confirmed (QoS 0, informational)';
+              console.log(`  check: XLEN sensor-data grew by ${int(r.stored.delta)} ${r.stored.ok ? '>=' : '<'} ${int(r.stored.expected)} ${what} — ${r.stored.ok ? 'OK' : r.stored.strict ? 'FAILED: acknowledged messages missing from Redis' : 'short'}`);
+              if (r.stored.rejects) console.log(`  note: ${int(r.stored.rejects)} entries in sensor-data-invalid (rejects stream)`);
+              if (!r.stored.settled) console.log('  WARNING: XLEN was still growing 20 s after the run');
+              if (!r.stored.ok && r.stored.strict) failures.push(`${tag}: stored ${r.stored.delta} < acked ${r.stored.expected}`);
+            }
+            if (r.sub) console.log(`  subscriber: received ${int(r.sub.received)} of ${int(L.acked_total)} acked (${r.sub.checked} payloads checked, ${r.sub.bad_payloads} bad) — ${r.sub.ok ? 'OK' : 'SHORT'}`);
+            if (issues(r)) {
+              console.log(`  WARNING: lost ${L.lost}, socket errors ${L.socket_errors}, unexpected closes ${L.unexpected_closes}, unknown acks ${L.unknown_acks}, unexpected packets ${L.unexpected_packets}${L.first_error ? `; first error: ${L.first_error}` : ''}`);
+              failures.push(`${tag}: load generator saw ${issues(r)} issue(s)`);
+            }
+          }
+        } catch (e) {
+          console.log(`${head} FAILED: ${e.message}`);
+          failures.push(`${tag}: ${e.message.split('\n')[0]}`);
+        } finally {
+          if (srv) exit = await stop(srv.child, 15_000);
+        }
+        if (exit && (exit.forced || (exit.code !== 0 && exit.code !== null) || (exit.signal && exit.signal !== 'SIGTERM'))) {
+          const msg = `${target.label} did not stop cleanly (code ${exit.code}, signal ${exit.signal}${exit.forced ? ', killed after 15 s' : ''})`;
+          console.log(`  WARNING: ${msg}`);
+          findings.push({ run: tag, lines: [msg] });
+        }
+        const lines = scanLog(logFile, target.log);
+        if (lines.length) {
+          console.log(`  server log: ${lines.length} line(s) at warn or above (${logFile}); first: ${lines[0]}`);
+          findings.push({ run: tag, lines });
+        }
+      }
+    }
+  }
+  await rd.redis.quit().catch(() => {});
+  await stop(rd.proc, 5000);
+
+  if (runs.length) {
+    console.log('\nMedians over rounds:\n');
+    console.log(pad(loadMedianRows(runs, loadScen, TGTS)));
+    console.log('\nRatios, per round then median (msg/s: higher is better for ours; latency: lower is better):\n');
+    console.log(pad(loadRatioRows(runs, loadScen, TGTS)));
+  }
+  if (idle.length) {
+    console.log(`\nIdle connections (${idleScenario.label}):\n`);
+    console.log(pad(idleRows(idle, TGTS)));
+  }
+  console.log(`\nfailures: ${failures.length ? `\n  ${failures.join('\n  ')}` : 'none'}`);
+  console.log(`server logs: ${findings.length ? `${findings.length} run(s) with warn/error lines, see ${tmp}` : 'clean (nothing at warn or above)'}`);
+
+  const settings =
+    `${ROUNDS} round(s) × ${DURATION} s measured per run after ${WARMUP} s warm-up (then a barrier: everything acknowledged), ` +
+    `QoS 1 window ${INFLIGHT} per connection, QoS 0 window ${QOS0_WINDOW} per connection with a PINGREQ after every ${QOS0_MARKER} messages, ` +
+    `${DEVICES_PER_CONN} devices per connection, connections opened 100 at a time, MQTT 3.1.1, target order rotating per round and scenario, ` +
+    `Redis FLUSHALL and a fresh server per run; idle: ${IDLE_CONNS} connections opened 100 at a time, keep-alive 60 s, RSS read ${IDLE_SETTLE} s after the last CONNACK`;
+  const section = resultsSection({ startedAt, finishedAt: new Date(), quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, idleScenario, targets: TGTS, findings, failures });
+  if (WRITE_RESULTS) {
+    writeResults(RESULTS, section);
+    console.log(`\nwrote ${path.relative(ROOT, RESULTS)} (section ${START} … ${END})`);
+  } else console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(`bench:mqtt: ${err?.stack ?? err}`);
+  killAll('SIGKILL');
+  process.exit(1);
+});
