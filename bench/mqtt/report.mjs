@@ -45,6 +45,8 @@ export function loadMedianRows(runs, scenarios, targets) {
       if (!rs.length) continue;
       const checked = rs.filter((r) => r.stored || r.sub);
       const okN = checked.filter((r) => (!r.stored || r.stored.ok) && (!r.sub || r.sub.ok)).length;
+      const short = rs.filter((r) => r.stored && !r.stored.ok).map((r) => (100 * r.stored.delta) / r.stored.expected);
+      const shortText = short.length ? ` (stored ${Math.round(Math.min(...short))}–${Math.round(Math.max(...short))} %)` : '';
       rows.push([
         s.id,
         t.label,
@@ -52,7 +54,7 @@ export function loadMedianRows(runs, scenarios, targets) {
         t.stores ? int(median(rs.map((r) => r.storedPerS))) : '—',
         s.qos ? ms(median(rs.map((r) => r.p50))) : '—',
         s.qos ? ms(median(rs.map((r) => r.p99))) : '—',
-        checked.length ? `${okN}/${checked.length} ok` : '—',
+        checked.length ? `${okN}/${checked.length} ok${shortText}` : '—',
         int(rs.reduce((a, r) => a + issues(r), 0)),
         int(median(rs.map((r) => r.load.loadgen_cpu_pct))),
       ]);
@@ -139,6 +141,23 @@ export function idleRawRows(idle) {
   return rows;
 }
 
+const LEVELS = { 40: 'warn', 50: 'error', 60: 'fatal' };
+/** "N line(s): 4× warn `msg`, 2× error `msg`" — JSON log lines grouped by level and message. */
+export function summarizeLines(lines) {
+  const groups = new Map();
+  for (const line of lines) {
+    let key;
+    try {
+      const o = JSON.parse(line);
+      key = `${LEVELS[o.level] ?? o.level} \`${String(o.msg).replaceAll('`', "'")}\``;
+    } catch {
+      key = `\`${line.replaceAll('`', "'").slice(0, 200)}\``;
+    }
+    groups.set(key, (groups.get(key) ?? 0) + 1);
+  }
+  return `${lines.length} line(s): ${[...groups].map(([k, n]) => `${n}× ${k}`).join(', ')}`;
+}
+
 export function writeResults(file, section) {
   let text = '';
   try {
@@ -175,6 +194,7 @@ export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, 
     'checks: stored = after the run the stream grew by at least every acknowledged (QoS 1) / confirmed',
     '(QoS 0, informational) message; delivered = the `neurobuild/sensors/#` subscriber received every one.',
     'issues = lost acks + socket errors + unexpected closes/packets seen by the load generator.',
+    'loadgen CPU % = the generator\'s CPU over the measured window; at ≥ 90 % the figure is bounded by the client, not the broker.',
     '',
     mdTable(loadMedianRows(runs, loadScen, targets)),
     '',
@@ -207,8 +227,6 @@ export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, 
     '### Server logs and failures',
     '',
     ...(failures.length ? failures.map((f) => `- FAILED ${f}`) : []),
-    findings.length
-      ? findings.map((f) => `- ${f.run}: ${f.lines.length} line(s), first: \`${f.lines[0].replaceAll('`', "'")}\``).join('\n')
-      : '- nothing at warn level or above from any server, every server stopped cleanly.',
+    findings.length ? findings.map((f) => `- ${f.run}: ${summarizeLines(f.lines)}`).join('\n') : '- nothing at warn level or above from any server, every server stopped cleanly.',
   ].join('\n');
 }

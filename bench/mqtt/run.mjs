@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { DIST, ROOT, TARGETS, childNofile, ensureTool, fail, killAll, nofileOf, rssKiB, runClient, scanLog, startRedis, startTarget, stop } from './procs.mjs';
-import { END, START, int, issues, loadMedianRows, loadRatioRows, idleRows, ms, pad, resultsSection, writeResults } from './report.mjs';
+import { END, START, int, issues, loadMedianRows, loadRatioRows, idleRows, ms, pad, resultsSection, summarizeLines, writeResults } from './report.mjs';
 import { sleep } from './wire.mjs';
 
 const RESULTS = path.join(ROOT, 'bench/RESULTS.md');
@@ -290,7 +290,7 @@ async function main() {
         }
         const lines = scanLog(logFile, target.log);
         if (lines.length) {
-          console.log(`  server log: ${lines.length} line(s) at warn or above (${logFile}); first: ${lines[0]}`);
+          console.log(`  server log (${logFile}): ${summarizeLines(lines)}`);
           findings.push({ run: tag, lines });
         }
       }
@@ -317,6 +317,8 @@ async function main() {
     `QoS 1 window ${INFLIGHT} per connection, QoS 0 window ${QOS0_WINDOW} per connection with a PINGREQ after every ${QOS0_MARKER} messages, ` +
     `${DEVICES_PER_CONN} devices per connection, connections opened 100 at a time, MQTT 3.1.1, target order rotating per round and scenario, ` +
     `Redis FLUSHALL and a fresh server per run; idle: ${IDLE_CONNS} connections opened 100 at a time, keep-alive 60 s, RSS read ${IDLE_SETTLE} s after the last CONNACK`;
+  fs.writeFileSync(path.join(tmp, 'results.json'), JSON.stringify({ machine, bundle, command, settings, runs, idle, findings, failures }, null, 1));
+  console.log(`raw figures: ${path.join(tmp, 'results.json')}`);
   const section = resultsSection({ startedAt, finishedAt: new Date(), quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, idleScenario, targets: TGTS, findings, failures });
   if (WRITE_RESULTS) {
     writeResults(RESULTS, section);
