@@ -53,6 +53,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
       connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
       receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
+      topicAliasMaximum: config.MQTT_TOPIC_ALIAS_MAXIMUM,
       drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
       retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
       maxOfflineMessages: config.MQTT_MAX_OFFLINE_MESSAGES,

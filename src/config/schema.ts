@@ -26,6 +26,7 @@ export const ConfigSchema = Type.Object({
   MQTT_TLS_CERT_FILE: optionalString('PEM certificate (chain) for MQTT over TLS'),
   MQTT_TLS_KEY_FILE: optionalString('PEM private key for MQTT over TLS', { secret: true }),
   MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'Sensor topics are {prefix}/{device_id}/data|ld2410|pir|mq134|status' }),
+  MQTT_TOPIC_ALIAS_MAXIMUM: Type.Integer({ minimum: 0, maximum: 65_535, default: 64, description: 'Topic aliases a v5 client may set per connection (announced in CONNACK; 0 turns them off)' }),
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
   MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),
   MQTT_RECEIVE_MAXIMUM: positive(64, 65_535, 'QoS 1/2 publishes per connection awaiting the queue before its socket stops being read (announced to v5 clients)'),

@@ -121,6 +121,37 @@ describe('mqtt - publish and ingest', () => {
     expect(await storedDevices()).toContain(one.device_id as string);
   });
 
+  test('mqtt - v5 topic aliases: announced in CONNACK, set by a PUBLISH with a topic, used by one with an empty topic', async () => {
+    const raw = await RawMqtt.open(server.mqttPort, 5);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'alias-user', keepalive: 60 });
+    const connack = (await raw.next('connack')) as { properties?: { topicAliasMaximum?: number } };
+    expect(connack.properties?.topicAliasMaximum).toBe(64);
+    const a = reading({ device_id: 'alias-raw' });
+    const b = reading({ device_id: 'alias-raw' });
+    raw.send({ cmd: 'publish', topic: topic(a.device_id), payload: Buffer.from(JSON.stringify(a)), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: 7 } });
+    raw.send({ cmd: 'publish', topic: '', payload: Buffer.from(JSON.stringify(b)), qos: 1, messageId: 2, retain: false, dup: false, properties: { topicAlias: 7 } });
+    expect(((await raw.next('puback')) as { reasonCode?: number }).reasonCode ?? 0).toBe(0);
+    expect(((await raw.next('puback')) as { reasonCode?: number }).reasonCode ?? 0).toBe(0);
+    expect((await storedDevices()).filter((d) => d === 'alias-raw').length).toBe(2);
+    raw.end();
+
+    // MQTT.js choosing aliases by itself
+    const c = await client(5, { autoUseTopicAlias: true, autoAssignTopicAlias: true });
+    const many = [1, 2, 3].map(() => reading({ device_id: 'alias-auto' }));
+    for (const one of many) await c.publishAsync(topic('alias-auto'), JSON.stringify(one), { qos: 1 });
+    expect((await storedDevices()).filter((d) => d === 'alias-auto').length).toBe(3);
+  });
+
+  test('mqtt - v5 topic alias errors: unknown alias 0x82, alias 0 or above the maximum 0x94', async () => {
+    const cases: [number, string, number][] = [[3, '', 0x82], [0, 'relay/x', 0x94], [65, 'relay/x', 0x94]];
+    for (const [alias, t, reason] of cases) {
+      const raw = await RawMqtt.connected(server.mqttPort, 5);
+      raw.send({ cmd: 'publish', topic: t, payload: Buffer.from('{}'), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: alias } });
+      expect(((await raw.next('disconnect')) as { reasonCode?: number }).reasonCode).toBe(reason);
+      expect(await raw.waitClosed()).toBe(true);
+    }
+  });
+
   test('mqtt - a retransmitted QoS 2 packet id is appended once', async () => {
     const raw = await RawMqtt.connected(server.mqttPort, 4);
     const one = reading();

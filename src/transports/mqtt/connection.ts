@@ -28,6 +28,8 @@ export class MqttConnection {
   clientId = '';
   /** Seconds, from CONNECT; 0 = no keep-alive. */
   keepAlive = 0;
+  /** v5 topic aliases the client set on this network connection (not kept in the session). */
+  readonly topicAliases = new Map<number, string>();
   /** Set by CONNECT; outlives the connection when persistent. */
   session: Session | undefined;
   readonly socket: Socket;

@@ -18,6 +18,8 @@ export interface MqttLimits {
   connectTimeoutMs: number;
   /** QoS 1/2 publishes awaiting the queue per connection before the socket stops being read. */
   receiveMaximum: number;
+  /** Highest topic alias a v5 client may use on one connection (0: none) [MQTT-3.3.2.3.4]. */
+  topicAliasMaximum: number;
   /** A client that does not read its answers for this long is disconnected. */
   drainTimeoutMs: number;
   /** QoS 1/2 messages kept per persistent session while its client is away. */

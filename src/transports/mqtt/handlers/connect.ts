@@ -41,7 +41,7 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
           properties: {
             receiveMaximum: c.ctx.limits.receiveMaximum,
             maximumPacketSize: c.ctx.limits.maxPacketBytes,
-            topicAliasMaximum: 0,
+            topicAliasMaximum: c.ctx.limits.topicAliasMaximum,
             retainAvailable: true,
             wildcardSubscriptionAvailable: true,
             subscriptionIdentifiersAvailable: false,

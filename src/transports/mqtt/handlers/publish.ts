@@ -14,12 +14,11 @@ import type { Message } from '../router.ts';
 import { validTopicName } from '../topics.ts';
 
 export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
+  if (p.properties?.topicAlias !== undefined && !resolveTopicAlias(c, p, p.properties.topicAlias)) return;
   const { topic, qos, messageId } = p;
   const session = c.session!;
   // [MQTT-3.3.2-2] no wildcards in a topic name
   if (!validTopicName(topic)) return c.protocolError(Reason.topicNameInvalid, 'topic name must not be empty or contain wildcards');
-  // topic aliases are announced as unsupported (Topic Alias Maximum 0) [MQTT-3.3.2-8]
-  if (p.properties?.topicAlias !== undefined) return c.protocolError(Reason.topicAliasInvalid, 'topic aliases are not supported');
 
   if (qos === 2) {
     const seen = session.qos2Received.get(messageId!);
@@ -71,6 +70,27 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     }
     ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
   });
+}
+
+/**
+ * v5 topic alias (client → server, per network connection): a PUBLISH with a topic and an
+ * alias sets the alias, one with an empty topic uses it [MQTT-3.3.2-8..12]. The packet's topic
+ * is filled in so that everything after this sees a plain PUBLISH. False: the connection was closed.
+ */
+function resolveTopicAlias(c: MqttConnection, p: IPublishPacket, alias: number): boolean {
+  if (alias === 0 || alias > c.ctx.limits.topicAliasMaximum) {
+    c.protocolError(Reason.topicAliasInvalid, `topic alias ${alias} outside 1..${c.ctx.limits.topicAliasMaximum}`);
+    return false;
+  }
+  if (p.topic === '') {
+    const topic = c.topicAliases.get(alias);
+    if (topic === undefined) {
+      c.protocolError(Reason.protocolError, `topic alias ${alias} was never set on this connection`);
+      return false;
+    }
+    p.topic = topic;
+  } else if (validTopicName(p.topic)) c.topicAliases.set(alias, p.topic);
+  return true;
 }
 
 function toMessage(p: IPublishPacket): Message {
