@@ -21,6 +21,7 @@ export class ServerProcess {
     readonly port: number,
     readonly metricsPort: number,
     readonly mqttPort: number,
+    readonly wsPort: number,
   ) {
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -47,17 +48,23 @@ export class ServerProcess {
     const port = env.PORT ? Number(env.PORT) : await freePort();
     const metricsPort = env.METRICS_PORT ? Number(env.METRICS_PORT) : await freePort();
     const mqttPort = env.MQTT_PORT ? Number(env.MQTT_PORT) : await freePort();
+    const wsPort = env.WS_PORT ? Number(env.WS_PORT) : await freePort();
     const proc = spawn(process.env.NODE_BINARY ?? 'node', [BUNDLE, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_PORT: String(mqttPort) },
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_PORT: String(mqttPort), WS_PORT: String(wsPort) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const s = new ServerProcess(proc, port, metricsPort, mqttPort);
+    const s = new ServerProcess(proc, port, metricsPort, mqttPort, wsPort);
     process.once('exit', () => proc.kill('SIGKILL'));
     await waitFor(() => {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}: ${s.stderr}${s.stdout}`);
       return s.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening'));
     }, 15_000, 'server to listen');
     return s;
+  }
+
+  /** ws://127.0.0.1:<WS_PORT><path> */
+  wsUrl(path = '/'): string {
+    return `ws://127.0.0.1:${this.wsPort}${path}`;
   }
 
   get base(): string {
