@@ -12,6 +12,7 @@ import type { Pipeline } from '../core/pipeline.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
 import { MqttBridge } from '../transports/mqtt/bridge.ts';
+import { ConnectionSet } from '../transports/mqtt/connection-set.ts';
 import type { MqttContext } from '../transports/mqtt/context.ts';
 import { InFlightBudget } from '../transports/mqtt/flow.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
@@ -29,6 +30,8 @@ export interface MqttParts {
 export interface MqttSide {
   listeners: MqttListener[];
   bridge: MqttBridge | undefined;
+  /** The connections of MQTT over WebSocket (served by the WebSocket listener on /mqtt). */
+  overWebSocket: ConnectionSet;
   /** Sizes of the shared tables, for the memory report. */
   tables(): Record<string, number>;
 }
@@ -80,6 +83,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
   return {
     listeners,
     bridge,
+    overWebSocket: new ConnectionSet(ctx),
     tables: () => ({ mqtt_sessions: ctx.sessions.size, mqtt_subscribers: ctx.router.subscriberCount, mqtt_retained: ctx.router.retainedCount }),
   };
 }

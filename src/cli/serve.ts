@@ -18,6 +18,7 @@ import { metricsRoute } from '../transports/http/routes/metrics.ts';
 import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
+import { WsTransport } from '../transports/ws/server.ts';
 import { createMqtt } from './mqtt-listeners.ts';
 import { onMemoryReport } from './memory-report.ts';
 import { onSignals } from './shutdown.ts';
@@ -97,16 +98,40 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
   }
   transports.push(...mqtt.listeners);
+  const ws =
+    config.WS_PORT === 0
+      ? undefined
+      : new WsTransport(
+          uws,
+          {
+            host: config.HOST,
+            port: config.WS_PORT,
+            maxConnections: config.WS_MAX_CONNECTIONS,
+            maxBackpressure: config.WS_MAX_BACKPRESSURE_BYTES,
+            slowTimeoutMs: config.WS_SLOW_TIMEOUT_MS,
+            idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
+            flushMs: config.WS_FLUSH_MS,
+            retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+          },
+          {
+            metrics,
+            log,
+            sensorNames: validator.sensorNames,
+            feed: (listener) => backend.onEvent(listener),
+            mqtt: { connections: mqtt.overWebSocket, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES },
+          },
+        );
+  if (ws) transports.push(ws);
   if (mqtt.bridge) transports.push(mqtt.bridge);
   const ports = await Promise.all(transports.map((t) => t.start()));
   listening = true;
   const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const urls = Object.fromEntries(
-    transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') ? t.name : 'http'}://${shown}:${ports[i]}`]).filter(([name]) => name !== 'mqtt-bridge'),
+    transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') || t.name === 'ws' ? t.name : 'http'}://${shown}:${ports[i]}`]).filter(([name]) => name !== 'mqtt-bridge'),
   );
-  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
+  log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.ws ? `, WebSocket on ${urls.ws} (MQTT over WebSocket on ${urls.ws}/mqtt)` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
-  onMemoryReport(log, () => ({ ...mqtt.tables(), in_flight: pipeline.inFlight }));
+  onMemoryReport(log, () => ({ ...mqtt.tables(), ...(ws ? { ws_connections: ws.connections, ws_subscribers: ws.fanout.size.subscribers, ws_filter_groups: ws.fanout.size.groups } : {}), in_flight: pipeline.inFlight }));
   onSignals({
     log,
     pipeline,

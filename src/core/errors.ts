@@ -18,6 +18,7 @@ export const ErrorCode = {
   QUEUE_UNAVAILABLE: 'INGEST_ERR_QUEUE_UNAVAILABLE',
   QUEUE_SATURATED: 'INGEST_ERR_QUEUE_SATURATED',
   SHUTTING_DOWN: 'INGEST_ERR_SHUTTING_DOWN',
+  TOO_MANY_CONNECTIONS: 'INGEST_ERR_TOO_MANY_CONNECTIONS',
   INTERNAL: 'INGEST_ERR_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -36,6 +37,7 @@ export const errorType: Record<ErrorCode, string> = {
   INGEST_ERR_QUEUE_UNAVAILABLE: 'queue_unavailable',
   INGEST_ERR_QUEUE_SATURATED: 'queue_saturated',
   INGEST_ERR_SHUTTING_DOWN: 'shutting_down',
+  INGEST_ERR_TOO_MANY_CONNECTIONS: 'too_many_connections',
   INGEST_ERR_INTERNAL: 'internal',
 };
 

@@ -19,6 +19,7 @@ export const httpStatus: Record<ErrorCode, string> = {
   INGEST_ERR_QUEUE_UNAVAILABLE: '503 Service Unavailable',
   INGEST_ERR_QUEUE_SATURATED: '503 Service Unavailable',
   INGEST_ERR_SHUTTING_DOWN: '503 Service Unavailable',
+  INGEST_ERR_TOO_MANY_CONNECTIONS: '503 Service Unavailable',
   INGEST_ERR_INTERNAL: '500 Internal Server Error',
 };
 

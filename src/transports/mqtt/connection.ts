@@ -5,7 +5,7 @@
  * backpressure and drop clients that stop reading.
  * @module
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import * as mqtt from 'mqtt-packet';
 import type { Packet, Parser } from 'mqtt-packet';
 import type { MqttContext } from './context.ts';
@@ -32,7 +32,8 @@ export class MqttConnection {
   readonly topicAliases = new Map<number, string>();
   /** Set by CONNECT; outlives the connection when persistent. */
   session: Session | undefined;
-  readonly socket: Socket;
+  /** A TCP or TLS socket, or the byte stream of an MQTT-over-WebSocket connection. */
+  readonly socket: Duplex;
   readonly ctx: MqttContext;
   readonly openedAt = Date.now();
   lastPacketAt = Date.now();
@@ -48,7 +49,7 @@ export class MqttConnection {
   #frames: Buffer[] = [];
   #next = 0;
 
-  constructor(socket: Socket, ctx: MqttContext) {
+  constructor(socket: Duplex, ctx: MqttContext) {
     this.socket = socket;
     this.ctx = ctx;
     this.#framer = new Framer(ctx.limits.maxPacketBytes);
@@ -58,7 +59,6 @@ export class MqttConnection {
       dispatch(this, p);
     });
     this.#parser.on('error', (err: Error) => this.protocolError(Reason.malformedPacket, err.message));
-    socket.setNoDelay(true);
     socket.on('readable', this.#read);
     socket.on('drain', this.#drained);
     socket.on('error', () => this.destroy());

@@ -1,16 +1,13 @@
 /**
- * The MQTT listener on node:net: accepts connections, hands each to MqttConnection, and
- * sweeps once a second for clients past their CONNECT deadline or keep-alive
- * (1.5 × the keep-alive they announced [MQTT-3.1.2-24]).
+ * The MQTT listener on node:net (or node:tls): accepts connections and hands each to a
+ * ConnectionSet, which owns them (and their deadlines) from then on.
  * @module
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Transport } from '../transport.ts';
-import { MqttConnection } from './connection.ts';
+import { ConnectionSet } from './connection-set.ts';
 import type { MqttContext } from './context.ts';
-import { Reason } from './reason-codes.ts';
-import { expireSessions } from './sessions.ts';
 
 export class MqttListener implements Transport {
   readonly name: string;
@@ -18,9 +15,8 @@ export class MqttListener implements Transport {
   readonly #ctx: MqttContext;
   readonly #host: string;
   readonly #port: number;
-  readonly #connections = new Set<MqttConnection>();
+  readonly #connections: ConnectionSet;
   #server: Server | undefined;
-  #sweeper: NodeJS.Timeout | undefined;
   #listening = false;
 
   /** @param tls certificate and key: a TLS listener (mqtts) instead of plain TCP */
@@ -30,6 +26,7 @@ export class MqttListener implements Transport {
     this.#ctx = ctx;
     this.#host = host;
     this.#port = port;
+    this.#connections = new ConnectionSet(ctx);
   }
 
   get listening(): boolean {
@@ -37,23 +34,11 @@ export class MqttListener implements Transport {
   }
 
   start(): Promise<number> {
-    const gauge = this.#ctx.metrics.activeConnections.labels({ connection_type: 'mqtt' });
-    gauge.inc(0);
-    const accept = (socket: Socket) => {
-      const c = new MqttConnection(socket, this.#ctx);
-      this.#connections.add(c);
-      gauge.inc();
-      socket.once('close', () => {
-        this.#connections.delete(c);
-        gauge.dec();
-      });
-    };
+    const accept = (socket: Socket) => void this.#connections.accept(socket);
     const server = this.#tls ? createTlsServer({ ...this.#tls, noDelay: true }, accept) : createServer({ noDelay: true }, accept);
     // a failed TLS handshake never becomes a connection; it must not reach the process either
     server.on('tlsClientError', () => this.#ctx.metrics.error('mqtt_tls_handshake_failed'));
     this.#server = server;
-    this.#sweeper = setInterval(() => this.#sweep(), 1000);
-    this.#sweeper.unref();
     return new Promise((resolve, reject) => {
       server.once('error', (err) => reject(new Error(`${this.name}: cannot listen on ${this.#host}:${this.#port}: ${err.message}`)));
       server.listen(this.#port, this.#host, () => {
@@ -62,18 +47,6 @@ export class MqttListener implements Transport {
         resolve(typeof addr === 'object' && addr ? addr.port : this.#port);
       });
     });
-  }
-
-  #sweep(): void {
-    const now = Date.now();
-    expireSessions(this.#ctx, now);
-    const { connectTimeoutMs } = this.#ctx.limits;
-    for (const c of this.#connections) {
-      if (c.state === 'awaiting-connect' && now - c.openedAt > connectTimeoutMs) c.destroy();
-      else if (c.state === 'connected' && c.keepAlive > 0 && now - c.lastPacketAt > c.keepAlive * 1500) {
-        c.disconnect(Reason.keepAliveTimeout, 'keep-alive timeout');
-      }
-    }
   }
 
   /** Stops accepting connections; open ones keep working until stop(). */
@@ -85,7 +58,6 @@ export class MqttListener implements Transport {
   /** Tells v5 clients the server is shutting down and closes every connection. */
   async stop(): Promise<void> {
     await this.drain();
-    clearInterval(this.#sweeper);
-    for (const c of this.#connections) c.disconnect(Reason.serverShuttingDown, 'server shutting down');
+    this.#connections.closeAll();
   }
 }

@@ -1,0 +1,64 @@
+/**
+ * The open MQTT connections of one listener (TCP, TLS or WebSocket): counted in
+ * `active_connections{connection_type="mqtt"}` and swept once a second for clients past their
+ * CONNECT deadline or keep-alive (1.5 × the keep-alive they announced [MQTT-3.1.2-24]).
+ * @module
+ */
+import type { Duplex } from 'node:stream';
+import { MqttConnection } from './connection.ts';
+import type { MqttContext } from './context.ts';
+import { Reason } from './reason-codes.ts';
+import { expireSessions } from './sessions.ts';
+
+export class ConnectionSet {
+  readonly #connections = new Set<MqttConnection>();
+  readonly #ctx: MqttContext;
+  readonly #gauge: { inc(): void; dec(): void };
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(ctx: MqttContext) {
+    this.#ctx = ctx;
+    const gauge = ctx.metrics.activeConnections.labels({ connection_type: 'mqtt' });
+    gauge.inc(0);
+    this.#gauge = gauge;
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /** A new MQTT connection on `socket`, tracked until the socket closes. */
+  accept(socket: Duplex): MqttConnection {
+    const c = new MqttConnection(socket, this.#ctx);
+    this.#connections.add(c);
+    this.#gauge.inc();
+    if (!this.#sweeper) {
+      this.#sweeper = setInterval(() => this.#sweep(), 1000);
+      this.#sweeper.unref();
+    }
+    socket.once('close', () => {
+      this.#connections.delete(c);
+      this.#gauge.dec();
+    });
+    return c;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    expireSessions(this.#ctx, now);
+    const { connectTimeoutMs } = this.#ctx.limits;
+    for (const c of this.#connections) {
+      if (c.state === 'awaiting-connect' && now - c.openedAt > connectTimeoutMs) c.destroy();
+      else if (c.state === 'connected' && c.keepAlive > 0 && now - c.lastPacketAt > c.keepAlive * 1500) {
+        c.disconnect(Reason.keepAliveTimeout, 'keep-alive timeout');
+      }
+    }
+  }
+
+  /** Tells v5 clients the server is shutting down and closes every connection. */
+  closeAll(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+    for (const c of this.#connections) c.disconnect(Reason.serverShuttingDown, 'server shutting down');
+  }
+}

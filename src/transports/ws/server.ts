@@ -1,0 +1,237 @@
+/**
+ * The WebSocket listener on uWebSockets.js (`WS_PORT`): live readings on every path but
+ * `/mqtt` (the platform's JSON protocol, or MessagePack on request), and MQTT over WebSocket
+ * on `/mqtt` (subprotocol `mqtt`) served by the same MqttConnection as TCP.
+ * @module
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { ErrorCode, errorType } from '../../core/errors.ts';
+import type { Logger } from 'pino';
+import type { Metrics } from '../../metrics/registry.ts';
+import type { ConnectionSet } from '../mqtt/connection-set.ts';
+import type { Uws } from '../native/uws.ts';
+import type { Transport } from '../transport.ts';
+import { Fanout } from './fanout.ts';
+import { WsByteStream } from './mqtt-stream.ts';
+import type { Format, Mode } from './protocol.ts';
+import { StreamSession } from './stream-session.ts';
+
+export interface WsOptions {
+  host: string;
+  port: number;
+  maxConnections: number;
+  maxBackpressure: number;
+  slowTimeoutMs: number;
+  idleTimeoutS: number;
+  flushMs: number;
+  retryAfterSeconds: number;
+}
+
+export interface WsDeps {
+  metrics: Metrics;
+  log: Logger;
+  sensorNames: readonly string[];
+  /** Accepted readings from every instance; returns an unsubscribe function. */
+  feed: (listener: (json: string) => void) => () => void;
+  /** MQTT over WebSocket; absent: /mqtt is not served. */
+  mqtt?: { connections: ConnectionSet; maxPacketBytes: number };
+}
+
+/** Close code for a subscriber that stayed too far behind (private range, RFC 6455 §7.4.2). */
+export const CLOSE_TOO_SLOW = 4008;
+
+interface StreamData {
+  kind: 'stream';
+  format: Format;
+  mode: Mode | undefined;
+  session?: StreamSession;
+}
+interface MqttData {
+  kind: 'mqtt';
+  stream?: WsByteStream;
+}
+type Data = StreamData | MqttData;
+
+export class WsTransport implements Transport {
+  readonly name = 'ws';
+  readonly fanout: Fanout;
+  readonly #app: TemplatedApp;
+  readonly #uws: Uws;
+  readonly #opts: WsOptions;
+  readonly #deps: WsDeps;
+  readonly #sessions = new Set<StreamSession>();
+  readonly #gauge: { inc(): void; dec(): void };
+  #open = 0;
+  #socket: us_listen_socket | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #unfeed: (() => void) | undefined;
+
+  constructor(uws: Uws, opts: WsOptions, deps: WsDeps) {
+    this.#uws = uws;
+    this.#opts = opts;
+    this.#deps = deps;
+    this.#app = uws.App();
+    this.fanout = new Fanout(
+      { publish: (topic, frame) => void this.#app.publish(topic, frame, typeof frame !== 'string') },
+      { flushMs: opts.flushMs, maxBackpressure: opts.maxBackpressure, slowTimeoutMs: opts.slowTimeoutMs },
+    );
+    const gauge = deps.metrics.activeConnections.labels({ connection_type: 'websocket' });
+    gauge.inc(0);
+    this.#gauge = gauge;
+    if (deps.mqtt) this.#app.ws('/mqtt', this.#mqttBehavior(deps.mqtt));
+    this.#app.ws('/*', this.#streamBehavior());
+    this.#app.any('/*', (res) => {
+      res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ error: 'Upgrade Required', details: 'this port speaks WebSocket: live readings on /, MQTT over WebSocket on /mqtt' }));
+    });
+  }
+
+  get connections(): number {
+    return this.#open;
+  }
+
+  #common(): Pick<WebSocketBehavior<Data>, 'idleTimeout' | 'sendPingsAutomatically' | 'maxBackpressure' | 'closeOnBackpressureLimit'> {
+    return { idleTimeout: this.#opts.idleTimeoutS, sendPingsAutomatically: true, maxBackpressure: this.#opts.maxBackpressure, closeOnBackpressureLimit: false as never };
+  }
+
+  /** Refuses the upgrade with 503 when the connection limit is reached; true when it may go on. */
+  #admit(res: HttpResponse): boolean {
+    if (this.#open < this.#opts.maxConnections) return true;
+    this.#deps.metrics.error(errorType[ErrorCode.TOO_MANY_CONNECTIONS]);
+    res
+      .writeStatus('503 Service Unavailable')
+      .writeHeader('Content-Type', 'application/json')
+      .writeHeader('Retry-After', String(this.#opts.retryAfterSeconds))
+      .end(
+        JSON.stringify({
+          error: 'Too many WebSocket connections',
+          code: ErrorCode.TOO_MANY_CONNECTIONS,
+          details: `this instance serves at most ${this.#opts.maxConnections} WebSocket connections`,
+        }),
+      );
+    return false;
+  }
+
+  #streamBehavior(): WebSocketBehavior<Data> {
+    return {
+      ...this.#common(),
+      maxPayloadLength: 64 * 1024,
+      upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+        if (!this.#admit(res)) return;
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        const offered = req
+          .getHeader('sec-websocket-protocol')
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean);
+        const msgpack = query.get('format') === 'msgpack' || offered.includes('msgpack');
+        const mode = query.get('mode');
+        const data: StreamData = { kind: 'stream', format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined };
+        const protocol = offered.includes('msgpack') ? 'msgpack' : offered.includes('json') ? 'json' : '';
+        res.upgrade(data, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
+      },
+      open: (ws: WebSocket<Data>) => {
+        this.#opened();
+        const data = ws.getUserData() as StreamData;
+        const session = new StreamSession(ws, data.format, data.mode, this.fanout, this.#deps.sensorNames, this.#deps.metrics);
+        data.session = session;
+        this.#sessions.add(session);
+        session.greet();
+      },
+      message: (ws: WebSocket<Data>, message: ArrayBuffer, isBinary: boolean) => (ws.getUserData() as StreamData).session!.onMessage(message, isBinary),
+      drain: (ws: WebSocket<Data>) => this.fanout.drained((ws.getUserData() as StreamData).session!.subscriber),
+      close: (ws: WebSocket<Data>) => {
+        const session = (ws.getUserData() as StreamData).session!;
+        session.closed();
+        this.#sessions.delete(session);
+        this.#closed();
+      },
+    };
+  }
+
+  #mqttBehavior(mqtt: NonNullable<WsDeps['mqtt']>): WebSocketBehavior<Data> {
+    // several packets may share one message; the framer enforces the packet limit itself
+    const maxPayloadLength = Math.max(mqtt.maxPacketBytes + 8, 64 * 1024);
+    return {
+      ...this.#common(),
+      maxPayloadLength,
+      upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+        if (!this.#admit(res)) return;
+        const offered = req
+          .getHeader('sec-websocket-protocol')
+          .split(',')
+          .map((p) => p.trim());
+        const protocol = offered.find((p) => p === 'mqtt' || p === 'mqttv3.1') ?? '';
+        res.upgrade({ kind: 'mqtt' } satisfies MqttData, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
+      },
+      open: (ws: WebSocket<Data>) => {
+        this.#opened();
+        const data = ws.getUserData() as MqttData;
+        // unread bytes are bounded: a client that keeps sending while its publishes wait is cut off
+        data.stream = new WsByteStream(ws as never, 4 * maxPayloadLength);
+        mqtt.connections.accept(data.stream);
+      },
+      message: (ws: WebSocket<Data>, message: ArrayBuffer) => {
+        const stream = (ws.getUserData() as MqttData).stream!;
+        if (!stream.receive(message)) {
+          this.#deps.metrics.error('mqtt_protocol_error');
+          this.#deps.log.info('mqtt over websocket: client sent far more than it lets the server handle; closed');
+          ws.end(1008, 'too much unread data');
+        }
+      },
+      drain: (ws: WebSocket<Data>) => (ws.getUserData() as MqttData).stream!.drained(),
+      close: (ws: WebSocket<Data>) => {
+        (ws.getUserData() as MqttData).stream!.socketClosed();
+        this.#closed();
+      },
+    };
+  }
+
+  #opened(): void {
+    this.#open++;
+    this.#gauge.inc();
+  }
+
+  #closed(): void {
+    this.#open--;
+    this.#gauge.dec();
+  }
+
+  start(): Promise<number> {
+    this.#unfeed = this.#deps.feed((json) => this.fanout.push(json));
+    this.#sweeper = setInterval(() => this.#sweep(), 1000);
+    this.#sweeper.unref();
+    return new Promise((resolve, reject) => {
+      this.#app.listen(this.#opts.host, this.#opts.port, (socket) => {
+        if (!socket) {
+          reject(new Error(`ws: cannot listen on ${this.#opts.host}:${this.#opts.port} (in use or not permitted)`));
+          return;
+        }
+        this.#socket = socket;
+        resolve(this.#uws.us_socket_local_port(socket as never));
+      });
+    });
+  }
+
+  /** Subscribers too slow for too long are closed with 4008. */
+  #sweep(): void {
+    for (const sub of this.fanout.sweep(Date.now())) {
+      this.#deps.metrics.error('ws_subscriber_slow');
+      this.#deps.log.info({ buffered: sub.socket.bufferedAmount() }, 'websocket subscriber too slow: closed');
+      sub.socket.end(CLOSE_TOO_SLOW, 'subscriber too slow');
+    }
+  }
+
+  async drain(): Promise<void> {
+    if (this.#socket) this.#uws.us_listen_socket_close(this.#socket);
+    this.#socket = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.drain();
+    clearInterval(this.#sweeper);
+    this.#unfeed?.();
+    for (const s of this.#sessions) s.end(1001, 'server shutting down');
+    (this.#app as TemplatedApp & { close(): void }).close();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * A client of the live WebSocket protocol for tests: collects every frame (JSON text or
+ * MessagePack binary, decoded) and waits for the ones a test expects.
+ */
+import { unpack } from 'msgpackr';
+import WebSocket from 'ws';
+import { waitFor } from './wait.ts';
+
+export type Frame = { type: string; [k: string]: unknown };
+
+export class LiveClient {
+  readonly frames: Frame[] = [];
+  closeCode: number | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.frames.push((isBinary ? unpack(data) : JSON.parse(String(data))) as Frame));
+    ws.on('close', (code: number) => (this.closeCode = code));
+  }
+
+  /** Opens a connection and waits for the `connected` frame. */
+  static async open(url: string, protocols?: string | string[]): Promise<LiveClient> {
+    const ws = new WebSocket(url, protocols);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req: unknown, res: { statusCode: number }) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+    const c = new LiveClient(ws);
+    await c.next('connected');
+    return c;
+  }
+
+  send(msg: unknown): void {
+    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+  }
+
+  /** Subscribes and waits for the answer. */
+  async subscribe(filters?: unknown, mode?: string): Promise<Frame> {
+    this.send({ type: 'subscribe', ...(filters === undefined ? {} : { filters }), ...(mode ? { mode } : {}) });
+    return this.next('subscribed');
+  }
+
+  /** The next frame of `type` (and passing `where`), removed from the list. */
+  next(type: string, where: (f: Frame) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
+    return waitFor(() => {
+      const i = this.frames.findIndex((f) => f.type === type && where(f));
+      return i >= 0 ? this.frames.splice(i, 1)[0] : undefined;
+    }, timeoutMs, `${type} frame`) as Promise<Frame>;
+  }
+
+  /** `sensor-data` readings received so far (not removed). */
+  readings(): Record<string, unknown>[] {
+    return this.frames.filter((f) => f.type === 'sensor-data').map((f) => f.data as Record<string, unknown>);
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
