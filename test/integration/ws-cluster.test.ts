@@ -1,0 +1,52 @@
+/**
+ * Two server processes on one redis-server: a reading accepted by either reaches WebSocket
+ * subscribers on both, exactly once each (through Redis `sensor-events`).
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { reading } from '../fixtures/readings.ts';
+import { RedisServer } from '../helpers/redis-server.ts';
+import { ServerProcess } from '../helpers/spawn-server.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { LiveClient } from '../helpers/ws-client.ts';
+
+let redis: RedisServer;
+let a: ServerProcess;
+let b: ServerProcess;
+const clients: LiveClient[] = [];
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  [a, b] = await Promise.all([ServerProcess.start({ REDIS_URL: redis.url }), ServerProcess.start({ REDIS_URL: redis.url })]);
+});
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await Promise.all([a?.stop(), b?.stop()]);
+  await redis?.dispose();
+});
+
+test('ws - readings POSTed to either instance reach subscribers of both, exactly once each', async () => {
+  const subs = await Promise.all([a, b, a, b].map((s) => LiveClient.open(s.wsUrl('/'))));
+  clients.push(...subs);
+  await Promise.all(subs.map((c, i) => c.subscribe(i < 2 ? { device_id: 'cluster-dev' } : undefined)));
+  const sent = Array.from({ length: 20 }, (_, i) => reading({ device_id: 'cluster-dev', timestamp: new Date(Date.now() - 10_000 + i).toISOString() }));
+  for (const [i, one] of sent.entries()) {
+    const res = await (i % 2 ? b : a).post('/api/v1/sensor-data', one);
+    expect(res.status).toBe(202);
+  }
+  // a last reading through each instance marks the end of what could arrive
+  const marks = [reading({ device_id: 'cluster-mark' }), reading({ device_id: 'cluster-mark' })];
+  await a.post('/api/v1/sensor-data', marks[0]);
+  await b.post('/api/v1/sensor-data', marks[1]);
+  const expected = sent.map((r) => r.timestamp as string).sort();
+  const lastOf = (c: LiveClient, i: number) => (i < 2 ? [sent.at(-1)!] : marks).every((m) => c.readings().some((r) => r.timestamp === m.timestamp));
+  for (const [i, c] of subs.entries()) {
+    await waitFor(() => lastOf(c, i), 5000, `subscriber ${i} has the last readings`);
+    await Bun.sleep(100);
+    const got = c
+      .readings()
+      .filter((r) => r.device_id === 'cluster-dev')
+      .map((r) => r.timestamp as string)
+      .sort();
+    expect(got).toEqual(expected);
+  }
+});
