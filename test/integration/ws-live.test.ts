@@ -171,6 +171,15 @@ describe('ws - the platform protocol', () => {
     expect(await metric('sensor_data_errors_total{error_type="ws_invalid_message"}')).toBeGreaterThanOrEqual(cases.length);
   });
 
+  test('ws - an oversized client message closes that connection only', async () => {
+    const big = await open();
+    big.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(100_000) }));
+    await waitFor(() => big.closeCode !== undefined, 5000, 'oversized message closes');
+    const c = await open();
+    c.send({ type: 'ping' });
+    await c.next('pong');
+  });
+
   test('ws - MessagePack frames with ?format=msgpack or the msgpack subprotocol', async () => {
     for (const c of [await open('/?format=msgpack'), await open('/', 'msgpack')]) {
       await c.subscribe({ device_id: 'mp-dev' });
