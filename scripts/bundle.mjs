@@ -14,6 +14,9 @@ await build({
   external: ['msgpackr-extract'],
   // the `debug` package's per-call cost shows in profiles; its output is off in production anyway
   alias: { debug: './scripts/shims/debug.cjs' },
+  // inside the single executable only built-in modules can be required: skip msgpackr's native
+  // accelerator there instead of a failed require and its warning (it falls back to pure JS)
+  banner: { js: "try{if(require('node:sea').isSea())process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED='true'}catch{}" },
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'silent' },
 });

@@ -54,7 +54,7 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
 
 export function helpText(version: string): string {
   const lines = [
-    `neurobuild-ingest ${version}: sensor data ingestion over HTTP (MQTT and WebSocket to come) into Redis Streams`,
+    `neurobuild-ingest ${version}: sensor data ingestion over MQTT, HTTP and WebSocket into Redis Streams, with live streaming`,
     '',
     'Usage: neurobuild-ingest [command] [--flag value ...]',
     '',

@@ -4,7 +4,10 @@
  * refuses to start instead of running many times slower without saying so.
  * @module
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as UWS from 'uWebSockets.js';
 
@@ -27,6 +30,8 @@ export function loadUws(): Uws {
   if (typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined') {
     throw new NativeUwsError('uWebSockets.js has no native build for Bun; run the server under Node.js 20');
   }
+  const fromBinary = loadFromSingleExecutable();
+  if (fromBinary) return (loaded = fromBinary);
   const req = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
   let path: string;
   try {
@@ -44,4 +49,44 @@ export function loadUws(): Uws {
     );
   }
   return loaded;
+}
+
+/** Asset name of the addon inside the single binary (scripts/build.mjs puts it there). */
+export const SEA_ASSET = 'uws.node';
+
+/**
+ * Inside the single executable (Node SEA) the addon is an asset: written once to a file named
+ * by its hash under the temporary directory, then loaded with process.dlopen. Undefined when
+ * not running as a single executable.
+ */
+function loadFromSingleExecutable(): Uws | undefined {
+  let sea: { isSea(): boolean; getRawAsset(key: string): ArrayBuffer };
+  try {
+    sea = createRequire(typeof __filename === 'string' ? __filename : import.meta.url)('node:sea');
+  } catch {
+    return undefined; // Node without SEA support
+  }
+  if (!sea.isSea()) return undefined;
+  try {
+    const bytes = new Uint8Array(sea.getRawAsset(SEA_ASSET));
+    const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+    const dir = join(tmpdir(), `neurobuild-ingest-${process.getuid?.() ?? 'u'}`);
+    const file = join(dir, `uws-${hash}-${addonName()}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // only a directory of our own that nobody else can write to may hold code we load
+    const st = statSync(dir);
+    if ((process.getuid && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) {
+      throw new Error(`${dir} is not a private directory of this user`);
+    }
+    if (!existsSync(file)) {
+      const partial = `${file}.${process.pid}`;
+      writeFileSync(partial, bytes, { mode: 0o500 });
+      renameSync(partial, file);
+    }
+    const m = { exports: {} as Uws };
+    process.dlopen(m, file);
+    return m.exports;
+  } catch (err) {
+    throw new NativeUwsError(`the uWebSockets.js addon inside this binary does not load (${(err as Error).message.split('\n')[0]}); refusing to run without it`, { cause: err });
+  }
 }
