@@ -2,27 +2,17 @@
  * Clients that go away mid-request: while sending the body, and while their reading waits
  * for Redis. The server must neither crash nor write to a closed response.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { connect } from 'node:net';
 import { reading } from '../fixtures/readings.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { sleep } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '500' });
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.dispose();
-});
+const stack = useStack({ REDIS_COMMAND_TIMEOUT_MS: '500' });
 
 function rawRequest(head: string, body: string, closeAfterMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const s = connect(server.port, '127.0.0.1', () => {
+    const s = connect(stack.server.port, '127.0.0.1', () => {
       s.write(head + body);
       setTimeout(() => {
         s.destroy();
@@ -37,21 +27,21 @@ test('aborted - a client that hangs up halfway through its body', async () => {
   const body = JSON.stringify(reading());
   const head = `POST /api/v1/sensor-data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
   await Promise.all(Array.from({ length: 20 }, () => rawRequest(head, body.slice(0, 20), 20)));
-  expect((await server.post('/api/v1/sensor-data', reading())).status).toBe(202);
+  expect((await stack.server.post('/api/v1/sensor-data', reading())).status).toBe(202);
 });
 
 test('aborted - a client that hangs up while its reading waits for a frozen Redis', async () => {
   const body = JSON.stringify(reading());
   const head = `POST /api/v1/sensor-data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
-  await redis.stop('SIGSTOP');
+  await stack.redis.stop('SIGSTOP');
   try {
     await Promise.all(Array.from({ length: 10 }, () => rawRequest(head, body, 100)));
     await sleep(800); // past REDIS_COMMAND_TIMEOUT_MS: the answers are due now, to closed sockets
   } finally {
-    await redis.stop('SIGCONT');
+    await stack.redis.stop('SIGCONT');
   }
-  const ok = await server.post('/api/v1/sensor-data', reading());
+  const ok = await stack.server.post('/api/v1/sensor-data', reading());
   expect(ok.status).toBe(202);
-  expect(server.proc.exitCode).toBeNull();
-  expect(server.stderr).toBe('');
+  expect(stack.server.proc.exitCode).toBeNull();
+  expect(stack.server.stderr).toBe('');
 });

@@ -2,31 +2,28 @@
  * The embedded default (no Redis), and the command line: --help, --version, bad config
  * (exit 2), and the refusal to run on uWebSockets.js' slow fallback.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reading } from '../fixtures/readings.ts';
-import { BUNDLE, ServerProcess } from '../helpers/spawn-server.ts';
+import { BUNDLE } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 
 describe('embedded - no Redis configured', () => {
-  let server: ServerProcess;
-  beforeAll(async () => {
-    server = await ServerProcess.start({});
-  });
-  afterAll(() => server?.stop());
+  const stack = useStack({}, { redis: false });
 
   test('embedded - says so at start and accepts, dedupes and reports readings', async () => {
-    expect(server.logs.some((l) => String(l.msg).startsWith('no Redis configured'))).toBe(true);
+    expect(stack.server.logs.some((l) => String(l.msg).startsWith('no Redis configured'))).toBe(true);
     const one = reading();
-    expect((await server.post('/api/v1/sensor-data', one)).status).toBe(202);
-    expect((await server.post('/api/v1/sensor-data', one)).status).toBe(409);
-    const batch = await server.post('/api/v1/sensor-data/batch', [reading(), reading()]);
+    expect((await stack.server.post('/api/v1/sensor-data', one)).status).toBe(202);
+    expect((await stack.server.post('/api/v1/sensor-data', one)).status).toBe(409);
+    const batch = await stack.server.post('/api/v1/sensor-data/batch', [reading(), reading()]);
     expect(batch.status).toBe(202);
-    expect(await (await fetch(server.base + '/health')).json()).toMatchObject({ status: 'healthy', queue_backend: 'memory', services: { queue: 'up' } });
-    expect(await (await fetch(server.base + '/api/v1/queue/status')).json()).toMatchObject({ queue_size: 3, queue_backend: 'memory' });
-    const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    expect(await (await fetch(stack.server.base + '/health')).json()).toMatchObject({ status: 'healthy', queue_backend: 'memory', services: { queue: 'up' } });
+    expect(await (await fetch(stack.server.base + '/api/v1/queue/status')).json()).toMatchObject({ queue_size: 3, queue_backend: 'memory' });
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
     expect(metrics).toContain('sensor_data_ingested_total{sensor_type="pir",transport="http"} 3');
   });
 });

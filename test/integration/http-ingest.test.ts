@@ -1,30 +1,16 @@
 /**
  * The HTTP API end to end: the built server under Node, a real redis-server, fetch.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import type { Redis } from 'ioredis';
+import { describe, expect, test } from 'bun:test';
 import { pack } from 'msgpackr';
 import { designExample, reading } from '../fixtures/readings.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-let r: Redis;
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  r = redis.client();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, MAX_BODY_BYTES: '65536' });
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.dispose();
-});
+const stack = useStack({ MAX_BODY_BYTES: '65536' });
 
 async function streamEntry(messageId: string): Promise<Record<string, string> | undefined> {
-  const rows = (await r.xrange('sensor-data', '-', '+')) as [string, string[]][];
+  const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   for (const [, flat] of rows) {
     const f: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
@@ -35,7 +21,7 @@ async function streamEntry(messageId: string): Promise<Record<string, string> | 
 
 describe('http - single reading', () => {
   test('http - a valid reading gets 202 after it is in the stream, enriched, as JSON in the data field', async () => {
-    const res = await server.post('/api/v1/sensor-data', designExample);
+    const res = await stack.server.post('/api/v1/sensor-data', designExample);
     expect(res.status).toBe(202);
     const body = (await res.json()) as Record<string, string>;
     expect(body).toMatchObject({ message: 'Sensor data accepted', device_id: 'esp32-001', timestamp: '2025-10-16T18:33:58.000Z' });
@@ -49,17 +35,17 @@ describe('http - single reading', () => {
 
   test('http - the same (device_id, timestamp) again is 409 and not stored twice', async () => {
     const one = reading();
-    expect((await server.post('/api/v1/sensor-data', one)).status).toBe(202);
-    const again = await server.post('/api/v1/sensor-data', { ...one, sensors: { pir: { motion_detected: false } } });
+    expect((await stack.server.post('/api/v1/sensor-data', one)).status).toBe(202);
+    const again = await stack.server.post('/api/v1/sensor-data', { ...one, sensors: { pir: { motion_detected: false } } });
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({ error: 'Duplicate reading', device_id: one.device_id });
-    const rows = (await r.xrange('sensor-data', '-', '+')) as [string, string[]][];
+    const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
     expect(rows.filter(([, f]) => f[3] === one.device_id).length).toBe(1);
   });
 
   test('http - MessagePack bodies are accepted', async () => {
     const one = reading();
-    const res = await server.post('/api/v1/sensor-data', pack(one), { 'content-type': 'application/msgpack' });
+    const res = await stack.server.post('/api/v1/sensor-data', pack(one), { 'content-type': 'application/msgpack' });
     expect(res.status).toBe(202);
     const { message_id } = (await res.json()) as { message_id: string };
     expect(JSON.parse((await streamEntry(message_id))!.data!).device_id).toBe(one.device_id);
@@ -78,22 +64,22 @@ describe('http - single reading', () => {
   ];
   for (const [name, over, details] of invalid) {
     test(`http - ${name} → 400 naming the path`, async () => {
-      const res = await server.post('/api/v1/sensor-data', reading(over));
+      const res = await stack.server.post('/api/v1/sensor-data', reading(over));
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: 'Invalid sensor data', details });
     });
   }
 
   test('http - boundary values are accepted (distance 600, unit ppb)', async () => {
-    const res = await server.post('/api/v1/sensor-data', reading({ sensors: { ld2410: { presence: false, distance: 600, energy: 0 }, mq134: { gas_concentration: 0, unit: 'ppb' } } }));
+    const res = await stack.server.post('/api/v1/sensor-data', reading({ sensors: { ld2410: { presence: false, distance: 600, energy: 0 }, mq134: { gas_concentration: 0, unit: 'ppb' } } }));
     expect(res.status).toBe(202);
   });
 
   test('http - a rejected reading is kept in the rejects stream with its reason', async () => {
     const bad = reading({ sensors: { ld2410: { presence: true, distance: 999, energy: 1 } } });
-    await server.post('/api/v1/sensor-data', bad);
+    await stack.server.post('/api/v1/sensor-data', bad);
     const found = await waitFor(async () => {
-      const rows = (await r.xrange('sensor-data-invalid', '-', '+')) as [string, string[]][];
+      const rows = (await stack.client.xrange('sensor-data-invalid', '-', '+')) as [string, string[]][];
       return rows.map(([, f]) => f).find((f) => f.includes(bad.device_id as string));
     }, 3000, 'reject entry');
     expect(found).toContain('sensors.ld2410.distance must be <= 600');
@@ -101,21 +87,21 @@ describe('http - single reading', () => {
   });
 
   test('http - malformed JSON → 400 with the parser message', async () => {
-    const res = await server.post('/api/v1/sensor-data', '{"device_id": "x",');
+    const res = await stack.server.post('/api/v1/sensor-data', '{"device_id": "x",');
     expect(res.status).toBe(400);
     const body = (await res.json()) as { details: string };
     expect(body.details).toStartWith('malformed JSON');
   });
 
   test('http - unsupported content type → 415', async () => {
-    const res = await server.post('/api/v1/sensor-data', 'device_id=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    const res = await stack.server.post('/api/v1/sensor-data', 'device_id=x', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(res.status).toBe(415);
     expect(await res.json()).toMatchObject({ code: 'INGEST_ERR_UNSUPPORTED_MEDIA_TYPE' });
   });
 
   test('http - a body over MAX_BODY_BYTES → 413, declared or streamed', async () => {
     const big = JSON.stringify({ ...reading(), pad: 'x'.repeat(70_000) });
-    const res = await server.post('/api/v1/sensor-data', big);
+    const res = await stack.server.post('/api/v1/sensor-data', big);
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ code: 'INGEST_ERR_PAYLOAD_TOO_LARGE' });
     const chunks = new ReadableStream({
@@ -124,17 +110,17 @@ describe('http - single reading', () => {
         c.close();
       },
     });
-    const streamed = await fetch(server.base + '/api/v1/sensor-data', { method: 'POST', body: chunks, headers: { 'content-type': 'application/json' } }).catch((e: Error) => e);
+    const streamed = await fetch(stack.server.base + '/api/v1/sensor-data', { method: 'POST', body: chunks, headers: { 'content-type': 'application/json' } }).catch((e: Error) => e);
     // chunked upload: either a 413 answer or the connection closed on us, never a 2xx
     if (streamed instanceof Response) expect(streamed.status).toBe(413);
     else expect(streamed).toBeInstanceOf(Error);
   });
 
   test('http - unknown route → 404, wrong method → 405 with Allow', async () => {
-    const nf = await fetch(server.base + '/api/v2/nothing');
+    const nf = await fetch(stack.server.base + '/api/v2/nothing');
     expect(nf.status).toBe(404);
     expect(await nf.json()).toMatchObject({ error: 'Not found', code: 'INGEST_ERR_NOT_FOUND' });
-    const na = await fetch(server.base + '/api/v1/sensor-data');
+    const na = await fetch(stack.server.base + '/api/v1/sensor-data');
     expect(na.status).toBe(405);
     expect(na.headers.get('allow')).toBe('POST');
   });
@@ -143,9 +129,9 @@ describe('http - single reading', () => {
 describe('http - batch', () => {
   test('http - a mixed batch gets per-item statuses', async () => {
     const dup = reading();
-    await server.post('/api/v1/sensor-data', dup);
+    await stack.server.post('/api/v1/sensor-data', dup);
     const items = [reading(), reading({ sensors: { ld2410: { presence: true, distance: 700, energy: 1 } } }), dup, 'not an object'];
-    const res = await server.post('/api/v1/sensor-data/batch', items);
+    const res = await stack.server.post('/api/v1/sensor-data/batch', items);
     expect(res.status).toBe(202);
     const body = (await res.json()) as { total: number; results: Record<string, unknown>[] };
     expect(body.total).toBe(4);
@@ -158,15 +144,15 @@ describe('http - batch', () => {
   });
 
   test('http - 100 readings are accepted, 101 refused whole', async () => {
-    const ok = await server.post('/api/v1/sensor-data/batch', Array.from({ length: 100 }, () => reading()));
+    const ok = await stack.server.post('/api/v1/sensor-data/batch', Array.from({ length: 100 }, () => reading()));
     expect(ok.status).toBe(202);
-    const res = await server.post('/api/v1/sensor-data/batch', Array.from({ length: 101 }, () => reading()));
+    const res = await stack.server.post('/api/v1/sensor-data/batch', Array.from({ length: 101 }, () => reading()));
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: 'INGEST_ERR_INVALID_BATCH', details: 'batch must contain at most 100 readings (got 101)' });
   });
 
   test('http - a batch body that is not an array → 400', async () => {
-    const res = await server.post('/api/v1/sensor-data/batch', reading());
+    const res = await stack.server.post('/api/v1/sensor-data/batch', reading());
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ details: 'body must be an array of readings' });
   });
@@ -174,13 +160,13 @@ describe('http - batch', () => {
 
 describe('http - events, metadata, status', () => {
   test('http - a sensor-events subscriber gets one JSON message per accepted reading', async () => {
-    const sub = redis.client();
+    const sub = stack.redis.client();
     const got: Record<string, unknown>[] = [];
     await sub.subscribe('sensor-events');
     sub.on('message', (_c: string, m: string) => got.push(JSON.parse(m)));
     const items = [reading(), reading(), reading()];
     const dup = items[0]!;
-    const res = await server.post('/api/v1/sensor-data/batch', [...items, dup, reading({ sensors: {} })]);
+    const res = await stack.server.post('/api/v1/sensor-data/batch', [...items, dup, reading({ sensors: {} })]);
     expect(res.status).toBe(202);
     await waitFor(() => got.length >= 3, 3000, 'events');
     await Bun.sleep(200);
@@ -191,42 +177,42 @@ describe('http - events, metadata, status', () => {
 
   test('http - device metadata is stored in Redis and enriches later readings', async () => {
     const one = reading();
-    const md = await server.post('/api/v1/devices/metadata', { device_id: one.device_id, metadata: { location: 'HQ', room: 'lab-2', zone: 'north', firmware_version: '1.4.2' } });
+    const md = await stack.server.post('/api/v1/devices/metadata', { device_id: one.device_id, metadata: { location: 'HQ', room: 'lab-2', zone: 'north', firmware_version: '1.4.2' } });
     expect(md.status).toBe(200);
-    expect(JSON.parse((await r.hget('device-metadata', one.device_id as string))!)).toMatchObject({ room: 'lab-2' });
-    const res = await server.post('/api/v1/sensor-data', one);
+    expect(JSON.parse((await stack.client.hget('device-metadata', one.device_id as string))!)).toMatchObject({ room: 'lab-2' });
+    const res = await stack.server.post('/api/v1/sensor-data', one);
     const { message_id } = (await res.json()) as { message_id: string };
     const data = JSON.parse((await streamEntry(message_id))!.data!);
     expect(data.device_metadata).toEqual({ location: 'HQ', room: 'lab-2', zone: 'north', firmware_version: '1.4.2' });
   });
 
   test('http - invalid metadata → 400 naming the path', async () => {
-    const res = await server.post('/api/v1/devices/metadata', { device_id: 'a b', metadata: {} });
+    const res = await stack.server.post('/api/v1/devices/metadata', { device_id: 'a b', metadata: {} });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: 'INGEST_ERR_INVALID_METADATA' });
   });
 
   test('http - health, ready and queue status', async () => {
-    const h = await fetch(server.base + '/health');
+    const h = await fetch(stack.server.base + '/health');
     expect(h.status).toBe(200);
     expect(await h.json()).toMatchObject({ status: 'healthy', services: { http: 'up', redis: 'up' } });
-    const rd = await fetch(server.base + '/ready');
+    const rd = await fetch(stack.server.base + '/ready');
     expect(await rd.json()).toMatchObject({ ready: true });
-    await r.xgroup('CREATE', 'sensor-data', 'storage', '$', 'MKSTREAM');
-    await server.post('/api/v1/sensor-data', reading());
-    const q = (await (await fetch(server.base + '/api/v1/queue/status')).json()) as Record<string, unknown>;
+    await stack.client.xgroup('CREATE', 'sensor-data', 'storage', '$', 'MKSTREAM');
+    await stack.server.post('/api/v1/sensor-data', reading());
+    const q = (await (await fetch(stack.server.base + '/api/v1/queue/status')).json()) as Record<string, unknown>;
     expect(q).toMatchObject({ queue_size: 1, dlq_size: 0, consumer_groups: [{ name: 'storage', lag: 1, pending: 0 }] });
-    expect(q.stream_length).toBe(await r.xlen('sensor-data'));
+    expect(q.stream_length).toBe(await stack.client.xlen('sensor-data'));
   });
 
   test('http - metrics with the platform names, on PORT and METRICS_PORT', async () => {
-    const text = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
     expect(text).toContain('sensor_data_ingested_total{sensor_type="ld2410",transport="http"}');
     expect(text).toContain('sensor_data_errors_total{error_type="validation"}');
     expect(text).toContain('sensor_data_processing_latency_seconds_bucket{le="0.005",operation="ingest"}');
     expect(text).toContain('queue_size{queue_name="sensor-data"}');
     expect(text).toContain('# TYPE active_connections gauge');
-    const same = await fetch(server.base + '/metrics');
+    const same = await fetch(stack.server.base + '/metrics');
     expect(same.status).toBe(200);
   });
 });

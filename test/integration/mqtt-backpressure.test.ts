@@ -2,26 +2,16 @@
  * A saturated queue slows MQTT senders down (the server stops reading their sockets) instead
  * of refusing or dropping their readings, QoS 0 included.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  // a tiny in-flight bound and small batches: the queue is saturated all the time under this load
-  server = await ServerProcess.start({ REDIS_URL: redis.url, MAX_IN_FLIGHT: '20', QUEUE_BATCH_SIZE: '10' });
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.dispose();
-});
+// a tiny in-flight bound and small batches: the queue is saturated all the time under this load
+const stack = useStack({ MAX_IN_FLIGHT: '20', QUEUE_BATCH_SIZE: '10' });
 
 test('mqtt - QoS 0 bursts far past MAX_IN_FLIGHT are all stored, none refused', async () => {
-  const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => RawMqtt.connected(server.mqttPort, 4, `burst-${i}`)));
+  const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => RawMqtt.connected(stack.server.mqttPort, 4, `burst-${i}`)));
   const perClient = 1000;
   const base = Date.now() - 60_000;
   clients.forEach((c, i) => {
@@ -31,8 +21,8 @@ test('mqtt - QoS 0 bursts far past MAX_IN_FLIGHT are all stored, none refused', 
       c.send({ cmd: 'publish', topic: `neurobuild/sensors/${device}/pir`, payload: Buffer.from(payload), qos: 0, retain: false, dup: false });
     }
   });
-  await waitFor(async () => (await redis.client().xlen('sensor-data')) === clients.length * perClient, 20_000, 'every QoS 0 reading stored');
-  const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+  await waitFor(async () => (await stack.client.xlen('sensor-data')) === clients.length * perClient, 20_000, 'every QoS 0 reading stored');
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
   expect(metrics).not.toMatch(/sensor_data_errors_total\{error_type="queue_saturated"\} [1-9]/);
   for (const c of clients) c.end();
 }, 30_000);

@@ -2,32 +2,24 @@
  * Bridge mode against a real Mosquitto broker: readings published upstream are ingested,
  * acknowledged upstream only once stored; /health follows the upstream connection.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { beforeAll, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { reading } from '../fixtures/readings.ts';
 import { Mosquitto } from '../helpers/mosquitto.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
 let broker: Mosquitto;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
+// the broker starts after Redis and before the server, and is disposed after the server stopped
+const stack = useStack(async () => {
   broker = await Mosquitto.start();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, MQTT_BROKER_URL: broker.url, MQTT_BRIDGE_CLIENT_ID: 'bridge-test' });
-  await waitFor(() => server.logs.some((l) => l.msg === 'bridge connected to the upstream broker'), 10_000, 'bridge connected');
+  return { MQTT_BROKER_URL: broker.url, MQTT_BRIDGE_CLIENT_ID: 'bridge-test' };
 });
-afterAll(async () => {
-  await server?.stop();
-  await broker?.dispose();
-  await redis?.dispose();
-});
+stack.cleanup(() => broker?.dispose());
+beforeAll(() => waitFor(() => stack.server.logs.some((l) => l.msg === 'bridge connected to the upstream broker'), 10_000, 'bridge connected'));
 
 async function stored(deviceId: unknown): Promise<boolean> {
-  const rows = (await redis.client().xrange('sensor-data', '-', '+')) as [string, string[]][];
+  const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   return rows.some(([, f]) => f.includes(deviceId as string));
 }
 
@@ -42,19 +34,19 @@ test('bridge - readings published to the upstream broker at QoS 0 and 1 are inge
   expect(pub(`neurobuild/sensors/${bad.device_id}/data`, bad, '1')).toBe(0);
   await waitFor(async () => (await stored(q1.device_id)) && (await stored(q0.device_id)), 5000, 'bridged readings stored');
   await waitFor(async () => {
-    const rejects = (await redis.client().xrange('sensor-data-invalid', '-', '+')) as [string, string[]][];
+    const rejects = (await stack.client.xrange('sensor-data-invalid', '-', '+')) as [string, string[]][];
     return rejects.some(([, f]) => f.includes('bridge') && f.join(' ').includes(bad.device_id as string));
   }, 5000, 'bridged reject');
-  const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
   expect(metrics).toMatch(/sensor_data_ingested_total\{sensor_type="pir",transport="bridge"\} [1-9]/);
 });
 
 test('bridge - /health follows the upstream broker, and the bridge reconnects and ingests again', async () => {
-  expect(((await (await fetch(server.base + '/health')).json()) as { services: Record<string, string> }).services).toMatchObject({ mqtt: 'up', mqtt_bridge: 'up' });
+  expect(((await (await fetch(stack.server.base + '/health')).json()) as { services: Record<string, string> }).services).toMatchObject({ mqtt: 'up', mqtt_bridge: 'up' });
   await broker.stop();
-  await waitFor(async () => (await fetch(server.base + '/health')).status === 503, 5000, '/health 503 without the upstream');
+  await waitFor(async () => (await fetch(stack.server.base + '/health')).status === 503, 5000, '/health 503 without the upstream');
   await broker.restart();
-  await waitFor(async () => (await fetch(server.base + '/health')).status === 200, 15_000, '/health 200 again');
+  await waitFor(async () => (await fetch(stack.server.base + '/health')).status === 200, 15_000, '/health 200 again');
   const one = reading();
   await waitFor(() => spawnSync('mosquitto_pub', ['-p', String(broker.port), '-q', '1', '-t', `neurobuild/sensors/${one.device_id}/data`, '-m', JSON.stringify(one)]).status === 0, 5000, 'publish upstream');
   await waitFor(() => stored(one.device_id), 5000, 'reading after reconnect');

@@ -2,28 +2,24 @@
  * Hostile and heavy-handed clients: ill-formed UTF-8 topics, and 10,000 connect/disconnect
  * cycles after which connections, sessions and memory are back where they were.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
-let server: ServerProcess;
-beforeAll(async () => {
-  server = await ServerProcess.start({ NODE_OPTIONS: '--expose-gc' });
-});
-afterAll(() => server?.stop());
+const stack = useStack({ NODE_OPTIONS: '--expose-gc' }, { redis: false });
 
 /** The server's memory report (SIGUSR2), taken after a full GC. */
 async function memoryReport(): Promise<Record<string, number> & { after_gc?: boolean }> {
-  const seen = server.logs.length;
-  server.proc.kill('SIGUSR2');
-  return (await waitFor(() => server.logs.slice(seen).find((l) => l.msg === 'memory report'), 5000, 'memory report')) as Record<string, number> & { after_gc?: boolean };
+  const seen = stack.server.logs.length;
+  stack.server.proc.kill('SIGUSR2');
+  return (await waitFor(() => stack.server.logs.slice(seen).find((l) => l.msg === 'memory report'), 5000, 'memory report')) as Record<string, number> & { after_gc?: boolean };
 }
 const mqttConnections = async () =>
-  Number((await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text()).match(/active_connections\{connection_type="mqtt"\} (\d+)/)?.[1] ?? -1);
+  Number((await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text()).match(/active_connections\{connection_type="mqtt"\} (\d+)/)?.[1] ?? -1);
 
 test('mqtt - an ill-formed UTF-8 topic closes the connection (v5: DISCONNECT 0x81)', async () => {
-  const c = await RawMqtt.connected(server.mqttPort, 5);
+  const c = await RawMqtt.connected(stack.server.mqttPort, 5);
   // PUBLISH QoS 0, remaining length 6: topic length 3, bytes "a" C3 28 (a lead byte without continuation), payload "x"
   c.write(Buffer.from([0x30, 0x06, 0x00, 0x03, 0x61, 0xc3, 0x28, 0x78]));
   const d = (await c.next('disconnect')) as { reasonCode?: number };
@@ -37,7 +33,7 @@ async function churn(cycles: number, tag: string): Promise<void> {
   await Promise.all(
     Array.from({ length: parallel }, async (_, w) => {
       for (let i = w; i < cycles; i += parallel) {
-        const c = await RawMqtt.connected(server.mqttPort, i % 2 ? 5 : 4, `${tag}-${i}`, 30);
+        const c = await RawMqtt.connected(stack.server.mqttPort, i % 2 ? 5 : 4, `${tag}-${i}`, 30);
         if (i % 3 === 0) c.end(); // vanish without DISCONNECT
         else c.send({ cmd: 'disconnect' });
         done++;
@@ -59,7 +55,7 @@ test('mqtt - 10,000 connect/disconnect cycles leave no connection, session or me
   expect({ sessions: after.mqtt_sessions, subscribers: after.mqtt_subscribers, in_flight: after.in_flight }).toEqual({ sessions: 0, subscribers: 0, in_flight: 0 });
   // retained heap: a leak of 200 bytes per cycle would show as 2 MB
   expect(after.heap_used! - before.heap_used!).toBeLessThan(2_000_000);
-  const c = await RawMqtt.connected(server.mqttPort, 4);
+  const c = await RawMqtt.connected(stack.server.mqttPort, 4);
   c.send({ cmd: 'pingreq' });
   await c.next('pingresp');
   c.end();

@@ -2,33 +2,25 @@
  * Live delivery to MQTT subscribers: readings from HTTP and MQTT on every instance, relay
  * topics, retained messages, wills.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { beforeAll, describe, expect, test } from 'bun:test';
 import { spawn } from 'node:child_process';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { reading } from '../fixtures/readings.ts';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import type { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
+// two instances on one Redis
+const stack = useStack({}, { servers: 2 });
 let a: ServerProcess;
 let b: ServerProcess;
-const clients: MqttClient[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  [a, b] = await Promise.all([ServerProcess.start({ REDIS_URL: redis.url }), ServerProcess.start({ REDIS_URL: redis.url })]);
-});
-afterAll(async () => {
-  for (const c of clients) c.end(true);
-  await Promise.all([a?.stop(), b?.stop()]);
-  await redis?.dispose();
+beforeAll(() => {
+  [a, b] = stack.servers as [ServerProcess, ServerProcess];
 });
 
 async function subscriber(server: ServerProcess, filter: string, version: 4 | 5 = 4) {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: version, reconnectPeriod: 0 });
-  clients.push(c);
+  const c = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: version, reconnectPeriod: 0 }));
   const got: { topic: string; payload: string; retain: boolean }[] = [];
   c.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }));
   await c.subscribeAsync(filter, { qos: 1 });
@@ -43,8 +35,7 @@ describe('mqtt - live delivery', () => {
     const viaHttp = reading();
     const viaMqtt = reading();
     expect((await b.post('/api/v1/sensor-data', viaHttp)).status).toBe(202);
-    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 });
-    clients.push(pub);
+    const pub = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 }));
     await pub.publishAsync(`neurobuild/sensors/${viaMqtt.device_id}/data`, JSON.stringify(viaMqtt), { qos: 1 });
     for (const s of [onA, onB]) {
       await waitFor(() => s.got.length >= 2, 5000, 'two readings');
@@ -83,8 +74,7 @@ test('mqtt - a refused reading is not delivered, an accepted one is', async () =
   await sleep(200);
   const bad = reading({ sensors: { ld2410: { presence: true, distance: 9999, energy: 1 } } });
   const good = reading();
-  const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 });
-  clients.push(pub);
+  const pub = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 }));
   await pub.publishAsync(`neurobuild/sensors/${bad.device_id}/data`, JSON.stringify(bad), { qos: 1 });
   await pub.publishAsync(`neurobuild/sensors/${good.device_id}/data`, JSON.stringify(good), { qos: 1 });
   await waitFor(() => s.got.some((g) => g.topic.includes(good.device_id as string)), 3000, 'accepted reading');
@@ -166,21 +156,19 @@ describe('mqtt - persistent sessions', () => {
       c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: cleanStart, clientId: id, keepalive: 30, properties: { sessionExpiryInterval: expiry } });
       return { c, ack: (await c.next('connack')) as { sessionPresent?: boolean } };
     };
-    const one = await connect(true, 1);
-    expect(one.ack.sessionPresent).toBe(false);
-    one.c.end();
-    await sleep(200);
-    const two = await connect(false, 1);
-    expect(two.ack.sessionPresent).toBe(true);
-    two.c.end();
-    await sleep(2600); // expiry 1 s + the once-a-second sweep
-    const three = await connect(false, 1);
-    expect(three.ack.sessionPresent).toBe(false);
-    three.c.end();
-    await sleep(200);
-    const four = await connect(true, 0);
-    expect(four.ack.sessionPresent).toBe(false);
-    four.c.end();
+    // in turn: clean start, session expiry, whether the session is there, wait before the next
+    const steps: [boolean, number, boolean, number][] = [
+      [true, 1, false, 200],
+      [false, 1, true, 2600], // expiry 1 s + the once-a-second sweep
+      [false, 1, false, 200],
+      [true, 0, false, 0],
+    ];
+    for (const [cleanStart, expiry, present, pauseMs] of steps) {
+      const { c, ack } = await connect(cleanStart, expiry);
+      expect(ack.sessionPresent).toBe(present);
+      c.end();
+      await sleep(pauseMs);
+    }
   });
 });
 

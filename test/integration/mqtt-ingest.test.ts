@@ -2,40 +2,22 @@
  * MQTT ingest end to end: the built server under Node, real redis-server, MQTT.js (v3.1.1
  * and v5), Debian's mosquitto_pub, and a raw client for retransmissions.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
-import type { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import { reading } from '../fixtures/readings.ts';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-let r: Redis;
-const clients: MqttClient[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  r = redis.client();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, MQTT_CONNECT_TIMEOUT_MS: '1000' });
-});
-afterAll(async () => {
-  for (const c of clients) c.end(true);
-  await server?.stop();
-  await redis?.dispose();
-});
+const stack = useStack({ MQTT_CONNECT_TIMEOUT_MS: '1000' });
 
 async function client(version: 4 | 5, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: version, reconnectPeriod: 0, ...opts });
-  clients.push(c);
-  return c;
+  return stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.server.mqttPort}`, { protocolVersion: version, reconnectPeriod: 0, ...opts }));
 }
 
 async function storedDevices(): Promise<string[]> {
-  const rows = (await r.xrange('sensor-data', '-', '+')) as [string, string[]][];
+  const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   return rows.map(([, f]) => f[f.indexOf('device_id') + 1]!);
 }
 
@@ -62,7 +44,7 @@ describe('mqtt - publish and ingest', () => {
       [['-q', '1', '-V', 'mqttv5'], sent[2]!],
     ];
     for (const [args, one] of runs) {
-      const res = spawnSync('mosquitto_pub', ['-p', String(server.mqttPort), '-t', topic(one.device_id), '-m', JSON.stringify(one), ...args], { encoding: 'utf8', timeout: 10_000 });
+      const res = spawnSync('mosquitto_pub', ['-p', String(stack.server.mqttPort), '-t', topic(one.device_id), '-m', JSON.stringify(one), ...args], { encoding: 'utf8', timeout: 10_000 });
       expect(res.status).toBe(0);
     }
     const stored = await storedDevices();
@@ -70,7 +52,7 @@ describe('mqtt - publish and ingest', () => {
   });
 
   test('mqtt - a sensor topic accepts only its sensor; the topic device must be the payload device (v5 0x99 with a reason)', async () => {
-    const raw = await RawMqtt.connected(server.mqttPort, 5);
+    const raw = await RawMqtt.connected(stack.server.mqttPort, 5);
     let id = 0;
     const publish = async (t: string, payload: unknown) => {
       raw.send({ cmd: 'publish', topic: t, payload: Buffer.from(JSON.stringify(payload)), qos: 1, messageId: ++id, retain: false, dup: false });
@@ -106,7 +88,7 @@ describe('mqtt - publish and ingest', () => {
     await c.publishAsync(topic(bad.device_id), JSON.stringify(bad), { qos: 1 });
     // the rejects stream is written after the answer, in the next batch
     const mine = await waitFor(async () => {
-      const rejects = (await r.xrange('sensor-data-invalid', '-', '+')) as [string, string[]][];
+      const rejects = (await stack.client.xrange('sensor-data-invalid', '-', '+')) as [string, string[]][];
       return rejects.map(([, f]) => f.join(' ')).find((f) => f.includes(bad.device_id as string));
     }, 3000, 'reject entry');
     expect(mine).toContain('sensors must contain at least one sensor');
@@ -122,7 +104,7 @@ describe('mqtt - publish and ingest', () => {
   });
 
   test('mqtt - v5 topic aliases: announced in CONNACK, set by a PUBLISH with a topic, used by one with an empty topic', async () => {
-    const raw = await RawMqtt.open(server.mqttPort, 5);
+    const raw = await RawMqtt.open(stack.server.mqttPort, 5);
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'alias-user', keepalive: 60 });
     const connack = (await raw.next('connack')) as { properties?: { topicAliasMaximum?: number } };
     expect(connack.properties?.topicAliasMaximum).toBe(64);
@@ -145,7 +127,7 @@ describe('mqtt - publish and ingest', () => {
   test('mqtt - v5 topic alias errors: unknown alias 0x82, alias 0 or above the maximum 0x94', async () => {
     const cases: [number, string, number][] = [[3, '', 0x82], [0, 'relay/x', 0x94], [65, 'relay/x', 0x94]];
     for (const [alias, t, reason] of cases) {
-      const raw = await RawMqtt.connected(server.mqttPort, 5);
+      const raw = await RawMqtt.connected(stack.server.mqttPort, 5);
       raw.send({ cmd: 'publish', topic: t, payload: Buffer.from('{}'), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: alias } });
       expect(((await raw.next('disconnect')) as { reasonCode?: number }).reasonCode).toBe(reason);
       expect(await raw.waitClosed()).toBe(true);
@@ -153,7 +135,7 @@ describe('mqtt - publish and ingest', () => {
   });
 
   test('mqtt - a retransmitted QoS 2 packet id is appended once', async () => {
-    const raw = await RawMqtt.connected(server.mqttPort, 4);
+    const raw = await RawMqtt.connected(stack.server.mqttPort, 4);
     const one = reading();
     const publish = { cmd: 'publish' as const, topic: topic(one.device_id), payload: Buffer.from(JSON.stringify(one)), qos: 2 as const, messageId: 42, retain: false, dup: false };
     raw.send(publish);
@@ -179,7 +161,7 @@ describe('mqtt - publish and ingest', () => {
 
 describe('mqtt - session rules', () => {
   test('mqtt - PINGREQ gets PINGRESP; keep-alive expiry closes a silent client', async () => {
-    const raw = await RawMqtt.connected(server.mqttPort, 4, 'silent', 1);
+    const raw = await RawMqtt.connected(stack.server.mqttPort, 4, 'silent', 1);
     raw.send({ cmd: 'pingreq' });
     await raw.next('pingresp');
     const started = Date.now();
@@ -188,13 +170,13 @@ describe('mqtt - session rules', () => {
   });
 
   test('mqtt - no CONNECT within the deadline: closed', async () => {
-    const raw = await RawMqtt.open(server.mqttPort);
+    const raw = await RawMqtt.open(stack.server.mqttPort);
     expect(await raw.waitClosed(4000)).toBe(true);
   });
 
   test('mqtt - a second connection with the same client id takes over (v5: DISCONNECT 0x8E)', async () => {
-    const first = await RawMqtt.connected(server.mqttPort, 5, 'takeover-me');
-    const second = await RawMqtt.connected(server.mqttPort, 5, 'takeover-me');
+    const first = await RawMqtt.connected(stack.server.mqttPort, 5, 'takeover-me');
+    const second = await RawMqtt.connected(stack.server.mqttPort, 5, 'takeover-me');
     const d = await first.next('disconnect');
     expect((d as { reasonCode?: number }).reasonCode).toBe(0x8e);
     await first.waitClosed();
@@ -204,7 +186,7 @@ describe('mqtt - session rules', () => {
   });
 
   test('mqtt - v3.1.1 empty client id with a persistent session is refused (CONNACK 2)', async () => {
-    const raw = await RawMqtt.open(server.mqttPort, 4);
+    const raw = await RawMqtt.open(stack.server.mqttPort, 4);
     // mqtt-packet will not generate this CONNECT: fixed header, "MQTT", level 4, flags 0 (clean session off), keep-alive 10, client id of length 0
     raw.write(Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x00, 0x00, 0x0a, 0x00, 0x00]));
     const ack = (await raw.next('connack')) as { returnCode?: number };
@@ -215,7 +197,7 @@ describe('mqtt - session rules', () => {
   test('mqtt - v5 empty client id gets one assigned', async () => {
     const c = await client(5, { clientId: '' });
     expect(typeof c.options.clientId).toBe('string');
-    const raw = await RawMqtt.open(server.mqttPort, 5);
+    const raw = await RawMqtt.open(stack.server.mqttPort, 5);
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: '', keepalive: 10 });
     const ack = (await raw.next('connack')) as { properties?: { assignedClientIdentifier?: string } };
     expect(ack.properties?.assignedClientIdentifier).toStartWith('nb-');
@@ -223,11 +205,11 @@ describe('mqtt - session rules', () => {
   });
 
   test('mqtt - SUBACK grants valid filters and refuses invalid and shared ones', async () => {
-    const v3 = await RawMqtt.connected(server.mqttPort, 4);
+    const v3 = await RawMqtt.connected(stack.server.mqttPort, 4);
     v3.send({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'neurobuild/sensors/#', qos: 1 }, { topic: 'a/#/b', qos: 0 }, { topic: 'x/+', qos: 2 }] });
     expect(((await v3.next('suback')) as { granted: number[] }).granted).toEqual([1, 0x80, 2]);
     v3.end();
-    const v5 = await RawMqtt.connected(server.mqttPort, 5);
+    const v5 = await RawMqtt.connected(stack.server.mqttPort, 5);
     v5.send({ cmd: 'subscribe', messageId: 8, subscriptions: [{ topic: '$share/g/a', qos: 1 }, { topic: 'a+', qos: 1 }] });
     expect(((await v5.next('suback')) as { granted: number[] }).granted).toEqual([0x9e, 0x8f]);
     v5.end();
@@ -236,15 +218,15 @@ describe('mqtt - session rules', () => {
 
 describe('mqtt - hostile input', () => {
   test('mqtt - PUBLISH before CONNECT, a second CONNECT, and a wildcard topic close the connection', async () => {
-    const early = await RawMqtt.open(server.mqttPort, 4);
+    const early = await RawMqtt.open(stack.server.mqttPort, 4);
     early.send({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
     expect(await early.waitClosed()).toBe(true);
 
-    const twice = await RawMqtt.connected(server.mqttPort, 4);
+    const twice = await RawMqtt.connected(stack.server.mqttPort, 4);
     twice.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'again', keepalive: 10 });
     expect(await twice.waitClosed()).toBe(true);
 
-    const wild = await RawMqtt.connected(server.mqttPort, 5);
+    const wild = await RawMqtt.connected(stack.server.mqttPort, 5);
     wild.send({ cmd: 'publish', topic: 'neurobuild/sensors/+/data', payload: Buffer.from('{}'), qos: 1, messageId: 1, retain: false, dup: false });
     const d = (await wild.next('disconnect')) as { reasonCode?: number };
     expect(d.reasonCode).toBe(0x90);
@@ -252,7 +234,7 @@ describe('mqtt - hostile input', () => {
   });
 
   test('mqtt - a huge remaining length is refused before any body arrives (v5: DISCONNECT 0x95)', async () => {
-    const raw = await RawMqtt.connected(server.mqttPort, 5);
+    const raw = await RawMqtt.connected(stack.server.mqttPort, 5);
     raw.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]));
     const d = (await raw.next('disconnect')) as { reasonCode?: number };
     expect(d.reasonCode).toBe(0x95);
@@ -261,7 +243,7 @@ describe('mqtt - hostile input', () => {
 
   test('mqtt - random bytes close the connection and the server keeps serving', async () => {
     for (let i = 0; i < 50; i++) {
-      const raw = await RawMqtt.open(server.mqttPort);
+      const raw = await RawMqtt.open(stack.server.mqttPort);
       raw.write(Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))));
       raw.end();
     }
@@ -269,13 +251,13 @@ describe('mqtt - hostile input', () => {
     const one = reading();
     await c.publishAsync(topic(one.device_id), JSON.stringify(one), { qos: 1 });
     expect(await storedDevices()).toContain(one.device_id as string);
-    expect(server.proc.exitCode).toBeNull();
+    expect(stack.server.proc.exitCode).toBeNull();
   });
 
   test('mqtt - health reports the listener and the metrics count MQTT', async () => {
-    const h = (await (await fetch(server.base + '/health')).json()) as { services: Record<string, string> };
+    const h = (await (await fetch(stack.server.base + '/health')).json()) as { services: Record<string, string> };
     expect(h.services.mqtt).toBe('up');
-    const text = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
     expect(text).toMatch(/sensor_data_ingested_total\{sensor_type="pir",transport="mqtt"\} \d+/);
     expect(text).toMatch(/active_connections\{connection_type="mqtt"\} \d+/);
   });

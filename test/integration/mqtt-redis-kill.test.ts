@@ -2,29 +2,19 @@
  * Redis killed during a QoS 1 run: every PUBACKed message is in the stream once Redis is
  * back (Redis runs with appendfsync always, so what it confirmed survives the kill).
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { reading } from '../fixtures/readings.ts';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-beforeAll(async () => {
-  redis = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always']);
-  server = await ServerProcess.start({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '1000' });
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.dispose();
-});
+const stack = useStack({ REDIS_COMMAND_TIMEOUT_MS: '1000' }, { redis: ['--appendonly', 'yes', '--appendfsync', 'always'] });
 
 test('mqtt - Redis SIGKILLed mid-run: every PUBACKed reading is in the stream after it returns', async () => {
   const acked = new Set<string>();
   let stop = false;
   const publisher = async (n: number) => {
-    const c = await RawMqtt.connected(server.mqttPort, 4, `killer-${n}`);
+    const c = await RawMqtt.connected(stack.server.mqttPort, 4, `killer-${n}`);
     const byId = new Map<number, string>();
     let id = 0;
     while (!stop && !c.closed) {
@@ -45,12 +35,12 @@ test('mqtt - Redis SIGKILLed mid-run: every PUBACKed reading is in the stream af
   };
   const runs = Array.from({ length: 4 }, (_, i) => publisher(i));
   await sleep(600);
-  await redis.stop('SIGKILL');
+  await stack.redis.stop('SIGKILL');
   const atKill = acked.size;
   await sleep(800);
   const duringOutage = acked.size;
-  await redis.restart();
-  await waitFor(async () => (await fetch(server.base + '/health')).status === 200, 10_000, 'server sees Redis again');
+  await stack.redis.restart();
+  await waitFor(async () => (await fetch(stack.server.base + '/health')).status === 200, 10_000, 'server sees Redis again');
   await sleep(500);
   stop = true;
   await Promise.all(runs);
@@ -59,7 +49,7 @@ test('mqtt - Redis SIGKILLed mid-run: every PUBACKed reading is in the stream af
   // with Redis gone nothing new is acknowledged: at most the 4 × 8 publishes in flight at the kill
   expect(duringOutage - atKill).toBeLessThanOrEqual(32);
   expect(acked.size).toBeGreaterThan(duringOutage);
-  const rows = (await redis.client().xrange('sensor-data', '-', '+')) as [string, string[]][];
+  const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   const stored = new Set(rows.map(([, f]) => f[f.indexOf('device_id') + 1]!));
   expect([...acked].filter((d) => !stored.has(d))).toEqual([]);
 }, 30_000);

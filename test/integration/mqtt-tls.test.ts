@@ -2,41 +2,32 @@
  * MQTT over TLS: MQTT.js and mosquitto_pub publish over TLS and the readings are stored;
  * a client speaking plain TCP to the TLS port is refused without harm.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import mqtt from 'mqtt';
 import { reading } from '../fixtures/readings.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { selfSignedCert } from '../helpers/tls-cert.ts';
 import { sleep } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
 let tlsPort: number;
 const cert = selfSignedCert();
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
+const stack = useStack(async () => {
   tlsPort = await freePort();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, MQTT_TLS_PORT: String(tlsPort), MQTT_TLS_CERT_FILE: cert.cert, MQTT_TLS_KEY_FILE: cert.key });
+  return { MQTT_TLS_PORT: String(tlsPort), MQTT_TLS_CERT_FILE: cert.cert, MQTT_TLS_KEY_FILE: cert.key };
 });
-afterAll(async () => {
-  await server?.stop();
-  await redis?.dispose();
-  rmSync(cert.dir, { recursive: true, force: true });
-});
+stack.cleanup(() => rmSync(cert.dir, { recursive: true, force: true }));
 
 async function stored(deviceId: unknown): Promise<boolean> {
-  const rows = (await redis.client().xrange('sensor-data', '-', '+')) as [string, string[]][];
+  const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   return rows.some(([, f]) => f.includes(deviceId as string));
 }
 
 test('mqtt tls - the server says where it listens for MQTT over TLS', () => {
-  expect(server.logs.some((l) => String(l.msg).includes(`MQTT/TLS on mqtts://127.0.0.1:${tlsPort}`))).toBe(true);
+  expect(stack.server.logs.some((l) => String(l.msg).includes(`MQTT/TLS on mqtts://127.0.0.1:${tlsPort}`))).toBe(true);
 });
 
 test('mqtt tls - MQTT.js v5 over TLS, QoS 1', async () => {
@@ -62,6 +53,6 @@ test('mqtt tls - plain MQTT bytes on the TLS port are refused and the server kee
     s.on('error', () => {});
   });
   await sleep(100);
-  expect(server.proc.exitCode).toBeNull();
-  expect((await fetch(server.base + '/health')).status).toBe(200);
+  expect(stack.server.proc.exitCode).toBeNull();
+  expect((await fetch(stack.server.base + '/health')).status).toBe(200);
 });

@@ -2,20 +2,16 @@
  * SIGTERM under load: the server drains and exits 0, and every reading that got a 202 is
  * in the stream (the acknowledgement promise of DESIGN §2).
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { reading } from '../fixtures/readings.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { sleep } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-});
-afterAll(() => redis?.dispose());
+// the test starts the server itself: it is the one stopped (by SIGTERM, under load)
+const stack = useStack({}, { servers: 0 });
 
 test('shutdown - SIGTERM under load: exit 0 and every acknowledged message_id is stored', async () => {
-  const server = await ServerProcess.start({ REDIS_URL: redis.url });
+  const server = await stack.startServer();
   const acked = new Set<string>();
   const statuses = new Map<number | string, number>();
   let stop = false;
@@ -49,7 +45,7 @@ test('shutdown - SIGTERM under load: exit 0 and every acknowledged message_id is
   expect(code).toBe(0);
   expect(beforeSignal).toBeGreaterThan(100);
   const stored = new Set<string>();
-  for (const [, fields] of (await redis.client().xrange('sensor-data', '-', '+')) as [string, string[]][]) {
+  for (const [, fields] of (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][]) {
     stored.add(fields[fields.indexOf('message_id') + 1]!);
   }
   const lost = [...acked].filter((id) => !stored.has(id));
