@@ -3,10 +3,13 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
  * @module
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { helpText, parseCommandLine, UsageError } from './cli/args.ts';
+import { isSingleExecutable, runPrimary } from './cli/cluster.ts';
 import { serve } from './cli/serve.ts';
 import { VERSION } from './cli/version.ts';
-import { ConfigError, loadConfig } from './config/load.ts';
+import { ConfigError, loadConfig, workerCount } from './config/load.ts';
 import { createLogger } from './log/logger.ts';
 
 function fail(message: string, code: number): never {
@@ -41,7 +44,9 @@ async function main(argv: string[]): Promise<void> {
   switch (args.command) {
     case 'serve':
       try {
-        await serve(config, log);
+        const workers = workerCount(config, process.env, availableParallelism());
+        if (workers > 1 && cluster.isPrimary) await runPrimary(config, log, workers);
+        else await serve(config, log);
       } catch (err) {
         log.fatal({ err }, `cannot start: ${(err as Error).message}`);
         log.flush();
@@ -53,4 +58,14 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => fail(`unexpected error: ${(err as Error)?.stack ?? err}`, 1));
+/**
+ * The command-line arguments. A worker of the single executable is started by the cluster
+ * module as `<binary> <exec> ...args` with exec = the binary itself (see cli/cluster.ts): skip it.
+ */
+function commandLine(): string[] {
+  const argv = process.argv.slice(2);
+  if (cluster.isWorker && isSingleExecutable() && argv[0] === process.execPath) argv.shift();
+  return argv;
+}
+
+main(commandLine()).catch((err: unknown) => fail(`unexpected error: ${(err as Error)?.stack ?? err}`, 1));

@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { Pipeline } from '../core/pipeline.ts';
 import { builtinSensorTypes } from '../core/readings/registry.ts';
 import { ReadingValidator } from '../core/validate.ts';
-import { createMetrics } from '../metrics/registry.ts';
+import { createMetrics, exposeToPrimary } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
 import { MemoryBackend } from '../queue/memory/index.ts';
 import { RedisBackend } from '../queue/redis/index.ts';
@@ -22,6 +22,7 @@ import { WsTransport } from '../transports/ws/server.ts';
 import { createMqtt } from './mqtt-listeners.ts';
 import { onMemoryReport } from './memory-report.ts';
 import { onSignals } from './shutdown.ts';
+import { workerLink } from './worker-link.ts';
 
 function createBackend(config: Config, log: Logger): QueueBackend {
   if (queueBackendOf(config) === 'redis') {
@@ -70,6 +71,9 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     { dedupeWindowMs: config.DEDUPE_WINDOW_MS, queueBatchSize: config.QUEUE_BATCH_SIZE, maxInFlight: config.MAX_IN_FLIGHT },
   );
   pipelineRef = pipeline;
+  // with --workers: the primary serves METRICS_PORT and forwards signals; SIGTERM when it is gone
+  const link = workerLink(() => process.kill(process.pid, 'SIGTERM'));
+  if (link) exposeToPrimary(metrics);
   await backend.start();
 
   let listening = false;
@@ -91,10 +95,11 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     batchMaxItems: config.BATCH_MAX_ITEMS,
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
     metricsPath: config.METRICS_PATH,
+    scrapeMetrics: link ? link.scrapeMetrics : metrics.scrape,
   };
   const transports: Transport[] = [new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics)];
-  if (config.METRICS_PORT !== 0) {
-    const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics) };
+  if (config.METRICS_PORT !== 0 && !link) {
+    const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics.scrape, metrics.contentType) };
     transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
   }
   transports.push(...mqtt.listeners);
@@ -132,7 +137,11 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.ws ? `, WebSocket on ${urls.ws} (MQTT over WebSocket on ${urls.ws}/mqtt)` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
   onMemoryReport(log, () => ({ ...mqtt.tables(), ...(ws ? { ws_connections: ws.connections, ws_subscribers: ws.fanout.size.subscribers, ws_filter_groups: ws.fanout.size.groups } : {}), in_flight: pipeline.inFlight }));
+  link?.ready();
   onSignals({
+    // a worker's signals come from the primary (Ctrl-C also reaches workers directly: ignored)
+    signals: link ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'],
+    secondSignalExits: !link,
     log,
     pipeline,
     backend,

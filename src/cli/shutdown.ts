@@ -16,6 +16,10 @@ export interface ShutdownDeps {
   backend: QueueBackend;
   transports: Transport[];
   timeoutMs: number;
+  /** Signals that start the drain (default SIGTERM and SIGINT); SIGINT is ignored when not listed. */
+  signals?: NodeJS.Signals[];
+  /** A second signal exits at once (default); a worker instead leaves that to its primary's deadline. */
+  secondSignalExits?: boolean;
   /** Marks the server as draining (ready → false, new requests refused). */
   beginDrain(): void;
   exit(code: number): void;
@@ -47,6 +51,7 @@ export function onSignals(d: ShutdownDeps): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
+      if (d.secondSignalExits === false) return;
       d.log.warn({ signal }, 'second signal: exiting now');
       d.exit(1);
       return;
@@ -57,6 +62,7 @@ export function onSignals(d: ShutdownDeps): void {
       d.exit(1);
     });
   };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
+  const signals = d.signals ?? ['SIGTERM', 'SIGINT'];
+  for (const s of signals) process.on(s, handler);
+  if (!signals.includes('SIGINT')) process.on('SIGINT', () => {});
 }

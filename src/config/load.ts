@@ -69,10 +69,22 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   if (Boolean(config.MQTT_TLS_CERT_FILE) !== Boolean(config.MQTT_TLS_KEY_FILE)) {
     throw new ConfigError('MQTT_TLS_CERT_FILE', 'invalid configuration: MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE must be set together');
   }
+  if (config.WORKERS > 1 && queueBackendOf(config) === 'memory') {
+    throw new ConfigError('WORKERS', 'invalid configuration: WORKERS > 1 needs Redis (the embedded queue lives in one process); set REDIS_URL or REDIS_HOST');
+  }
   return Object.freeze(config);
 }
 
 /** Which queue backend the config selects. */
+/**
+ * How many server processes `serve` runs. WORKERS=0 (auto): one per CPU in production with
+ * Redis, else 1. The embedded queue lives in one process, so it never has more than one.
+ */
+export function workerCount(config: Config, env: Record<string, string | undefined>, cpus: number): number {
+  if (config.WORKERS > 0) return config.WORKERS;
+  return env.NODE_ENV === 'production' && queueBackendOf(config) === 'redis' ? cpus : 1;
+}
+
 export function queueBackendOf(config: Config): 'redis' | 'memory' {
   if (config.QUEUE_BACKEND !== 'auto') return config.QUEUE_BACKEND;
   return config.REDIS_URL || config.REDIS_HOST ? 'redis' : 'memory';

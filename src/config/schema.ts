@@ -71,6 +71,7 @@ export const ConfigSchema = Type.Object({
   QUEUE_BATCH_SIZE: positive(1000, 100_000, 'Most readings appended in one queue round trip'),
   MAX_IN_FLIGHT: positive(50_000, 10_000_000, 'Readings awaiting queue confirmation before new ones are refused with 503'),
   RETRY_AFTER_SECONDS: positive(1, 3600, 'Retry-After sent with 503 answers'),
+  WORKERS: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: 'Server processes sharing the ports (0: one per CPU when NODE_ENV=production and Redis is configured, else 1)' }),
   SHUTDOWN_TIMEOUT_MS: positive(10_000, 600_000, 'Longest graceful drain on SIGTERM/SIGINT before exiting anyway'),
 
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {

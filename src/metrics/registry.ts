@@ -59,6 +59,8 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     help: 'Entries waiting downstream per stream (consumer lag when groups exist, else length)',
     labelNames: ['queue_name'] as const,
     registers: [registry],
+    // with --workers every worker reads the same streams: not a sum
+    aggregator: 'max',
     async collect() {
       try {
         const sizes = await sources.queueSizes();
@@ -91,6 +93,7 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     name: 'ingest_queue_up',
     help: '1 when the queue backend accepts appends',
     registers: [registry],
+    aggregator: 'min',
     collect() {
       this.set(sources.queueUp() ? 1 : 0);
     },
@@ -102,6 +105,9 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
 
   return {
     registry,
+    /** The exposition text of this process (cluster mode replaces it by the aggregate of all workers). */
+    scrape: (): Promise<string> => registry.metrics(),
+    contentType: registry.contentType as string,
     activeConnections,
     /** Cheap on the hot path: plain counting, handed to prom-client at scrape time. */
     ingested(sensorType: string, transport: string): void {
@@ -132,3 +138,10 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** In a cluster worker: lets the primary's AggregatorRegistry collect this process's metrics. */
+export function exposeToPrimary(m: Metrics): void {
+  client.AggregatorRegistry.setRegistries([m.registry]);
+  // constructing one is what installs prom-client's worker-side message listener
+  new client.AggregatorRegistry();
+}

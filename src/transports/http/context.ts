@@ -25,4 +25,6 @@ export interface HttpContext {
   batchMaxItems: number;
   retryAfterSeconds: number;
   metricsPath: string;
+  /** Prometheus text of this process, or of every worker with --workers. */
+  scrapeMetrics(): Promise<string>;
 }

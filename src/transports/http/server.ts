@@ -33,7 +33,7 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'get', path: '/api/v1/queue/status', handler: queueStatus(ctx) },
     { method: 'get', path: '/health', handler: health(ctx) },
     { method: 'get', path: '/ready', handler: ready(ctx) },
-    { method: 'get', path: ctx.metricsPath, handler: metricsRoute(ctx.metrics) },
+    { method: 'get', path: ctx.metricsPath, handler: metricsRoute(ctx.scrapeMetrics, ctx.metrics.contentType) },
   ];
 }
 
