@@ -7,6 +7,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { helpText, parseCommandLine, UsageError } from './cli/args.ts';
 import { isSingleExecutable, runPrimary } from './cli/cluster.ts';
+import { healthcheck } from './cli/healthcheck.ts';
 import { serve } from './cli/serve.ts';
 import { VERSION } from './cli/version.ts';
 import { ConfigError, loadConfig, workerCount } from './config/load.ts';
@@ -53,6 +54,8 @@ async function main(argv: string[]): Promise<void> {
         process.exit(1);
       }
       return;
+    case 'healthcheck':
+      process.exit(await healthcheck(config));
     default:
       fail(`unknown command "${args.command}" (see --help)`, 2);
   }

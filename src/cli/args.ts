@@ -7,7 +7,10 @@ import { parseArgs } from 'node:util';
 import { allowedText } from '../config/load.ts';
 import { flagName, settingSchemas } from '../config/schema.ts';
 
-export const COMMANDS = { serve: 'Run the ingestion server (default)' } as const;
+export const COMMANDS = {
+  serve: 'Run the ingestion server (default)',
+  healthcheck: 'GET /health on 127.0.0.1:PORT; exit 0 when it answers 200 (container HEALTHCHECK)',
+} as const;
 export type Command = keyof typeof COMMANDS;
 
 export interface ParsedArgs {
@@ -59,7 +62,7 @@ export function helpText(version: string): string {
     'Usage: neurobuild-ingest [command] [--flag value ...]',
     '',
     'Commands:',
-    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(10)} ${d}`),
+    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(12)} ${d}`),
     '',
     'Every setting is an environment variable or a flag (the flag wins):',
   ];

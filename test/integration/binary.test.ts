@@ -72,6 +72,11 @@ describe('binary', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${s.ports.METRICS_PORT}/metrics`)).text();
       expect(metrics).toMatch(/sensor_data_ingested_total\{sensor_type="pir",transport="http"\} 1/);
       expect(metrics).toMatch(/sensor_data_ingested_total\{sensor_type="pir",transport="mqtt"\} 1/);
+      expect((await fetch(`http://127.0.0.1:${s.ports.PORT}/live`)).status).toBe(200);
+      // the container HEALTHCHECK: the binary asks its own /health
+      const hc = spawnSync(exe, ['healthcheck'], { cwd: dir, env: { PATH: dir, PORT: String(s.ports.PORT) }, encoding: 'utf8' });
+      expect(hc.status).toBe(0);
+      expect(hc.stdout).toContain('"status":"healthy"');
       if (backend === 'redis') {
         const r = redis.client();
         expect(await r.xlen('sensor-data')).toBeGreaterThanOrEqual(2);
@@ -80,6 +85,8 @@ describe('binary', () => {
       expect(await s.exit).toBe(0);
       expect(s.out()).toContain('drained, exiting');
       expect(s.out()).not.toContain('Warning');
+      const down = spawnSync(exe, ['healthcheck'], { cwd: dir, env: { PATH: dir, PORT: String(s.ports.PORT) }, encoding: 'utf8' });
+      expect(down.status).toBe(1);
     });
   }
 });

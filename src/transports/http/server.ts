@@ -11,7 +11,7 @@ import type { Transport } from '../transport.ts';
 import type { HttpContext } from './context.ts';
 import { httpStatus, Reply } from './reply.ts';
 import { batch } from './routes/batch.ts';
-import { health, ready } from './routes/health.ts';
+import { health, live, ready } from './routes/health.ts';
 import { metadata } from './routes/metadata.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { queueStatus } from './routes/queue-status.ts';
@@ -33,6 +33,7 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'get', path: '/api/v1/queue/status', handler: queueStatus(ctx) },
     { method: 'get', path: '/health', handler: health(ctx) },
     { method: 'get', path: '/ready', handler: ready(ctx) },
+    { method: 'get', path: '/live', handler: live() },
     { method: 'get', path: ctx.metricsPath, handler: metricsRoute(ctx.scrapeMetrics, ctx.metrics.contentType) },
   ];
 }

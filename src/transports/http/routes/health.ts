@@ -1,4 +1,8 @@
-/** GET /health (liveness + dependencies) and GET /ready (take traffic or not). */
+/**
+ * GET /health (the process and its dependencies), GET /ready (take traffic or not) and
+ * GET /live (the process answers: for a Kubernetes liveness probe, which must not restart
+ * every pod while Redis is away and they are holding acknowledgements).
+ */
 import type { HttpResponse } from 'uWebSockets.js';
 import { Reply } from '../reply.ts';
 import type { HttpContext } from '../context.ts';
@@ -24,5 +28,11 @@ export function ready(ctx: HttpContext) {
   return (res: HttpResponse): void => {
     const ok = ctx.lifecycle.ready();
     new Reply(res).json(ok ? '200 OK' : '503 Service Unavailable', { ready: ok, timestamp: new Date().toISOString() });
+  };
+}
+
+export function live() {
+  return (res: HttpResponse): void => {
+    new Reply(res).json('200 OK', { status: 'alive', timestamp: new Date().toISOString() });
   };
 }
