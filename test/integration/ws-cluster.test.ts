@@ -2,31 +2,17 @@
  * Two server processes on one redis-server: a reading accepted by either reaches WebSocket
  * subscribers on both, exactly once each (through Redis `sensor-events`).
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { reading } from '../fixtures/readings.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { LiveClient } from '../helpers/ws-client.ts';
 
-let redis: RedisServer;
-let a: ServerProcess;
-let b: ServerProcess;
-const clients: LiveClient[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  [a, b] = await Promise.all([ServerProcess.start({ REDIS_URL: redis.url }), ServerProcess.start({ REDIS_URL: redis.url })]);
-});
-afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all([a?.stop(), b?.stop()]);
-  await redis?.dispose();
-});
+const stack = useStack({}, { servers: 2 });
 
 test('ws - readings POSTed to either instance reach subscribers of both, exactly once each', async () => {
-  const subs = await Promise.all([a, b, a, b].map((s) => LiveClient.open(s.wsUrl('/'))));
-  clients.push(...subs);
+  const [a, b] = stack.servers as [typeof stack.server, typeof stack.server];
+  const subs = await Promise.all([a, b, a, b].map(async (s) => stack.track(await LiveClient.open(s.wsUrl('/')))));
   await Promise.all(subs.map((c, i) => c.subscribe(i < 2 ? { device_id: 'cluster-dev' } : undefined)));
   const sent = Array.from({ length: 20 }, (_, i) => reading({ device_id: 'cluster-dev', timestamp: new Date(Date.now() - 10_000 + i).toISOString() }));
   for (const [i, one] of sent.entries()) {

@@ -3,40 +3,28 @@
  * redis-server, clients with the `ws` package (a stalled subscriber runs under Node with the
  * real package and stops reading its socket).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { reading } from '../fixtures/readings.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
 import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { LiveClient } from '../helpers/ws-client.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-const clients: LiveClient[] = [];
+const stack = useStack({ WS_MAX_BACKPRESSURE_BYTES: '262144', WS_SLOW_TIMEOUT_MS: '1000' });
 const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  server = await ServerProcess.start({ REDIS_URL: redis.url, WS_MAX_BACKPRESSURE_BYTES: '262144', WS_SLOW_TIMEOUT_MS: '1000' });
-});
-afterAll(async () => {
-  for (const c of clients) c.close();
+afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
-  await server?.stop();
-  await redis?.dispose();
 });
 
 async function open(path = '/', protocols?: string | string[]): Promise<LiveClient> {
-  const c = await LiveClient.open(server.wsUrl(path), protocols);
-  clients.push(c);
-  return c;
+  return stack.track(await LiveClient.open(stack.server.wsUrl(path), protocols));
 }
 
 async function post(one: Record<string, unknown>): Promise<void> {
-  const res = await server.post('/api/v1/sensor-data', one);
+  const res = await stack.server.post('/api/v1/sensor-data', one);
   expect(res.status).toBe(202);
 }
 
@@ -47,7 +35,7 @@ async function postMany(readings: Record<string, unknown>[]): Promise<number> {
   const worker = async () => {
     while (next < readings.length) {
       const chunk = readings.slice(next, (next += 100));
-      const res = await server.post('/api/v1/sensor-data/batch', chunk);
+      const res = await stack.server.post('/api/v1/sensor-data/batch', chunk);
       const body = (await res.json()) as { results: { status: string }[] };
       accepted += body.results.filter((r) => r.status === 'accepted').length;
     }
@@ -57,7 +45,7 @@ async function postMany(readings: Record<string, unknown>[]): Promise<number> {
 }
 
 async function metric(line: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
   const row = text.split('\n').find((l) => l.startsWith(line));
   return row ? Number(row.slice(line.length).trim()) : 0;
 }
@@ -79,7 +67,7 @@ function upgrade(port: number): Promise<{ status: number; headers: Record<string
 
 /** The stalled subscriber: a Node process that subscribes and stops reading (see the helper). */
 async function stalled(subscribe: unknown): Promise<{ proc: ChildProcess; out: () => string }> {
-  const proc = spawn('node', [resolve(import.meta.dir, '../helpers/ws-stalled-client.mjs'), server.wsUrl('/'), JSON.stringify(subscribe)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('node', [resolve(import.meta.dir, '../helpers/ws-stalled-client.mjs'), stack.server.wsUrl('/'), JSON.stringify(subscribe)], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d));
@@ -191,7 +179,7 @@ describe('ws - the platform protocol', () => {
   });
 
   test('ws - plain HTTP on the WebSocket port gets 426; active_connections counts WebSocket connections', async () => {
-    const res = await fetch(`http://127.0.0.1:${server.wsPort}/`);
+    const res = await fetch(`http://127.0.0.1:${stack.server.wsPort}/`);
     expect(res.status).toBe(426);
     const before = await metric('active_connections{connection_type="websocket"}');
     const c = await open();

@@ -1,43 +1,29 @@
 /**
  * MQTT over WebSocket (`/mqtt`, subprotocol `mqtt`): MQTT.js as a browser would use it,
- * served by the same MQTT connection code as TCP, on a real redis-server. MQTT.js runs under
+ * served by the same MQTT connection code as TCP, on a real redis-stack.server. MQTT.js runs under
  * Node (its WebSocket transport needs the real `ws` package) through test/helpers/mqtt-node.ts.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
-import type { Redis } from 'ioredis';
-import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, expect, test } from 'bun:test';
+import mqtt from 'mqtt';
 import { reading } from '../fixtures/readings.ts';
-import { RedisServer } from '../helpers/redis-server.ts';
-import { ServerProcess } from '../helpers/spawn-server.ts';
+import { useStack } from '../helpers/stack.ts';
 import { NodeMqttClient } from '../helpers/mqtt-node.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-let redis: RedisServer;
-let server: ServerProcess;
-let r: Redis;
-const clients: MqttClient[] = [];
+const stack = useStack();
 const nodeClients: NodeMqttClient[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  r = redis.client();
-  server = await ServerProcess.start({ REDIS_URL: redis.url });
-});
-afterAll(async () => {
-  for (const c of clients) c.end(true);
+afterAll(() => {
   for (const c of nodeClients) c.kill();
-  await server?.stop();
-  await redis?.dispose();
 });
 
 async function client(version: 4 | 5): Promise<NodeMqttClient> {
-  const c = await NodeMqttClient.connect(server.wsUrl('/mqtt'), version);
+  const c = await NodeMqttClient.connect(stack.server.wsUrl('/mqtt'), version);
   nodeClients.push(c);
   return c;
 }
 
 async function stored(deviceId: string): Promise<number> {
-  const rows = (await r.xrange('sensor-data', '-', '+')) as [string, string[]][];
+  const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   return rows.filter(([, f]) => f[f.indexOf('device_id') + 1] === deviceId).length;
 }
 
@@ -60,17 +46,16 @@ test('ws - MQTT over WebSocket: v5 refusal 0x99, subscriptions receive readings 
   expect(await c.subscribe(['neurobuild/sensors/+/data', 'chat/#'])).toMatchObject({ ok: true });
   const got = () => c.messages();
   const one = reading({ device_id: 'mqtt-ws-http' });
-  expect((await server.post('/api/v1/sensor-data', one)).status).toBe(202);
+  expect((await stack.server.post('/api/v1/sensor-data', one)).status).toBe(202);
   await waitFor(() => got().some((m) => m.topic === 'neurobuild/sensors/mqtt-ws-http/data' && JSON.parse(m.payload).timestamp === one.timestamp), 5000, 'reading over MQTT/WS');
 
-  const tcp = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { reconnectPeriod: 0 });
-  clients.push(tcp);
+  const tcp = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.server.mqttPort}`, { reconnectPeriod: 0 }));
   await tcp.publishAsync('chat/room', 'hello from TCP', { qos: 1 });
   await waitFor(() => got().some((m) => m.topic === 'chat/room' && m.payload === 'hello from TCP'), 5000, 'relay TCP → WebSocket');
 });
 
 test('ws - garbage on /mqtt closes that connection only', async () => {
-  const ws = new WebSocket(server.wsUrl('/mqtt'), 'mqtt');
+  const ws = new WebSocket(stack.server.wsUrl('/mqtt'), 'mqtt');
   ws.binaryType = 'arraybuffer';
   await new Promise((res, rej) => {
     ws.onopen = res;
