@@ -21,6 +21,7 @@ import type { Transport } from '../transports/transport.ts';
 import { WsTransport } from '../transports/ws/server.ts';
 import { createMqtt } from './mqtt-listeners.ts';
 import { onMemoryReport } from './memory-report.ts';
+import { createAuth } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
 
@@ -71,10 +72,11 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     { dedupeWindowMs: config.DEDUPE_WINDOW_MS, queueBatchSize: config.QUEUE_BATCH_SIZE, maxInFlight: config.MAX_IN_FLIGHT },
   );
   pipelineRef = pipeline;
+  const auth = createAuth(config, log);
   // with --workers: the primary serves METRICS_PORT and forwards signals; SIGTERM when it is gone
   const link = workerLink(() => process.kill(process.pid, 'SIGTERM'));
   if (link) exposeToPrimary(metrics);
-  await backend.start();
+  await Promise.all([backend.start(), auth.store.start()]);
 
   let listening = false;
   let draining = false;
@@ -96,6 +98,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
     metricsPath: config.METRICS_PATH,
     scrapeMetrics: link ? link.scrapeMetrics : metrics.scrape,
+    auth,
+    adminToken: config.ADMIN_TOKEN,
   };
   const transports: Transport[] = [new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics)];
   if (config.METRICS_PORT !== 0 && !link) {
@@ -145,6 +149,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     log,
     pipeline,
     backend,
+    closeLast: () => auth.store.close(),
     transports,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     beginDrain: () => {

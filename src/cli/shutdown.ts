@@ -14,6 +14,8 @@ export interface ShutdownDeps {
   log: Logger;
   pipeline: Pipeline;
   backend: QueueBackend;
+  /** Closed after the queue (e.g. the API key store's connections). */
+  closeLast?: () => Promise<void>;
   transports: Transport[];
   timeoutMs: number;
   /** Signals that start the drain (default SIGTERM and SIGINT); SIGINT is ignored when not listed. */
@@ -41,6 +43,7 @@ export async function shutdown(d: ShutdownDeps, signal: string): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
   await Promise.all(d.transports.map((t) => t.stop()));
   await d.backend.close();
+  await d.closeLast?.();
   if (timedOut) {
     d.log.error({ in_flight: d.pipeline.inFlight, timeout_ms: d.timeoutMs }, 'drain timed out; unconfirmed readings were not acknowledged');
   } else d.log.info({ ms: Date.now() - started }, 'drained, exiting');

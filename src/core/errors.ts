@@ -19,6 +19,9 @@ export const ErrorCode = {
   QUEUE_SATURATED: 'INGEST_ERR_QUEUE_SATURATED',
   SHUTTING_DOWN: 'INGEST_ERR_SHUTTING_DOWN',
   TOO_MANY_CONNECTIONS: 'INGEST_ERR_TOO_MANY_CONNECTIONS',
+  UNAUTHENTICATED: 'INGEST_ERR_UNAUTHENTICATED',
+  FORBIDDEN: 'INGEST_ERR_FORBIDDEN',
+  RATE_LIMITED: 'INGEST_ERR_RATE_LIMITED',
   INTERNAL: 'INGEST_ERR_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -38,6 +41,9 @@ export const errorType: Record<ErrorCode, string> = {
   INGEST_ERR_QUEUE_SATURATED: 'queue_saturated',
   INGEST_ERR_SHUTTING_DOWN: 'shutting_down',
   INGEST_ERR_TOO_MANY_CONNECTIONS: 'too_many_connections',
+  INGEST_ERR_UNAUTHENTICATED: 'unauthenticated',
+  INGEST_ERR_FORBIDDEN: 'forbidden',
+  INGEST_ERR_RATE_LIMITED: 'rate_limited',
   INGEST_ERR_INTERNAL: 'internal',
 };
 
@@ -96,5 +102,32 @@ export class ShuttingDownError extends IngestError {
   override name = 'ShuttingDownError';
   constructor() {
     super(ErrorCode.SHUTTING_DOWN, 'Server shutting down', 'retry against another instance');
+  }
+}
+
+/** No credentials, or credentials that are wrong, expired or revoked; `details` says which. */
+export class UnauthenticatedError extends IngestError {
+  override name = 'UnauthenticatedError';
+  constructor(details: string) {
+    super(ErrorCode.UNAUTHENTICATED, 'Unauthorized', details);
+  }
+}
+
+/** A valid identity asking for what it may not do (another device's readings, admin routes...). */
+export class ForbiddenError extends IngestError {
+  override name = 'ForbiddenError';
+  constructor(details: string) {
+    super(ErrorCode.FORBIDDEN, 'Forbidden', details);
+  }
+}
+
+/** The identity's token bucket is empty; retry after `retryAfterSeconds`. */
+export class RateLimitedError extends IngestError {
+  override name = 'RateLimitedError';
+  constructor(
+    details: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(ErrorCode.RATE_LIMITED, 'Too many requests', details);
   }
 }

@@ -15,8 +15,8 @@ export interface IngestItem {
   payload: Uint8Array;
   /** Lower-case media type without parameters; undefined means JSON. */
   contentType?: string | undefined;
-  /** Authenticated identity (device id), once auth exists. */
-  identity?: string;
+  /** The authenticated device: every reading must carry this device_id (403 / 0x87). Undefined: auth is off. */
+  identity?: string | undefined;
   /** What the transport's addressing says the reading must be (e.g. an MQTT sensor topic). */
   expect?: ReadingExpectation;
 }

@@ -17,6 +17,7 @@ import {
   DuplicateReadingError,
   ErrorCode,
   errorType,
+  ForbiddenError,
   IngestError,
   InvalidReadingError,
   QueueSaturatedError,
@@ -148,6 +149,10 @@ export class Pipeline {
     if (this.#saturated.active && !this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) this.#saturated.set(false);
     const sentTimestamp = text === undefined ? undefined : (value as { timestamp?: unknown }).timestamp;
     let checked = this.#deps.validator.validate(value, now);
+    // a device may write only its own readings; not a bad payload, so not kept in the rejects stream
+    if (item.identity !== undefined && !(checked instanceof IngestError) && checked.device_id !== item.identity) {
+      return Promise.resolve(this.#count({ ok: false, error: new ForbiddenError(`authenticated as "${item.identity}", not as "${checked.device_id}"`), deviceId: checked.device_id }));
+    }
     if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
     if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);

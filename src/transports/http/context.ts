@@ -3,6 +3,7 @@
  * @module
  */
 import type { Logger } from 'pino';
+import type { Authenticator } from '../../auth/authenticator.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { QueueBackend } from '../../queue/backend.ts';
@@ -25,6 +26,9 @@ export interface HttpContext {
   batchMaxItems: number;
   retryAfterSeconds: number;
   metricsPath: string;
+  auth: Authenticator;
+  /** Bearer token of the admin API; undefined: the admin API is off. */
+  adminToken: string | undefined;
   /** Prometheus text of this process, or of every worker with --workers. */
   scrapeMetrics(): Promise<string>;
 }

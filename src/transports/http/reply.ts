@@ -4,7 +4,7 @@
  * @module
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import { ErrorCode, type IngestError } from '../../core/errors.ts';
+import { ErrorCode, type IngestError, RateLimitedError } from '../../core/errors.ts';
 
 export const httpStatus: Record<ErrorCode, string> = {
   INGEST_ERR_INVALID_READING: '400 Bad Request',
@@ -20,6 +20,9 @@ export const httpStatus: Record<ErrorCode, string> = {
   INGEST_ERR_QUEUE_SATURATED: '503 Service Unavailable',
   INGEST_ERR_SHUTTING_DOWN: '503 Service Unavailable',
   INGEST_ERR_TOO_MANY_CONNECTIONS: '503 Service Unavailable',
+  INGEST_ERR_UNAUTHENTICATED: '401 Unauthorized',
+  INGEST_ERR_FORBIDDEN: '403 Forbidden',
+  INGEST_ERR_RATE_LIMITED: '429 Too Many Requests',
   INGEST_ERR_INTERNAL: '500 Internal Server Error',
 };
 
@@ -63,6 +66,10 @@ export class Reply {
     const body: Record<string, unknown> = { error: err.message, code: err.code };
     if (err.details !== undefined) body.details = err.details;
     if (extra) Object.assign(body, extra);
-    this.json(status, body, status.startsWith('503') ? [['Retry-After', String(retryAfterSeconds)]] : undefined);
+    const headers: [string, string][] = [];
+    if (status.startsWith('503')) headers.push(['Retry-After', String(retryAfterSeconds)]);
+    if (err instanceof RateLimitedError) headers.push(['Retry-After', String(err.retryAfterSeconds)]);
+    if (err.code === ErrorCode.UNAUTHENTICATED) headers.push(['WWW-Authenticate', 'Bearer realm="neurobuild-ingest", ApiKey header="x-api-key"']);
+    this.json(status, body, headers.length ? headers : undefined);
   }
 }

@@ -10,6 +10,7 @@ import type { Uws } from '../native/uws.ts';
 import type { Transport } from '../transport.ts';
 import type { HttpContext } from './context.ts';
 import { httpStatus, Reply } from './reply.ts';
+import { getDevice, registerDevice, revokeDevice, rotateKey } from './routes/admin.ts';
 import { batch } from './routes/batch.ts';
 import { health, live, ready } from './routes/health.ts';
 import { metadata } from './routes/metadata.ts';
@@ -18,7 +19,7 @@ import { queueStatus } from './routes/queue-status.ts';
 import { sensorData } from './routes/sensor-data.ts';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'del';
 interface Route {
   method: Method;
   path: string;
@@ -31,6 +32,10 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'post', path: '/api/v1/sensor-data/batch', handler: batch(ctx) },
     { method: 'post', path: '/api/v1/devices/metadata', handler: metadata(ctx) },
     { method: 'get', path: '/api/v1/queue/status', handler: queueStatus(ctx) },
+    { method: 'post', path: '/api/v1/admin/devices', handler: registerDevice(ctx) },
+    { method: 'post', path: '/api/v1/admin/devices/:id/rotate', handler: rotateKey(ctx) },
+    { method: 'get', path: '/api/v1/admin/devices/:id', handler: getDevice(ctx) },
+    { method: 'del', path: '/api/v1/admin/devices/:id', handler: revokeDevice(ctx) },
     { method: 'get', path: '/health', handler: health(ctx) },
     { method: 'get', path: '/ready', handler: ready(ctx) },
     { method: 'get', path: '/live', handler: live() },
@@ -56,7 +61,7 @@ export class UwsHttpTransport implements Transport {
     const allowed = new Map<string, string[]>();
     for (const r of routes) {
       this.#app[r.method](r.path, r.handler);
-      allowed.set(r.path, [...(allowed.get(r.path) ?? []), r.method.toUpperCase()]);
+      allowed.set(r.path, [...(allowed.get(r.path) ?? []), r.method === 'del' ? 'DELETE' : r.method.toUpperCase()]);
     }
     this.#app.any('/*', (res, req) => {
       const url = req.getUrl();

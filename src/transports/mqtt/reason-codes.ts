@@ -14,6 +14,8 @@ export const Reason = {
   implementationSpecificError: 0x83,
   unsupportedProtocolVersion: 0x84,
   clientIdentifierNotValid: 0x85,
+  badUserNameOrPassword: 0x86,
+  notAuthorized: 0x87,
   serverUnavailable: 0x88,
   serverShuttingDown: 0x8b,
   keepAliveTimeout: 0x8d,
@@ -24,6 +26,8 @@ export const Reason = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  messageRateTooHigh: 0x96,
+  administrativeAction: 0x98,
   payloadFormatInvalid: 0x99,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
@@ -50,5 +54,8 @@ export const publishAnswer: Record<ErrorCode, Reason | typeof NO_ACK> = {
   INGEST_ERR_QUEUE_SATURATED: NO_ACK,
   INGEST_ERR_SHUTTING_DOWN: NO_ACK,
   INGEST_ERR_TOO_MANY_CONNECTIONS: NO_ACK,
+  INGEST_ERR_UNAUTHENTICATED: Reason.notAuthorized,
+  INGEST_ERR_FORBIDDEN: Reason.notAuthorized,
+  INGEST_ERR_RATE_LIMITED: Reason.messageRateTooHigh,
   INGEST_ERR_INTERNAL: NO_ACK,
 };

@@ -1,19 +1,25 @@
 /**
  * Shared front half of the ingest routes: abort tracking, drain check, bounded body read,
- * and the IngestItem handed to the pipeline.
+ * credentials (with AUTH_MODE on), and the IngestItem handed to the pipeline.
  * @module
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { ErrorCode, IngestError, ShuttingDownError, errorType } from '../../../core/errors.ts';
+import { ErrorCode, ForbiddenError, IngestError, ShuttingDownError, errorType } from '../../../core/errors.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import { readBody } from '../body.ts';
 import type { HttpContext } from '../context.ts';
 import { Reply } from '../reply.ts';
 
-export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpRequest, handle: (reply: Reply, item: IngestItem) => void): void {
+/** Who may call a route when AUTH_MODE is on: a device (for its own readings) or the admin token. */
+export type Access = 'device' | 'admin';
+
+export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpRequest, handle: (reply: Reply, item: IngestItem) => void, access: Access = 'device'): void {
   const reply = new Reply(res);
   const contentType = req.getHeader('content-type');
   const declared = req.getHeader('content-length');
+  const apiKey = req.getHeader('x-api-key');
+  const authorization = req.getHeader('authorization');
   if (ctx.lifecycle.draining()) {
     reply.error(new ShuttingDownError(), ctx.retryAfterSeconds, undefined, true);
     ctx.metrics.error(errorType[ErrorCode.SHUTTING_DOWN]);
@@ -28,8 +34,42 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
       reply.error(err, ctx.retryAfterSeconds, undefined, true);
       return;
     }
-    handle(reply, { source: 'http', payload: body, contentType: contentType || undefined });
+    const item: IngestItem = { source: 'http', payload: body, contentType: contentType || undefined };
+    if (access === 'admin') {
+      const refused = adminRefusal(ctx, authorization);
+      if (refused) return refuse(ctx, reply, refused);
+      return handle(reply, item);
+    }
+    if (!ctx.auth.enabled) return handle(reply, item);
+    ctx.auth.authenticate({ apiKey: apiKey || undefined, bearer: bearerOf(authorization) }).then((who) => {
+      if (!reply.open) return;
+      if (who instanceof IngestError) return refuse(ctx, reply, who);
+      if (who.role !== 'device') return refuse(ctx, reply, new ForbiddenError(`"${who.id}" is a ${who.role}: it may watch readings, not write them`));
+      item.identity = who.id;
+      handle(reply, item);
+    }, (err: unknown) => internalError(ctx, reply, err));
   });
+}
+
+/** `Authorization: Bearer <token>` → the token. */
+export function bearerOf(header: string): string | undefined {
+  return header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ' ? header.slice(7).trim() : undefined;
+}
+
+/** Why a request is not the admin's (undefined: it is). Constant-time comparison of the token. */
+export function adminRefusal(ctx: HttpContext, authorization: string): IngestError | undefined {
+  if (!ctx.adminToken) return new ForbiddenError('the admin API is off (ADMIN_TOKEN is not set)');
+  const token = bearerOf(authorization);
+  if (!token) return new IngestError(ErrorCode.UNAUTHENTICATED, 'Unauthorized', 'admin routes need Authorization: Bearer <ADMIN_TOKEN>');
+  const a = Buffer.from(token);
+  const b = Buffer.from(ctx.adminToken);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) return new ForbiddenError('not the admin token');
+  return undefined;
+}
+
+export function refuse(ctx: HttpContext, reply: Reply, err: IngestError): void {
+  ctx.metrics.error(errorType[err.code]);
+  reply.error(err, ctx.retryAfterSeconds);
 }
 
 /** A bug surfaced as a rejected promise: logged with its stack, answered 500. */

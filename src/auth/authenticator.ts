@@ -1,0 +1,145 @@
+/**
+ * AUTH_MODE in one place: turns what a client presents (an API key, a bearer JWT, MQTT
+ * username + password) into an Identity or a refusal, for every transport alike. Verified
+ * credentials are cached briefly, and forgotten at once on every instance when their key is
+ * revoked or rotated (the store's events), so the hot path rarely waits for Redis.
+ * @module
+ */
+import { type IngestError, QueueUnavailableError, UnauthenticatedError } from '../core/errors.ts';
+import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-key.ts';
+import { ANONYMOUS, type Identity, type Role } from './identity.ts';
+import type { JwtVerifier } from './jwt.ts';
+import type { KeyStore } from './key-store.ts';
+
+export type AuthMode = 'none' | 'api-key' | 'jwt' | 'any';
+
+/** A verified API key is trusted for this long without asking the store again (revocation still applies at once). */
+const KEY_CACHE_MS = 30_000;
+const MAX_CACHED = 100_000;
+
+export interface Credentials {
+  apiKey?: string | undefined;
+  bearer?: string | undefined;
+}
+
+export class Authenticator {
+  readonly #keys = new Map<string, { identity: Identity; until: number }>();
+  readonly #tokens = new Map<string, { identity: Identity; until: number }>();
+  readonly #revokedAt = new Map<string, number | undefined>();
+  readonly #revokedListeners: ((id: string) => void)[] = [];
+
+  constructor(
+    readonly mode: AuthMode,
+    readonly store: KeyStore,
+    private readonly jwt: JwtVerifier | undefined,
+  ) {
+    store.onRevoked((id) => this.#forget(id));
+  }
+
+  get enabled(): boolean {
+    return this.mode !== 'none';
+  }
+
+  /** Called on every instance when an identity's key is revoked or rotated (e.g. to disconnect its sessions). */
+  onRevoked(listener: (id: string) => void): void {
+    this.#revokedListeners.push(listener);
+  }
+
+  /** Who presents `c` (HTTP headers, WS query): ANONYMOUS when auth is off. */
+  async authenticate(c: Credentials): Promise<Identity | IngestError> {
+    if (this.mode === 'none') return ANONYMOUS;
+    const allowKey = this.mode === 'api-key' || this.mode === 'any';
+    const allowJwt = this.mode === 'jwt' || this.mode === 'any';
+    if (c.apiKey && allowKey) return this.#fromKey(c.apiKey);
+    if (c.bearer && allowJwt) return this.#fromToken(c.bearer);
+    return new UnauthenticatedError(`missing credentials: ${this.#expected()}`);
+  }
+
+  /** MQTT CONNECT: username = the identity, password = its API key or a JWT for it. */
+  async authenticateMqtt(username: string | undefined, password: Buffer | undefined): Promise<Identity | IngestError> {
+    if (this.mode === 'none') return ANONYMOUS;
+    if (!username || !password || password.length === 0) return new UnauthenticatedError(`missing credentials: username = device id, password = ${this.#expected()}`);
+    const secret = password.toString('utf8');
+    const who = looksLikeApiKey(secret) ? await this.authenticate({ apiKey: secret }) : await this.authenticate({ bearer: secret });
+    if (!('role' in who)) return who;
+    if (who.id !== username) return new UnauthenticatedError('username is not the identity of these credentials');
+    return who;
+  }
+
+  #expected(): string {
+    return this.mode === 'api-key' ? 'an API key (x-api-key)' : this.mode === 'jwt' ? 'a JWT (Authorization: Bearer)' : 'an API key (x-api-key) or a JWT (Authorization: Bearer)';
+  }
+
+  async #fromKey(key: string): Promise<Identity | IngestError> {
+    if (!looksLikeApiKey(key)) return new UnauthenticatedError('invalid API key');
+    const hash = hashApiKey(key);
+    const now = Date.now();
+    const hit = this.#keys.get(hash);
+    if (hit && hit.until > now) return hit.identity;
+    let record;
+    try {
+      record = await this.store.lookup(hash);
+    } catch (err) {
+      return new QueueUnavailableError(`the key store did not answer: ${(err as Error).message}`, err);
+    }
+    if (!record) {
+      this.#keys.delete(hash);
+      return new UnauthenticatedError('invalid or revoked API key');
+    }
+    const identity: Identity = { id: record.id, role: record.role, via: 'api-key' };
+    if (this.#keys.size >= MAX_CACHED) this.#keys.clear();
+    this.#keys.set(hash, { identity, until: now + KEY_CACHE_MS });
+    return identity;
+  }
+
+  async #fromToken(token: string): Promise<Identity | IngestError> {
+    const now = Date.now();
+    const hit = this.#tokens.get(token);
+    if (hit && hit.until > now) return hit.identity;
+    if (!this.jwt) return new UnauthenticatedError('JWT verification is not configured');
+    const v = await this.jwt.verify(token);
+    if (typeof v === 'string') return new UnauthenticatedError(v);
+    let revokedAt;
+    try {
+      revokedAt = await this.#revocationOf(v.identity.id);
+    } catch (err) {
+      return new QueueUnavailableError(`the key store did not answer: ${(err as Error).message}`, err);
+    }
+    if (revokedAt !== undefined && v.issuedAtMs <= revokedAt) return new UnauthenticatedError('token issued before its identity was revoked');
+    if (this.#tokens.size >= MAX_CACHED) this.#tokens.clear();
+    this.#tokens.set(token, { identity: v.identity, until: Math.min(v.expiresAtMs, now + KEY_CACHE_MS) });
+    return v.identity;
+  }
+
+  async #revocationOf(id: string): Promise<number | undefined> {
+    if (this.#revokedAt.has(id)) return this.#revokedAt.get(id);
+    const at = await this.store.revokedAt(id);
+    if (this.#revokedAt.size >= MAX_CACHED) this.#revokedAt.clear();
+    this.#revokedAt.set(id, at);
+    return at;
+  }
+
+  #forget(id: string): void {
+    if (id === '*') {
+      this.#keys.clear();
+      this.#tokens.clear();
+      this.#revokedAt.clear();
+      return;
+    }
+    for (const [k, v] of this.#keys) if (v.identity.id === id) this.#keys.delete(k);
+    for (const [k, v] of this.#tokens) if (v.identity.id === id) this.#tokens.delete(k);
+    this.#revokedAt.delete(id);
+    for (const l of this.#revokedListeners) l(id);
+  }
+
+  /** Admin: a new key for `id` (replacing any previous one); the key itself is returned only here. */
+  async issueKey(id: string, role: Role): Promise<string> {
+    const key = generateApiKey();
+    await this.store.put(hashApiKey(key), { id, role, created_at: new Date().toISOString() });
+    return key;
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    return this.store.revoke(id);
+  }
+}

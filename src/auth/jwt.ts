@@ -1,0 +1,70 @@
+/**
+ * JWT verification with `jose`: HS256 with JWT_SECRET, RS256/ES256 with a PEM public key
+ * (JWT_PUBLIC_KEY_FILE) or a JSON Web Key Set file (JWT_JWKS_FILE). `sub` is the identity
+ * (device id, or subscriber name with `"role":"subscriber"`), `exp` is required and honoured.
+ * @module
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { Identity, Role } from './identity.ts';
+
+export interface JwtOptions {
+  secret?: string | undefined;
+  publicKeyFile?: string | undefined;
+  jwksFile?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+export interface VerifiedToken {
+  identity: Identity;
+  /** Issued-at (ms), for revocations made after it. */
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+export class JwtVerifier {
+  readonly #key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  readonly #algorithms: string[];
+  readonly #opts: JwtOptions;
+
+  constructor(o: JwtOptions) {
+    this.#opts = o;
+    if (o.jwksFile) {
+      this.#key = createLocalJWKSet(JSON.parse(readFileSync(o.jwksFile, 'utf8')));
+      this.#algorithms = ['RS256', 'ES256'];
+    } else if (o.publicKeyFile) {
+      const key = createPublicKey(readFileSync(o.publicKeyFile));
+      this.#key = key;
+      this.#algorithms = key.asymmetricKeyType === 'ec' ? ['ES256'] : ['RS256'];
+    } else if (o.secret) {
+      this.#key = new TextEncoder().encode(o.secret);
+      this.#algorithms = ['HS256'];
+    } else throw new Error('JWT needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE');
+  }
+
+  /** The verified token, or why it is refused (safe to show). */
+  async verify(token: string): Promise<VerifiedToken | string> {
+    try {
+      const { payload } = await jwtVerify(token, this.#key as Uint8Array, {
+        algorithms: this.#algorithms,
+        requiredClaims: ['sub', 'exp'],
+        ...(this.#opts.issuer ? { issuer: this.#opts.issuer } : {}),
+        ...(this.#opts.audience ? { audience: this.#opts.audience } : {}),
+      });
+      const role = payload.role === undefined ? 'device' : payload.role;
+      if (role !== 'device' && role !== 'subscriber') return 'token role must be "device" or "subscriber"';
+      if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 128) return 'token subject must be a device id';
+      return {
+        identity: { id: payload.sub, role: role as Role, via: 'jwt' },
+        issuedAtMs: (payload.iat ?? 0) * 1000,
+        expiresAtMs: payload.exp! * 1000,
+      };
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) return 'token expired';
+      if (err instanceof errors.JOSEError) return `invalid token (${err.code})`;
+      return 'invalid token';
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Composition of AUTH_MODE for `serve`: the key store next to the queue (Redis, or a file with
+ * the embedded queue), the JWT verifier when tokens are allowed, and the authenticator.
+ * @module
+ */
+import type { Logger } from 'pino';
+import { Authenticator } from '../auth/authenticator.ts';
+import { JwtVerifier } from '../auth/jwt.ts';
+import type { KeyStore } from '../auth/key-store.ts';
+import { FileKeyStore } from '../auth/stores/file-store.ts';
+import { RedisKeyStore } from '../auth/stores/redis-store.ts';
+import { queueBackendOf } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { createRedis } from '../queue/redis/connection.ts';
+
+export function createAuth(config: Config, log: Logger): Authenticator {
+  const store: KeyStore =
+    queueBackendOf(config) === 'redis'
+      ? new RedisKeyStore(
+          (name) =>
+            createRedis(
+              { url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: config.REDIS_DB, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS },
+              name,
+            ),
+          config.API_KEYS_KEY,
+        )
+      : new FileKeyStore(config.API_KEYS_FILE);
+  const jwt =
+    config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any'
+      ? new JwtVerifier({ secret: config.JWT_SECRET, publicKeyFile: config.JWT_PUBLIC_KEY_FILE, jwksFile: config.JWT_JWKS_FILE, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE })
+      : undefined;
+  if (config.AUTH_MODE === 'none') {
+    log.warn('AUTH_MODE=none: anyone who reaches the ports may write any device\'s readings; set AUTH_MODE=api-key, jwt or any before exposing this server');
+  } else if (!config.ADMIN_TOKEN) {
+    log.warn({ auth_mode: config.AUTH_MODE }, 'ADMIN_TOKEN is not set: the admin API is off, so no API key can be registered here');
+  }
+  return new Authenticator(config.AUTH_MODE, store, jwt);
+}

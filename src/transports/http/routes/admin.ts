@@ -1,0 +1,95 @@
+/**
+ * The admin API (Authorization: Bearer <ADMIN_TOKEN>): register a device or subscriber and get
+ * its API key (shown once), rotate it, revoke it (every instance forgets it within a second and
+ * drops its live MQTT and WebSocket connections), look it up.
+ * @module
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ErrorCode, IngestError } from '../../../core/errors.ts';
+import type { HttpContext } from '../context.ts';
+import { Reply } from '../reply.ts';
+import { adminRefusal, internalError, receiveItem, refuse } from './ingest-request.ts';
+
+const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+function badRequest(details: string): IngestError {
+  return new IngestError(ErrorCode.INVALID_METADATA, 'Invalid request', details);
+}
+
+/** POST /api/v1/admin/devices {"device_id", "role"?: "device" | "subscriber"} → 201 with the key. */
+export function registerDevice(ctx: HttpContext) {
+  return (res: HttpResponse, req: HttpRequest): void =>
+    receiveItem(
+      ctx,
+      res,
+      req,
+      (reply, item) => {
+        let body: { device_id?: unknown; role?: unknown };
+        try {
+          body = JSON.parse(Buffer.from(item.payload).toString('utf8'));
+        } catch {
+          return refuse(ctx, reply, badRequest('body must be JSON: {"device_id": "...", "role"?: "device" | "subscriber"}'));
+        }
+        const id = body?.device_id;
+        const role = body?.role ?? 'device';
+        if (typeof id !== 'string' || !ID.test(id)) return refuse(ctx, reply, badRequest('device_id must match ^[A-Za-z0-9_.:-]{1,128}$'));
+        if (role !== 'device' && role !== 'subscriber') return refuse(ctx, reply, badRequest('role must be "device" or "subscriber"'));
+        ctx.auth.store.hashOf(id).then(async (existing) => {
+          if (existing) return refuse(ctx, reply, new IngestError(ErrorCode.DUPLICATE, 'Already registered', `${id} has a key; rotate or revoke it`));
+          const key = await ctx.auth.issueKey(id, role);
+          ctx.log.info({ device_id: id, role }, 'admin: key issued');
+          reply.json('201 Created', { message: 'Registered; the key is shown only now', device_id: id, role, api_key: key });
+        }).catch((err: unknown) => internalError(ctx, reply, err));
+      },
+      'admin',
+    );
+}
+
+/** POST /api/v1/admin/devices/:id/rotate → a new key; the old one stops working everywhere. */
+export function rotateKey(ctx: HttpContext) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const id = req.getParameter(0) ?? '';
+    receiveItem(
+      ctx,
+      res,
+      req,
+      (reply) => {
+        ctx.auth.store.lookupId(id).then(async (record) => {
+          if (!record) return refuse(ctx, reply, new IngestError(ErrorCode.NOT_FOUND, 'Not found', `${id} has no key`));
+          const key = await ctx.auth.issueKey(id, record.role);
+          ctx.log.info({ device_id: id }, 'admin: key rotated');
+          reply.json('200 OK', { message: 'Rotated; the key is shown only now', device_id: id, role: record.role, api_key: key });
+        }).catch((err: unknown) => internalError(ctx, reply, err));
+      },
+      'admin',
+    );
+  };
+}
+
+/** DELETE /api/v1/admin/devices/:id → revoked (its key, and JWTs issued before now). */
+export function revokeDevice(ctx: HttpContext) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const reply = new Reply(res);
+    const refused = adminRefusal(ctx, req.getHeader('authorization'));
+    if (refused) return refuse(ctx, reply, refused);
+    const id = req.getParameter(0) ?? '';
+    ctx.auth.revoke(id).then((had) => {
+      ctx.log.info({ device_id: id, had_key: had }, 'admin: revoked');
+      reply.json('200 OK', { message: 'Revoked', device_id: id, had_key: had });
+    }, (err: unknown) => internalError(ctx, reply, err));
+  };
+}
+
+/** GET /api/v1/admin/devices/:id → its role and when its key was issued (never the key). */
+export function getDevice(ctx: HttpContext) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const reply = new Reply(res);
+    const refused = adminRefusal(ctx, req.getHeader('authorization'));
+    if (refused) return refuse(ctx, reply, refused);
+    const id = req.getParameter(0) ?? '';
+    ctx.auth.store.lookupId(id).then((record) => {
+      if (!record) return refuse(ctx, reply, new IngestError(ErrorCode.NOT_FOUND, 'Not found', `${id} has no key`));
+      reply.json('200 OK', { device_id: id, role: record.role, key_created_at: record.created_at });
+    }, (err: unknown) => internalError(ctx, reply, err));
+  };
+}
