@@ -143,3 +143,8 @@ export class Authenticator {
     return this.store.revoke(id);
   }
 }
+
+/** `Authorization: Bearer <token>` → the token. */
+export function bearerOf(header: string): string | undefined {
+  return header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ' ? header.slice(7).trim() : undefined;
+}

@@ -7,19 +7,23 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { Config } from '../config/schema.ts';
 import type { Pipeline } from '../core/pipeline.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
+import { MqttAcl } from '../transports/mqtt/acl.ts';
 import { MqttBridge } from '../transports/mqtt/bridge.ts';
 import { ConnectionSet } from '../transports/mqtt/connection-set.ts';
 import type { MqttContext } from '../transports/mqtt/context.ts';
 import { InFlightBudget } from '../transports/mqtt/flow.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
+import { Reason } from '../transports/mqtt/reason-codes.ts';
 import { MqttRouter } from '../transports/mqtt/router.ts';
 import { TopicMap } from '../transports/mqtt/topics.ts';
 
 export interface MqttParts {
+  auth: Authenticator;
   pipeline: Pipeline;
   backend: QueueBackend;
   metrics: Metrics;
@@ -51,6 +55,8 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     metrics: p.metrics,
     log: p.log,
     sessions: new Map(),
+    auth: p.auth,
+    acl: config.MQTT_ACL_FILE ? MqttAcl.fromFile(config.MQTT_TOPIC_PREFIX, config.MQTT_ACL_FILE) : new MqttAcl(config.MQTT_TOPIC_PREFIX),
     budget: new InFlightBudget(config.MQTT_MAX_IN_FLIGHT_BYTES),
     limits: {
       maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
@@ -62,6 +68,13 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       maxOfflineMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
     },
   };
+  // a revoked or rotated identity loses its live connections on every instance
+  p.auth.onRevoked((id) => {
+    for (const s of ctx.sessions.values()) {
+      const c = s.connection;
+      if (c && c.identity.via !== 'none' && c.identity.id === id) c.disconnect(Reason.administrativeAction, 'credentials revoked');
+    }
+  });
   const listeners: MqttListener[] = [];
   if (config.MQTT_PORT !== 0) listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_PORT));
   if (config.MQTT_TLS_PORT !== 0 && config.MQTT_TLS_CERT_FILE && config.MQTT_TLS_KEY_FILE) {

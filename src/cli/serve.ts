@@ -80,7 +80,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
 
   let listening = false;
   let draining = false;
-  const mqtt = createMqtt(config, { pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
+  const mqtt = createMqtt(config, { auth, pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
   const ctx: HttpContext = {
     pipeline,
     backend,
@@ -123,6 +123,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
             retryAfterSeconds: config.RETRY_AFTER_SECONDS,
           },
           {
+            auth,
             metrics,
             log,
             sensorNames: validator.sensorNames,

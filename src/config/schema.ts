@@ -40,6 +40,7 @@ export const ConfigSchema = Type.Object({
   MQTT_MAX_OFFLINE_MESSAGES: positive(1000, 1_000_000, 'QoS 1/2 messages kept per persistent session while its client is away (the oldest are dropped and counted)'),
   MQTT_MAX_RETAINED: positive(100_000, 10_000_000, 'Retained messages kept (one per topic); beyond it new retained topics are refused and counted'),
   MQTT_DRAIN_TIMEOUT_MS: positive(30_000, 600_000, 'A client that does not read what the server sends for this long is disconnected'),
+  MQTT_ACL_FILE: optionalString('With AUTH_MODE on: JSON rules for topics beyond a device\'s own {prefix}/{device_id}/# (see README)'),
   MQTT_BROKER_URL: optionalString('Bridge mode: also ingest the sensor topics of this upstream broker (mqtt://, mqtts://, ws://, wss://)', { pattern: '^(mqtts?|wss?)://', secret: true }),
   MQTT_BRIDGE_CLIENT_ID: optionalString('Client id of the bridge at the upstream broker (a persistent session); default neurobuild-ingest-<hostname>', { pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),
 

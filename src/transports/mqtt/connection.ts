@@ -8,6 +8,7 @@
 import type { Duplex } from 'node:stream';
 import * as mqtt from 'mqtt-packet';
 import type { Packet, Parser } from 'mqtt-packet';
+import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { MqttContext } from './context.ts';
 import { parsePublish, publishTopicIsUtf8 } from './fast-publish.ts';
 import { FrameError, Framer } from './framer.ts';
@@ -28,6 +29,8 @@ export class MqttConnection {
   clientId = '';
   /** Seconds, from CONNECT; 0 = no keep-alive. */
   keepAlive = 0;
+  /** Who the client proved to be at CONNECT (ANONYMOUS with AUTH_MODE=none). */
+  identity: Identity = ANONYMOUS;
   /** v5 topic aliases the client set on this network connection (not kept in the session). */
   readonly topicAliases = new Map<number, string>();
   /** Set by CONNECT; outlives the connection when persistent. */
@@ -48,6 +51,8 @@ export class MqttConnection {
   /** Frames read and not yet handled (a PUBLISH waiting for room stops the loop). */
   #frames: Buffer[] = [];
   #next = 0;
+  /** Set while CONNECT is being authenticated: no further packet is handled until it is settled. */
+  #holding = false;
 
   constructor(socket: Duplex, ctx: MqttContext) {
     this.socket = socket;
@@ -109,7 +114,7 @@ export class MqttConnection {
    */
   #handleFrames(): boolean {
     while (this.#next < this.#frames.length) {
-      if (this.state === 'closed') return false;
+      if (this.state === 'closed' || this.#holding) return false;
       const frame = this.#frames[this.#next]!;
       if (frame[0]! >> 4 === 3 && !this.#roomForPublish()) return false;
       this.#next++;
@@ -145,6 +150,15 @@ export class MqttConnection {
       return false;
     }
     return true;
+  }
+
+  /** Handles no further packet until `work` settles (CONNECT awaiting its credentials check). */
+  hold(work: Promise<unknown>): void {
+    this.#holding = true;
+    work.finally(() => {
+      this.#holding = false;
+      this.#read();
+    });
   }
 
   /** Called by the CONNECT handler once the protocol version is known. */

@@ -4,8 +4,10 @@
  * @module
  */
 import type { Logger } from 'pino';
+import type { Authenticator } from '../../auth/authenticator.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
+import type { MqttAcl } from './acl.ts';
 import type { InFlightBudget } from './flow.ts';
 import type { MqttRouter } from './router.ts';
 import type { Session } from './session.ts';
@@ -37,6 +39,8 @@ export interface MqttContext {
   router: MqttRouter;
   /** Payload bytes of publishes awaiting the queue, over all connections. */
   budget: InFlightBudget;
+  auth: Authenticator;
+  acl: MqttAcl;
   /** Sessions by client id, connected or kept for a persistent client. */
   sessions: Map<string, Session>;
 }

@@ -7,6 +7,8 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ErrorCode, errorType } from '../../core/errors.ts';
 import type { Logger } from 'pino';
+import { type Authenticator, bearerOf } from '../../auth/authenticator.ts';
+import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { ConnectionSet } from '../mqtt/connection-set.ts';
 import type { Uws } from '../native/uws.ts';
@@ -28,6 +30,7 @@ export interface WsOptions {
 }
 
 export interface WsDeps {
+  auth: Authenticator;
   metrics: Metrics;
   log: Logger;
   sensorNames: readonly string[];
@@ -44,6 +47,7 @@ interface StreamData {
   kind: 'stream';
   format: Format;
   mode: Mode | undefined;
+  identity: Identity;
   session?: StreamSession;
 }
 interface MqttData {
@@ -126,14 +130,39 @@ export class WsTransport implements Transport {
           .filter(Boolean);
         const msgpack = query.get('format') === 'msgpack' || offered.includes('msgpack');
         const mode = query.get('mode');
-        const data: StreamData = { kind: 'stream', format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined };
+        const data: StreamData = { kind: 'stream', format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined, identity: ANONYMOUS };
         const protocol = offered.includes('msgpack') ? 'msgpack' : offered.includes('json') ? 'json' : '';
-        res.upgrade(data, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
+        const key = req.getHeader('sec-websocket-key');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        if (!this.#deps.auth.enabled) return res.upgrade(data, key, protocol, extensions, context);
+        // browsers cannot set headers on a WebSocket: the query string may carry the credentials
+        const credentials = {
+          apiKey: req.getHeader('x-api-key') || query.get('api_key') || undefined,
+          bearer: bearerOf(req.getHeader('authorization')) ?? query.get('token') ?? undefined,
+        };
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        this.#deps.auth.authenticate(credentials).then(
+          (who) => {
+            if (aborted) return;
+            res.cork(() => {
+              if (!('role' in who)) {
+                this.#deps.metrics.error(errorType[who.code]);
+                res.writeStatus(who.code === ErrorCode.UNAUTHENTICATED ? '401 Unauthorized' : '503 Service Unavailable').writeHeader('Content-Type', 'application/json');
+                res.end(JSON.stringify({ error: who.message, code: who.code, details: who.details }));
+                return;
+              }
+              data.identity = who;
+              res.upgrade(data, key, protocol, extensions, context);
+            });
+          },
+          () => !aborted && res.cork(() => res.writeStatus('500 Internal Server Error').end()),
+        );
       },
       open: (ws: WebSocket<Data>) => {
         this.#opened();
         const data = ws.getUserData() as StreamData;
-        const session = new StreamSession(ws, data.format, data.mode, this.fanout, this.#deps.sensorNames, this.#deps.metrics);
+        const session = new StreamSession(ws, data.format, data.mode, data.identity, this.fanout, this.#deps.sensorNames, this.#deps.metrics);
         data.session = session;
         this.#sessions.add(session);
         session.greet();
@@ -197,7 +226,13 @@ export class WsTransport implements Transport {
     this.#gauge.dec();
   }
 
+  /** Closes the live-stream connections of a revoked identity (policy violation, 1008). */
+  revoked(id: string): void {
+    for (const s of this.#sessions) if (s.identity.via !== 'none' && s.identity.id === id) s.end(1008, 'credentials revoked');
+  }
+
   start(): Promise<number> {
+    this.#deps.auth.onRevoked((id) => this.revoked(id));
     this.#unfeed = this.#deps.feed((json) => this.fanout.push(json));
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();

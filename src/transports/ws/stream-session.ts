@@ -5,6 +5,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { isoNow } from '../../core/clock.ts';
+import { type Identity, mayWatch } from '../../auth/identity.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import { type Fanout, type Frame, Subscriber, type SubscriberSocket } from './fanout.ts';
 import { parseFilter } from './filters.ts';
@@ -21,6 +22,7 @@ export class StreamSession implements SubscriberSocket {
     private readonly ws: WebSocket<unknown>,
     private readonly format: Format,
     private readonly defaultMode: Mode | undefined,
+    readonly identity: Identity,
     private readonly fanout: Fanout,
     private readonly sensorNames: readonly string[],
     private readonly metrics: Metrics,
@@ -39,6 +41,13 @@ export class StreamSession implements SubscriberSocket {
       case 'subscribe': {
         const filter = parseFilter(msg.filters, this.sensorNames);
         if (typeof filter === 'string') return this.#error(filter);
+        // a device watches only itself; a subscriber (or anyone with AUTH_MODE=none) watches anything
+        const devices = filter.devices ? [...filter.devices] : [undefined];
+        const denied = devices.find((d) => !mayWatch(this.identity, d));
+        if (denied !== undefined || (devices[0] === undefined && !mayWatch(this.identity, undefined))) {
+          this.metrics.error('forbidden');
+          return this.#error(`forbidden: ${this.identity.id} may watch only its own readings (filters.device_id "${this.identity.id}")`);
+        }
         const mode = msg.mode ?? this.defaultMode ?? 'stream';
         this.fanout.subscribe(this.subscriber, filter, mode);
         return this.#control('subscribed', { filters: filter.echo, mode, timestamp: isoNow() });

@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ErrorCode, ForbiddenError, IngestError, ShuttingDownError, errorType } from '../../../core/errors.ts';
+import { bearerOf } from '../../../auth/authenticator.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import { readBody } from '../body.ts';
 import type { HttpContext } from '../context.ts';
@@ -49,11 +50,6 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
       handle(reply, item);
     }, (err: unknown) => internalError(ctx, reply, err));
   });
-}
-
-/** `Authorization: Bearer <token>` → the token. */
-export function bearerOf(header: string): string | undefined {
-  return header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ' ? header.slice(7).trim() : undefined;
 }
 
 /** Why a request is not the admin's (undefined: it is). Constant-time comparison of the token. */

@@ -1,17 +1,45 @@
-/** CONNECT → CONNACK: protocol version, client id rules, session takeover, keep-alive. */
+/**
+ * CONNECT → CONNACK: credentials (AUTH_MODE), protocol version, client id rules, session
+ * takeover, keep-alive. While the credentials are checked, no later packet is handled.
+ */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { MqttConnection } from '../connection.ts';
+import { ErrorCode, errorType } from '../../../core/errors.ts';
 import { Reason } from '../reason-codes.ts';
 import { attachSession } from '../sessions.ts';
 
 const MAX_CLIENT_ID = 256;
-/** MQTT 3.1.1 CONNACK return code 2. */
+/** MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2.3]. */
 const V3_IDENTIFIER_REJECTED = 2;
+const V3_SERVER_UNAVAILABLE = 3;
+const V3_BAD_USERNAME_OR_PASSWORD = 4;
+const V3_NOT_AUTHORIZED = 5;
 
 export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   const v = p.protocolVersion ?? 4;
   c.setProtocolVersion(v);
+  if (!c.ctx.auth.enabled) return accept(c, p, v);
+  c.hold(
+    c.ctx.auth.authenticateMqtt(p.username, p.password).then((who) => {
+      if (c.state !== 'awaiting-connect') return;
+      if (!('role' in who)) {
+        c.ctx.metrics.error(errorType[who.code]);
+        c.ctx.log.info({ client_id: p.clientId, username: p.username, reason: who.details }, 'mqtt connect refused');
+        if (who.code === ErrorCode.UNAUTHENTICATED) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
+        return refuse(c, V3_SERVER_UNAVAILABLE, Reason.serverUnavailable);
+      }
+      if (p.will && !c.ctx.acl.mayPublish(who, p.will.topic)) {
+        c.ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
+        return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
+      }
+      c.identity = who;
+      accept(c, p, v);
+    }),
+  );
+}
+
+function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   let clientId = p.clientId ?? '';
   let assigned = false;
   if (clientId === '') {

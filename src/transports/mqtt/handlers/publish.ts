@@ -6,6 +6,7 @@
  * @module
  */
 import type { IPublishPacket, Packet } from 'mqtt-packet';
+import { ErrorCode, errorType } from '../../../core/errors.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import type { MqttConnection } from '../connection.ts';
 import { holdUntilStored } from '../hold.ts';
@@ -19,6 +20,7 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   const session = c.session!;
   // [MQTT-3.3.2-2] no wildcards in a topic name
   if (!validTopicName(topic)) return c.protocolError(Reason.topicNameInvalid, 'topic name must not be empty or contain wildcards');
+  if (c.identity.via !== 'none' && !c.ctx.acl.mayPublish(c.identity, topic)) return notAuthorized(c, p, `${c.identity.id} may not publish to ${topic}`);
 
   if (qos === 2) {
     const seen = session.qos2Received.get(messageId!);
@@ -45,6 +47,7 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     payload: p.payload as Buffer,
     contentType: p.properties?.contentType,
     expect: sensor.kind === 'sensor' ? { deviceId: sensor.deviceId, sensor: sensor.sensor } : { deviceId: sensor.deviceId },
+    identity: c.identity.via === 'none' ? undefined : c.identity.id,
   };
   if (qos === 2) session.qos2Received.set(messageId!, 'pending');
   if (qos === 0) {
@@ -91,6 +94,17 @@ function resolveTopicAlias(c: MqttConnection, p: IPublishPacket, alias: number):
     p.topic = topic;
   } else if (validTopicName(p.topic)) c.topicAliases.set(alias, p.topic);
   return true;
+}
+
+/**
+ * A publish this identity may not make: v5 QoS 1/2 get PUBACK/PUBREC 0x87 and the connection
+ * stays; v5 QoS 0 (nothing to answer) and v3.1.1 (no reason codes) are disconnected.
+ */
+function notAuthorized(c: MqttConnection, p: IPublishPacket, why: string): void {
+  c.ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
+  if (c.protocolVersion === 5 && p.qos > 0) return ack(c, p.qos === 1 ? 'puback' : 'pubrec', p.messageId!, Reason.notAuthorized, why);
+  c.ctx.log.info({ client_id: c.clientId, identity: c.identity.id, topic: p.topic }, 'mqtt publish not authorized: disconnected');
+  c.disconnect(Reason.notAuthorized, why);
 }
 
 function toMessage(p: IPublishPacket): Message {

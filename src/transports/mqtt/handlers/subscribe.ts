@@ -20,6 +20,10 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
   const granted = p.subscriptions.map(({ topic, qos }) => {
     if (topic.startsWith('$share/')) return v5 ? SHARED_SUBSCRIPTIONS_NOT_SUPPORTED : V3_FAILURE;
     if (!validFilter(topic)) return v5 ? TOPIC_FILTER_INVALID : V3_FAILURE;
+    if (!c.ctx.acl.maySubscribe(c.identity, topic)) {
+      c.ctx.metrics.error('forbidden');
+      return v5 ? Reason.notAuthorized : V3_FAILURE;
+    }
     accepted.push({ topic, qos });
     return qos;
   });
