@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<void> {
   switch (args.command) {
     case 'serve':
       try {
-        const workers = workerCount(config, process.env, availableParallelism());
+        const workers = workerCount(config, availableParallelism());
         if (workers > 1 && cluster.isPrimary) await runPrimary(config, log, workers);
         else await serve(config, log);
       } catch (err) {

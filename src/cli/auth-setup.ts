@@ -9,22 +9,34 @@ import { JwtVerifier } from '../auth/jwt.ts';
 import type { KeyStore } from '../auth/key-store.ts';
 import { FileKeyStore } from '../auth/stores/file-store.ts';
 import { RedisKeyStore } from '../auth/stores/redis-store.ts';
-import { queueBackendOf } from '../config/load.ts';
+import type { Redis } from 'ioredis';
+import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
+import { createRateLimiter } from '../auth/rate/setup.ts';
+import { queueBackendOf, rateLimitsOn } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRedis } from '../queue/redis/connection.ts';
 
+function connector(config: Config): ((name: string) => Redis) | undefined {
+  if (queueBackendOf(config) !== 'redis') return undefined;
+  const o = { url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: config.REDIS_DB, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS };
+  return (name) => createRedis(o, name);
+}
+
+/** Per-device token buckets when RATE_LIMIT is on: in Redis (shared) or in this process. */
+export function createLimiter(config: Config): RateLimiter | undefined {
+  const connect = connector(config);
+  return createRateLimiter({
+    on: rateLimitsOn(config),
+    perMinute: config.RATE_LIMIT_PER_MINUTE,
+    batchPerMinute: config.RATE_LIMIT_BATCH_PER_MINUTE,
+    prefix: 'rate',
+    ...(connect ? { redis: () => connect('neurobuild-ingest:rate') } : {}),
+  });
+}
+
 export function createAuth(config: Config, log: Logger): Authenticator {
-  const store: KeyStore =
-    queueBackendOf(config) === 'redis'
-      ? new RedisKeyStore(
-          (name) =>
-            createRedis(
-              { url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: config.REDIS_DB, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS },
-              name,
-            ),
-          config.API_KEYS_KEY,
-        )
-      : new FileKeyStore(config.API_KEYS_FILE);
+  const connect = connector(config);
+  const store: KeyStore = connect ? new RedisKeyStore(connect, config.API_KEYS_KEY) : new FileKeyStore(config.API_KEYS_FILE);
   const jwt =
     config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any'
       ? new JwtVerifier({ secret: config.JWT_SECRET, publicKeyFile: config.JWT_PUBLIC_KEY_FILE, jwksFile: config.JWT_JWKS_FILE, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE })

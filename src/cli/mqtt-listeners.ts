@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
+import type { AddressLimit } from '../transports/address-limit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Pipeline } from '../core/pipeline.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -24,6 +26,8 @@ import { TopicMap } from '../transports/mqtt/topics.ts';
 
 export interface MqttParts {
   auth: Authenticator;
+  limiter: RateLimiter | undefined;
+  perAddress: AddressLimit;
   pipeline: Pipeline;
   backend: QueueBackend;
   metrics: Metrics;
@@ -56,6 +60,8 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     log: p.log,
     sessions: new Map(),
     auth: p.auth,
+    limiter: p.limiter,
+    perAddress: p.perAddress,
     acl: config.MQTT_ACL_FILE ? MqttAcl.fromFile(config.MQTT_TOPIC_PREFIX, config.MQTT_ACL_FILE) : new MqttAcl(config.MQTT_TOPIC_PREFIX),
     budget: new InFlightBudget(config.MQTT_MAX_IN_FLIGHT_BYTES),
     limits: {

@@ -19,9 +19,10 @@ import { apiRoutes, UwsHttpTransport } from '../transports/http/server.ts';
 import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
 import { WsTransport } from '../transports/ws/server.ts';
+import { AddressLimit } from '../transports/address-limit.ts';
 import { createMqtt } from './mqtt-listeners.ts';
 import { onMemoryReport } from './memory-report.ts';
-import { createAuth } from './auth-setup.ts';
+import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
 
@@ -73,6 +74,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   );
   pipelineRef = pipeline;
   const auth = createAuth(config, log);
+  const limiter = createLimiter(config);
   // with --workers: the primary serves METRICS_PORT and forwards signals; SIGTERM when it is gone
   const link = workerLink(() => process.kill(process.pid, 'SIGTERM'));
   if (link) exposeToPrimary(metrics);
@@ -80,7 +82,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
 
   let listening = false;
   let draining = false;
-  const mqtt = createMqtt(config, { auth, pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
+  const perAddress = new AddressLimit(config.MAX_CONNECTIONS_PER_IP);
+  const mqtt = createMqtt(config, { auth, limiter, perAddress, pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
   const ctx: HttpContext = {
     pipeline,
     backend,
@@ -99,6 +102,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     metricsPath: config.METRICS_PATH,
     scrapeMetrics: link ? link.scrapeMetrics : metrics.scrape,
     auth,
+    limiter,
     adminToken: config.ADMIN_TOKEN,
   };
   const transports: Transport[] = [new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics)];
@@ -124,6 +128,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
           },
           {
             auth,
+            perAddress,
             metrics,
             log,
             sensorNames: validator.sensorNames,
@@ -150,7 +155,10 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     log,
     pipeline,
     backend,
-    closeLast: () => auth.store.close(),
+    closeLast: async () => {
+      await auth.store.close();
+      await limiter?.close();
+    },
     transports,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     beginDrain: () => {

@@ -83,9 +83,14 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
  * How many server processes `serve` runs. WORKERS=0 (auto): one per CPU in production with
  * Redis, else 1. The embedded queue lives in one process, so it never has more than one.
  */
-export function workerCount(config: Config, env: Record<string, string | undefined>, cpus: number): number {
+export function workerCount(config: Config, cpus: number): number {
   if (config.WORKERS > 0) return config.WORKERS;
-  return env.NODE_ENV === 'production' && queueBackendOf(config) === 'redis' ? cpus : 1;
+  return config.NODE_ENV === 'production' && queueBackendOf(config) === 'redis' ? cpus : 1;
+}
+
+/** Whether per-device rate limits apply (RATE_LIMIT=auto: in production). */
+export function rateLimitsOn(config: Config): boolean {
+  return config.RATE_LIMIT === 'on' || (config.RATE_LIMIT === 'auto' && config.NODE_ENV === 'production');
 }
 
 export function queueBackendOf(config: Config): 'redis' | 'memory' {

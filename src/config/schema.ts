@@ -16,6 +16,11 @@ const optionalString = (description: string, extra: object = {}) =>
   Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description, ...extra }));
 
 export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({
+    minLength: 1,
+    default: 'development',
+    description: 'production turns on the defaults meant for it: one worker per CPU (with Redis), rate limits',
+  }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP and metrics listeners bind to' }),
   PORT: port(3000, 'HTTP API port'),
   METRICS_PORT: port(9090, 'Port of the separate Prometheus metrics listener (0 disables it; /metrics stays on PORT)'),
@@ -40,6 +45,13 @@ export const ConfigSchema = Type.Object({
   MQTT_MAX_OFFLINE_MESSAGES: positive(1000, 1_000_000, 'QoS 1/2 messages kept per persistent session while its client is away (the oldest are dropped and counted)'),
   MQTT_MAX_RETAINED: positive(100_000, 10_000_000, 'Retained messages kept (one per topic); beyond it new retained topics are refused and counted'),
   MQTT_DRAIN_TIMEOUT_MS: positive(30_000, 600_000, 'A client that does not read what the server sends for this long is disconnected'),
+  RATE_LIMIT: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+    default: 'auto',
+    description: 'Per-device token buckets (shared through Redis when configured); auto = on when NODE_ENV=production',
+  }),
+  RATE_LIMIT_PER_MINUTE: positive(100, 10_000_000, 'Single readings (HTTP requests, MQTT publishes) per device per minute, in bursts of up to as many'),
+  RATE_LIMIT_BATCH_PER_MINUTE: positive(10, 10_000_000, 'Batch requests per device per minute'),
+  MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'MQTT and WebSocket connections per source address (0: no limit)' }),
   MQTT_ACL_FILE: optionalString('With AUTH_MODE on: JSON rules for topics beyond a device\'s own {prefix}/{device_id}/# (see README)'),
   MQTT_BROKER_URL: optionalString('Bridge mode: also ingest the sensor topics of this upstream broker (mqtt://, mqtts://, ws://, wss://)', { pattern: '^(mqtts?|wss?)://', secret: true }),
   MQTT_BRIDGE_CLIENT_ID: optionalString('Client id of the bridge at the upstream broker (a persistent session); default neurobuild-ingest-<hostname>', { pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Authenticator } from '../../auth/authenticator.ts';
+import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { QueueBackend } from '../../queue/backend.ts';
@@ -27,6 +28,8 @@ export interface HttpContext {
   retryAfterSeconds: number;
   metricsPath: string;
   auth: Authenticator;
+  /** Per-device token buckets; undefined when RATE_LIMIT is off. */
+  limiter: RateLimiter | undefined;
   /** Bearer token of the admin API; undefined: the admin API is off. */
   adminToken: string | undefined;
   /** Prometheus text of this process, or of every worker with --workers. */

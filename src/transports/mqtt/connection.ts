@@ -29,6 +29,8 @@ export class MqttConnection {
   clientId = '';
   /** Seconds, from CONNECT; 0 = no keep-alive. */
   keepAlive = 0;
+  /** Publishes refused in a row by the rate limit (see handlers/publish.ts). */
+  rateStrikes = 0;
   /** Who the client proved to be at CONNECT (ANONYMOUS with AUTH_MODE=none). */
   identity: Identity = ANONYMOUS;
   /** v5 topic aliases the client set on this network connection (not kept in the session). */

@@ -5,6 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { Authenticator } from '../../auth/authenticator.ts';
+import type { AddressLimit } from '../address-limit.ts';
+import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { MqttAcl } from './acl.ts';
@@ -41,6 +43,10 @@ export interface MqttContext {
   budget: InFlightBudget;
   auth: Authenticator;
   acl: MqttAcl;
+  /** Connections per source address (MQTT and WebSocket listeners together). */
+  perAddress: AddressLimit;
+  /** Per-device token buckets; undefined when RATE_LIMIT is off. */
+  limiter: RateLimiter | undefined;
   /** Sessions by client id, connected or kept for a persistent client. */
   sessions: Map<string, Session>;
 }

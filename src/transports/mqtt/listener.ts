@@ -34,7 +34,17 @@ export class MqttListener implements Transport {
   }
 
   start(): Promise<number> {
-    const accept = (socket: Socket) => void this.#connections.accept(socket);
+    const perAddress = this.#ctx.perAddress;
+    const accept = (socket: Socket) => {
+      const address = socket.remoteAddress ?? '';
+      if (!perAddress.tryAdd(address)) {
+        this.#ctx.metrics.error('too_many_connections');
+        socket.destroy();
+        return;
+      }
+      socket.once('close', () => perAddress.remove(address));
+      this.#connections.accept(socket);
+    };
     const server = this.#tls ? createTlsServer({ ...this.#tls, noDelay: true }, accept) : createServer({ noDelay: true }, accept);
     // a failed TLS handshake never becomes a connection; it must not reach the process either
     server.on('tlsClientError', () => this.#ctx.metrics.error('mqtt_tls_handshake_failed'));

@@ -56,6 +56,6 @@ export const publishAnswer: Record<ErrorCode, Reason | typeof NO_ACK> = {
   INGEST_ERR_TOO_MANY_CONNECTIONS: NO_ACK,
   INGEST_ERR_UNAUTHENTICATED: Reason.notAuthorized,
   INGEST_ERR_FORBIDDEN: Reason.notAuthorized,
-  INGEST_ERR_RATE_LIMITED: Reason.messageRateTooHigh,
+  INGEST_ERR_RATE_LIMITED: Reason.quotaExceeded,
   INGEST_ERR_INTERNAL: NO_ACK,
 };

@@ -12,6 +12,7 @@ import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { ConnectionSet } from '../mqtt/connection-set.ts';
 import type { Uws } from '../native/uws.ts';
+import type { AddressLimit } from '../address-limit.ts';
 import type { Transport } from '../transport.ts';
 import { Fanout } from './fanout.ts';
 import { WsByteStream } from './mqtt-stream.ts';
@@ -31,6 +32,7 @@ export interface WsOptions {
 
 export interface WsDeps {
   auth: Authenticator;
+  perAddress: AddressLimit;
   metrics: Metrics;
   log: Logger;
   sensorNames: readonly string[];
@@ -45,6 +47,7 @@ export const CLOSE_TOO_SLOW = 4008;
 
 interface StreamData {
   kind: 'stream';
+  address: string;
   format: Format;
   mode: Mode | undefined;
   identity: Identity;
@@ -52,6 +55,7 @@ interface StreamData {
 }
 interface MqttData {
   kind: 'mqtt';
+  address: string;
   stream?: WsByteStream;
 }
 type Data = StreamData | MqttData;
@@ -98,9 +102,11 @@ export class WsTransport implements Transport {
     return { idleTimeout: this.#opts.idleTimeoutS, sendPingsAutomatically: true, maxBackpressure: this.#opts.maxBackpressure, closeOnBackpressureLimit: false as never };
   }
 
-  /** Refuses the upgrade with 503 when the connection limit is reached; true when it may go on. */
-  #admit(res: HttpResponse): boolean {
-    if (this.#open < this.#opts.maxConnections) return true;
+  /** Refuses the upgrade with 503 when a connection limit is reached; the source address when it may go on. */
+  #admit(res: HttpResponse): string | undefined {
+    const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+    if (this.#open < this.#opts.maxConnections && this.#deps.perAddress.tryAdd(address)) return address;
+    const perAddress = this.#open < this.#opts.maxConnections;
     this.#deps.metrics.error(errorType[ErrorCode.TOO_MANY_CONNECTIONS]);
     res
       .writeStatus('503 Service Unavailable')
@@ -110,10 +116,12 @@ export class WsTransport implements Transport {
         JSON.stringify({
           error: 'Too many WebSocket connections',
           code: ErrorCode.TOO_MANY_CONNECTIONS,
-          details: `this instance serves at most ${this.#opts.maxConnections} WebSocket connections`,
+          details: perAddress
+            ? `at most ${this.#deps.perAddress.max} connections per source address`
+            : `this instance serves at most ${this.#opts.maxConnections} WebSocket connections`,
         }),
       );
-    return false;
+    return undefined;
   }
 
   #streamBehavior(): WebSocketBehavior<Data> {
@@ -121,7 +129,8 @@ export class WsTransport implements Transport {
       ...this.#common(),
       maxPayloadLength: 64 * 1024,
       upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-        if (!this.#admit(res)) return;
+        const address = this.#admit(res);
+        if (address === undefined) return;
         const query = new URLSearchParams(req.getQuery() ?? '');
         const offered = req
           .getHeader('sec-websocket-protocol')
@@ -130,7 +139,7 @@ export class WsTransport implements Transport {
           .filter(Boolean);
         const msgpack = query.get('format') === 'msgpack' || offered.includes('msgpack');
         const mode = query.get('mode');
-        const data: StreamData = { kind: 'stream', format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined, identity: ANONYMOUS };
+        const data: StreamData = { kind: 'stream', address, format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined, identity: ANONYMOUS };
         const protocol = offered.includes('msgpack') ? 'msgpack' : offered.includes('json') ? 'json' : '';
         const key = req.getHeader('sec-websocket-key');
         const extensions = req.getHeader('sec-websocket-extensions');
@@ -141,12 +150,16 @@ export class WsTransport implements Transport {
           bearer: bearerOf(req.getHeader('authorization')) ?? query.get('token') ?? undefined,
         };
         let aborted = false;
-        res.onAborted(() => (aborted = true));
+        res.onAborted(() => {
+          aborted = true;
+          this.#deps.perAddress.remove(address);
+        });
         this.#deps.auth.authenticate(credentials).then(
           (who) => {
             if (aborted) return;
             res.cork(() => {
               if (!('role' in who)) {
+                this.#deps.perAddress.remove(address);
                 this.#deps.metrics.error(errorType[who.code]);
                 res.writeStatus(who.code === ErrorCode.UNAUTHENTICATED ? '401 Unauthorized' : '503 Service Unavailable').writeHeader('Content-Type', 'application/json');
                 res.end(JSON.stringify({ error: who.message, code: who.code, details: who.details }));
@@ -173,7 +186,7 @@ export class WsTransport implements Transport {
         const session = (ws.getUserData() as StreamData).session!;
         session.closed();
         this.#sessions.delete(session);
-        this.#closed();
+        this.#closed((ws.getUserData() as StreamData).address);
       },
     };
   }
@@ -185,13 +198,14 @@ export class WsTransport implements Transport {
       ...this.#common(),
       maxPayloadLength,
       upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-        if (!this.#admit(res)) return;
+        const address = this.#admit(res);
+        if (address === undefined) return;
         const offered = req
           .getHeader('sec-websocket-protocol')
           .split(',')
           .map((p) => p.trim());
         const protocol = offered.find((p) => p === 'mqtt' || p === 'mqttv3.1') ?? '';
-        res.upgrade({ kind: 'mqtt' } satisfies MqttData, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
+        res.upgrade({ kind: 'mqtt', address } satisfies MqttData, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws: WebSocket<Data>) => {
         this.#opened();
@@ -211,7 +225,7 @@ export class WsTransport implements Transport {
       drain: (ws: WebSocket<Data>) => (ws.getUserData() as MqttData).stream!.drained(),
       close: (ws: WebSocket<Data>) => {
         (ws.getUserData() as MqttData).stream!.socketClosed();
-        this.#closed();
+        this.#closed((ws.getUserData() as MqttData).address);
       },
     };
   }
@@ -221,7 +235,8 @@ export class WsTransport implements Transport {
     this.#gauge.inc();
   }
 
-  #closed(): void {
+  #closed(address: string): void {
+    this.#deps.perAddress.remove(address);
     this.#open--;
     this.#gauge.dec();
   }

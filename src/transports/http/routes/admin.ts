@@ -41,7 +41,7 @@ export function registerDevice(ctx: HttpContext) {
           reply.json('201 Created', { message: 'Registered; the key is shown only now', device_id: id, role, api_key: key });
         }).catch((err: unknown) => internalError(ctx, reply, err));
       },
-      'admin',
+      { access: 'admin' },
     );
 }
 
@@ -61,7 +61,7 @@ export function rotateKey(ctx: HttpContext) {
           reply.json('200 OK', { message: 'Rotated; the key is shown only now', device_id: id, role: record.role, api_key: key });
         }).catch((err: unknown) => internalError(ctx, reply, err));
       },
-      'admin',
+      { access: 'admin' },
     );
   };
 }

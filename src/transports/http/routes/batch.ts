@@ -10,6 +10,7 @@ import { ErrorCode, IngestError } from '../../../core/errors.ts';
 import type { Outcome } from '../../../core/item.ts';
 import { httpStatus } from '../reply.ts';
 import type { HttpContext } from '../context.ts';
+import { Buckets } from '../../../auth/rate/setup.ts';
 import { internalError, receiveItem } from './ingest-request.ts';
 
 /**
@@ -40,5 +41,5 @@ export function batch(ctx: HttpContext) {
           reply.send('503 Service Unavailable', body, 'application/json', [['Retry-After', String(ctx.retryAfterSeconds)]]);
         } else reply.send('202 Accepted', `{"message":"Batch processed","total":${outcomes.length},"results":[${results}]}`);
       }, (err: unknown) => internalError(ctx, reply, err));
-    });
+    }, { bucket: Buckets.batch });
 }

@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { ErrorCode, ForbiddenError, IngestError, ShuttingDownError, errorType } from '../../../core/errors.ts';
+import { ErrorCode, ForbiddenError, IngestError, RateLimitedError, ShuttingDownError, errorType } from '../../../core/errors.ts';
 import { bearerOf } from '../../../auth/authenticator.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import { readBody } from '../body.ts';
@@ -15,12 +15,21 @@ import { Reply } from '../reply.ts';
 /** Who may call a route when AUTH_MODE is on: a device (for its own readings) or the admin token. */
 export type Access = 'device' | 'admin';
 
-export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpRequest, handle: (reply: Reply, item: IngestItem) => void, access: Access = 'device'): void {
+export interface RouteAccess {
+  /** Default device. */
+  access?: Access;
+  /** Rate-limit bucket of the route (with RATE_LIMIT on), e.g. single or batch. */
+  bucket?: string;
+}
+
+export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpRequest, handle: (reply: Reply, item: IngestItem) => void, opts: RouteAccess = {}): void {
+  const access = opts.access ?? 'device';
   const reply = new Reply(res);
   const contentType = req.getHeader('content-type');
   const declared = req.getHeader('content-length');
   const apiKey = req.getHeader('x-api-key');
   const authorization = req.getHeader('authorization');
+  const remote = ctx.limiter ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
   if (ctx.lifecycle.draining()) {
     reply.error(new ShuttingDownError(), ctx.retryAfterSeconds, undefined, true);
     ctx.metrics.error(errorType[ErrorCode.SHUTTING_DOWN]);
@@ -41,13 +50,22 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
       if (refused) return refuse(ctx, reply, refused);
       return handle(reply, item);
     }
-    if (!ctx.auth.enabled) return handle(reply, item);
+    const limited = (key: string) => {
+      if (!ctx.limiter || !opts.bucket) return handle(reply, item);
+      ctx.limiter.take(opts.bucket, key).then((t) => {
+        if (!reply.open) return;
+        if (!t.ok) return refuse(ctx, reply, new RateLimitedError(`more than the ${opts.bucket} rate allowed for ${key}`, t.retryAfterSeconds));
+        handle(reply, item);
+      }, (err: unknown) => internalError(ctx, reply, err));
+    };
+    // without authentication, requests are counted per source address
+    if (!ctx.auth.enabled) return limited(remote);
     ctx.auth.authenticate({ apiKey: apiKey || undefined, bearer: bearerOf(authorization) }).then((who) => {
       if (!reply.open) return;
       if (who instanceof IngestError) return refuse(ctx, reply, who);
       if (who.role !== 'device') return refuse(ctx, reply, new ForbiddenError(`"${who.id}" is a ${who.role}: it may watch readings, not write them`));
       item.identity = who.id;
-      handle(reply, item);
+      limited(who.id);
     }, (err: unknown) => internalError(ctx, reply, err));
   });
 }

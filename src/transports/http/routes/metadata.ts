@@ -24,5 +24,5 @@ export function metadata(ctx: HttpContext) {
           reply.error(new QueueUnavailableError((err as Error).message, err), ctx.retryAfterSeconds);
         },
       );
-    }, ctx.auth.enabled ? 'admin' : 'device');
+    }, { access: ctx.auth.enabled ? 'admin' : 'device' });
 }

@@ -2,6 +2,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ErrorCode } from '../../../core/errors.ts';
 import type { HttpContext } from '../context.ts';
+import { Buckets } from '../../../auth/rate/setup.ts';
 import { internalError, receiveItem } from './ingest-request.ts';
 
 export function sensorData(ctx: HttpContext) {
@@ -19,5 +20,5 @@ export function sensorData(ctx: HttpContext) {
           reply.error(o.error, ctx.retryAfterSeconds, { device_id: o.deviceId });
         } else reply.error(o.error, ctx.retryAfterSeconds);
       }, (err: unknown) => internalError(ctx, reply, err));
-    });
+    }, { bucket: Buckets.single });
 }

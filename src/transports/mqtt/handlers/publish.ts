@@ -8,6 +8,7 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { ErrorCode, errorType } from '../../../core/errors.ts';
 import type { IngestItem } from '../../../core/item.ts';
+import { Buckets } from '../../../auth/rate/setup.ts';
 import type { MqttConnection } from '../connection.ts';
 import { holdUntilStored } from '../hold.ts';
 import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
@@ -50,6 +51,43 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     identity: c.identity.via === 'none' ? undefined : c.identity.id,
   };
   if (qos === 2) session.qos2Received.set(messageId!, 'pending');
+  const limiter = c.ctx.limiter;
+  if (!limiter) return ingest(c, p, item);
+  const key = c.identity.via === 'none' ? `mqtt-client:${c.clientId}` : c.identity.id;
+  void c.track(limiter.take(Buckets.single, key), 0).then((t) => {
+    if (c.state === 'closed') return;
+    if (t.ok) {
+      c.rateStrikes = 0;
+      return ingest(c, p, item);
+    }
+    if (qos === 2) session.qos2Received.delete(messageId!);
+    rateLimited(c, p, t.retryAfterSeconds);
+  });
+}
+
+/** Publishes refused in a row by the rate limit after which the client is disconnected. */
+const SUSTAINED_ABUSE = 20;
+
+/**
+ * Over the device's rate: v5 QoS 1/2 get PUBACK/PUBREC 0x97 "quota exceeded" (nothing stored;
+ * MQTT 5 allows 0x96 "message rate too high" only on DISCONNECT); QoS 0 and v3.1.1 (no reason
+ * codes, and no ack for what is not stored) are only counted. A client that keeps going is
+ * disconnected (v5: DISCONNECT 0x96).
+ */
+function rateLimited(c: MqttConnection, p: IPublishPacket, retryAfterSeconds: number): void {
+  c.ctx.metrics.error(errorType[ErrorCode.RATE_LIMITED]);
+  const why = `rate limit: retry in ${retryAfterSeconds} s`;
+  if (c.protocolVersion === 5 && p.qos > 0) ack(c, p.qos === 1 ? 'puback' : 'pubrec', p.messageId!, Reason.quotaExceeded, why);
+  if (++c.rateStrikes >= SUSTAINED_ABUSE) {
+    c.ctx.log.info({ client_id: c.clientId, identity: c.identity.id }, 'mqtt client keeps publishing over its rate limit: disconnected');
+    c.disconnect(Reason.messageRateTooHigh, why);
+  }
+}
+
+/** Through the pipeline; QoS 1/2 acknowledged once stored (held while the queue is down). */
+function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
+  const { qos, messageId } = p;
+  const session = c.session!;
   if (qos === 0) {
     // at most once: a reading the queue cannot take now is counted and gone
     void c.track(c.ctx.pipeline.ingest(item), item.payload.length);

@@ -1,0 +1,106 @@
+/**
+ * Rate limits and connection limits on two instances sharing one redis-server: one token bucket
+ * per device across instances and transports; HTTP 429 + Retry-After, MQTT v5 PUBACK 0x97 and
+ * DISCONNECT 0x96, v3.1.1 disconnected after sustained abuse; recovery once tokens refill;
+ * MAX_CONNECTIONS_PER_IP.
+ */
+import { describe, expect, test } from 'bun:test';
+import mqtt from 'mqtt';
+import { reading } from '../fixtures/readings.ts';
+import { RawMqtt } from '../helpers/mqtt-raw.ts';
+import { useStack } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { LiveClient } from '../helpers/ws-client.ts';
+
+const ADMIN = 'admin-token-for-tests-0123456789';
+// 30 a minute: a burst of 30, then one token every 2 s
+const stack = useStack(
+  { AUTH_MODE: 'api-key', ADMIN_TOKEN: ADMIN, RATE_LIMIT: 'on', RATE_LIMIT_PER_MINUTE: '30', RATE_LIMIT_BATCH_PER_MINUTE: '3', MAX_CONNECTIONS_PER_IP: '40' },
+  { servers: 2 },
+);
+
+async function register(id: string): Promise<string> {
+  const res = await fetch(`${stack.server.base}/api/v1/admin/devices`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ device_id: id }) });
+  return ((await res.json()) as { api_key: string }).api_key;
+}
+const post = (key: string, body: unknown, path = '/api/v1/sensor-data', i = 0) =>
+  fetch(stack.servers[i]!.base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(body) });
+
+describe('rate limits', () => {
+  test('rate - one bucket per device across instances: 429 with Retry-After, then recovery', async () => {
+    const key = await register('rl-http');
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await post(key, reading({ device_id: 'rl-http' }), '/api/v1/sensor-data', i % 2)).status);
+    expect(statuses.every((s) => s === 202)).toBe(true);
+    const limited = await post(key, reading({ device_id: 'rl-http' }), '/api/v1/sensor-data', 1);
+    expect(limited.status).toBe(429);
+    const retry = Number(limited.headers.get('retry-after'));
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(((await limited.json()) as { code: string }).code).toBe('INGEST_ERR_RATE_LIMITED');
+    // another device is not affected
+    const other = await register('rl-other');
+    expect((await post(other, reading({ device_id: 'rl-other' }))).status).toBe(202);
+    await Bun.sleep(retry * 1000 + 200);
+    expect((await post(key, reading({ device_id: 'rl-http' }))).status).toBe(202);
+  });
+
+  test('rate - batches have their own bucket', async () => {
+    const key = await register('rl-batch');
+    for (let i = 0; i < 3; i++) expect((await post(key, [reading({ device_id: 'rl-batch' })], '/api/v1/sensor-data/batch')).status).toBe(202);
+    expect((await post(key, [reading({ device_id: 'rl-batch' })], '/api/v1/sensor-data/batch')).status).toBe(429);
+    expect((await post(key, reading({ device_id: 'rl-batch' }))).status).toBe(202);
+  });
+
+  test('rate - MQTT v5: PUBACK 0x97 (quota exceeded) past the rate, nothing stored for it; recovers', async () => {
+    const key = await register('rl-mqtt');
+    const c = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.server.mqttPort}`, { protocolVersion: 5, reconnectPeriod: 0, username: 'rl-mqtt', password: key }));
+    const codes: (number | undefined)[] = [];
+    for (let i = 0; i < 31; i++) {
+      codes.push(
+        await c.publishAsync('neurobuild/sensors/rl-mqtt/data', JSON.stringify(reading({ device_id: 'rl-mqtt' })), { qos: 1 }).then(
+          () => 0,
+          (e: { code?: number }) => e.code,
+        ),
+      );
+    }
+    expect(codes.slice(0, 30).every((x) => x === 0)).toBe(true);
+    expect(codes[30]).toBe(0x97);
+    const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
+    expect(rows.filter(([, f]) => f[f.indexOf('device_id') + 1] === 'rl-mqtt').length).toBe(30);
+    await Bun.sleep(2300);
+    await c.publishAsync('neurobuild/sensors/rl-mqtt/data', JSON.stringify(reading({ device_id: 'rl-mqtt' })), { qos: 1 });
+  });
+
+  test('rate - MQTT v3.1.1: no ack past the rate, disconnected after sustained abuse', async () => {
+    const key = await register('rl-v3');
+    const raw = await RawMqtt.open(stack.server.mqttPort, 4);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'rl-v3', keepalive: 60, username: 'rl-v3', password: Buffer.from(key) });
+    await raw.next('connack');
+    for (let i = 1; i <= 60; i++) {
+      raw.send({ cmd: 'publish', topic: 'neurobuild/sensors/rl-v3/data', payload: Buffer.from(JSON.stringify(reading({ device_id: 'rl-v3' }))), qos: 1, messageId: i, retain: false, dup: false });
+    }
+    expect(await raw.waitClosed(10_000)).toBe(true);
+    const acks = raw.packets.filter((p) => p.cmd === 'puback').length;
+    expect(acks).toBe(30);
+  });
+});
+
+describe('connection limits', () => {
+  test('rate - MAX_CONNECTIONS_PER_IP: past it, MQTT sockets are closed and WebSocket upgrades get 503', async () => {
+    const server = await stack.startServer({ MAX_CONNECTIONS_PER_IP: '2', AUTH_MODE: 'none' });
+    const a = await RawMqtt.open(server.mqttPort, 4);
+    const b = await LiveClient.open(server.wsUrl('/'));
+    const refused = await RawMqtt.open(server.mqttPort, 4);
+    expect(await refused.waitClosed()).toBe(true);
+    await expect(LiveClient.open(server.wsUrl('/'))).rejects.toThrow();
+    a.end();
+    await waitFor(async () => {
+      const c = await RawMqtt.open(server.mqttPort, 4);
+      await Bun.sleep(100);
+      const ok = !c.closed;
+      c.end();
+      return ok;
+    }, 3000, 'a slot free again');
+    b.close();
+  });
+});
