@@ -1,0 +1,266 @@
+// Figures of the WebSocket benchmark: console lines per run, medians over rounds, the
+// grouped/per-turn and slow/none ratios (per round, then median), and the RESULTS.md section.
+import { median } from '../lib/stats.mjs';
+import { int, mdTable, ms, ratio, textTable } from '../lib/tables.mjs';
+
+/** Completeness threshold of the headline figure. */
+export const COMPLETE = 0.999;
+
+export const pct = (x, digits = 0) => (Number.isFinite(x) ? `${x.toFixed(digits)}` : '—');
+export const share = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(x >= 0.9995 && x < 1 ? 3 : 2)} %` : '—');
+const mib = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+const subsCpu = (xs) => xs.map((x) => pct(x)).join(' + ');
+
+// ------------------------------------------------------------------------------ fan-out
+export function printFanoutRun(r, rounds) {
+  console.log(
+    `[round ${r.round}/${rounds}] fan-out ${int(r.rate).padStart(5)} readings/s  ${r.targetLabel.padEnd(13)} ${int(r.framesPerSec).padStart(10)} frames/s  ` +
+      `completeness ${share(r.completeness)} (least-served subscriber ${share(r.minShare)})  accepted ${int(r.acceptedPerSec)}/s  ` +
+      `CPU % server (${r.processes} procs) ${pct(r.cpu.server)} redis ${pct(r.cpu.redis)} sender ${pct(r.cpu.sender)} subscribers ${subsCpu(r.cpu.subs)}  machine ${pct(r.cpu.machine)} (not ours ${pct(r.cpu.others)})  server RSS ${mib(r.rssMiB)} MiB`,
+  );
+  if (r.completeness < COMPLETE) console.log(`  NOTE: ${int(r.expected - r.delivered)} of ${int(r.expected)} frames not delivered (completeness below ${share(COMPLETE)})`);
+  if (r.senderBehind > r.rate / 10) console.log(`  NOTE: the sender fell up to ${int(r.senderBehind)} readings behind its schedule (request p99 ${ms(r.senderP99)} ms)`);
+  for (const i of r.issues) console.log(`  PROBLEM: ${i}`);
+}
+
+/** Medians per rate and target, in rate order then target order. */
+export function fanoutSummary(runs, rates, targets) {
+  const rows = [];
+  for (const rate of rates) {
+    for (const t of targets) {
+      const rs = runs.filter((r) => r.rate === rate && r.target === t.id);
+      if (!rs.length) continue;
+      const med = (f) => median(rs.map(f));
+      rows.push({
+        rate,
+        target: t,
+        n: rs.length,
+        acceptedPerSec: med((r) => r.acceptedPerSec),
+        offeredPerSec: med((r) => r.acceptedPerSec * r.subscribers),
+        framesPerSec: med((r) => r.framesPerSec),
+        completeness: med((r) => r.completeness),
+        worstCompleteness: Math.min(...rs.map((r) => r.completeness)),
+        minShare: Math.min(...rs.map((r) => r.minShare)),
+        server: med((r) => r.cpu.server),
+        redis: med((r) => r.cpu.redis),
+        sender: med((r) => r.cpu.sender),
+        subs: rs[0].cpu.subs.map((_, i) => med((r) => r.cpu.subs[i])),
+        rssMiB: med((r) => r.rssMiB),
+        machine: med((r) => r.cpu.machine),
+        others: med((r) => r.cpu.others),
+        issues: rs.filter((r) => r.issues.length).length,
+      });
+    }
+  }
+  return rows;
+}
+
+/** Per target: the highest median frames/s among rates whose median completeness is ≥ 99.9 % (and no run had problems). */
+export function headline(summary, targets) {
+  return targets.map((t) => {
+    const ok = summary.filter((s) => s.target.id === t.id && s.completeness >= COMPLETE && s.issues === 0);
+    const best = ok.reduce((b, s) => (!b || s.framesPerSec > b.framesPerSec ? s : b), null);
+    return { target: t, best };
+  });
+}
+
+/** grouped / per-turn ratios of frames/s and server CPU, per round then median, per rate. */
+export function fanoutRatios(runs, rates, [a, b]) {
+  return rates.map((rate) => {
+    const rounds = [...new Set(runs.filter((r) => r.rate === rate).map((r) => r.round))];
+    const pairs = rounds
+      .map((round) => [runs.find((r) => r.rate === rate && r.round === round && r.target === a.id), runs.find((r) => r.rate === rate && r.round === round && r.target === b.id)])
+      .filter(([x, y]) => x && y);
+    return {
+      rate,
+      frames: median(pairs.map(([x, y]) => x.framesPerSec / y.framesPerSec)),
+      cpu: median(pairs.map(([x, y]) => x.cpu.server / y.cpu.server)),
+    };
+  });
+}
+
+export function fanoutMedianRows(summary) {
+  const rows = [['rate readings/s', 'target', 'accepted readings/s', 'offered frames/s', 'delivered frames/s', 'completeness', 'worst round', 'least-served subscriber', 'server CPU %', 'server RSS MiB', 'subscriber procs CPU %', 'sender CPU %', 'redis CPU %', 'machine busy % (not ours)', 'runs with problems']];
+  for (const s of summary) {
+    rows.push([
+      int(s.rate),
+      s.target.label,
+      int(s.acceptedPerSec),
+      int(s.offeredPerSec),
+      int(s.framesPerSec),
+      share(s.completeness),
+      share(s.worstCompleteness),
+      share(s.minShare),
+      pct(s.server),
+      mib(s.rssMiB),
+      subsCpu(s.subs),
+      pct(s.sender),
+      pct(s.redis),
+      `${pct(s.machine)} (${pct(s.others)})`,
+      `${s.issues}/${s.n}`,
+    ]);
+  }
+  return rows;
+}
+
+export function headlineRows(heads) {
+  const rows = [['target', 'what', 'highest delivered frames/s with completeness ≥ 99.9 %', 'at rate readings/s', 'completeness', 'server CPU %', 'subscriber procs CPU %']];
+  for (const { target, best } of heads) {
+    rows.push(best ? [target.label, target.what, int(best.framesPerSec), int(best.rate), share(best.completeness), pct(best.server), subsCpu(best.subs)] : [target.label, target.what, 'none of the rates', '—', '—', '—', '—']);
+  }
+  return rows;
+}
+
+export function fanoutRatioRows(ratios, [a, b]) {
+  const rows = [['rate readings/s', 'pair', 'delivered frames/s', 'server CPU %']];
+  for (const r of ratios) rows.push([int(r.rate), `${a.label} / ${b.label}`, ratio(r.frames), ratio(r.cpu)]);
+  return rows;
+}
+
+export function fanoutRawRows(runs) {
+  const rows = [['round', 'rate', 'target', 'order', 'subscribers', 'accepted', 'delivered / expected frames', 'window frames/s', 'completeness', 'least-served', 'CPU % server / redis / sender / subscriber procs', 'machine busy % (not ours)', 'RSS MiB', 'problems']];
+  for (const r of runs) {
+    rows.push([
+      String(r.round),
+      int(r.rate),
+      r.targetLabel,
+      String(r.order),
+      int(r.subscribers),
+      int(r.accepted),
+      `${int(r.delivered)} / ${int(r.expected)}`,
+      int(r.framesPerSec),
+      share(r.completeness),
+      share(r.minShare),
+      `${pct(r.cpu.server)} / ${pct(r.cpu.redis)} / ${pct(r.cpu.sender)} / ${subsCpu(r.cpu.subs)}`,
+      `${pct(r.cpu.machine)} (${pct(r.cpu.others)})`,
+      mib(r.rssMiB),
+      r.issues.length ? r.issues.join('; ').replaceAll('|', '/') : '—',
+    ]);
+  }
+  return rows;
+}
+
+// ------------------------------------------------------------------------------- ingest
+export function printIngestRun(r, rounds) {
+  console.log(
+    `[round ${r.round}/${rounds}] ingest  ${r.label.padEnd(26)} ${int(r.readingsPerSec).padStart(9)} readings/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms  ` +
+      `non-2xx ${r.non2xx}  socket errors ${r.socketErrors}  CPU % server (${r.processes} procs) ${pct(r.cpu.server)} redis ${pct(r.cpu.redis)} machine ${pct(r.cpu.machine)} (not ours ${pct(r.cpu.others)})  server RSS ${mib(r.rssMiB)} MiB`,
+  );
+  console.log(`  check: XLEN sensor-data grew by ${int(r.stored.delta)} ${r.stored.ok ? '>=' : '<'} ${int(r.acceptedReadings)} readings answered 2xx — ${r.stored.ok ? 'OK' : 'FAILED'}`);
+  if (r.slow) console.log(`  slow subscribers after the run: ${r.slow.open}/${r.slow.connections} still open, closes ${JSON.stringify(r.slow.closes)}, frames read per connection ${int(r.slow.minFrames)}–${int(r.slow.maxFrames)}`);
+  for (const i of r.issues) console.log(`  PROBLEM: ${i}`);
+}
+
+export function ingestSummary(runs, variants) {
+  const byVariant = variants.map((v) => {
+    const rs = runs.filter((r) => r.variant === v.id);
+    const med = (f) => median(rs.map(f));
+    return {
+      variant: v,
+      n: rs.length,
+      readingsPerSec: med((r) => r.readingsPerSec),
+      p50: med((r) => r.p50),
+      p99: med((r) => r.p99),
+      server: med((r) => r.cpu.server),
+      redis: med((r) => r.cpu.redis),
+      rssMiB: med((r) => r.rssMiB),
+      machine: med((r) => r.cpu.machine),
+      others: med((r) => r.cpu.others),
+      stored: rs.filter((r) => r.stored.ok).length,
+      issues: rs.filter((r) => r.issues.length).length,
+    };
+  });
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  const perRound = rounds.map((round) => {
+    const [x, y] = variants.map((v) => runs.find((r) => r.round === round && r.variant === v.id));
+    return x && y ? y.readingsPerSec / x.readingsPerSec : NaN;
+  });
+  return { byVariant, perRound, ratio: median(perRound) };
+}
+
+export function ingestRows(sum) {
+  const rows = [['variant', 'what', 'readings/s', 'p50 ms', 'p99 ms', 'server CPU %', 'redis CPU %', 'machine busy % (not ours)', 'server RSS MiB', 'stored check', 'runs with problems']];
+  for (const s of sum.byVariant) rows.push([s.variant.label, s.variant.what, int(s.readingsPerSec), ms(s.p50), ms(s.p99), pct(s.server), pct(s.redis), `${pct(s.machine)} (${pct(s.others)})`, mib(s.rssMiB), `${s.stored}/${s.n} ok`, `${s.issues}/${s.n}`]);
+  return rows;
+}
+
+export function ingestRawRows(runs) {
+  const rows = [['round', 'variant', 'order', 'readings/s', 'p50 ms', 'p99 ms', 'non-2xx', 'socket err', 'stored Δ / accepted', 'CPU % server / redis', 'machine busy % (not ours)', 'slow subscribers open at the end', 'problems']];
+  for (const r of runs) {
+    rows.push([
+      String(r.round),
+      r.label,
+      String(r.order),
+      int(r.readingsPerSec),
+      ms(r.p50),
+      ms(r.p99),
+      int(r.non2xx),
+      int(r.socketErrors),
+      `${int(r.stored.delta)} / ${int(r.acceptedReadings)} ${r.stored.ok ? 'ok' : 'FAILED'}`,
+      `${pct(r.cpu.server)} / ${pct(r.cpu.redis)}`,
+      `${pct(r.cpu.machine)} (${pct(r.cpu.others)})`,
+      r.slow ? `${r.slow.open}/${r.slow.connections}` : '—',
+      r.issues.length ? r.issues.join('; ').replaceAll('|', '/') : '—',
+    ]);
+  }
+  return rows;
+}
+
+export const ingestRatioLine = (sum) =>
+  `with / without slow subscribers, readings/s per round: ${sum.perRound.map((x) => ratio(x)).join(', ')} → median **${ratio(sum.ratio)}** (target ≥ 0.90×: ${sum.ratio >= 0.9 ? 'met' : 'NOT met'})`;
+
+// -------------------------------------------------------------------------------- output
+export function printSummary({ fanout, ingest, heads, fRatios, targets, ingestSum, problems, logFindings, logDir }) {
+  if (fanout.length) {
+    console.log('\nFan-out, medians over rounds:\n');
+    console.log(textTable(fanoutMedianRows(fanout)));
+    console.log('');
+    console.log(textTable(headlineRows(heads)));
+    console.log(`\nRatios ${targets[0].label} / ${targets[1].label} (per round, then median):\n`);
+    console.log(textTable(fanoutRatioRows(fRatios, targets)));
+  }
+  if (ingest.length) {
+    console.log('\nIngest with slow subscribers, medians over rounds:\n');
+    console.log(textTable(ingestRows(ingestSum)));
+    console.log(`\n${ingestRatioLine(ingestSum).replaceAll('**', '')}`);
+  }
+  console.log(`\nproblems: ${problems ? `${problems} run(s), see above` : 'none'}`);
+  console.log(`server logs: ${logFindings.length ? `${logFindings.length} run(s) with warn/error/non-JSON lines, see ${logDir}:\n${logSummary(logFindings).join('\n')}` : 'clean (nothing at warn or above)'}`);
+}
+
+/** The Markdown of the RESULTS.md section. */
+export function section({ facts, fanout, fanoutRuns, heads, fRatios, targets, ingestSum, ingestRuns, notes, logFindings }) {
+  const out = ['## WebSocket fan-out (bench/ws)', '', ...facts.map((f) => `- ${f}`), ''];
+  if (fanoutRuns.length) {
+    out.push('### Fan-out to 1,000 subscribers', '', ...notes.fanout, '', mdTable(headlineRows(heads)), '', 'Medians over rounds:', '', mdTable(fanoutMedianRows(fanout)), '');
+    out.push(`Ratios ${targets[0].label} / ${targets[1].label}, per round then median (frames/s above 1× and CPU below 1× favour grouping):`, '', mdTable(fanoutRatioRows(fRatios, targets)), '');
+  }
+  if (ingestRuns.length) out.push('### Ingest with slow subscribers', '', ...notes.ingest, '', mdTable(ingestRows(ingestSum)), '', ingestRatioLine(ingestSum), '');
+  out.push('### Per-round raw figures', '');
+  if (fanoutRuns.length) out.push(mdTable(fanoutRawRows(fanoutRuns)), '');
+  if (ingestRuns.length) out.push(mdTable(ingestRawRows(ingestRuns)), '');
+  out.push('### Server logs', '');
+  out.push(logFindings.length ? logSummary(logFindings).join('\n') : '- nothing at warn level or above (LOG_LEVEL=warn), no non-JSON output, every server stopped cleanly.');
+  return out.join('\n');
+}
+
+/** Server log findings grouped by message: "- N× in K run(s) (first: <run>): `level L: msg`". */
+export function logSummary(findings) {
+  const by = new Map();
+  for (const f of findings) {
+    for (const line of f.lines) {
+      let m = line;
+      try {
+        const o = JSON.parse(line);
+        m = `level ${o.level}: ${o.msg}`;
+      } catch {
+        /* not JSON: the line itself */
+      }
+      const e = by.get(m) ?? { lines: 0, runs: new Set() };
+      e.lines++;
+      e.runs.add(f.run);
+      by.set(m, e);
+    }
+  }
+  return [...by].map(([m, e]) => `- ${e.lines}× in ${e.runs.size} run(s) (first: ${[...e.runs][0]}): \`${m.replaceAll('`', "'")}\``);
+}
