@@ -1,5 +1,5 @@
 // Command-line plumbing shared by the benchmark runners: the prefix of their messages, fatal
-// errors, the common BENCH_* knobs, BENCH_SCENARIOS selection and the command line that ran.
+// errors, the common BENCH_* knobs, picking scenarios (or targets) by id and the command line that ran.
 let name = 'bench';
 
 /** Sets the prefix of every message printed by bench/lib, e.g. "bench:http". */
@@ -42,11 +42,19 @@ export function readSettings() {
   return { quick, rounds, duration, warmup, writeResults };
 }
 
+/**
+ * The entries of `all` whose ids are named in environment variable `envName` (comma list, kept in
+ * `all`'s order), or all of them when it is unset; fail()s on an unknown id, calling it a `what`.
+ */
+export function pickFromEnv(envName, all, what) {
+  const wanted = (process.env[envName] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const w of wanted) if (!all.some((s) => s.id === w)) fail(`unknown ${what} ${w} (known: ${all.map((s) => s.id).join(', ')})`);
+  return wanted.length ? all.filter((s) => wanted.includes(s.id)) : all;
+}
+
 /** The scenarios named in BENCH_SCENARIOS (comma list of ids, in `all`'s order), or all of them. */
 export function pickScenarios(all) {
-  const wanted = (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const w of wanted) if (!all.some((s) => s.id === w)) fail(`unknown scenario ${w} (known: ${all.map((s) => s.id).join(', ')})`);
-  return wanted.length ? all.filter((s) => wanted.includes(s.id)) : all;
+  return pickFromEnv('BENCH_SCENARIOS', all, 'scenario');
 }
 
 /** The run's command line: the BENCH_* variables set, then `npm run <npmScript>` or `node <script>`. */

@@ -1,5 +1,6 @@
 // What a benchmark runs on: required command-line tools (installed with apt-get when possible),
-// the machine and software versions, and the identity and freshness of the server bundle.
+// the machine and software versions (tools and npm packages), and the identity and freshness of
+// the server bundle.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -56,6 +57,15 @@ export function machineInfo() {
     redis: redisV,
     wrk: wrkV,
   };
+}
+
+/** Version of an installed npm package (from node_modules), or 'missing'. */
+export function packageVersion(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'missing';
+  }
 }
 
 function newestMtime(dir) {

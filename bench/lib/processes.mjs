@@ -1,5 +1,6 @@
 // Child processes of a benchmark run: tracking and killing them (on exit, errors, signals and a
-// watchdog), spawning with output to a log file, graceful stop, free ports and small probes.
+// watchdog), spawning with output to a log file, graceful stop, free ports and small probes
+// (HTTP status, resident memory, log tail).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -108,6 +109,15 @@ export function httpStatus(port, urlPath) {
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(0));
   });
+}
+
+/** VmRSS of a live process in KiB (from /proc/<pid>/status), or NaN. */
+export function rssKiB(pid) {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m)?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
 }
 
 /** The last lines of a log file, for error messages. */

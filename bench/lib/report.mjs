@@ -1,6 +1,7 @@
 // Console and table output of a load benchmark: one block per run (figures, stored check,
 // warnings, server health), the summary tables, and the rows shared with RESULTS.md.
-import { scanLog, unclean } from './servers.mjs';
+import { scanLog, summarizeLines } from './server-logs.mjs';
+import { unclean } from './servers.mjs';
 import { int, ms, ratio, textTable } from './tables.mjs';
 
 /** Rows of the medians table: one per scenario and target, in `targets` order. */
@@ -32,15 +33,17 @@ export function ratioRows(summary) {
   return rows;
 }
 
+/** Headers of the cells that name a run in a raw-figures table. */
+export const RUN_HEAD = ['round', 'scenario', 'target', 'order'];
+/** Cells that name a run: round, scenario id, target label, position in the round's order. */
+export const runCells = (r) => [String(r.round), r.scenario, r.targetLabel, String(r.order)];
+
 /** Rows of the per-round raw figures, one per run in run order. */
 export function rawRows(runs) {
-  const rows = [['round', 'scenario', 'target', 'order', 'req/s', 'readings/s', 'p50 ms', 'p99 ms', 'non-2xx', 'socket err', 'stored Δ / accepted']];
+  const rows = [[...RUN_HEAD, 'req/s', 'readings/s', 'p50 ms', 'p99 ms', 'non-2xx', 'socket err', 'stored Δ / accepted']];
   for (const r of runs) {
     rows.push([
-      String(r.round),
-      r.scenario,
-      r.targetLabel,
-      String(r.order),
+      ...runCells(r),
       int(r.rps),
       int(r.readingsPerSec),
       ms(r.p50),
@@ -73,19 +76,20 @@ export function printRun(run, rounds) {
 
 /**
  * Prints and returns what needs attention about a stopped server: an unclean stop (see
- * unclean()) and log lines at warn level or above / not JSON (see scanLog()).
- * @returns {{run: string, lines: string[]}[]} entries for the "Server logs" part of RESULTS.md
+ * unclean(); `exit` undefined when it never started) and the log lines scanLog(logFile, log)
+ * finds (`log`: {kind, ignore}, default pino JSON), summarized by summarizeLines().
+ * @returns {{run: string, lines: string[]}[]} entries for the server-log part of RESULTS.md
  */
-export function reportServerHealth({ key, label, exit, graceS, logFile }) {
+export function reportServerHealth({ key, label, exit, graceS, logFile, log }) {
   const found = [];
   const msg = unclean(exit, label, graceS);
   if (msg) {
     console.log(`  WARNING: ${msg}`);
     found.push({ run: key, lines: [msg] });
   }
-  const findings = scanLog(logFile);
+  const findings = scanLog(logFile, log);
   if (findings.length) {
-    console.log(`  server log: ${findings.length} line(s) at warn or above / not JSON (${logFile}); first: ${findings[0]}`);
+    console.log(`  server log (${logFile}): ${summarizeLines(findings)}`);
     found.push({ run: key, lines: findings });
   }
   return found;

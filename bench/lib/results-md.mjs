@@ -1,12 +1,23 @@
-// bench/RESULTS.md: rendering a benchmark's section (facts, medians, ratios, raw figures,
-// server logs) and splicing it between the benchmark's start/end markers, leaving the rest alone.
+// bench/RESULTS.md: the parts of a benchmark's section (title and facts, tables with notes), the
+// whole section of an ours/baseline benchmark, and splicing a section between the benchmark's
+// start/end markers, leaving the rest alone.
 import fs from 'node:fs';
 import { mdTable } from './tables.mjs';
 
 const DEFAULT_HEADER = '# Benchmark results\n\nSections are written by the benchmark scripts under bench/; see bench/README.md.\n';
 
+/** Lines opening a section: the "## …" title, then the facts as bullet points. */
+export function sectionHead(title, facts) {
+  return [title, '', ...facts.map((f) => `- ${f}`), ''];
+}
+
+/** Lines of a "### …" part: the heading, the note lines (if any), then the Markdown table of `rows`. */
+export function tablePart(heading, notes, rows) {
+  return [heading, '', ...(notes.length ? [...notes, ''] : []), mdTable(rows), ''];
+}
+
 /**
- * The Markdown of one section.
+ * The Markdown of the section of an ours/baseline load benchmark (bench/http).
  * @param {object} o
  * @param {string} o.title heading line, e.g. "## HTTP (bench/http)"
  * @param {string[]} o.facts bullet points (date, machine, software, command, settings, caveat)
@@ -17,26 +28,10 @@ const DEFAULT_HEADER = '# Benchmark results\n\nSections are written by the bench
  */
 export function renderSection({ title, facts, mediansNote, tables, rawNote, logFindings }) {
   return [
-    title,
-    '',
-    ...facts.map((f) => `- ${f}`),
-    '',
-    '### Medians over rounds',
-    '',
-    ...mediansNote,
-    '',
-    mdTable(tables.medians),
-    '',
-    '### Ratios ours / baseline (per round, then median)',
-    '',
-    'Throughput: above 1× means ours is faster. Latency: below 1× means ours answers sooner.',
-    '',
-    mdTable(tables.ratios),
-    '',
-    '### Per-round raw figures',
-    '',
-    mdTable(tables.raw),
-    '',
+    ...sectionHead(title, facts),
+    ...tablePart('### Medians over rounds', mediansNote, tables.medians),
+    ...tablePart('### Ratios ours / baseline (per round, then median)', ['Throughput: above 1× means ours is faster. Latency: below 1× means ours answers sooner.'], tables.ratios),
+    ...tablePart('### Per-round raw figures', [], tables.raw),
     rawNote,
     '',
     '### Server logs',

@@ -1,6 +1,5 @@
-// Servers under test: starting a Node script on free ports and waiting for GET /ready, judging
-// how it stopped, and scanning its (pino JSON) log for lines that deserve attention.
-import fs from 'node:fs';
+// Servers under test: starting a Node script on free ports and waiting for GET /ready (or any
+// readiness probe), and judging how it stopped (its log is scanned by server-logs.mjs).
 import { freePort, httpStatus, sleep, spawnLogged, stop, tail } from './processes.mjs';
 
 /**
@@ -23,12 +22,21 @@ export async function startNodeServer({ label, script, env, redisPort, logFile }
     ...env(ports),
   };
   const child = spawnLogged(process.execPath, [script], logFile, childEnv);
+  await waitReady(child, { label, logFile, isReady: async () => (await httpStatus(port, '/ready')) === 200 });
+  return { child, port, ports };
+}
+
+/**
+ * Polls `isReady()` every 100 ms until it resolves true. Throws (with the log's tail) if the
+ * child exits first, or stops it and throws if it is not ready within 30 s.
+ */
+export async function waitReady(child, { label, logFile, isReady }) {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`${label} exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); log ${logFile}:\n${tail(logFile)}`);
     }
-    if ((await httpStatus(port, '/ready')) === 200) return { child, port, ports };
+    if (await isReady()) return;
     await sleep(100);
   }
   await stop(child, 2000);
@@ -37,34 +45,11 @@ export async function startNodeServer({ label, script, env, redisPort, logFile }
 
 /**
  * A message when a server did not stop cleanly (killed after the grace period, non-zero exit,
- * or a signal other than SIGTERM), else null. `exit` is what stop() returned.
+ * or a signal other than SIGTERM), else null. `exit` is what stop() returned (undefined when
+ * the server never started).
  */
 export function unclean(exit, label, graceS) {
+  if (!exit) return null; // never started
   if (!(exit.forced || (exit.code !== 0 && exit.code !== null) || (exit.signal && exit.signal !== 'SIGTERM'))) return null;
   return `${label} did not stop cleanly (code ${exit.code}, signal ${exit.signal}${exit.forced ? `, killed after ${graceS} s` : ''})`;
-}
-
-const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
-
-/** Lines of a server log that deserve attention: level warn and above, or anything not JSON. */
-export function scanLog(file) {
-  const findings = [];
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return findings;
-  }
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let level;
-    try {
-      const o = JSON.parse(line);
-      level = typeof o.level === 'number' ? o.level : LEVELS[o.level];
-    } catch {
-      level = undefined;
-    }
-    if (level === undefined || level >= 40) findings.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
-  }
-  return findings;
 }

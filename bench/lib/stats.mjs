@@ -1,5 +1,5 @@
-// Aggregation of benchmark runs: medians over rounds per scenario and target, and ours/baseline
-// ratios computed per round (the two runs of a round are close in time) and then medianed.
+// Aggregation of benchmark runs: medians over rounds per scenario and target, and ratios between
+// two targets computed per round (the runs of a round are close in time) and then medianed.
 //
 // A run is { round, scenario: <scenario id>, target: 'ours' | 'baseline', rps, readingsPerSec,
 // p50, p99, non2xx, socketErrors, stored: { ok } , ... } as assembled by bench/http/run.mjs.
@@ -26,6 +26,21 @@ function aggregate(rs) {
 }
 
 /**
+ * Median over rounds of runs[a][key] / runs[b][key], where a and b are the runs of targets `a`
+ * and `b` in the same round of scenario `scenarioId` (rounds missing either are skipped).
+ */
+export function perRoundRatio(runs, scenarioId, a, b, key) {
+  const rounds = [...new Set(runs.filter((r) => r.scenario === scenarioId).map((r) => r.round))];
+  return median(
+    rounds.map((round) => {
+      const x = runs.find((r) => r.scenario === scenarioId && r.round === round && r.target === a);
+      const y = runs.find((r) => r.scenario === scenarioId && r.round === round && r.target === b);
+      return x && y ? x[key] / y[key] : NaN;
+    }),
+  );
+}
+
+/**
  * Per scenario (in the given order): medians of the targets 'ours' and 'baseline' over the
  * rounds, and the medians of the per-round ratios ours/baseline of readings/s, p50 and p99.
  * @returns {{scenario: object, ours: object, baseline: object, ratio: {throughput: number, p50: number, p99: number}}[]}
@@ -33,24 +48,12 @@ function aggregate(rs) {
 export function summarize(runs, scenarios) {
   return scenarios.map((s) => {
     const per = (t) => runs.filter((r) => r.scenario === s.id && r.target === t);
-    const rounds = [...new Set(runs.filter((r) => r.scenario === s.id).map((r) => r.round))];
-    const perRound = rounds
-      .map((round) => {
-        const o = runs.find((r) => r.scenario === s.id && r.target === 'ours' && r.round === round);
-        const b = runs.find((r) => r.scenario === s.id && r.target === 'baseline' && r.round === round);
-        if (!o || !b) return null;
-        return { throughput: o.readingsPerSec / b.readingsPerSec, p50: o.p50 / b.p50, p99: o.p99 / b.p99 };
-      })
-      .filter(Boolean);
+    const ratio = (key) => perRoundRatio(runs, s.id, 'ours', 'baseline', key);
     return {
       scenario: s,
       ours: aggregate(per('ours')),
       baseline: aggregate(per('baseline')),
-      ratio: {
-        throughput: median(perRound.map((x) => x.throughput)),
-        p50: median(perRound.map((x) => x.p50)),
-        p99: median(perRound.map((x) => x.p99)),
-      },
+      ratio: { throughput: ratio('readingsPerSec'), p50: ratio('p50'), p99: ratio('p99') },
     };
   });
 }

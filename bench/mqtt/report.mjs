@@ -1,41 +1,19 @@
-// Tables and the RESULTS.md section of the MQTT benchmark (used by run.mjs).
-import fs from 'node:fs';
-import { TARGETS } from './procs.mjs';
+// Output of the MQTT benchmark (used by run.mjs): console lines per run and the summary, the
+// tables, and the RESULTS.md section; formats, tables and the section plumbing come from bench/lib.
+import { RUN_HEAD, runCells } from '../lib/report.mjs';
+import { sectionHead, tablePart } from '../lib/results-md.mjs';
+import { summarizeLines } from '../lib/server-logs.mjs';
+import { median, perRoundRatio } from '../lib/stats.mjs';
+import { int, mdTable, ms, ratio, textTable } from '../lib/tables.mjs';
 
 export const START = '<!-- bench:mqtt:start -->';
 export const END = '<!-- bench:mqtt:end -->';
 
-export function median(xs) {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-export const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
-export const ms = (x) => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : '—');
-export const ratio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—');
 const kib = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
 const mib = (x) => (Number.isFinite(x) ? (x / 1024).toFixed(1) : '—');
 
-export function pad(rows) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r) => r.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
-}
-
-export function mdTable(rows) {
-  const [head, ...body] = rows;
-  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
-
 /** Issues of one run, counted: lost acks, errors, unexpected closes/packets. */
 export const issues = (r) => (r.load.lost ?? 0) + (r.load.socket_errors ?? 0) + (r.load.unexpected_closes ?? 0) + (r.load.unknown_acks ?? 0) + (r.load.unexpected_packets ?? 0);
-
-export function checkText(r) {
-  const parts = [];
-  if (r.stored) parts.push(`stored ${r.stored.ok ? 'ok' : r.stored.strict ? 'FAILED' : 'short'}`);
-  if (r.sub) parts.push(`delivered ${r.sub.ok ? 'ok' : 'short'}`);
-  return parts.join(', ') || '—';
-}
 
 export function loadMedianRows(runs, scenarios, targets) {
   const rows = [['scenario', 'target', 'msg/s', 'stored/s', 'ack p50 ms', 'ack p99 ms', 'checks', 'issues', 'loadgen CPU %']];
@@ -63,17 +41,6 @@ export function loadMedianRows(runs, scenarios, targets) {
   return rows;
 }
 
-function perRoundRatio(runs, scenarioId, a, b, key) {
-  const rounds = [...new Set(runs.filter((r) => r.scenario === scenarioId).map((r) => r.round))];
-  return median(
-    rounds.map((round) => {
-      const x = runs.find((r) => r.scenario === scenarioId && r.round === round && r.target === a);
-      const y = runs.find((r) => r.scenario === scenarioId && r.round === round && r.target === b);
-      return x && y ? x[key] / y[key] : NaN;
-    }),
-  );
-}
-
 export function loadRatioRows(runs, scenarios, targets) {
   const others = targets.filter((t) => t.id !== 'ours');
   const storing = others.filter((t) => t.stores);
@@ -91,13 +58,10 @@ export function loadRatioRows(runs, scenarios, targets) {
 }
 
 export function loadRawRows(runs) {
-  const rows = [['round', 'scenario', 'target', 'order', 'msg/s', 'stored/s', 'p50 ms', 'p99 ms', 'acked/confirmed total', 'stored Δ', 'sub received', 'issues']];
+  const rows = [[...RUN_HEAD, 'msg/s', 'stored/s', 'p50 ms', 'p99 ms', 'acked/confirmed total', 'stored Δ', 'sub received', 'issues']];
   for (const r of runs) {
     rows.push([
-      String(r.round),
-      r.scenario,
-      r.targetLabel,
-      String(r.order),
+      ...runCells(r),
       int(r.msgPerS),
       r.stored ? int(r.storedPerS) : '—',
       ms(r.p50),
@@ -117,19 +81,13 @@ export function idleRows(idle, targets) {
   for (const t of targets) {
     const rs = idle.filter((r) => r.target === t.id);
     if (!rs.length) continue;
-    const rounds = rs.map((r) => r.round);
-    const ratios = rounds.map((round) => {
-      const o = idle.find((r) => r.target === 'ours' && r.round === round);
-      const x = rs.find((r) => r.round === round);
-      return o && x ? o.perConnKiB / x.perConnKiB : NaN;
-    });
     rows.push([
       t.label,
       int(median(rs.map((r) => r.connected))),
       mib(median(rs.map((r) => r.rssBefore))),
       mib(median(rs.map((r) => r.rssAfter))),
       kib(per(t.id)),
-      t.id === 'ours' ? '—' : ratio(median(ratios)),
+      t.id === 'ours' ? '—' : ratio(perRoundRatio(idle, rs[0].scenario, 'ours', t.id, 'perConnKiB')),
     ]);
   }
   return rows;
@@ -141,92 +99,93 @@ export function idleRawRows(idle) {
   return rows;
 }
 
-const LEVELS = { 40: 'warn', 50: 'error', 60: 'fatal' };
-/** "N line(s): 4× warn `msg`, 2× error `msg`" — JSON log lines grouped by level and message. */
-export function summarizeLines(lines) {
-  const groups = new Map();
-  for (const line of lines) {
-    let key;
-    try {
-      const o = JSON.parse(line);
-      key = `${LEVELS[o.level] ?? o.level} \`${String(o.msg).replaceAll('`', "'")}\``;
-    } catch {
-      key = `\`${line.replaceAll('`', "'").slice(0, 200)}\``;
-    }
-    groups.set(key, (groups.get(key) ?? 0) + 1);
+/** Prints one load run: figures, stored and delivery checks, warnings; returns its failures. */
+export function printLoadRun(head, tag, r, scenario, target) {
+  const failures = [];
+  const L = r.load;
+  console.log(`${head} ${int(r.msgPerS).padStart(8)} msg/s${target.stores ? `  stored ${int(r.storedPerS).padStart(8)}/s` : ''}${scenario.qos ? `  ack p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms` : ''}  loadgen CPU ${L.loadgen_cpu_pct}%`);
+  if (L.loadgen_cpu_pct >= 90) console.log(`  note: the load generator used ${L.loadgen_cpu_pct}% of a core: this figure is bounded by the client, not the server`);
+  if (r.stored) {
+    const what = scenario.qos ? 'acked' : 'confirmed (QoS 0, informational)';
+    console.log(`  check: XLEN sensor-data grew by ${int(r.stored.delta)} ${r.stored.ok ? '>=' : '<'} ${int(r.stored.expected)} ${what} — ${r.stored.ok ? 'OK' : r.stored.strict ? 'FAILED: acknowledged messages missing from Redis' : 'short'}`);
+    if (r.stored.rejects) console.log(`  note: ${int(r.stored.rejects)} entries in sensor-data-invalid (rejects stream)`);
+    if (!r.stored.settled) console.log('  WARNING: XLEN was still growing 20 s after the run');
+    if (!r.stored.ok && r.stored.strict) failures.push(`${tag}: stored ${r.stored.delta} < acked ${r.stored.expected}`);
   }
-  return `${lines.length} line(s): ${[...groups].map(([k, n]) => `${n}× ${k}`).join(', ')}`;
+  if (r.sub) console.log(`  subscriber: received ${int(r.sub.received)} of ${int(L.acked_total)} acked (${r.sub.checked} payloads checked, ${r.sub.bad_payloads} bad) — ${r.sub.ok ? 'OK' : 'SHORT'}`);
+  if (issues(r)) {
+    console.log(`  WARNING: lost ${L.lost}, socket errors ${L.socket_errors}, unexpected closes ${L.unexpected_closes}, unknown acks ${L.unknown_acks}, unexpected packets ${L.unexpected_packets}${L.first_error ? `; first error: ${L.first_error}` : ''}`);
+    failures.push(`${tag}: load generator saw ${issues(r)} issue(s)`);
+  }
+  return failures;
 }
 
-export function writeResults(file, section) {
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n\nSections are written by the benchmark scripts under bench/; see bench/README.md.\n';
-  }
-  const block = `${START}\n${section.trim()}\n${END}`;
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  if (a !== -1 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  fs.writeFileSync(file, text);
+/** Prints one idle run: connections, RSS growth per connection, the server's open-files limit. */
+export function printIdleRun(head, r, serverNofile) {
+  console.log(`${head} ${int(r.connected)} connected in ${int(r.rampMs)} ms; RSS ${int(r.rssBefore)} → ${int(r.rssAfter)} KiB = ${r.perConnKiB.toFixed(2)} KiB/conn (server nofile ${serverNofile})`);
+  if (r.stillOpen !== r.connected) console.log(`  WARNING: only ${r.stillOpen}/${r.connected} connections still open at the end`);
 }
 
+/** Prints the medians, ratios and idle tables, the failures and the server-log verdict. */
+export function printSummary({ runs, idle, loadScenarios, idleScenario, targets, failures, findings, logDir }) {
+  if (runs.length) {
+    console.log('\nMedians over rounds:\n');
+    console.log(textTable(loadMedianRows(runs, loadScenarios, targets)));
+    console.log('\nRatios, per round then median (msg/s: higher is better for ours; latency: lower is better):\n');
+    console.log(textTable(loadRatioRows(runs, loadScenarios, targets)));
+  }
+  if (idle.length) {
+    console.log(`\nIdle connections (${idleScenario.label}):\n`);
+    console.log(textTable(idleRows(idle, targets)));
+  }
+  console.log(`\nfailures: ${failures.length ? `\n  ${failures.join('\n  ')}` : 'none'}`);
+  console.log(`server logs: ${findings.length ? `${findings.length} run(s) with warn/error lines, see ${logDir}` : 'clean (nothing at warn or above)'}`);
+}
+
+/** Notes above the medians table. */
+const MEDIANS_NOTE = [
+  'msg/s: QoS 1 = PUBACKs received per second; QoS 0 = messages confirmed by the PINGRESP that follows',
+  'them (the server has read them, not necessarily stored them). stored/s: entries added to `sensor-data`',
+  'from the start of the measured window until the stream stopped growing, per second of that span.',
+  'checks: stored = after the run the stream grew by at least every acknowledged (QoS 1) / confirmed',
+  '(QoS 0, informational) message; delivered = the `neurobuild/sensors/#` subscriber received every one.',
+  'issues = lost acks + socket errors + unexpected closes/packets seen by the load generator.',
+  "loadgen CPU % = the generator's CPU over the measured window; at ≥ 90 % the figure is bounded by the client, not the broker.",
+];
+const RATIOS_NOTE = [
+  'stored/s and msg/s above 1× mean ours moves more; ack latency below 1× means ours acknowledges sooner.',
+  'For QoS 0 compare stored/s with aedes (both may read faster than they store) and msg/s with mosquitto.',
+  'Only ours and aedes+redis append to Redis; mosquitto is a pure relay (an upper bound for a broker, not a peer).',
+];
+const IDLE_NOTE = [
+  'RSS growth of the server process (VmRSS from /proc) between before the connections and after',
+  'they were all open plus a settle time, divided by the connections; median over rounds.',
+];
+
+/** The Markdown of the MQTT section of RESULTS.md (without its markers). */
 export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, scenarios, idleScenario, targets, findings, failures }) {
   const loadScen = scenarios.filter((s) => !s.idle);
+  const facts = [
+    `date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${quick ? ' (QUICK smoke run, not representative)' : ''}`,
+    `machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}; open-files limit of the children ${machine.nofile}`,
+    `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), mosquitto ${machine.mosquitto}, aedes ${machine.aedes} + ioredis ${machine.ioredis}, mqtt-packet ${machine.mqttPacket}`,
+    `ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}, defaults (MQTT_RECEIVE_MAXIMUM 64), LOG_LEVEL=warn`,
+    `command: \`${command}\``,
+    `settings: ${settings}`,
+    `caveat: the load generator (one Node process), redis-server and the broker under test share the ${machine.nproc} cores; absolute figures are bound to this machine and load, only ratios from the same run are meaningful.`,
+  ];
   return [
-    '## MQTT (bench/mqtt)',
-    '',
-    `- date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${quick ? ' (QUICK smoke run, not representative)' : ''}`,
-    `- machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}; open-files limit of the children ${machine.nofile}`,
-    `- software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), mosquitto ${machine.mosquitto}, aedes ${machine.aedes} + ioredis ${machine.ioredis}, mqtt-packet ${machine.mqttPacket}`,
-    `- ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}, defaults (MQTT_RECEIVE_MAXIMUM 64), LOG_LEVEL=warn`,
-    `- command: \`${command}\``,
-    `- settings: ${settings}`,
-    `- caveat: the load generator (one Node process), redis-server and the broker under test share the ${machine.nproc} cores; absolute figures are bound to this machine and load, only ratios from the same run are meaningful.`,
-    '',
-    '### Medians over rounds',
-    '',
-    'msg/s: QoS 1 = PUBACKs received per second; QoS 0 = messages confirmed by the PINGRESP that follows',
-    'them (the server has read them, not necessarily stored them). stored/s: entries added to `sensor-data`',
-    'from the start of the measured window until the stream stopped growing, per second of that span.',
-    'checks: stored = after the run the stream grew by at least every acknowledged (QoS 1) / confirmed',
-    '(QoS 0, informational) message; delivered = the `neurobuild/sensors/#` subscriber received every one.',
-    'issues = lost acks + socket errors + unexpected closes/packets seen by the load generator.',
-    'loadgen CPU % = the generator\'s CPU over the measured window; at ≥ 90 % the figure is bounded by the client, not the broker.',
-    '',
-    mdTable(loadMedianRows(runs, loadScen, targets)),
-    '',
-    '### Ratios (per round, then median)',
-    '',
-    'stored/s and msg/s above 1× mean ours moves more; ack latency below 1× means ours acknowledges sooner.',
-    'For QoS 0 compare stored/s with aedes (both may read faster than they store) and msg/s with mosquitto.',
-    'Only ours and aedes+redis append to Redis; mosquitto is a pure relay (an upper bound for a broker, not a peer).',
-    '',
-    mdTable(loadRatioRows(runs, loadScen, targets)),
-    '',
-    ...(idleScenario && idle.length
-      ? [
-          `### Idle connections (${idleScenario.label})`,
-          '',
-          'RSS growth of the server process (VmRSS from /proc) between before the connections and after',
-          'they were all open plus a settle time, divided by the connections; median over rounds.',
-          '',
-          mdTable(idleRows(idle, targets)),
-          '',
-        ]
-      : []),
-    '### Per-round raw figures',
-    '',
-    mdTable(loadRawRows(runs)),
-    '',
+    ...sectionHead('## MQTT (bench/mqtt)', facts),
+    ...tablePart('### Medians over rounds', MEDIANS_NOTE, loadMedianRows(runs, loadScen, targets)),
+    ...tablePart('### Ratios (per round, then median)', RATIOS_NOTE, loadRatioRows(runs, loadScen, targets)),
+    ...(idleScenario && idle.length ? tablePart(`### Idle connections (${idleScenario.label})`, IDLE_NOTE, idleRows(idle, targets)) : []),
+    ...tablePart('### Per-round raw figures', [], loadRawRows(runs)),
     ...(idle.length ? [mdTable(idleRawRows(idle)), ''] : []),
     `load command of the last run: \`${runs.at(-1)?.cmd ?? ''}\``,
     '',
     '### Server logs and failures',
     '',
-    ...(failures.length ? failures.map((f) => `- FAILED ${f}`) : []),
+    ...failures.map((f) => `- FAILED ${f}`),
     findings.length ? findings.map((f) => `- ${f.run}: ${summarizeLines(f.lines)}`).join('\n') : '- nothing at warn level or above from any server, every server stopped cleanly.',
   ].join('\n');
 }

@@ -11,29 +11,24 @@
 //
 // Everything listens on and targets 127.0.0.1 only. Every child process is killed on exit, on
 // errors and on SIGINT/SIGTERM; a watchdog bounds the whole run.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { DIST, ROOT, TARGETS, childNofile, ensureTool, fail, killAll, nofileOf, rssKiB, runClient, scanLog, startRedis, startTarget, stop } from './procs.mjs';
-import { END, START, int, issues, loadMedianRows, loadRatioRows, idleRows, ms, pad, resultsSection, summarizeLines, writeResults } from './report.mjs';
-import { sleep } from './wire.mjs';
+import { performance } from 'node:perf_hooks';
+import { commandLine, fail, intEnv, pickFromEnv, pickScenarios, readSettings, setBenchName } from '../lib/cli.mjs';
+import { bundleInfo, ensureTool, firstLine, machineInfo, packageVersion } from '../lib/machine.mjs';
+import { DIST, RESULTS, ROOT } from '../lib/paths.mjs';
+import { installCleanup, killAll, rssKiB, sleep, startWatchdog, stop } from '../lib/processes.mjs';
+import { startRedis } from '../lib/redis-server.mjs';
+import { reportServerHealth } from '../lib/report.mjs';
+import { writeSection } from '../lib/results-md.mjs';
+import { runClient } from './clients.mjs';
+import { childNofile, nofileOf } from './open-files.mjs';
+import { END, START, printIdleRun, printLoadRun, printSummary, resultsSection } from './report.mjs';
+import { TARGETS, startTarget } from './targets.mjs';
 
-const RESULTS = path.join(ROOT, 'bench/RESULTS.md');
-function intEnv(name, def, min, max) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) fail(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
-  return v;
-}
-const QUICK = process.env.BENCH_QUICK === '1';
-const ROUNDS = QUICK ? 1 : intEnv('BENCH_ROUNDS', 3, 1, 20);
-const DURATION = QUICK ? 3 : intEnv('BENCH_DURATION', 10, 1, 300);
-const WARMUP = QUICK ? 1 : intEnv('BENCH_WARMUP', 2, 0, 60);
-const WRITE_RESULTS = process.env.BENCH_WRITE_RESULTS ? process.env.BENCH_WRITE_RESULTS === '1' : !QUICK;
+setBenchName('bench:mqtt');
+const { quick: QUICK, rounds: ROUNDS, duration: DURATION, warmup: WARMUP, writeResults: WRITE_RESULTS } = readSettings();
 const INFLIGHT = intEnv('BENCH_MQTT_INFLIGHT', 16, 1, 65535);
 const QOS0_WINDOW = intEnv('BENCH_MQTT_QOS0_WINDOW', 256, 1, 1_000_000);
 const QOS0_MARKER = 32;
@@ -49,61 +44,22 @@ const ALL_SCENARIOS = [
   { id: 'qos1-c100-sub', label: `QoS 1, 100 conns × ${INFLIGHT}, + 1 subscriber on neurobuild/sensors/#`, qos: 1, connections: 100, subscriber: true },
   { id: `idle-c${IDLE_CONNS}`, label: `${IDLE_CONNS.toLocaleString('en-US')} idle connections, keep-alive 60 s`, idle: true, connections: IDLE_CONNS },
 ];
-const wanted = (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-for (const w of wanted) if (!ALL_SCENARIOS.some((s) => s.id === w)) fail(`unknown scenario ${w} (known: ${ALL_SCENARIOS.map((s) => s.id).join(', ')})`);
-const SCENARIOS = wanted.length ? ALL_SCENARIOS.filter((s) => wanted.includes(s.id)) : ALL_SCENARIOS;
-const wantedT = (process.env.BENCH_MQTT_TARGETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-for (const w of wantedT) if (!TARGETS.some((t) => t.id === w)) fail(`unknown target ${w} (known: ${TARGETS.map((t) => t.id).join(', ')})`);
-const TGTS = wantedT.length ? TARGETS.filter((t) => wantedT.includes(t.id)) : TARGETS;
+const SCENARIOS = pickScenarios(ALL_SCENARIOS);
+const TGTS = pickFromEnv('BENCH_MQTT_TARGETS', TARGETS, 'target');
+const STOP_GRACE_S = 15;
 
-// ------------------------------------------------------------------------------ environment
-const firstLine = (cmd, args) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
-};
-const pkgVersion = (name) => {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return 'missing';
-  }
-};
-function machineInfo() {
-  let cpu = 'unknown';
-  try {
-    cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? cpu;
-  } catch {
-    /* not Linux */
-  }
+installCleanup();
+
+/** Cores, CPU, memory and versions (bench/lib), plus the MQTT side's software and the children's open-files limit. */
+function mqttMachineInfo() {
   return {
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpu,
-    memGiB: (os.totalmem() / 2 ** 30).toFixed(1),
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    redis: firstLine('redis-server', ['--version']).match(/v=(\S+)/)?.[1] ?? 'unknown',
+    ...machineInfo(),
     mosquitto: firstLine('mosquitto', ['-h']).match(/version (\S+)/)?.[1] ?? 'unknown',
-    aedes: pkgVersion('aedes'),
-    ioredis: pkgVersion('ioredis'),
-    mqttPacket: pkgVersion('mqtt-packet'),
+    aedes: packageVersion('aedes'),
+    ioredis: packageVersion('ioredis'),
+    mqttPacket: packageVersion('mqtt-packet'),
     nofile: childNofile(),
   };
-}
-function bundleInfo() {
-  if (!fs.existsSync(DIST)) fail(`${path.relative(ROOT, DIST)} is missing: run \`npm run bundle\` first`);
-  const st = fs.statSync(DIST);
-  const newest = (dir) => fs.readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs), 0);
-  let stale = false;
-  try {
-    stale = newest(path.join(ROOT, 'src')) > st.mtimeMs;
-  } catch {
-    /* no src/ */
-  }
-  return { sha: createHash('sha256').update(fs.readFileSync(DIST)).digest('hex').slice(0, 12), built: st.mtime.toISOString(), stale };
-}
-function commandLine() {
-  const knobs = Object.keys(process.env).filter((k) => k.startsWith('BENCH_')).sort().map((k) => `${k}=${process.env[k]}`);
-  return [...knobs, process.env.npm_lifecycle_event === 'bench:mqtt' ? 'npm run bench:mqtt' : 'node bench/mqtt/run.mjs'].join(' ');
 }
 
 // ---------------------------------------------------------------------------------- runs
@@ -206,24 +162,20 @@ async function idleRun(scenario, srv) {
 async function main() {
   ensureTool('redis-server', 'redis-server');
   if (TGTS.some((t) => t.id === 'mosquitto')) ensureTool('mosquitto', 'mosquitto');
-  if (TGTS.some((t) => t.id === 'aedes') && pkgVersion('aedes') === 'missing') fail('aedes is not installed: run npm install (it is a devDependency)');
-  const bundle = TGTS.some((t) => t.id === 'ours') ? bundleInfo() : { sha: '-', built: '-', stale: false };
-  const machine = machineInfo();
+  if (TGTS.some((t) => t.id === 'aedes') && packageVersion('aedes') === 'missing') fail('aedes is not installed: run npm install (it is a devDependency)');
+  const bundle = TGTS.some((t) => t.id === 'ours') ? bundleInfo(DIST) : { sha: '-', built: '-', stale: false };
+  const machine = mqttMachineInfo();
   const idleScenario = SCENARIOS.find((s) => s.idle);
   if (idleScenario && machine.nofile < idleScenario.connections + 200) {
     fail(`the idle scenario needs an open-files limit of at least ${idleScenario.connections + 200} per process, children get ${machine.nofile} (raise the hard limit: ulimit -Hn, or BENCH_MQTT_IDLE_CONNECTIONS)`);
   }
-  const command = commandLine();
+  const command = commandLine('bench:mqtt', 'bench/mqtt/run.mjs');
   const startedAt = new Date();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-mqtt-'));
   const loadScen = SCENARIOS.filter((s) => !s.idle);
   const perRunS = WARMUP + DURATION + 25;
   const budgetS = ROUNDS * TGTS.length * (loadScen.length * perRunS + (idleScenario ? 60 + IDLE_SETTLE : 0)) + 120;
-  setTimeout(() => {
-    console.error(`bench:mqtt: watchdog: run exceeded ${budgetS} s, aborting`);
-    killAll('SIGKILL');
-    process.exit(2);
-  }, budgetS * 1000).unref();
+  startWatchdog(budgetS);
 
   const expectS = ROUNDS * TGTS.length * (loadScen.length * (WARMUP + DURATION + 4) + (idleScenario ? 10 + IDLE_SETTLE : 0));
   console.log(`bench:mqtt ${QUICK ? '(QUICK smoke run) ' : ''}— ${ROUNDS} round(s) × ${SCENARIOS.length} scenario(s) × ${TGTS.length} targets, ${DURATION} s each (+${WARMUP} s warm-up), ≈${Math.ceil(expectS / 60)} min`);
@@ -232,7 +184,7 @@ async function main() {
   if (bundle.sha !== '-') console.log(`bundle: dist/neurobuild-ingest.cjs sha256:${bundle.sha} built ${bundle.built}${bundle.stale ? '  WARNING: src/ has newer files than the bundle (run npm run bundle)' : ''}`);
   console.log(`logs: ${tmp}`);
 
-  const rd = await startRedis(path.join(tmp, 'redis.log'));
+  const rd = await startRedis(tmp);
   console.log(`redis-server ${machine.redis} on 127.0.0.1:${rd.port} (--save '' --appendonly no)\n`);
 
   const runs = [];
@@ -256,61 +208,25 @@ async function main() {
           if (scenario.idle) {
             const r = { ...base, ...(await idleRun(scenario, srv)) };
             idle.push(r);
-            console.log(`${head} ${int(r.connected)} connected in ${int(r.rampMs)} ms; RSS ${int(r.rssBefore)} → ${int(r.rssAfter)} KiB = ${r.perConnKiB.toFixed(2)} KiB/conn (server nofile ${nofileOf(srv.child.pid)})`);
-            if (r.stillOpen !== r.connected) console.log(`  WARNING: only ${r.stillOpen}/${r.connected} connections still open at the end`);
+            printIdleRun(head, r, nofileOf(srv.child.pid));
           } else {
             const r = { ...base, ...(await loadRun(scenario, target, srv, rd.redis)) };
             runs.push(r);
-            const L = r.load;
-            console.log(`${head} ${int(r.msgPerS).padStart(8)} msg/s${target.stores ? `  stored ${int(r.storedPerS).padStart(8)}/s` : ''}${scenario.qos ? `  ack p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms` : ''}  loadgen CPU ${L.loadgen_cpu_pct}%`);
-            if (L.loadgen_cpu_pct >= 90) console.log(`  note: the load generator used ${L.loadgen_cpu_pct}% of a core: this figure is bounded by the client, not the server`);
-            if (r.stored) {
-              const what = scenario.qos ? 'acked' : 'confirmed (QoS 0, informational)';
-              console.log(`  check: XLEN sensor-data grew by ${int(r.stored.delta)} ${r.stored.ok ? '>=' : '<'} ${int(r.stored.expected)} ${what} — ${r.stored.ok ? 'OK' : r.stored.strict ? 'FAILED: acknowledged messages missing from Redis' : 'short'}`);
-              if (r.stored.rejects) console.log(`  note: ${int(r.stored.rejects)} entries in sensor-data-invalid (rejects stream)`);
-              if (!r.stored.settled) console.log('  WARNING: XLEN was still growing 20 s after the run');
-              if (!r.stored.ok && r.stored.strict) failures.push(`${tag}: stored ${r.stored.delta} < acked ${r.stored.expected}`);
-            }
-            if (r.sub) console.log(`  subscriber: received ${int(r.sub.received)} of ${int(L.acked_total)} acked (${r.sub.checked} payloads checked, ${r.sub.bad_payloads} bad) — ${r.sub.ok ? 'OK' : 'SHORT'}`);
-            if (issues(r)) {
-              console.log(`  WARNING: lost ${L.lost}, socket errors ${L.socket_errors}, unexpected closes ${L.unexpected_closes}, unknown acks ${L.unknown_acks}, unexpected packets ${L.unexpected_packets}${L.first_error ? `; first error: ${L.first_error}` : ''}`);
-              failures.push(`${tag}: load generator saw ${issues(r)} issue(s)`);
-            }
+            failures.push(...printLoadRun(head, tag, r, scenario, target));
           }
         } catch (e) {
           console.log(`${head} FAILED: ${e.message}`);
           failures.push(`${tag}: ${e.message.split('\n')[0]}`);
         } finally {
-          if (srv) exit = await stop(srv.child, 15_000);
+          if (srv) exit = await stop(srv.child, STOP_GRACE_S * 1000);
         }
-        if (exit && (exit.forced || (exit.code !== 0 && exit.code !== null) || (exit.signal && exit.signal !== 'SIGTERM'))) {
-          const msg = `${target.label} did not stop cleanly (code ${exit.code}, signal ${exit.signal}${exit.forced ? ', killed after 15 s' : ''})`;
-          console.log(`  WARNING: ${msg}`);
-          findings.push({ run: tag, lines: [msg] });
-        }
-        const lines = scanLog(logFile, target.log);
-        if (lines.length) {
-          console.log(`  server log (${logFile}): ${summarizeLines(lines)}`);
-          findings.push({ run: tag, lines });
-        }
+        findings.push(...reportServerHealth({ key: tag, label: target.label, exit, graceS: STOP_GRACE_S, logFile, log: target.log }));
       }
     }
   }
-  await rd.redis.quit().catch(() => {});
-  await stop(rd.proc, 5000);
+  await rd.close();
 
-  if (runs.length) {
-    console.log('\nMedians over rounds:\n');
-    console.log(pad(loadMedianRows(runs, loadScen, TGTS)));
-    console.log('\nRatios, per round then median (msg/s: higher is better for ours; latency: lower is better):\n');
-    console.log(pad(loadRatioRows(runs, loadScen, TGTS)));
-  }
-  if (idle.length) {
-    console.log(`\nIdle connections (${idleScenario.label}):\n`);
-    console.log(pad(idleRows(idle, TGTS)));
-  }
-  console.log(`\nfailures: ${failures.length ? `\n  ${failures.join('\n  ')}` : 'none'}`);
-  console.log(`server logs: ${findings.length ? `${findings.length} run(s) with warn/error lines, see ${tmp}` : 'clean (nothing at warn or above)'}`);
+  printSummary({ runs, idle, loadScenarios: loadScen, idleScenario, targets: TGTS, failures, findings, logDir: tmp });
 
   const settings =
     `${ROUNDS} round(s) × ${DURATION} s measured per run after ${WARMUP} s warm-up (then a barrier: everything acknowledged), ` +
@@ -321,7 +237,7 @@ async function main() {
   console.log(`raw figures: ${path.join(tmp, 'results.json')}`);
   const section = resultsSection({ startedAt, finishedAt: new Date(), quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, idleScenario, targets: TGTS, findings, failures });
   if (WRITE_RESULTS) {
-    writeResults(RESULTS, section);
+    writeSection(RESULTS, START, END, section);
     console.log(`\nwrote ${path.relative(ROOT, RESULTS)} (section ${START} … ${END})`);
   } else console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
   if (failures.length) process.exitCode = 1;
