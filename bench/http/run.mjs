@@ -60,6 +60,8 @@ const TARGETS = [
       QUEUE_NAME: 'sensor-data',
       METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
+      // per-device rate limits (on by default in production) would refuse the load
+      RATE_LIMIT: 'off',
       // reserved listeners: kept off the default ports in case a build starts them
       WS_PORT: String(ports.ws),
       MQTT_PORT: String(ports.mqtt),
