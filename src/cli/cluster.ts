@@ -96,6 +96,9 @@ export async function runPrimary(config: Config, log: Logger, workers: number): 
     }, config.SHUTDOWN_TIMEOUT_MS + 5000).unref();
     if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(code);
   };
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
   process.on('SIGTERM', () => stop('SIGTERM', 0));
   process.on('SIGINT', () => stop('SIGINT', 0));
 

@@ -4,7 +4,6 @@
  * to an upstream broker when MQTT_BROKER_URL is set.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -84,7 +83,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
   const listeners: MqttListener[] = [];
   if (config.MQTT_PORT !== 0) listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_PORT));
   if (config.MQTT_TLS_PORT !== 0 && config.MQTT_TLS_CERT_FILE && config.MQTT_TLS_KEY_FILE) {
-    const tls = { cert: readPem(config.MQTT_TLS_CERT_FILE, 'MQTT_TLS_CERT_FILE'), key: readPem(config.MQTT_TLS_KEY_FILE, 'MQTT_TLS_KEY_FILE') };
+    const tls = { cert: config.MQTT_TLS_CERT_FILE, key: config.MQTT_TLS_KEY_FILE, ca: config.MQTT_TLS_CA_FILE, clientCert: config.MQTT_TLS_CLIENT_CERT };
     listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_TLS_PORT, tls));
   }
   const bridge = config.MQTT_BROKER_URL
@@ -105,12 +104,4 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     overWebSocket: new ConnectionSet(ctx),
     tables: () => ({ mqtt_sessions: ctx.sessions.size, mqtt_subscribers: ctx.router.subscriberCount, mqtt_retained: ctx.router.retainedCount }),
   };
-}
-
-function readPem(path: string, setting: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`${setting}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
 }

@@ -146,6 +146,18 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   );
   log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.ws ? `, WebSocket on ${urls.ws} (MQTT over WebSocket on ${urls.ws}/mqtt)` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
+  // SIGHUP: certificate files read again (new handshakes use them; open connections stay)
+  process.on('SIGHUP', () => {
+    for (const l of mqtt.listeners) {
+      try {
+        l.reloadTls();
+      } catch (err) {
+        log.error({ err: (err as Error).message, listener: l.name }, 'TLS reload failed; the previous certificate stays in use');
+        continue;
+      }
+      if (l.name === 'mqtts') log.info({ listener: l.name }, 'TLS certificate reloaded');
+    }
+  });
   onMemoryReport(log, () => ({ ...mqtt.tables(), ...(ws ? { ws_connections: ws.connections, ws_subscribers: ws.fanout.size.subscribers, ws_filter_groups: ws.fanout.size.groups } : {}), in_flight: pipeline.inFlight }));
   link?.ready();
   onSignals({

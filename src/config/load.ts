@@ -72,6 +72,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   if ((config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any') && !config.JWT_SECRET && !config.JWT_PUBLIC_KEY_FILE && !config.JWT_JWKS_FILE) {
     throw new ConfigError('AUTH_MODE', `invalid configuration: AUTH_MODE=${config.AUTH_MODE} needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE`);
   }
+  if (config.MQTT_TLS_CLIENT_CERT !== 'off' && !config.MQTT_TLS_CA_FILE) {
+    throw new ConfigError('MQTT_TLS_CLIENT_CERT', `invalid configuration: MQTT_TLS_CLIENT_CERT=${config.MQTT_TLS_CLIENT_CERT} needs MQTT_TLS_CA_FILE`);
+  }
   if (config.WORKERS > 1 && queueBackendOf(config) === 'memory') {
     throw new ConfigError('WORKERS', 'invalid configuration: WORKERS > 1 needs Redis (the embedded queue lives in one process); set REDIS_URL or REDIS_HOST');
   }

@@ -35,6 +35,11 @@ export const ConfigSchema = Type.Object({
   MQTT_TLS_PORT: port(8883, 'MQTT over TLS port, used when MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE are set (0 disables it)'),
   MQTT_TLS_CERT_FILE: optionalString('PEM certificate (chain) for MQTT over TLS'),
   MQTT_TLS_KEY_FILE: optionalString('PEM private key for MQTT over TLS', { secret: true }),
+  MQTT_TLS_CA_FILE: optionalString('PEM CA bundle that signs device client certificates (MQTT over TLS)'),
+  MQTT_TLS_CLIENT_CERT: Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')], {
+    default: 'off',
+    description: 'Client certificates on MQTT over TLS (mTLS): a verified certificate\'s subject CN is the device identity',
+  }),
   MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'Sensor topics are {prefix}/{device_id}/data|ld2410|pir|mq134|status' }),
   MQTT_TOPIC_ALIAS_MAXIMUM: Type.Integer({ minimum: 0, maximum: 65_535, default: 64, description: 'Topic aliases a v5 client may set per connection (announced in CONNACK; 0 turns them off)' }),
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),

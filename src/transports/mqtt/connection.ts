@@ -29,6 +29,8 @@ export class MqttConnection {
   clientId = '';
   /** Seconds, from CONNECT; 0 = no keep-alive. */
   keepAlive = 0;
+  /** The device a verified TLS client certificate names (mTLS), if any. */
+  certificate: Identity | undefined;
   /** Publishes refused in a row by the rate limit (see handlers/publish.ts). */
   rateStrikes = 0;
   /** Who the client proved to be at CONNECT (ANONYMOUS with AUTH_MODE=none). */

@@ -4,14 +4,15 @@
  * @module
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Transport } from '../transport.ts';
 import { ConnectionSet } from './connection-set.ts';
 import type { MqttContext } from './context.ts';
+import { certificateIdentity, secureContextOptions, serverOptions, type TlsFiles } from './tls.ts';
 
 export class MqttListener implements Transport {
   readonly name: string;
-  readonly #tls: TlsOptions | undefined;
+  readonly #tls: TlsFiles | undefined;
   readonly #ctx: MqttContext;
   readonly #host: string;
   readonly #port: number;
@@ -19,8 +20,8 @@ export class MqttListener implements Transport {
   #server: Server | undefined;
   #listening = false;
 
-  /** @param tls certificate and key: a TLS listener (mqtts) instead of plain TCP */
-  constructor(ctx: MqttContext, host: string, port: number, tls?: TlsOptions) {
+  /** @param tls certificate and key files: a TLS listener (mqtts) instead of plain TCP */
+  constructor(ctx: MqttContext, host: string, port: number, tls?: TlsFiles) {
     this.name = tls ? 'mqtts' : 'mqtt';
     this.#tls = tls;
     this.#ctx = ctx;
@@ -43,9 +44,10 @@ export class MqttListener implements Transport {
         return;
       }
       socket.once('close', () => perAddress.remove(address));
-      this.#connections.accept(socket);
+      const c = this.#connections.accept(socket);
+      if (this.#tls && this.#tls.clientCert !== 'off') c.certificate = certificateIdentity(socket as TLSSocket);
     };
-    const server = this.#tls ? createTlsServer({ ...this.#tls, noDelay: true }, accept) : createServer({ noDelay: true }, accept);
+    const server = this.#tls ? createTlsServer({ ...serverOptions(this.#tls), noDelay: true }, accept) : createServer({ noDelay: true }, accept);
     // a failed TLS handshake never becomes a connection; it must not reach the process either
     server.on('tlsClientError', () => this.#ctx.metrics.error('mqtt_tls_handshake_failed'));
     this.#server = server;
@@ -57,6 +59,12 @@ export class MqttListener implements Transport {
         resolve(typeof addr === 'object' && addr ? addr.port : this.#port);
       });
     });
+  }
+
+  /** SIGHUP: reads the certificate files again; new handshakes use them, open connections stay. */
+  reloadTls(): void {
+    if (!this.#tls || !this.#server) return;
+    (this.#server as TlsServer).setSecureContext(secureContextOptions(this.#tls));
   }
 
   /** Stops accepting connections; open ones keep working until stop(). */

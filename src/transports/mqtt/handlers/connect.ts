@@ -19,6 +19,13 @@ const V3_NOT_AUTHORIZED = 5;
 export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   const v = p.protocolVersion ?? 4;
   c.setProtocolVersion(v);
+  // a verified client certificate is the identity; a username, if given, must be its CN
+  if (c.certificate) {
+    if (p.username && p.username !== c.certificate.id) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
+    if (p.will && !c.ctx.acl.mayPublish(c.certificate, p.will.topic)) return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
+    c.identity = c.certificate;
+    return accept(c, p, v);
+  }
   if (!c.ctx.auth.enabled) return accept(c, p, v);
   c.hold(
     c.ctx.auth.authenticateMqtt(p.username, p.password).then((who) => {

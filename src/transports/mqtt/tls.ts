@@ -1,0 +1,50 @@
+/**
+ * MQTT over TLS: the server's certificate (re-read on SIGHUP without dropping connections) and,
+ * with MQTT_TLS_CLIENT_CERT, client certificates checked against MQTT_TLS_CA_FILE; a verified
+ * certificate's subject CN is the device identity (mTLS).
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import type { TLSSocket, TlsOptions } from 'node:tls';
+import type { Identity } from '../../auth/identity.ts';
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca?: string | undefined;
+  clientCert: 'off' | 'optional' | 'required';
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** The files read now (at start, and again on SIGHUP). */
+export function secureContextOptions(f: TlsFiles): TlsOptions {
+  return {
+    cert: readPem(f.cert, 'MQTT_TLS_CERT_FILE'),
+    key: readPem(f.key, 'MQTT_TLS_KEY_FILE'),
+    ...(f.ca ? { ca: readPem(f.ca, 'MQTT_TLS_CA_FILE') } : {}),
+  };
+}
+
+export function serverOptions(f: TlsFiles): TlsOptions {
+  return {
+    ...secureContextOptions(f),
+    requestCert: f.clientCert !== 'off',
+    // required: the handshake fails without a certificate the CA signed
+    rejectUnauthorized: f.clientCert === 'required',
+  };
+}
+
+/** The device a verified client certificate names (subject CN), if the socket has one. */
+export function certificateIdentity(socket: TLSSocket): Identity | undefined {
+  if (!socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  const id = Array.isArray(cn) ? cn[0] : cn;
+  return typeof id === 'string' && id.length > 0 && id.length <= 128 ? { id, role: 'device', via: 'mtls' } : undefined;
+}
