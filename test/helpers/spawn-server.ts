@@ -44,6 +44,16 @@ export class ServerProcess {
 
   /** Spawns the server with `env` (PORT and METRICS_PORT are chosen free unless given) and waits until it listens. */
   static async start(env: Record<string, string> = {}, args: string[] = []): Promise<ServerProcess> {
+    // a free port can be taken by another process between the check and the bind: try again once
+    try {
+      return await ServerProcess.#start(env, args);
+    } catch (err) {
+      if (!String((err as Error).message).includes('EADDRINUSE') && !String((err as Error).message).includes('in use')) throw err;
+      return ServerProcess.#start(env, args);
+    }
+  }
+
+  static async #start(env: Record<string, string>, args: string[]): Promise<ServerProcess> {
     if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} missing: run npm run bundle (npm test does)`);
     const port = env.PORT ? Number(env.PORT) : await freePort();
     const metricsPort = env.METRICS_PORT ? Number(env.METRICS_PORT) : await freePort();
