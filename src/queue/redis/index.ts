@@ -150,6 +150,8 @@ export class RedisBackend implements QueueBackend {
   }
 
   async close(): Promise<void> {
+    // a connection we close ourselves is not "lost": no error log, and healthy() says false
+    this.#ready = false;
     this.#events.removeAllListeners();
     await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
     this.#cmd.disconnect();
