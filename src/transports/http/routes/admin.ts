@@ -66,30 +66,30 @@ export function rotateKey(ctx: HttpContext) {
   };
 }
 
-/** DELETE /api/v1/admin/devices/:id → revoked (its key, and JWTs issued before now). */
-export function revokeDevice(ctx: HttpContext) {
+/** A body-less admin route on /api/v1/admin/devices/:id: the token checked, then `work` with the id. */
+function adminById(ctx: HttpContext, work: (reply: Reply, id: string) => Promise<void>) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const reply = new Reply(res);
     const refused = adminRefusal(ctx, req.getHeader('authorization'));
     if (refused) return refuse(ctx, reply, refused);
-    const id = req.getParameter(0) ?? '';
-    ctx.auth.revoke(id).then((had) => {
-      ctx.log.info({ device_id: id, had_key: had }, 'admin: revoked');
-      reply.json('200 OK', { message: 'Revoked', device_id: id, had_key: had });
-    }, (err: unknown) => internalError(ctx, reply, err));
+    work(reply, req.getParameter(0) ?? '').catch((err: unknown) => internalError(ctx, reply, err));
   };
+}
+
+/** DELETE /api/v1/admin/devices/:id → revoked (its key, and JWTs issued before now). */
+export function revokeDevice(ctx: HttpContext) {
+  return adminById(ctx, async (reply, id) => {
+    const had = await ctx.auth.revoke(id);
+    ctx.log.info({ device_id: id, had_key: had }, 'admin: revoked');
+    reply.json('200 OK', { message: 'Revoked', device_id: id, had_key: had });
+  });
 }
 
 /** GET /api/v1/admin/devices/:id → its role and when its key was issued (never the key). */
 export function getDevice(ctx: HttpContext) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const reply = new Reply(res);
-    const refused = adminRefusal(ctx, req.getHeader('authorization'));
-    if (refused) return refuse(ctx, reply, refused);
-    const id = req.getParameter(0) ?? '';
-    ctx.auth.store.lookupId(id).then((record) => {
-      if (!record) return refuse(ctx, reply, new IngestError(ErrorCode.NOT_FOUND, 'Not found', `${id} has no key`));
-      reply.json('200 OK', { device_id: id, role: record.role, key_created_at: record.created_at });
-    }, (err: unknown) => internalError(ctx, reply, err));
-  };
+  return adminById(ctx, async (reply, id) => {
+    const record = await ctx.auth.store.lookupId(id);
+    if (!record) return refuse(ctx, reply, new IngestError(ErrorCode.NOT_FOUND, 'Not found', `${id} has no key`));
+    reply.json('200 OK', { device_id: id, role: record.role, key_created_at: record.created_at });
+  });
 }
