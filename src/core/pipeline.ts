@@ -238,13 +238,13 @@ export class Pipeline {
   #rejectPayload(item: IngestItem, value: unknown): string {
     const limit = this.#opts.rejectPayloadBytes ?? 4096;
     if (value !== undefined) {
-      let text: string;
       try {
-        text = JSON.stringify(value) ?? String(value);
+        const text = JSON.stringify(value);
+        if (text !== undefined) return text.length > limit ? text.slice(0, limit) : text;
       } catch {
-        text = String(value);
+        // too deep to serialise (RangeError: 10,000 nested arrays, say; String() would throw
+        // the same and crash the process): keep the bytes as received instead
       }
-      return text.length > limit ? text.slice(0, limit) : text;
     }
     const bytes = item.payload.subarray(0, limit);
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');

@@ -57,6 +57,18 @@ describe('pipeline', () => {
     expect(r!.fields).toMatchObject({ reason: 'sensors.pir.motion_detected must be a boolean', code: ErrorCode.INVALID_READING, device_id: bad.device_id });
   });
 
+  test('pipeline - a body nested too deep to serialise is refused, not thrown; the rejects stream keeps its bytes', async () => {
+    const { pipeline, backend } = setup();
+    // JSON.parse takes it, JSON.stringify and String() overflow the stack (RangeError); under Node
+    // 10,000 levels do (test/integration/hostile-input.test.ts), under Bun it takes 100,000
+    const text = '['.repeat(100_000) + ']'.repeat(100_000);
+    const o = await pipeline.ingest({ source: 'http', payload: new TextEncoder().encode(text) });
+    expect(o.ok === false && o.error.code).toBe(ErrorCode.INVALID_READING);
+    await pipeline.drain();
+    const [r] = backend.rejectEntries();
+    expect(r!.fields.payload).toBe(text.slice(0, 4096));
+  });
+
   test('pipeline - past MAX_IN_FLIGHT readings are refused at once; logged once on the way in and once out', async () => {
     const { pipeline, backend, logs, item } = setup(2);
     let release!: () => void;
