@@ -99,6 +99,12 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
   });
 
+  const wsSkipped = new client.Counter({
+    name: 'websocket_frames_skipped_total',
+    help: 'Live-stream frames not sent to stream-mode WebSocket subscribers past WS_MAX_BACKPRESSURE_BYTES (counted from the first sweep that finds them behind)',
+    registers: [registry],
+  });
+
   const errorChildren = new Map<string, { inc(): void }>();
   const ingestLatency = latency.labels({ operation: 'ingest' });
   const appendLatency = latency.labels({ operation: 'queue_append' });
@@ -133,6 +139,9 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
     backpressure(): void {
       backpressure.inc();
+    },
+    wsFramesSkipped(n: number): void {
+      wsSkipped.inc(n);
     },
   };
 }

@@ -10,14 +10,20 @@
  * Latest-value mode: a subscriber in `latest` mode that falls behind (more than `latestHighWater`
  * bytes buffered) leaves its topic; the newest frame per device and sensor type is kept for
  * it and sent once it has drained, so it sees fresh data instead of a growing backlog.
- * Stream-mode subscribers past `maxBackpressure` have frames skipped by uWS and are reported
- * by `sweep` once they stay there for `slowTimeoutMs`.
+ * Stream-mode subscribers past `maxBackpressure` have frames skipped (by uWS at first, then by
+ * `sweep` taking them off their topic until they drain, so a stalled subscriber costs no
+ * publish at all), counted through `onSkipped`, and are reported by `sweep` once they stay
+ * there for `slowTimeoutMs`.
+ *
+ * A reading is parsed only when something needs more than its text: a device-filtered
+ * group, a sensor-type filter, a MessagePack subscriber or a lagging latest-mode subscriber.
+ * JSON subscribers without filters get the text as it came.
  *
  * Independent of uWS (the sockets and the publisher are interfaces) so it is unit-tested.
  * @module
  */
 import { isoNow } from '../../core/clock.ts';
-import { type Filter, matches } from './filters.ts';
+import { type Filter, passesSensors } from './filters.ts';
 import { type Format, jsonDataFrame, type Mode, msgpackDataFrame } from './protocol.ts';
 
 export type Frame = string | Buffer;
@@ -39,16 +45,18 @@ export interface FanoutOptions {
   flushMs: number;
   maxBackpressure: number;
   slowTimeoutMs: number;
+  /** Frames not sent to stream-mode subscribers off their topic (called once per flush). */
+  onSkipped?: (frames: number) => void;
 }
 
 /** One connection's subscription state. */
 export class Subscriber {
   group: Group | undefined;
   mode: Mode = 'stream';
-  /** Latest mode, fallen behind: off its topic, collecting the newest frames. */
+  /** Fallen behind, off its topic: in latest mode collecting the newest frames, in stream mode skipping them. */
   lagging = false;
   readonly pending = new Map<string, Frame>();
-  /** Since when a stream-mode subscriber has been past maxBackpressure. */
+  /** Since when a stream-mode subscriber has been past maxBackpressure (off its topic since the sweep that saw it). */
   slowSince: number | undefined;
   constructor(
     readonly socket: SubscriberSocket,
@@ -58,7 +66,11 @@ export class Subscriber {
 
 class Group {
   readonly members = new Set<Subscriber>();
+  /** Latest-mode members off the topic, collecting the newest frames. */
   readonly lagging = new Set<Subscriber>();
+  /** Stream-mode members off the topic: frames to them are skipped. */
+  skipping = 0;
+  /** Members on the topic, per format. */
   readonly counts: Record<Format, number> = { json: 0, msgpack: 0 };
   constructor(readonly filter: Filter) {}
   topic(format: Format): string {
@@ -66,10 +78,31 @@ class Group {
   }
 }
 
-interface Decoded {
-  deviceId: string;
-  sensorTypes: string[];
-  reading: unknown;
+/** One event, parsed on first need; undefined fields when it is not a reading. */
+class Event {
+  #parsed = false;
+  #reading: { device_id?: unknown; sensors?: unknown } | undefined;
+  #sensorTypes: string[] | undefined;
+  #json: string | undefined;
+  constructor(readonly text: string) {}
+  get reading(): { device_id: string; sensors: object } | undefined {
+    if (!this.#parsed) {
+      this.#parsed = true;
+      try {
+        const r = JSON.parse(this.text) as { device_id?: unknown; sensors?: unknown };
+        if (typeof r.device_id === 'string' && typeof r.sensors === 'object' && r.sensors !== null) this.#reading = r;
+      } catch {
+        // not JSON: dropped
+      }
+    }
+    return this.#reading as { device_id: string; sensors: object } | undefined;
+  }
+  get sensorTypes(): string[] {
+    return (this.#sensorTypes ??= this.reading ? Object.keys(this.reading.sensors) : []);
+  }
+  jsonFrame(timestamp: string): string {
+    return (this.#json ??= jsonDataFrame(this.text, timestamp));
+  }
 }
 
 export class Fanout {
@@ -116,9 +149,9 @@ export class Fanout {
   unsubscribe(sub: Subscriber): void {
     const g = sub.group;
     if (!g) return;
-    if (!sub.lagging) sub.socket.unsubscribe(g.topic(sub.format));
+    if (sub.lagging) this.#onTopic(sub);
+    sub.socket.unsubscribe(g.topic(sub.format));
     g.members.delete(sub);
-    g.lagging.delete(sub);
     g.counts[sub.format]--;
     sub.group = undefined;
     sub.lagging = false;
@@ -155,80 +188,100 @@ export class Fanout {
     this.#queue = [];
     this.#checkLatest();
     const timestamp = isoNow();
-    for (const json of queue) {
-      const r = decode(json);
-      if (!r) continue;
-      let jsonFrame: string | undefined;
+    let skipped = 0;
+    for (const text of queue) {
+      // an event text that is not a JSON object is never framed, parsed or not
+      if (text.charCodeAt(0) !== 123 /* { */ || text.charCodeAt(text.length - 1) !== 125 /* } */) continue;
+      const e = new Event(text);
       let packed: Buffer | undefined;
       const deliver = (g: Group): void => {
-        if (!matches(g.filter, r.deviceId, r.sensorTypes)) return;
-        if (g.counts.json > 0) this.publisher.publish(g.topic('json'), (jsonFrame ??= jsonDataFrame(json, timestamp)));
-        if (g.counts.msgpack > 0) this.publisher.publish(g.topic('msgpack'), (packed ??= msgpackDataFrame(r.reading, timestamp)));
+        if (g.filter.sensors && !passesSensors(g.filter, e.sensorTypes)) return;
+        if (g.counts.json > 0) this.publisher.publish(g.topic('json'), e.jsonFrame(timestamp));
+        if (g.counts.msgpack > 0 && e.reading) this.publisher.publish(g.topic('msgpack'), (packed ??= msgpackDataFrame(e.reading, timestamp)));
+        skipped += g.skipping;
+        if (g.lagging.size === 0 || !e.reading) return;
         for (const sub of g.lagging) {
-          const frame = sub.format === 'json' ? (jsonFrame ??= jsonDataFrame(json, timestamp)) : (packed ??= msgpackDataFrame(r.reading, timestamp));
-          for (const s of r.sensorTypes) sub.pending.set(`${r.deviceId}\u0000${s}`, frame);
+          const frame = sub.format === 'json' ? e.jsonFrame(timestamp) : (packed ??= msgpackDataFrame(e.reading, timestamp));
+          for (const s of e.sensorTypes) sub.pending.set(`${e.reading.device_id}\u0000${s}`, frame);
         }
       };
-      const byDevice = this.#byDevice.get(r.deviceId);
-      if (byDevice) for (const g of byDevice) deliver(g);
+      if (this.#byDevice.size > 0) {
+        const r = e.reading;
+        if (!r) continue;
+        const byDevice = this.#byDevice.get(r.device_id);
+        if (byDevice) for (const g of byDevice) deliver(g);
+      }
       for (const g of this.#anyDevice) deliver(g);
     }
+    if (skipped > 0) this.opts.onSkipped?.(skipped);
   };
 
   /** Latest-mode subscribers that fell behind leave their topic until they drain. */
   #checkLatest(): void {
     for (const sub of this.#latest) {
-      if (!sub.lagging && sub.socket.bufferedAmount() > this.#latestHighWater) {
-        sub.lagging = true;
-        sub.group!.lagging.add(sub);
-        sub.socket.unsubscribe(sub.group!.topic(sub.format));
-      }
+      if (!sub.lagging && sub.socket.bufferedAmount() > this.#latestHighWater) this.#offTopic(sub);
     }
   }
 
-  /** The socket of `sub` drained: a lagging latest-mode subscriber gets the newest frames, then its topic again. */
+  /** The socket of `sub` drained: a lagging subscriber gets its topic again (in latest mode after the newest frames). */
   drained(sub: Subscriber): void {
-    if (!sub.lagging || sub.socket.bufferedAmount() > this.#latestHighWater / 4) return;
+    if (!sub.lagging) return;
+    if (sub.mode === 'stream') {
+      if (sub.socket.bufferedAmount() > this.opts.maxBackpressure / 2) return;
+      sub.slowSince = undefined;
+      this.#onTopic(sub);
+      return;
+    }
+    if (sub.socket.bufferedAmount() > this.#latestHighWater / 4) return;
     const frames = new Set(sub.pending.values());
     sub.pending.clear();
     for (const f of frames) sub.socket.send(f);
-    if (sub.socket.bufferedAmount() <= this.#latestHighWater) {
-      sub.lagging = false;
-      sub.group!.lagging.delete(sub);
-      sub.socket.subscribe(sub.group!.topic(sub.format));
-    }
+    if (sub.socket.bufferedAmount() <= this.#latestHighWater) this.#onTopic(sub);
   }
 
-  /** Once a second: lagging subscribers whose drain event was missed, and stream-mode subscribers too slow for too long (returned, to be closed). */
+  /**
+   * Once a second: lagging subscribers whose drain event was missed; stream-mode subscribers
+   * past maxBackpressure leave their topic (uWS skipped their frames until now; from here on
+   * they cost no publish), and those behind for slowTimeoutMs are returned, to be closed.
+   */
   sweep(now: number): Subscriber[] {
     const tooSlow: Subscriber[] = [];
     for (const sub of this.#subscribers) {
       if (sub.lagging) {
         this.drained(sub);
+        if (sub.lagging && sub.slowSince !== undefined && now - sub.slowSince >= this.opts.slowTimeoutMs) tooSlow.push(sub);
         continue;
       }
       if (sub.mode === 'latest') continue;
       if (sub.socket.bufferedAmount() >= this.opts.maxBackpressure) {
-        sub.slowSince ??= now;
-        if (now - sub.slowSince >= this.opts.slowTimeoutMs) tooSlow.push(sub);
-      } else sub.slowSince = undefined;
+        sub.slowSince = now;
+        this.#offTopic(sub);
+      }
     }
     return tooSlow;
+  }
+
+  #offTopic(sub: Subscriber): void {
+    const g = sub.group!;
+    sub.lagging = true;
+    sub.socket.unsubscribe(g.topic(sub.format));
+    g.counts[sub.format]--;
+    if (sub.mode === 'latest') g.lagging.add(sub);
+    else g.skipping++;
+  }
+
+  #onTopic(sub: Subscriber): void {
+    const g = sub.group!;
+    sub.lagging = false;
+    sub.socket.subscribe(g.topic(sub.format));
+    g.counts[sub.format]++;
+    if (sub.mode === 'latest') g.lagging.delete(sub);
+    else g.skipping--;
   }
 
   #index(deviceId: string): Set<Group> {
     let set = this.#byDevice.get(deviceId);
     if (!set) this.#byDevice.set(deviceId, (set = new Set()));
     return set;
-  }
-}
-
-function decode(json: string): Decoded | undefined {
-  try {
-    const reading = JSON.parse(json) as { device_id?: unknown; sensors?: unknown };
-    if (typeof reading.device_id !== 'string' || typeof reading.sensors !== 'object' || reading.sensors === null) return undefined;
-    return { deviceId: reading.device_id, sensorTypes: Object.keys(reading.sensors), reading };
-  } catch {
-    return undefined;
   }
 }

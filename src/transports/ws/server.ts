@@ -81,7 +81,7 @@ export class WsTransport implements Transport {
     this.#app = uws.App();
     this.fanout = new Fanout(
       { publish: (topic, frame) => void this.#app.publish(topic, frame, typeof frame !== 'string') },
-      { flushMs: opts.flushMs, maxBackpressure: opts.maxBackpressure, slowTimeoutMs: opts.slowTimeoutMs },
+      { flushMs: opts.flushMs, maxBackpressure: opts.maxBackpressure, slowTimeoutMs: opts.slowTimeoutMs, onSkipped: (n) => deps.metrics.wsFramesSkipped(n) },
     );
     const gauge = deps.metrics.activeConnections.labels({ connection_type: 'websocket' });
     gauge.inc(0);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { Fanout, type Frame, Subscriber, type SubscriberSocket } from '../../../../src/transports/ws/fanout.ts';
-import { matches, parseFilter, type Filter } from '../../../../src/transports/ws/filters.ts';
+import { parseFilter, passesSensors, type Filter } from '../../../../src/transports/ws/filters.ts';
 
 const SENSORS = ['ld2410', 'pir', 'mq134'];
 const filter = (raw: unknown): Filter => parseFilter(raw, SENSORS) as Filter;
@@ -61,12 +61,12 @@ describe('ws filters', () => {
     expect(parseFilter({ device_id: ['ok', 3] }, SENSORS)).toContain('non-empty string');
     expect(parseFilter([], SENSORS)).toBe('filters must be an object');
   });
-  test('a reading matches by device and by any of its sensor types', () => {
+  test('a reading passes a sensor filter with any of its sensor types', () => {
     const f = filter({ device_id: ['a', 'b'], sensor_type: ['pir', 'mq134'] });
-    expect(matches(f, 'a', ['pir'])).toBe(true);
-    expect(matches(f, 'a', ['ld2410', 'mq134'])).toBe(true);
-    expect(matches(f, 'a', ['ld2410'])).toBe(false);
-    expect(matches(f, 'c', ['pir'])).toBe(false);
+    expect(passesSensors(f, ['pir'])).toBe(true);
+    expect(passesSensors(f, ['ld2410', 'mq134'])).toBe(true);
+    expect(passesSensors(f, ['ld2410'])).toBe(false);
+    expect(passesSensors(filter({ device_id: 'a' }), ['ld2410'])).toBe(true);
   });
 });
 
@@ -138,5 +138,60 @@ describe('ws fanout', () => {
     s.buffered = 0;
     expect(fanout.sweep(20_000)).toEqual([]);
     expect(ok.ended).toBeUndefined();
+  });
+
+  test('a stream-mode subscriber behind leaves its topic: no publish, frames counted as skipped, back on its topic once drained', () => {
+    const hub = new FakeHub();
+    let skipped = 0;
+    const fanout = new Fanout(hub, { flushMs: 0, maxBackpressure: 1000, slowTimeoutMs: 5000, onSkipped: (n) => (skipped += n) });
+    const sock = new FakeSocket(hub);
+    const sub = new Subscriber(sock, 'json');
+    fanout.subscribe(sub, filter({}), 'stream');
+    sock.buffered = 1000;
+    fanout.sweep(1000);
+    for (let i = 0; i < 5; i++) fanout.push(reading('a', ['pir']));
+    fanout.flush();
+    expect(hub.publishes).toBe(0);
+    expect(skipped).toBe(5);
+    sock.buffered = 600; // above half of maxBackpressure: still behind
+    fanout.drained(sub);
+    fanout.push(reading('b', ['pir']));
+    fanout.flush();
+    expect(sock.received).toEqual([]);
+    sock.buffered = 0;
+    fanout.drained(sub);
+    fanout.push(reading('c', ['pir']));
+    fanout.flush();
+    expect(devices(sock)).toEqual(['c']);
+    expect(skipped).toBe(6);
+    expect(fanout.sweep(60_000)).toEqual([]);
+  });
+
+  test('readings are parsed only when a filter, MessagePack or latest mode needs it', () => {
+    const { hub, fanout, sub } = setup();
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = ((text: string, reviver?: (k: string, v: unknown) => unknown) => {
+      parses++;
+      return parse(text, reviver);
+    }) as typeof JSON.parse;
+    try {
+      const all = sub({});
+      for (let i = 0; i < 10; i++) fanout.push(reading(`d${i}`, ['pir']));
+      fanout.push('not json');
+      fanout.flush();
+      expect(parses).toBe(0);
+      expect(all.received).toHaveLength(10);
+      const one = sub({ device_id: 'd3' });
+      for (let i = 0; i < 10; i++) fanout.push(reading(`d${i}`, ['pir']));
+      fanout.push('{"broken": 1'); // not a JSON object's text: never framed
+      fanout.push('{"broken": }'); // parsed for the device index, not a reading: dropped there
+      fanout.flush();
+      expect(parses).toBe(11);
+      expect(devices(one)).toEqual(['d3']);
+      expect(hub.publishes).toBe(21);
+    } finally {
+      JSON.parse = parse;
+    }
   });
 });
