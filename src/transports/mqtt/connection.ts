@@ -10,13 +10,14 @@ import * as mqtt from 'mqtt-packet';
 import type { Packet, Parser } from 'mqtt-packet';
 import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { MqttContext } from './context.ts';
-import { parsePublish, publishTopicIsUtf8 } from './fast-publish.ts';
+import { parsePublish } from './fast-publish.ts';
 import { FrameError, Framer } from './framer.ts';
 import { endSession } from './sessions.ts';
 import { dispatch } from './handlers/index.ts';
 import { Reason } from './reason-codes.ts';
 import type { Message } from './router.ts';
 import type { Session } from './session.ts';
+import { connectLevel, illFormedString } from './utf8.ts';
 
 /** Bytes queued to a subscriber past which messages to it are dropped (counted) instead of buffered. */
 const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
@@ -122,9 +123,10 @@ export class MqttConnection {
       const frame = this.#frames[this.#next]!;
       if (frame[0]! >> 4 === 3 && !this.#roomForPublish()) return false;
       this.#next++;
-      if (!publishTopicIsUtf8(frame)) {
+      const illFormed = illFormedString(frame, this.protocolVersion);
+      if (illFormed !== undefined) {
         // [MQTT-1.5.4-1] ill-formed UTF-8 closes the connection (mqtt-packet would decode it with U+FFFD)
-        this.protocolError(Reason.malformedPacket, 'topic name is not valid UTF-8');
+        this.#malformedString(frame, illFormed);
         return false;
       }
       const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
@@ -136,6 +138,15 @@ export class MqttConnection {
     this.#frames = [];
     this.#next = 0;
     return this.state !== 'closed';
+  }
+
+  /** A string field of `frame` is not well-formed UTF-8: a v5 CONNECT is answered CONNACK 0x81, anything else as a protocol error. */
+  #malformedString(frame: Buffer, field: string): void {
+    if (this.state === 'awaiting-connect' && frame[0]! >> 4 === 1 && connectLevel(frame) === 5) {
+      this.setProtocolVersion(5);
+      this.send({ cmd: 'connack', reasonCode: Reason.malformedPacket, sessionPresent: false, properties: { reasonString: `${field}: ill-formed UTF-8 or U+0000` } });
+    }
+    this.protocolError(Reason.malformedPacket, `${field}: ill-formed UTF-8 or U+0000`);
   }
 
   /** Whether a PUBLISH may be handled now; if not, arranges to be read again when there is room. */
