@@ -62,6 +62,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const metrics = createMetrics({
     queueUp: () => backend.healthy(),
     inFlight: () => pipelineRef?.inFlight ?? 0,
+    breakerOpen: () => (pipelineRef?.breakerState ?? 'closed') !== 'closed',
     queueSizes: async () => {
       const s = await backend.status();
       return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
@@ -70,7 +71,13 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const validator = new ReadingValidator(builtinSensorTypes, config.CLOCK_SKEW_MS);
   const pipeline = new Pipeline(
     { validator, backend, metrics, log },
-    { dedupeWindowMs: config.DEDUPE_WINDOW_MS, queueBatchSize: config.QUEUE_BATCH_SIZE, maxInFlight: config.MAX_IN_FLIGHT },
+    {
+      dedupeWindowMs: config.DEDUPE_WINDOW_MS,
+      queueBatchSize: config.QUEUE_BATCH_SIZE,
+      maxInFlight: config.MAX_IN_FLIGHT,
+      breakerThreshold: config.CIRCUIT_BREAKER_THRESHOLD,
+      breakerTimeoutMs: config.CIRCUIT_BREAKER_TIMEOUT_MS,
+    },
   );
   pipelineRef = pipeline;
   const auth = createAuth(config, log);

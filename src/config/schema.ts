@@ -109,8 +109,8 @@ export const ConfigSchema = Type.Object({
   JWT_JWKS_FILE: optionalString('JSON Web Key Set file for RS256 / ES256 JWTs'),
   JWT_ISSUER: optionalString('Required `iss` of JWTs, when set'),
   JWT_AUDIENCE: optionalString('Required `aud` of JWTs, when set'),
-  CIRCUIT_BREAKER_THRESHOLD: positive(5, 10_000, 'Consecutive queue failures that open the circuit breaker (reserved)'),
-  CIRCUIT_BREAKER_TIMEOUT_MS: positive(30_000, 3_600_000, 'Time the circuit breaker stays open before probing (reserved)'),
+  CIRCUIT_BREAKER_THRESHOLD: positive(5, 10_000, 'Queue batches failing in a row that open the circuit breaker: readings are then refused at once (HTTP 503, MQTT acks held) instead of waiting for Redis'),
+  CIRCUIT_BREAKER_TIMEOUT_MS: positive(5000, 3_600_000, 'Time the open circuit breaker refuses readings before letting one through as a probe (success closes it)'),
 });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;

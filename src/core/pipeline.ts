@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AppendEntry, AppendResult, QueueBackend, RejectEntry } from '../queue/backend.ts';
 import { Batcher } from './batcher.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 import { isoNow } from './clock.ts';
 import { Edge } from './edge.ts';
 import { decode, jsonText, MediaKind, mediaKind, parseJson } from './decode.ts';
@@ -37,6 +38,10 @@ export interface PipelineOptions {
   maxInFlight: number;
   /** Bytes of a refused payload kept in the rejects stream. @default 4096 */
   rejectPayloadBytes?: number;
+  /** Queue batches failing in a row that open the circuit breaker. @default 5 */
+  breakerThreshold?: number;
+  /** How long the open breaker refuses at once before a probe. @default 5000 */
+  breakerTimeoutMs?: number;
 }
 
 export interface PipelineDeps {
@@ -57,6 +62,7 @@ export class Pipeline {
   readonly #rejectsFailing: Edge;
   readonly #saturated: Edge;
   readonly #queueFailing: Edge;
+  readonly #breaker: CircuitBreaker;
 
   constructor(deps: PipelineDeps, opts: PipelineOptions) {
     this.#deps = deps;
@@ -74,13 +80,21 @@ export class Pipeline {
       () => log.error('rejected payloads cannot be kept in the rejects stream (counted in sensor_data_errors_total{error_type="rejects_append_failed"})'),
       () => log.info('rejects stream writable again'),
     );
-    this.#data = new Batcher((items) => deps.backend.appendBatch(items).then((r) => (this.#queueFailing.set(false), r)), {
+    this.#breaker = new CircuitBreaker(opts.breakerThreshold ?? 5, opts.breakerTimeoutMs ?? 5000, {
+      onChange: (to, _from, failures) => {
+        if (to === 'open') log.error({ failures, retry_in_ms: this.#breaker.timeoutMs }, 'circuit breaker open: queue batches keep failing, refusing readings at once (503 / acknowledgements held) until a probe succeeds');
+        else if (to === 'half-open') log.warn('circuit breaker half-open: one reading goes to the queue as a probe');
+        else log.info('circuit breaker closed: the queue accepts appends again');
+      },
+    });
+    this.#data = new Batcher((items) => deps.backend.appendBatch(items).then((r) => (this.#queueFailing.set(false), this.#breaker.success(), r)), {
       maxBatch: opts.queueBatchSize,
       maxInFlight: opts.maxInFlight,
     }, {
       onFlush: (size, seconds) => deps.metrics.flushed(size, seconds),
       onBatchError: (err) => {
         this.#queueFailing.set(true);
+        this.#breaker.failure(Date.now());
         return err instanceof IngestError ? err : new QueueUnavailableError(String((err as Error)?.message ?? err), err);
       },
     });
@@ -94,6 +108,11 @@ export class Pipeline {
   /** Readings awaiting queue confirmation. */
   get inFlight(): number {
     return this.#data.inFlight;
+  }
+
+  /** The circuit breaker's state: closed (normal), open (refusing at once), half-open (probing). */
+  get breakerState(): CircuitBreaker['state'] {
+    return this.#breaker.state;
   }
 
   /** One reading in `item.payload`. */
@@ -164,6 +183,11 @@ export class Pipeline {
       // the device's own text when validation changed nothing in it (timestamp already canonical)
       json: text !== undefined && sentTimestamp === reading.timestamp ? enrichedJsonFromText(text, reading) : JSON.stringify(reading),
     };
+    // last, so that the half-open probe is a reading that really goes to the queue
+    if (!this.#breaker.allow(now)) {
+      const s = Math.ceil(this.#breaker.retryInMs(now) / 1000);
+      return Promise.resolve(this.#count({ ok: false, error: new QueueUnavailableError(`circuit breaker open: the queue failed ${this.#breaker.threshold}+ times in a row; next probe in ${s} s`), deviceId: reading.device_id }));
+    }
     return this.#data.add(entry).then((result): Outcome => {
       if (result === 'stored') {
         const m = this.#deps.metrics;

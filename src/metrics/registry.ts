@@ -13,6 +13,8 @@ export interface MetricSources {
   queueSizes(): Promise<QueueSizes>;
   queueUp(): boolean;
   inFlight(): number;
+  /** 1 while the circuit breaker refuses readings (open or half-open). */
+  breakerOpen?(): boolean;
 }
 
 export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: boolean } = {}) {
@@ -82,6 +84,15 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     registers: [registry],
     collect() {
       this.set(sources.inFlight());
+    },
+  });
+  new client.Gauge({
+    name: 'ingest_circuit_breaker_open',
+    help: '1 while the circuit breaker refuses readings at once (open or half-open) after repeated queue failures',
+    registers: [registry],
+    aggregator: 'max',
+    collect() {
+      this.set(sources.breakerOpen?.() ? 1 : 0);
     },
   });
   const backpressure = new client.Counter({

@@ -21,14 +21,14 @@ class ControlledBackend extends MemoryBackend {
   }
 }
 
-function setup(maxInFlight = 1000) {
+function setup(maxInFlight = 1000, breaker: { breakerThreshold?: number; breakerTimeoutMs?: number } = {}) {
   const logs: { msg: string }[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
   const backend = new ControlledBackend({ maxLen: 1000, dedupeWindowMs: 60_000 });
   const metrics = createMetrics({ queueSizes: async () => ({}), queueUp: () => true, inFlight: () => 0 }, { defaultMetrics: false });
   const pipeline = new Pipeline(
     { validator: new ReadingValidator(builtinSensorTypes, 300_000), backend, metrics, log },
-    { dedupeWindowMs: 60_000, queueBatchSize: 100, maxInFlight },
+    { dedupeWindowMs: 60_000, queueBatchSize: 100, maxInFlight, ...breaker },
   );
   const item = (value: unknown): IngestItem => ({ source: 'http', payload: new TextEncoder().encode(JSON.stringify(value)) });
   return { logs, backend, metrics, pipeline, item };
@@ -124,5 +124,33 @@ describe('pipeline - stored JSON', () => {
     const data = backend.entries().map((e) => JSON.parse(e.fields.data!));
     expect(data.map((d) => d.timestamp)).toEqual(['2025-10-16T18:33:58.000Z', '2025-10-16T18:33:59.000Z']);
     expect(data.every((d) => typeof d.message_id === 'string' && typeof d.received_at === 'string')).toBe(true);
+  });
+
+  test('pipeline - circuit breaker: after THRESHOLD failed batches readings are refused at once; a probe after the timeout closes it', async () => {
+    const { pipeline, backend, item, logs } = setup(1000, { breakerThreshold: 2, breakerTimeoutMs: 200 });
+    backend.failWith = new Error('redis timed out');
+    for (let i = 0; i < 2; i++) expect((await pipeline.ingest(item(reading({ timestamp: new Date(Date.now() - 1000 * i).toISOString() })))).ok).toBe(false);
+    expect(pipeline.breakerState).toBe('open');
+    let calls = 0;
+    const original = backend.appendBatch.bind(backend);
+    backend.appendBatch = (e) => (calls++, original(e));
+    const refused = await pipeline.ingest(item(reading({ timestamp: new Date(Date.now() - 5000).toISOString() })));
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) {
+      expect(refused.error.code).toBe(ErrorCode.QUEUE_UNAVAILABLE);
+      expect(refused.error.details).toContain('circuit breaker open');
+    }
+    expect(calls).toBe(0); // refused without a queue round trip
+    backend.failWith = undefined;
+    await new Promise((r) => setTimeout(r, 250));
+    const probe = await pipeline.ingest(item(reading({ timestamp: new Date(Date.now() - 6000).toISOString() })));
+    expect(probe.ok).toBe(true);
+    expect(pipeline.breakerState).toBe('closed');
+    expect((await pipeline.ingest(item(reading({ timestamp: new Date(Date.now() - 7000).toISOString() })))).ok).toBe(true);
+    expect(logs.map((l) => l.msg).filter((m) => m.startsWith('circuit breaker'))).toEqual([
+      expect.stringContaining('circuit breaker open'),
+      expect.stringContaining('circuit breaker half-open'),
+      expect.stringContaining('circuit breaker closed'),
+    ]);
   });
 });
