@@ -44,6 +44,7 @@ function createBackend(config: Config, log: Logger): QueueBackend {
         dedupeWindowMs: config.DEDUPE_WINDOW_MS,
         maxLen: config.QUEUE_MAXLEN,
         rejectsMaxLen: config.REJECTS_MAXLEN,
+        durability: { level: config.ACK_DURABILITY, replicas: config.ACK_REPLICAS, timeoutMs: config.ACK_WAIT_TIMEOUT_MS },
       },
       log,
     );

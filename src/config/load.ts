@@ -75,6 +75,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   if (config.MQTT_TLS_CLIENT_CERT !== 'off' && !config.MQTT_TLS_CA_FILE) {
     throw new ConfigError('MQTT_TLS_CLIENT_CERT', `invalid configuration: MQTT_TLS_CLIENT_CERT=${config.MQTT_TLS_CLIENT_CERT} needs MQTT_TLS_CA_FILE`);
   }
+  if (config.ACK_DURABILITY !== 'append' && queueBackendOf(config) === 'memory') {
+    throw new ConfigError('ACK_DURABILITY', `invalid configuration: ACK_DURABILITY=${config.ACK_DURABILITY} needs Redis (the embedded queue keeps readings in memory); set REDIS_URL or REDIS_HOST`);
+  }
   if (config.WORKERS > 1 && queueBackendOf(config) === 'memory') {
     throw new ConfigError('WORKERS', 'invalid configuration: WORKERS > 1 needs Redis (the embedded queue lives in one process); set REDIS_URL or REDIS_HOST');
   }

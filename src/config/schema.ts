@@ -71,6 +71,12 @@ export const ConfigSchema = Type.Object({
   REDIS_PASSWORD: optionalString('Redis password', { secret: true }),
   REDIS_DB: Type.Integer({ minimum: 0, maximum: 15, default: 0, description: 'Redis database number' }),
   REDIS_COMMAND_TIMEOUT_MS: positive(5000, 600_000, 'A Redis reply slower than this fails the batch (answered 503, not acknowledged)'),
+  ACK_DURABILITY: Type.Union([Type.Literal('append'), Type.Literal('fsync'), Type.Literal('replicas')], {
+    default: 'append',
+    description: 'When a reading is acknowledged (202 / PUBACK): append = Redis accepted it; fsync = it is on Redis\' disk (WAITAOF on Redis 7.2+, else appendfsync always, checked at start); replicas = ACK_REPLICAS replicas confirmed it (WAIT). Redis backend only',
+  }),
+  ACK_REPLICAS: Type.Integer({ minimum: 1, maximum: 100, default: 1, description: 'Replicas that must confirm an append with ACK_DURABILITY=replicas' }),
+  ACK_WAIT_TIMEOUT_MS: positive(1000, 60_000, 'Longest wait for the fsync / replica confirmation of a batch; short of it the batch is not acknowledged (503 / ack held)'),
   QUEUE_NAME: name('sensor-data', 'Redis stream of accepted readings'),
   DLQ_NAME: name('sensor-data-dlq', 'Dead-letter stream (written by consumers after MAX_RETRY_ATTEMPTS)'),
   REJECTS_NAME: name('sensor-data-invalid', 'Stream of rejected payloads with their reason'),

@@ -86,6 +86,13 @@ export class ServerProcess {
     return fetch(this.base + path, { method: 'POST', body: payload, headers });
   }
 
+  /** The value of an unlabelled metric (or of the first series of `name{labels}` given in full) from METRICS_PORT; undefined when absent. */
+  async metric(series: string): Promise<number | undefined> {
+    const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  }
+
   /** Sends a signal and waits for the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry } from '../backend.ts';
 import { rejectFields } from '../reject-fields.ts';
 import { createRedis, type RedisConnectionOptions } from './connection.ts';
+import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
 import { RedisMetadata } from './metadata.ts';
 import { readStatus } from './status.ts';
@@ -24,6 +25,8 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   /** 0 = never trim */
   maxLen: number;
   rejectsMaxLen: number;
+  /** When an append counts as stored (ACK_DURABILITY). @default append */
+  durability?: Durability;
 }
 
 type IngestCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
@@ -41,10 +44,16 @@ export class RedisBackend implements QueueBackend {
   readonly #events = new EventEmitter();
   readonly #dedupePrefix: string;
   #ready = false;
+  readonly #durability: Durability;
+  /** What follows every batch to confirm it at the durability level (read from Redis on each connect). */
+  #confirm: Confirm;
+  #probe: Promise<void> = Promise.resolve();
 
   constructor(opts: RedisBackendOptions, log: Logger) {
     this.#opts = opts;
     this.#log = log;
+    this.#durability = opts.durability ?? { level: 'append', replicas: 1, timeoutMs: 1000 };
+    this.#confirm = this.#durability.level === 'replicas' ? { cmd: 'wait', args: [this.#durability.replicas, this.#durability.timeoutMs] } : undefined;
     this.#cmd = createRedis(opts, 'neurobuild-ingest');
     this.#sub = createRedis(opts, 'neurobuild-ingest-sub');
     this.#cmd.defineCommand('ingestBatch', { numberOfKeys: 2, lua: INGEST_SCRIPT });
@@ -59,6 +68,7 @@ export class RedisBackend implements QueueBackend {
       this.#ready = true;
       this.#log.info({ redis: this.#where() }, 'queue backend connected');
       this.metadata.reload().catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
+      this.#probe = this.#probeDurability();
     });
     this.#cmd.on('close', () => {
       if (this.#ready) this.#log.error({ redis: this.#where() }, 'queue backend connection lost: answering 503 until it returns');
@@ -87,7 +97,12 @@ export class RedisBackend implements QueueBackend {
   async start(): Promise<void> {
     await Promise.allSettled([this.#cmd.connect(), this.#sub.connect()]);
     if (!this.#ready) this.#log.error({ redis: this.#where() }, 'queue backend unreachable at start: answering 503 until it is');
-    else await this.metadata.reload().catch(() => {});
+    else await Promise.all([this.metadata.reload().catch(() => {}), this.#probe]);
+  }
+
+  /** Checks (again, after a reconnect: Redis may have restarted with another configuration) how appends are confirmed. */
+  async #probeDurability(): Promise<void> {
+    this.#confirm = await probeDurability(this.#cmd, this.#durability, this.#log).catch(() => this.#confirm);
   }
 
   healthy(): boolean {
@@ -107,9 +122,23 @@ export class RedisBackend implements QueueBackend {
       flat[j++] = e.messageId;
     }
     const packed = packr.pack(flat);
-    const [flags, ...errors] = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(
-      o.stream, o.eventsChannel, 2 * window, o.maxLen, '1', this.#dedupePrefix, packed,
-    );
+    const args = [o.stream, o.eventsChannel, 2 * window, o.maxLen, '1', this.#dedupePrefix, packed] as const;
+    const confirm = this.#confirm;
+    let reply: string[];
+    if (confirm === undefined) reply = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
+    else {
+      // the confirmation in the same round trip: WAIT / WAITAOF cover every earlier write of this connection
+      const p = this.#cmd.pipeline() as unknown as { ingestBatch(...a: unknown[]): unknown; call(...a: unknown[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+      p.ingestBatch(...args);
+      p.call(confirm.cmd, ...confirm.args);
+      const [[err, r], [cerr, c]] = ((await p.exec()) ?? [[new Error('pipeline discarded'), null], [null, null]]) as [[Error | null, unknown], [Error | null, unknown]];
+      if (err) throw err;
+      if (cerr) throw cerr;
+      const short = shortfall(confirm, c);
+      if (short !== undefined) throw new Error(`appended but not confirmed at ACK_DURABILITY=${this.#durability.level}: ${short}`);
+      reply = r as string[];
+    }
+    const [flags, ...errors] = reply;
     const results: AppendResult[] = new Array(entries.length);
     let e = 0;
     for (let i = 0; i < entries.length; i++) {

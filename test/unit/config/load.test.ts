@@ -27,6 +27,8 @@ describe('config', () => {
   });
   test('config - contradictions are refused', () => {
     expect(() => loadConfig({ QUEUE_BACKEND: 'redis' })).toThrow('QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
+    expect(() => loadConfig({ ACK_DURABILITY: 'fsync' })).toThrow('ACK_DURABILITY=fsync needs Redis');
+    expect(loadConfig({ ACK_DURABILITY: 'replicas', REDIS_URL: 'redis://x:1' }).ACK_REPLICAS).toBe(1);
   });
   test('args - flags map to settings, first positional is the command', () => {
     const a = parseCommandLine(['serve', '--port', '1234', '--redis-url=redis://h:1']);
