@@ -1,0 +1,182 @@
+/**
+ * Reading the readings stream correctly, for the storage, analytics and alert services:
+ * a consumer group (XREADGROUP), batches handed to a handler, acknowledged (XACK) only after
+ * the handler succeeded, failures retried with exponential backoff up to `maxRetryAttempts`,
+ * then each entry that still fails moved to the DLQ stream with its last error; entries
+ * left pending by a crashed consumer are claimed (XAUTOCLAIM) after `claimIdleMs`; `stop()`
+ * finishes the batch in hand and returns.
+ *
+ * Delivery is at least once: a consumer that dies after its handler wrote but before XACK
+ * hands the batch to another consumer, so handlers must be idempotent (the PostgreSQL sink is,
+ * on message_id + sensor_type).
+ * @module
+ */
+import type { Redis } from 'ioredis';
+import { deadLetter } from './dead-letter.ts';
+import { type ConsumedEntry, type RawEntry, toEntry } from './entry.ts';
+
+export interface ConsumerOptions {
+  stream: string;
+  group: string;
+  /** This consumer's name in the group (unique per process). */
+  consumer: string;
+  dlq: string;
+  /** Entries per XREADGROUP. @default 500 */
+  batchSize?: number;
+  /** How long one XREADGROUP waits for new entries. @default 1000 */
+  blockMs?: number;
+  /** Attempts after the first failure before an entry goes to the DLQ. @default 3 */
+  maxRetryAttempts?: number;
+  /** First retry delay, doubled per attempt (capped at 30 s). @default 200 */
+  retryBaseMs?: number;
+  /** Entries pending this long with another (crashed) consumer are claimed. @default 30000 */
+  claimIdleMs?: number;
+  /** Where a new group starts: '$' = only new entries, '0' = the whole stream. @default '$' */
+  startId?: string;
+}
+
+/** Handles a batch; throwing fails the whole batch (it is retried, then split to find the failing entries). */
+export type BatchHandler = (entries: ConsumedEntry[]) => Promise<void>;
+
+export interface ConsumerEvents {
+  /** An entry was moved to the DLQ. */
+  onDeadLetter?(entry: ConsumedEntry, error: string): void;
+  /** A batch failed and will be retried after `delayMs`. */
+  onRetry?(error: unknown, attempt: number, delayMs: number): void;
+  /** Redis itself failed (the loop waits and goes on). */
+  onError?(error: unknown): void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class StreamConsumer {
+  readonly #redis: Redis;
+  readonly #o: Required<ConsumerOptions>;
+  readonly #handler: BatchHandler;
+  readonly #events: ConsumerEvents;
+  #running: Promise<void> | undefined;
+  #stopping = false;
+  #lastClaim = 0;
+  #claimCursor = '0-0';
+
+  /**
+   * @param redis a connection of its own: XREADGROUP BLOCK holds it while waiting
+   */
+  constructor(redis: Redis, opts: ConsumerOptions, handler: BatchHandler, events: ConsumerEvents = {}) {
+    this.#redis = redis;
+    this.#o = {
+      batchSize: 500,
+      blockMs: 1000,
+      maxRetryAttempts: 3,
+      retryBaseMs: 200,
+      claimIdleMs: 30_000,
+      startId: '$',
+      ...opts,
+    };
+    this.#handler = handler;
+    this.#events = events;
+  }
+
+  /** Creates the group when missing (and the stream with it). */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.#redis.xgroup('CREATE', this.#o.stream, this.#o.group, this.#o.startId, 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  /** Starts the loop (after ensuring the group); resolves once it runs. */
+  async start(): Promise<void> {
+    await this.ensureGroup();
+    this.#stopping = false;
+    this.#running = this.#loop();
+  }
+
+  /** Finishes the batch in hand (handler and acknowledgement), then stops; at most blockMs later. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      try {
+        const batch = (await this.#claimed()) ?? (await this.#read());
+        if (batch.length > 0) await this.#process(batch);
+      } catch (err) {
+        this.#events.onError?.(err);
+        if (!this.#stopping) await sleep(500);
+      }
+    }
+  }
+
+  /** Entries abandoned by crashed consumers, at most every claimIdleMs / 2; undefined when none. */
+  async #claimed(): Promise<ConsumedEntry[] | undefined> {
+    const now = Date.now();
+    if (now - this.#lastClaim < this.#o.claimIdleMs / 2) return undefined;
+    const [next, raw] = (await this.#redis.xautoclaim(this.#o.stream, this.#o.group, this.#o.consumer, this.#o.claimIdleMs, this.#claimCursor, 'COUNT', this.#o.batchSize)) as [string, RawEntry[] | null[]];
+    this.#claimCursor = next;
+    if (next === '0-0') this.#lastClaim = now; // a full pass over the pending entries is done
+    const entries = (raw as (RawEntry | null)[]).filter((e): e is RawEntry => e !== null && Array.isArray(e[1]));
+    if (entries.length === 0) return undefined;
+    // how often each was delivered before (it counts this claim too)
+    const pending = (await this.#redis.xpending(this.#o.stream, this.#o.group, entries[0]![0], entries.at(-1)![0], entries.length, this.#o.consumer)) as [string, string, number, number][];
+    const deliveries = new Map(pending.map(([id, , , n]) => [id, n]));
+    return entries.map((e) => toEntry(e, deliveries.get(e[0]) ?? 2));
+  }
+
+  async #read(): Promise<ConsumedEntry[]> {
+    const res = (await this.#redis.xreadgroup('GROUP', this.#o.group, this.#o.consumer, 'COUNT', this.#o.batchSize, 'BLOCK', this.#o.blockMs, 'STREAMS', this.#o.stream, '>')) as [string, RawEntry[]][] | null;
+    return res?.[0]?.[1].map((e) => toEntry(e)) ?? [];
+  }
+
+  /** Handler with retries; then one by one to find the entries that fail; those go to the DLQ. */
+  async #process(batch: ConsumedEntry[]): Promise<void> {
+    // entries that cannot be handled at all: not JSON, or delivered too often (their consumers died on them)
+    const limit = this.#o.maxRetryAttempts + 1;
+    const good: ConsumedEntry[] = [];
+    for (const e of batch) {
+      if (e.reading === undefined) await this.#dead(e, 'entry data is not JSON', 0);
+      else if (e.deliveries > limit + 1) await this.#dead(e, `delivered ${e.deliveries} times without being acknowledged (its consumers crashed or timed out)`, e.deliveries);
+      else good.push(e);
+    }
+    if (good.length === 0) return;
+    const err = await this.#attempt(good);
+    if (err === undefined) return;
+    if (good.length === 1) return this.#dead(good[0]!, message(err), limit);
+    for (const e of good) {
+      const one = await this.#attempt([e]);
+      if (one !== undefined) await this.#dead(e, message(one), limit);
+    }
+  }
+
+  /** Up to 1 + maxRetryAttempts handler calls; acknowledges on success; the last error otherwise. */
+  async #attempt(entries: ConsumedEntry[]): Promise<unknown> {
+    let last: unknown;
+    for (let attempt = 0; attempt <= this.#o.maxRetryAttempts; attempt++) {
+      if (attempt > 0) {
+        const delay = Math.min(this.#o.retryBaseMs * 2 ** (attempt - 1), 30_000);
+        this.#events.onRetry?.(last, attempt, delay);
+        await sleep(delay);
+      }
+      try {
+        await this.#handler(entries);
+        await this.#redis.xack(this.#o.stream, this.#o.group, ...entries.map((e) => e.id));
+        return undefined;
+      } catch (err) {
+        last = err;
+      }
+    }
+    return last ?? new Error('handler failed');
+  }
+
+  async #dead(e: ConsumedEntry, error: string, attempts: number): Promise<void> {
+    await deadLetter(this.#redis, this.#o, e, error, attempts);
+    this.#events.onDeadLetter?.(e, error);
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
