@@ -7,10 +7,13 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { helpText, parseCommandLine, UsageError } from './cli/args.ts';
 import { isSingleExecutable, runPrimary } from './cli/cluster.ts';
+import { consume, ConsumeUsageError } from './cli/consume.ts';
+import { dlq } from './cli/dlq.ts';
 import { healthcheck } from './cli/healthcheck.ts';
 import { serve } from './cli/serve.ts';
 import { VERSION } from './cli/version.ts';
 import { ConfigError, loadConfig, workerCount } from './config/load.ts';
+import { sinks } from './consumer/sinks/index.ts';
 import { createLogger } from './log/logger.ts';
 
 function fail(message: string, code: number): never {
@@ -56,6 +59,18 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'healthcheck':
       process.exit(await healthcheck(config));
+    case 'consume':
+    case 'dlq':
+      try {
+        if (args.command === 'consume') await consume(config, log, sinks, args.rest[0]);
+        else await dlq(config, args.rest, (line) => process.stdout.write(line + '\n'));
+      } catch (err) {
+        if (err instanceof ConsumeUsageError) fail(err.message, 2);
+        log.fatal({ err }, `${args.command} failed: ${(err as Error).message}`);
+        log.flush();
+        process.exit(1);
+      }
+      return;
     default:
       fail(`unknown command "${args.command}" (see --help)`, 2);
   }

@@ -10,11 +10,15 @@ import { flagName, settingSchemas } from '../config/schema.ts';
 export const COMMANDS = {
   serve: 'Run the ingestion server (default)',
   healthcheck: 'GET /health on 127.0.0.1:PORT; exit 0 when it answers 200 (container HEALTHCHECK)',
+  consume: 'consume <sink>: read the readings stream with a consumer group into a sink (postgres, alerts)',
+  dlq: 'dlq list | dlq replay [id ...]: show dead-lettered entries, or append them to their stream again',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
 export interface ParsedArgs {
   command: string;
+  /** Further positionals: the sink of `consume`, the action and ids of `dlq`. */
+  rest: string[];
   help: boolean;
   version: boolean;
   /** Setting name → raw value, for loadConfig. */
@@ -46,9 +50,11 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     const key = byFlag.get(flag);
     if (key !== undefined && typeof value === 'string') settings[key] = value;
   }
-  if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}" (see --help)`);
+  const command = parsed.positionals[0] ?? 'serve';
+  if (parsed.positionals.length > 1 && (command === 'serve' || command === 'healthcheck')) throw new UsageError(`unexpected argument "${parsed.positionals[1]}" (see --help)`);
   return {
-    command: parsed.positionals[0] ?? 'serve',
+    command,
+    rest: parsed.positionals.slice(1),
     help: parsed.values.help === true,
     version: parsed.values.version === true,
     settings,

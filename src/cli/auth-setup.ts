@@ -15,10 +15,11 @@ import { createRateLimiter } from '../auth/rate/setup.ts';
 import { queueBackendOf, rateLimitsOn } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createRedis } from '../queue/redis/connection.ts';
+import { redisConnection } from './redis-connection.ts';
 
 function connector(config: Config): ((name: string) => Redis) | undefined {
   if (queueBackendOf(config) !== 'redis') return undefined;
-  const o = { url: config.REDIS_URL, host: config.REDIS_HOST, port: config.REDIS_PORT, password: config.REDIS_PASSWORD, db: config.REDIS_DB, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS };
+  const o = redisConnection(config);
   return (name) => createRedis(o, name);
 }
 

@@ -21,6 +21,7 @@ import type { Transport } from '../transports/transport.ts';
 import { WsTransport } from '../transports/ws/server.ts';
 import { AddressLimit } from '../transports/address-limit.ts';
 import { createMqtt } from './mqtt-listeners.ts';
+import { redisConnection } from './redis-connection.ts';
 import { onMemoryReport } from './memory-report.ts';
 import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
@@ -30,12 +31,7 @@ function createBackend(config: Config, log: Logger): QueueBackend {
   if (queueBackendOf(config) === 'redis') {
     return new RedisBackend(
       {
-        url: config.REDIS_URL,
-        host: config.REDIS_HOST,
-        port: config.REDIS_PORT,
-        password: config.REDIS_PASSWORD,
-        db: config.REDIS_DB,
-        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        ...redisConnection(config),
         stream: config.QUEUE_NAME,
         dlq: config.DLQ_NAME,
         rejects: config.REJECTS_NAME,

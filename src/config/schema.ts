@@ -87,6 +87,11 @@ export const ConfigSchema = Type.Object({
   MEMORY_QUEUE_MAXLEN: positive(100_000, 100_000_000, 'Embedded backend: entries kept per stream; the oldest are trimmed beyond it'),
   MAX_RETRY_ATTEMPTS: Type.Integer({ minimum: 0, maximum: 100, default: 3, description: 'Consumer retries before an entry goes to the DLQ' }),
   RETRY_DELAY_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 1000, description: 'Consumer retry backoff base' }),
+  CONSUMER_GROUP: optionalString('consume: consumer group name (default: the sink\'s name, e.g. storage or alerts)'),
+  CONSUMER_NAME: optionalString('consume: this consumer\'s name in its group (default: <hostname>-<pid>)'),
+  CONSUMER_BATCH_SIZE: positive(500, 100_000, 'consume: entries read and handed to the sink at once'),
+  CONSUMER_CLAIM_IDLE_MS: positive(30_000, 3_600_000, 'consume: entries pending this long with another (crashed) consumer are claimed'),
+  DATABASE_URL: optionalString('consume postgres: PostgreSQL connection URL', { pattern: '^postgres(ql)?://', secret: true }),
 
   DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, timestamp) within this window is a duplicate (0 disables)' }),
   CLOCK_SKEW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Readings timestamped further than this in the future are rejected' }),

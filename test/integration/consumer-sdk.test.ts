@@ -4,9 +4,11 @@
  * claimed by another, the platform's dequeue / requeueWithRetry names, and DLQ replay.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { spawnSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { type ConsumedEntry, listDeadLetters, RedisQueue, replayDeadLetters, StreamConsumer } from '../../src/consumer/index.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
+import { BUNDLE } from '../helpers/spawn-server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const STREAM = 'sensor-data';
@@ -155,5 +157,36 @@ describe('RedisQueue (the platform names)', () => {
     await waitFor(() => got.length === 1, 2000, 'event');
     expect(got).toEqual(['{"device_id":"a"}']);
     await q.close();
+  });
+});
+
+describe('dlq subcommand', () => {
+  const cli = (...args: string[]) => spawnSync('node', [BUNDLE, ...args], { env: { PATH: process.env.PATH ?? '', REDIS_URL: redis.url, LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 15_000 });
+  test('dlq - list prints each dead letter as JSON; replay appends them to the stream again; bad usage exits 2', async () => {
+    const [id] = await append(['poison']);
+    await client.xgroup('CREATE', STREAM, 'storage', '0');
+    await client.xreadgroup('GROUP', 'storage', 'c', 'STREAMS', STREAM, '>');
+    const { deadLetter } = await import('../../src/consumer/dead-letter.ts');
+    const [raw] = (await client.xrange(STREAM, '-', '+')) as [string, string[]][];
+    const { toEntry } = await import('../../src/consumer/entry.ts');
+    await deadLetter(client, { stream: STREAM, group: 'storage', dlq: DLQ }, toEntry(raw!), 'column "x" does not exist', 4);
+
+    const list = cli('dlq', 'list');
+    expect(list.status).toBe(0);
+    const lines = list.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual([expect.objectContaining({ original_id: id, error: 'column "x" does not exist', attempts: 4, device_id: 'poison', group: 'storage' })]);
+
+    const replay = cli('dlq', 'replay');
+    expect(replay.status).toBe(0);
+    expect(JSON.parse(replay.stdout)).toEqual({ replayed: 1, dlq: DLQ });
+    expect(await client.xlen(DLQ)).toBe(0);
+    expect(await client.xlen(STREAM)).toBe(2);
+
+    const bad = cli('dlq', 'purge');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('dlq needs an action: list or replay');
+    const noSink = cli('consume', 'nowhere');
+    expect(noSink.status).toBe(2);
+    expect(noSink.stderr).toContain('consume needs a sink');
   });
 });

@@ -1,0 +1,24 @@
+/**
+ * What `neurobuild-ingest consume <sink>` runs: a sink turns batches of stream entries into
+ * writes somewhere (PostgreSQL rows, alerts). The consume command owns the consumer group,
+ * retries, DLQ and shutdown; a sink only handles batches, idempotently (an entry can be
+ * handed over twice when a consumer dies between its write and the acknowledgement).
+ * @module
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.ts';
+import type { BatchHandler } from '../stream-consumer.ts';
+
+export interface SinkInstance {
+  handle: BatchHandler;
+  close(): Promise<void>;
+}
+
+export interface Sink {
+  /** The consumer group's default name. */
+  group: string;
+  describe: string;
+  /** Connects and prepares (e.g. creates the schema); throws with a clear message when it cannot. */
+  open(config: Config, log: Logger, redis: Redis): Promise<SinkInstance>;
+}
