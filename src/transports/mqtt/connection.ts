@@ -123,21 +123,33 @@ export class MqttConnection {
       const frame = this.#frames[this.#next]!;
       if (frame[0]! >> 4 === 3 && !this.#roomForPublish()) return false;
       this.#next++;
-      const illFormed = illFormedString(frame, this.protocolVersion);
-      if (illFormed !== undefined) {
-        // [MQTT-1.5.4-1] ill-formed UTF-8 closes the connection (mqtt-packet would decode it with U+FFFD)
-        this.#malformedString(frame, illFormed);
+      try {
+        const illFormed = illFormedString(frame, this.protocolVersion);
+        if (illFormed !== undefined) {
+          // [MQTT-1.5.4-1] ill-formed UTF-8 closes the connection (mqtt-packet would decode it with U+FFFD)
+          this.#malformedString(frame, illFormed);
+          return false;
+        }
+        const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
+        if (publish !== undefined) {
+          this.lastPacketAt = Date.now();
+          dispatch(this, publish);
+        } else this.#parser.parse(frame);
+      } catch (err) {
+        this.#failed(err);
         return false;
       }
-      const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
-      if (publish !== undefined) {
-        this.lastPacketAt = Date.now();
-        dispatch(this, publish);
-      } else this.#parser.parse(frame);
     }
     this.#frames = [];
     this.#next = 0;
     return this.state !== 'closed';
+  }
+
+  /** Handling a packet threw (a bug): this connection is closed; the process and the other connections carry on. */
+  #failed(err: unknown): void {
+    this.ctx.log.error({ err, client_id: this.clientId }, 'mqtt packet handling failed: connection closed');
+    this.ctx.metrics.error('internal');
+    this.disconnect(Reason.implementationSpecificError, 'internal error');
   }
 
   /** A string field of `frame` is not well-formed UTF-8: a v5 CONNECT is answered CONNACK 0x81, anything else as a protocol error. */

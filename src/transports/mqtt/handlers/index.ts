@@ -20,6 +20,12 @@ export function dispatch(c: MqttConnection, p: Packet): void {
     return;
   }
   if (c.state !== 'connected') return;
+  const id = packetIdentifier(p);
+  if (id !== undefined && !(id >= 1 && id <= 0xffff)) {
+    // mqtt-packet reads a missing identifier (a body too short for it) as -1, which would reach
+    // the answer and throw in its encoder; 0 is not an identifier either [MQTT-2.3.1-1]
+    return id === 0 ? c.protocolError(Reason.protocolError, `${p.cmd} with packet identifier 0`) : c.protocolError(Reason.malformedPacket, `${p.cmd} without a packet identifier`);
+  }
   switch (p.cmd) {
     case 'publish':
       return handlePublish(c, p);
@@ -42,5 +48,22 @@ export function dispatch(c: MqttConnection, p: Packet): void {
       return c.protocolError(Reason.protocolError, 'second CONNECT');
     default:
       return c.protocolError(Reason.protocolError, `unexpected ${p.cmd} from a client`);
+  }
+}
+
+/** The packet identifier a packet must carry (PUBLISH QoS 1/2, the acks, SUBSCRIBE, UNSUBSCRIBE), or undefined. */
+function packetIdentifier(p: Packet): number | undefined {
+  switch (p.cmd) {
+    case 'publish':
+      return p.qos > 0 ? (p.messageId ?? -1) : undefined;
+    case 'puback':
+    case 'pubrec':
+    case 'pubrel':
+    case 'pubcomp':
+    case 'subscribe':
+    case 'unsubscribe':
+      return p.messageId ?? -1;
+    default:
+      return undefined;
   }
 }
