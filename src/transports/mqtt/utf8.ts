@@ -38,15 +38,17 @@ export function connectLevel(frame: Buffer): number | undefined {
   const r = new Reader(frame);
   const nameLength = r.u16();
   if (nameLength === undefined) return undefined;
-  return frame[r.pos + nameLength];
+  const level = frame[r.pos + nameLength];
+  return level === undefined ? undefined : level & 0x7f;
 }
 
 function connectStrings(r: Reader): string | undefined {
   let bad = r.string('protocol name');
   if (bad !== false) return bad;
-  const level = r.byte();
+  const levelByte = r.byte();
   const flags = r.byte();
-  if (level === undefined || flags === undefined) return undefined;
+  if (levelByte === undefined || flags === undefined) return undefined;
+  const level = levelByte & 0x7f; // 0x80: a broker bridging in (mosquitto's try_private)
   r.pos += 2; // keep alive
   if (level === 5) r.skipProperties();
   if ((bad = r.string('client identifier')) !== false) return bad;

@@ -32,6 +32,12 @@ describe('mqtt utf-8 strings', () => {
       // the password is binary: any bytes
       expect(illFormedString(corrupt(connect(v, { username: 'u', password: Buffer.from('ZZ'), ...extra }), v), 4)).toBeUndefined();
       expect(connectLevel(mqtt.generate(connect(v), { protocolVersion: v }))).toBe(v);
+      // a bridge's CONNECT (level | 0x80, mosquitto's try_private) is read with its level's layout
+      const bridged = mqtt.generate(connect(v, { clientId: 'idZZ', ...extra }), { protocolVersion: v });
+      bridged[8] = 0x80 | v;
+      expect(connectLevel(bridged)).toBe(v);
+      expect(illFormedString(Buffer.from(bridged), 4)).toBeUndefined();
+      expect(illFormedString(corrupt({ ...connect(v, { clientId: 'idZZ', ...extra }) } as Packet, v).fill(0x80 | v, 8, 9), 4)).toBe('client identifier');
     });
 
     test(`utf-8 - ${name} SUBSCRIBE and UNSUBSCRIBE topic filters`, () => {
