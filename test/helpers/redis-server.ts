@@ -1,5 +1,6 @@
 /**
- * A real redis-server per suite on a free port, no persistence, killed at the end.
+ * A real redis-server per suite on a free port, no persistence (unless extraArgs turn it on:
+ * restart() reuses the port, the arguments and the directory, so an AOF is replayed), killed at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +24,16 @@ export class RedisServer {
     const r = new RedisServer(await freePort(), extraArgs);
     await r.restart();
     return r;
+  }
+
+  /** The running redis-server's process id (after restart(), the new one's). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** The working directory (AOF and RDB files), kept across restart() until dispose(). */
+  get dir(): string {
+    return this.#dir;
   }
 
   get url(): string {

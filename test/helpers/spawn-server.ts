@@ -3,7 +3,7 @@
  * on free ports, and collects its log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { freePort } from './free-port.ts';
 import { waitFor } from './wait.ts';
@@ -22,6 +22,9 @@ export class ServerProcess {
     readonly metricsPort: number,
     readonly mqttPort: number,
     readonly wsPort: number,
+    /** The environment it was started with (ports included) and its arguments: what restart() reuses. */
+    readonly env: Record<string, string> = {},
+    readonly args: string[] = [],
   ) {
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -63,13 +66,37 @@ export class ServerProcess {
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_PORT: String(mqttPort), WS_PORT: String(wsPort) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const s = new ServerProcess(proc, port, metricsPort, mqttPort, wsPort);
+    const ports = { PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_PORT: String(mqttPort), WS_PORT: String(wsPort) };
+    const s = new ServerProcess(proc, port, metricsPort, mqttPort, wsPort, { ...env, ...ports }, args);
     process.once('exit', () => proc.kill('SIGKILL'));
     await waitFor(() => {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}: ${s.stderr}${s.stdout}`);
       return s.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening'));
     }, 15_000, 'server to listen');
     return s;
+  }
+
+  /**
+   * A new process with the same environment, arguments and ports (clients reconnect to the same
+   * addresses), e.g. after stop('SIGKILL'); `extra` is added to the environment. This one must have exited.
+   */
+  restart(extra: Record<string, string> = {}): Promise<ServerProcess> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) throw new Error('restart: the server is still running; stop it first');
+    return ServerProcess.start({ ...this.env, ...extra }, this.args);
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Resident set size in MiB from /proc (0 once the process is gone). */
+  rssMiB(): number {
+    try {
+      const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.proc.pid}/status`, 'utf8'))?.[1];
+      return kb ? Number(kb) / 1024 : 0;
+    } catch {
+      return 0;
+    }
   }
 
   /** ws://127.0.0.1:<WS_PORT><path> */
