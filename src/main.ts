@@ -15,6 +15,7 @@ import { VERSION } from './cli/version.ts';
 import { ConfigError, loadConfig, workerCount } from './config/load.ts';
 import { sinks } from './consumer/sinks/index.ts';
 import { createLogger } from './log/logger.ts';
+import { checkTls } from './transports/uws-listener.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`neurobuild-ingest: ${message}\n`);
@@ -43,6 +44,14 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, 2);
     throw err;
+  }
+  // HTTPS/WSS certificate files: readable and a pair, else refused like any other bad setting
+  if (args.command === 'serve' && config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
+    try {
+      checkTls({ cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE });
+    } catch (err) {
+      fail(`invalid configuration: ${(err as Error).message}`, 2);
+    }
   }
   const log = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   switch (args.command) {

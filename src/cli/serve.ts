@@ -109,7 +109,10 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     limiter,
     adminToken: config.ADMIN_TOKEN,
   };
-  const transports: Transport[] = [new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics)];
+  // HTTPS and WSS on PORT and WS_PORT; the separate metrics listener stays plain HTTP
+  const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE } : undefined;
+  const http = new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics, tls);
+  const transports: Transport[] = [http];
   if (config.METRICS_PORT !== 0 && !link) {
     const route = { method: 'get' as const, path: config.METRICS_PATH, handler: metricsRoute(metrics.scrape, metrics.contentType) };
     transports.push(new UwsHttpTransport(uws, 'metrics', config.HOST, config.METRICS_PORT, [route], metrics));
@@ -129,6 +132,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
             idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
             flushMs: config.WS_FLUSH_MS,
             retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+            tls,
           },
           {
             auth,
@@ -146,12 +150,19 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   listening = true;
   const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const urls = Object.fromEntries(
-    transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') || t.name === 'ws' ? t.name : 'http'}://${shown}:${ports[i]}`]).filter(([name]) => name !== 'mqtt-bridge'),
+    transports.map((t, i) => [t.name, `${t.name.startsWith('mqtt') ? t.name : t.name === 'ws' ? (tls ? 'wss' : 'ws') : t.name === 'http' && tls ? 'https' : 'http'}://${shown}:${ports[i]}`]).filter(([name]) => name !== 'mqtt-bridge'),
   );
   log.info({ ...urls, queue_backend: backend.kind, pid: process.pid }, `listening: HTTP API on ${urls.http}` + (urls.mqtt ? `, MQTT on ${urls.mqtt}` : '') + (urls.mqtts ? `, MQTT/TLS on ${urls.mqtts}` : '') + (urls.ws ? `, WebSocket on ${urls.ws} (MQTT over WebSocket on ${urls.ws}/mqtt)` : '') + (urls.metrics ? `, metrics on ${urls.metrics}${config.METRICS_PATH}` : ''));
 
   // SIGHUP: certificate files read again (new handshakes use them; open connections stay)
   process.on('SIGHUP', () => {
+    for (const t of [http, ws]) {
+      if (!t?.tls) continue;
+      t.reloadTls().then(
+        (cert) => cert && log.info({ listener: t.name, ...cert }, 'TLS certificate reloaded'),
+        (err: Error) => log.error({ err: err.message, listener: t.name }, 'TLS reload failed; the previous certificate stays in use'),
+      );
+    }
     for (const l of mqtt.listeners) {
       try {
         l.reloadTls();

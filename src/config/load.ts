@@ -69,6 +69,9 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   if (Boolean(config.MQTT_TLS_CERT_FILE) !== Boolean(config.MQTT_TLS_KEY_FILE)) {
     throw new ConfigError('MQTT_TLS_CERT_FILE', 'invalid configuration: MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE must be set together');
   }
+  if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) {
+    throw new ConfigError('TLS_CERT_FILE', 'invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  }
   if ((config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any') && !config.JWT_SECRET && !config.JWT_PUBLIC_KEY_FILE && !config.JWT_JWKS_FILE) {
     throw new ConfigError('AUTH_MODE', `invalid configuration: AUTH_MODE=${config.AUTH_MODE} needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE`);
   }

@@ -31,6 +31,8 @@ export const ConfigSchema = Type.Object({
   WS_SLOW_TIMEOUT_MS: positive(10_000, 600_000, 'A subscriber that stays past WS_MAX_BACKPRESSURE_BYTES this long is closed (code 4008)'),
   WS_IDLE_TIMEOUT_S: Type.Integer({ minimum: 8, maximum: 960, default: 120, description: 'A WebSocket connection with no traffic for this long is closed; the server pings at half of it' }),
   WS_FLUSH_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 5, description: 'Readings are fanned out to WebSocket subscribers in groups every this many ms (0: every event-loop turn)' }),
+  TLS_CERT_FILE: optionalString('PEM certificate (chain) for HTTPS on PORT and WSS on WS_PORT, used with TLS_KEY_FILE: those ports then speak TLS only (re-read on SIGHUP)'),
+  TLS_KEY_FILE: optionalString('PEM private key (unencrypted) of TLS_CERT_FILE', { secret: true }),
   MQTT_PORT: port(1883, 'MQTT listener port (0 disables it)'),
   MQTT_TLS_PORT: port(8883, 'MQTT over TLS port, used when MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE are set (0 disables it)'),
   MQTT_TLS_CERT_FILE: optionalString('PEM certificate (chain) for MQTT over TLS'),

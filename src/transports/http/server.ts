@@ -1,13 +1,14 @@
 /**
  * The HTTP API on uWebSockets.js: a route table, JSON 404/405 for everything else, and
- * the metrics listener on its own port.
+ * the metrics listener on its own port. HTTPS when TLS_CERT_FILE / TLS_KEY_FILE are set.
  * @module
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ErrorCode, errorType, IngestError } from '../../core/errors.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { Uws } from '../native/uws.ts';
 import type { Transport } from '../transport.ts';
+import { type CertificateInfo, UwsListener, type UwsTls } from '../uws-listener.ts';
 import type { HttpContext } from './context.ts';
 import { httpStatus, Reply } from './reply.ts';
 import { getDevice, registerDevice, revokeDevice, rotateKey } from './routes/admin.ts';
@@ -43,27 +44,23 @@ export function apiRoutes(ctx: HttpContext): Route[] {
   ];
 }
 
-/** One uWS app listening on one port, serving `routes`. */
+/** One uWS app listening on one port, serving `routes`; over TLS when `tls` is given. */
 export class UwsHttpTransport implements Transport {
   readonly name: string;
-  readonly #app: TemplatedApp;
-  readonly #host: string;
-  readonly #port: number;
-  readonly #uws: Uws;
-  #socket: us_listen_socket | undefined;
+  readonly #listener: UwsListener;
 
-  constructor(uws: Uws, name: string, host: string, port: number, routes: Route[], metrics: Metrics) {
+  constructor(uws: Uws, name: string, host: string, port: number, routes: Route[], metrics: Metrics, tls?: UwsTls) {
     this.name = name;
-    this.#uws = uws;
-    this.#host = host;
-    this.#port = port;
-    this.#app = uws.App();
+    this.#listener = new UwsListener(uws, name, host, port, tls, (app) => UwsHttpTransport.#serve(app, routes, metrics));
+  }
+
+  static #serve(app: TemplatedApp, routes: Route[], metrics: Metrics): void {
     const allowed = new Map<string, string[]>();
     for (const r of routes) {
-      this.#app[r.method](r.path, r.handler);
+      app[r.method](r.path, r.handler);
       allowed.set(r.path, [...(allowed.get(r.path) ?? []), r.method === 'del' ? 'DELETE' : r.method.toUpperCase()]);
     }
-    this.#app.any('/*', (res, req) => {
+    app.any('/*', (res, req) => {
       const url = req.getUrl();
       const methods = allowed.get(url);
       const reply = new Reply(res);
@@ -77,26 +74,24 @@ export class UwsHttpTransport implements Transport {
     });
   }
 
+  get tls(): boolean {
+    return this.#listener.tls;
+  }
+
   start(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#app.listen(this.#host, this.#port, (socket) => {
-        if (!socket) {
-          reject(new Error(`${this.name}: cannot listen on ${this.#host}:${this.#port} (in use or not permitted)`));
-          return;
-        }
-        this.#socket = socket;
-        resolve(this.#uws.us_socket_local_port(socket as never));
-      });
-    });
+    return this.#listener.start();
+  }
+
+  /** SIGHUP: new connections get the certificate files read again; open ones stay. */
+  reloadTls(): Promise<CertificateInfo | undefined> {
+    return this.#listener.reload();
   }
 
   async drain(): Promise<void> {
-    if (this.#socket) this.#uws.us_listen_socket_close(this.#socket);
-    this.#socket = undefined;
+    this.#listener.drain();
   }
 
   async stop(): Promise<void> {
-    await this.drain();
-    (this.#app as TemplatedApp & { close(): void }).close();
+    this.#listener.close();
   }
 }

@@ -1,10 +1,11 @@
 /**
  * The WebSocket listener on uWebSockets.js (`WS_PORT`): live readings on every path but
  * `/mqtt` (the platform's JSON protocol, or MessagePack on request), and MQTT over WebSocket
- * on `/mqtt` (subprotocol `mqtt`) served by the same MqttConnection as TCP.
+ * on `/mqtt` (subprotocol `mqtt`) served by the same MqttConnection as TCP. Over TLS (wss)
+ * when TLS_CERT_FILE / TLS_KEY_FILE are set; see UwsListener for the certificate reload.
  * @module
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ErrorCode, errorType } from '../../core/errors.ts';
 import type { Logger } from 'pino';
 import { type Authenticator, bearerOf } from '../../auth/authenticator.ts';
@@ -14,6 +15,7 @@ import type { ConnectionSet } from '../mqtt/connection-set.ts';
 import type { Uws } from '../native/uws.ts';
 import type { AddressLimit } from '../address-limit.ts';
 import type { Transport } from '../transport.ts';
+import { type CertificateInfo, type Generation, UwsListener, type UwsTls } from '../uws-listener.ts';
 import { Fanout } from './fanout.ts';
 import { WsByteStream } from './mqtt-stream.ts';
 import type { Format, Mode } from './protocol.ts';
@@ -28,6 +30,8 @@ export interface WsOptions {
   idleTimeoutS: number;
   flushMs: number;
   retryAfterSeconds: number;
+  /** Certificate and key: wss instead of ws. */
+  tls?: UwsTls | undefined;
 }
 
 export interface WsDeps {
@@ -47,6 +51,7 @@ export const CLOSE_TOO_SLOW = 4008;
 
 interface StreamData {
   kind: 'stream';
+  gen: Generation;
   address: string;
   format: Format;
   mode: Mode | undefined;
@@ -55,6 +60,7 @@ interface StreamData {
 }
 interface MqttData {
   kind: 'mqtt';
+  gen: Generation;
   address: string;
   stream?: WsByteStream;
 }
@@ -63,35 +69,44 @@ type Data = StreamData | MqttData;
 export class WsTransport implements Transport {
   readonly name = 'ws';
   readonly fanout: Fanout;
-  readonly #app: TemplatedApp;
-  readonly #uws: Uws;
+  readonly #listener: UwsListener;
   readonly #opts: WsOptions;
   readonly #deps: WsDeps;
   readonly #sessions = new Set<StreamSession>();
   readonly #gauge: { inc(): void; dec(): void };
   #open = 0;
-  #socket: us_listen_socket | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #unfeed: (() => void) | undefined;
 
   constructor(uws: Uws, opts: WsOptions, deps: WsDeps) {
-    this.#uws = uws;
     this.#opts = opts;
     this.#deps = deps;
-    this.#app = uws.App();
+    // after a certificate reload, connections of the previous app stay until they close: each app publishes to its own
+    this.#listener = new UwsListener(uws, 'ws', opts.host, opts.port, opts.tls, (app, gen) => this.#serve(app, gen), true);
     this.fanout = new Fanout(
-      { publish: (topic, frame) => void this.#app.publish(topic, frame, typeof frame !== 'string') },
+      {
+        publish: (topic, frame) => {
+          for (const app of this.#listener.apps) app.publish(topic, frame, typeof frame !== 'string');
+        },
+      },
       { flushMs: opts.flushMs, maxBackpressure: opts.maxBackpressure, slowTimeoutMs: opts.slowTimeoutMs, onSkipped: (n) => deps.metrics.wsFramesSkipped(n) },
     );
     const gauge = deps.metrics.activeConnections.labels({ connection_type: 'websocket' });
     gauge.inc(0);
     this.#gauge = gauge;
-    if (deps.mqtt) this.#app.ws('/mqtt', this.#mqttBehavior(deps.mqtt));
-    this.#app.ws('/*', this.#streamBehavior());
-    this.#app.any('/*', (res) => {
+  }
+
+  #serve(app: TemplatedApp, gen: Generation): void {
+    if (this.#deps.mqtt) app.ws('/mqtt', this.#mqttBehavior(this.#deps.mqtt, gen));
+    app.ws('/*', this.#streamBehavior(gen));
+    app.any('/*', (res) => {
       res.writeStatus('426 Upgrade Required').writeHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({ error: 'Upgrade Required', details: 'this port speaks WebSocket: live readings on /, MQTT over WebSocket on /mqtt' }));
     });
+  }
+
+  get tls(): boolean {
+    return this.#listener.tls;
   }
 
   get connections(): number {
@@ -124,7 +139,7 @@ export class WsTransport implements Transport {
     return undefined;
   }
 
-  #streamBehavior(): WebSocketBehavior<Data> {
+  #streamBehavior(gen: Generation): WebSocketBehavior<Data> {
     return {
       ...this.#common(),
       maxPayloadLength: 64 * 1024,
@@ -139,7 +154,7 @@ export class WsTransport implements Transport {
           .filter(Boolean);
         const msgpack = query.get('format') === 'msgpack' || offered.includes('msgpack');
         const mode = query.get('mode');
-        const data: StreamData = { kind: 'stream', address, format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined, identity: ANONYMOUS };
+        const data: StreamData = { kind: 'stream', gen, address, format: msgpack ? 'msgpack' : 'json', mode: mode === 'latest' || mode === 'stream' ? mode : undefined, identity: ANONYMOUS };
         const protocol = offered.includes('msgpack') ? 'msgpack' : offered.includes('json') ? 'json' : '';
         const key = req.getHeader('sec-websocket-key');
         const extensions = req.getHeader('sec-websocket-extensions');
@@ -173,7 +188,7 @@ export class WsTransport implements Transport {
         );
       },
       open: (ws: WebSocket<Data>) => {
-        this.#opened();
+        this.#opened(gen);
         const data = ws.getUserData() as StreamData;
         const session = new StreamSession(ws, data.format, data.mode, data.identity, this.fanout, this.#deps.sensorNames, this.#deps.metrics);
         data.session = session;
@@ -186,12 +201,12 @@ export class WsTransport implements Transport {
         const session = (ws.getUserData() as StreamData).session!;
         session.closed();
         this.#sessions.delete(session);
-        this.#closed((ws.getUserData() as StreamData).address);
+        this.#closed((ws.getUserData() as StreamData).address, gen);
       },
     };
   }
 
-  #mqttBehavior(mqtt: NonNullable<WsDeps['mqtt']>): WebSocketBehavior<Data> {
+  #mqttBehavior(mqtt: NonNullable<WsDeps['mqtt']>, gen: Generation): WebSocketBehavior<Data> {
     // several packets may share one message; the framer enforces the packet limit itself
     const maxPayloadLength = Math.max(mqtt.maxPacketBytes + 8, 64 * 1024);
     return {
@@ -205,10 +220,10 @@ export class WsTransport implements Transport {
           .split(',')
           .map((p) => p.trim());
         const protocol = offered.find((p) => p === 'mqtt' || p === 'mqttv3.1') ?? '';
-        res.upgrade({ kind: 'mqtt', address } satisfies MqttData, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
+        res.upgrade({ kind: 'mqtt', gen, address } satisfies MqttData, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws: WebSocket<Data>) => {
-        this.#opened();
+        this.#opened(gen);
         const data = ws.getUserData() as MqttData;
         // unread bytes are bounded: a client that keeps sending while its publishes wait is cut off
         data.stream = new WsByteStream(ws as never, 4 * maxPayloadLength);
@@ -225,20 +240,22 @@ export class WsTransport implements Transport {
       drain: (ws: WebSocket<Data>) => (ws.getUserData() as MqttData).stream!.drained(),
       close: (ws: WebSocket<Data>) => {
         (ws.getUserData() as MqttData).stream!.socketClosed();
-        this.#closed((ws.getUserData() as MqttData).address);
+        this.#closed((ws.getUserData() as MqttData).address, gen);
       },
     };
   }
 
-  #opened(): void {
+  #opened(gen: Generation): void {
+    gen.connections++;
     this.#open++;
     this.#gauge.inc();
   }
 
-  #closed(address: string): void {
+  #closed(address: string, gen: Generation): void {
     this.#deps.perAddress.remove(address);
     this.#open--;
     this.#gauge.dec();
+    this.#listener.connectionClosed(gen);
   }
 
   /** Closes the live-stream connections of a revoked identity (policy violation, 1008). */
@@ -251,16 +268,12 @@ export class WsTransport implements Transport {
     this.#unfeed = this.#deps.feed((json) => this.fanout.push(json));
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();
-    return new Promise((resolve, reject) => {
-      this.#app.listen(this.#opts.host, this.#opts.port, (socket) => {
-        if (!socket) {
-          reject(new Error(`ws: cannot listen on ${this.#opts.host}:${this.#opts.port} (in use or not permitted)`));
-          return;
-        }
-        this.#socket = socket;
-        resolve(this.#uws.us_socket_local_port(socket as never));
-      });
-    });
+    return this.#listener.start();
+  }
+
+  /** SIGHUP: new connections get the certificate files read again; open ones stay. */
+  reloadTls(): Promise<CertificateInfo | undefined> {
+    return this.#listener.reload();
   }
 
   /** Subscribers too slow for too long are closed with 4008. */
@@ -273,8 +286,7 @@ export class WsTransport implements Transport {
   }
 
   async drain(): Promise<void> {
-    if (this.#socket) this.#uws.us_listen_socket_close(this.#socket);
-    this.#socket = undefined;
+    this.#listener.drain();
   }
 
   async stop(): Promise<void> {
@@ -282,6 +294,6 @@ export class WsTransport implements Transport {
     clearInterval(this.#sweeper);
     this.#unfeed?.();
     for (const s of this.#sessions) s.end(1001, 'server shutting down');
-    (this.#app as TemplatedApp & { close(): void }).close();
+    this.#listener.close();
   }
 }

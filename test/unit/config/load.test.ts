@@ -29,6 +29,9 @@ describe('config', () => {
     expect(() => loadConfig({ QUEUE_BACKEND: 'redis' })).toThrow('QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
     expect(() => loadConfig({ ACK_DURABILITY: 'fsync' })).toThrow('ACK_DURABILITY=fsync needs Redis');
     expect(loadConfig({ ACK_DURABILITY: 'replicas', REDIS_URL: 'redis://x:1' }).ACK_REPLICAS).toBe(1);
+    expect(() => loadConfig({ TLS_CERT_FILE: '/c.pem' })).toThrow('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+    expect(() => loadConfig({ TLS_KEY_FILE: '/k.pem' })).toThrow('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+    expect(loadConfig({ TLS_CERT_FILE: '/c.pem', TLS_KEY_FILE: '/k.pem' }).TLS_KEY_FILE).toBe('/k.pem');
   });
   test('args - flags map to settings, first positional is the command', () => {
     const a = parseCommandLine(['serve', '--port', '1234', '--redis-url=redis://h:1']);

@@ -1,0 +1,24 @@
+// A live-protocol subscriber over wss:// trusting a given CA: run under Node with the real
+// `ws` package (Bun's WebSocket and its `ws` shim take no custom CA in Bun 1.3).
+// node wss-client.mjs <url> <ca file> <subscribe message JSON>
+// Prints "open <server certificate serial>" once connected, then one JSON line per frame it
+// receives, "close <code>" when the connection ends and "error <message>" on an error.
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+
+const [url, caFile, subscribe] = process.argv.slice(2);
+const ws = new WebSocket(url, { ca: readFileSync(caFile), handshakeTimeout: 5000 });
+ws.on('open', () => {
+  process.stdout.write(`open ${ws._socket.getPeerCertificate().serialNumber}\n`);
+  ws.send(subscribe);
+});
+ws.on('message', (data) => process.stdout.write(`${String(data)}\n`));
+ws.on('close', (code) => {
+  process.stdout.write(`close ${code}\n`);
+  setTimeout(() => process.exit(0), 100);
+});
+ws.on('error', (err) => {
+  process.stdout.write(`error ${err.message}\n`);
+  setTimeout(() => process.exit(1), 100);
+});
+process.on('SIGTERM', () => ws.terminate());
