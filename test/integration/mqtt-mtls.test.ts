@@ -7,6 +7,7 @@ import { expect, test } from 'bun:test';
 import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt from 'mqtt';
+import * as mqttPacket from 'mqtt-packet';
 import { reading } from '../fixtures/readings.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { useStack } from '../helpers/stack.ts';
@@ -77,4 +78,56 @@ test('mtls - SIGHUP reloads the server certificate; open connections stay', asyn
   await waitFor(() => stack.server.logs.some((l) => l.msg === 'TLS certificate reloaded'), 3000, 'reload logged');
   expect(await serverSerial()).not.toBe(before);
   await c.publishAsync('neurobuild/sensors/mtls-dev/data', JSON.stringify(reading({ device_id: 'mtls-dev' })), { qos: 1 });
+});
+
+/**
+ * A TLS connection by hand (node:tls) that sends CONNECT once its side of the handshake is done
+ * (with TLS 1.3 the server checks the client certificate after that). What came of it, once the
+ * connection ends (at the CONNACK the client ends it); never waits more than 5 s.
+ */
+function mqttOverTls(client?: { cert: string; key: string }): Promise<{ error?: string; connack: boolean; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const out = { error: undefined as string | undefined, connack: false, timedOut: false };
+    const s = tlsConnect({
+      port: tlsPort,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: [readFileSync(ca.ca)],
+      ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
+    });
+    const timer = setTimeout(() => {
+      out.timedOut = true;
+      s.destroy();
+    }, 5000);
+    s.once('secureConnect', () => s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'mtls-dev', keepalive: 30 })));
+    s.on('data', (d: Buffer) => {
+      if (d[0] !== 0x20) return;
+      out.connack = true;
+      s.destroy();
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => (out.error ??= err.code ?? err.message));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+test('mtls - required: no client certificate, or one from a foreign CA, fails the handshake; the server keeps serving', async () => {
+  const failed = 'sensor_data_errors_total{error_type="mqtt_tls_handshake_failed"}';
+  const before = (await stack.server.metric(failed)) ?? 0;
+  // the server ends the connection at once, without a CONNACK; Node reports the TLS alert as an
+  // error, Bun's node:tls only as the end of the connection: the server's count is the proof
+  const none = await mqttOverTls();
+  expect(none.timedOut).toBe(false);
+  expect(none.connack).toBe(false);
+  if (none.error !== undefined) expect(none.error).toMatch(/CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|ECONNRESET/);
+  const foreign = await mqttOverTls(stranger);
+  expect(foreign.timedOut).toBe(false);
+  expect(foreign.connack).toBe(false);
+  if (foreign.error !== undefined) expect(foreign.error).toMatch(/UNKNOWN_CA|BAD_CERTIFICATE|ECONNRESET/);
+  await waitFor(async () => (await stack.server.metric(failed)) === before + 2, 3000, 'two failed handshakes counted');
+  // the same client with a certificate the CA signed gets in
+  const good = await mqttOverTls(device);
+  expect(good.connack).toBe(true);
 });
