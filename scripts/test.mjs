@@ -1,20 +1,29 @@
 #!/usr/bin/env node
-// The whole test suite in one command: makes sure redis-server, mosquitto and its clients are there
-// (installing Debian's packages when root), bundles the server, type-checks, runs `bun test`, and ends
+// The whole test suite in one command: makes sure redis-server, mosquitto and its clients and
+// PostgreSQL are there (installing Debian's packages when root), bundles the server, type-checks, runs `bun test`, and ends
 // with the plain line "N passed, N failed" that CI reads.
 import { spawn, spawnSync } from 'node:child_process';
 
 // mosquitto lives in /usr/sbin, which a non-root PATH may lack
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
+// PostgreSQL's server binaries are in /usr/lib/postgresql/<version>/bin, off PATH
+const has = (cmd) =>
+  spawnSync('sh', ['-c', cmd === 'postgres' ? 'ls /usr/lib/postgresql/*/bin/postgres' : `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 
 /** Debian packages the suite runs: command → package. */
 const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clients', mosquitto: 'mosquitto', openssl: 'openssl' };
+/** Installed too when root; without them (not root) the tests that need them are skipped, saying why. */
+const OPTIONAL = { postgres: 'postgresql' };
 
 function ensurePackages() {
-  const missing = Object.entries(NEEDED).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  const lacking = (table) => Object.entries(table).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  const required = lacking(NEEDED);
+  const optional = lacking(OPTIONAL);
+  const missing = [...required, ...optional];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    console.error(`missing: install ${missing.join(' ')} (Debian/Ubuntu: sudo apt-get install -y ${missing.join(' ')}) and run npm test again`);
+    if (optional.length) console.error(`note: ${optional.join(' ')} missing: the tests that need it are skipped (Debian/Ubuntu: sudo apt-get install -y ${optional.join(' ')})`);
+    if (required.length === 0) return;
+    console.error(`missing: install ${required.join(' ')} (Debian/Ubuntu: sudo apt-get install -y ${required.join(' ')}) and run npm test again`);
     process.exit(1);
   }
   console.error(`missing: installing Debian package(s) ${missing.join(' ')}`);
@@ -25,8 +34,8 @@ function ensurePackages() {
       process.exit(1);
     }
   }
-  // the packages start system services on 6379 and 1883; the tests start their own servers
-  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; true']);
+  // the packages start system services on 6379, 1883 and 5432; the tests start their own servers
+  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; true']);
 }
 
 function step(name, cmd, args) {
