@@ -12,6 +12,8 @@
 //   node bench/ws/subscribers.mjs --port 3001 --connections 500 [--mode count|slow]
 //        [--sample 1000] [--batch 100] [--timeout 600]
 //
+// Connections are opened --batch at a time; one that fails to connect (reset, refused, no answer)
+// is tried again twice, counted in "retried"; a refused upgrade (e.g. 503) fails at once.
 // stdout, one JSON object per line: {"event":"ready",...} once all are subscribed; for every
 // stdin line "count" {"event":"count","frames":N,"bytes":N,"at":<epoch ms>,"open":N}; for
 // "drain" (slow mode) {"event":"drained",...}; when stdin closes {"event":"final",...} with
@@ -146,18 +148,37 @@ async function drain() {
   return { ...summary(), per_connection: subs.map((s) => ({ frames: s.frames, open: s.open, close_code: s.closeCode })) };
 }
 
+/** Failures of the connection itself (reset, refused, no answer in time), not answers of the server: worth another try. */
+const transient = (e) => Boolean(e.code) || /^no WebSocket upgrade answer|^connection closed during/.test(e.message);
+let retried = 0;
+
+/** Connects and subscribes one subscriber; a transient failure is tried again (3 attempts in all, 100 then 200 ms apart). */
+async function connectOne() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { socket, leftover } = await wsConnect(PORT, '/');
+      try {
+        return await subscribe(socket, leftover);
+      } catch (e) {
+        socket.destroy();
+        throw e;
+      }
+    } catch (e) {
+      if (attempt >= 3 || !transient(e)) throw e;
+      retried++;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
+}
+
 async function main() {
   const t0 = performance.now();
+  // --batch connections at a time (handshake and "subscribed"), so that 10,000 do not flood the listen backlog
   for (let i = 0; i < CONNECTIONS; i += BATCH) {
     const n = Math.min(BATCH, CONNECTIONS - i);
-    await Promise.all(
-      Array.from({ length: n }, async () => {
-        const { socket, leftover } = await wsConnect(PORT, '/');
-        await subscribe(socket, leftover);
-      }),
-    );
+    await Promise.all(Array.from({ length: n }, connectOne));
   }
-  emit({ event: 'ready', connections: subs.length, mode: a.mode, ms: Math.round(performance.now() - t0) });
+  emit({ event: 'ready', connections: subs.length, mode: a.mode, ms: Math.round(performance.now() - t0), retried });
   readline.createInterface({ input: process.stdin }).on('line', async (line) => {
     const cmd = line.trim();
     if (cmd === 'count') emit({ event: 'count', ...counts() });
