@@ -1,5 +1,7 @@
 // CPU and memory of other processes, read from /proc (Linux): CPU seconds from
-// /proc/<pid>/stat (utime + stime), VmRSS from /proc/<pid>/status, and CPU % over a window.
+// /proc/<pid>/stat (utime + stime), VmRSS from /proc/<pid>/status, and CPU % over a window;
+// listening sockets and connections per process of a TCP port (/proc/net/tcp), and the limits
+// that bound how many connections a run may open (open files, ephemeral ports).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -92,5 +94,67 @@ export class CpuWindow {
     out.others = Math.max(0, out.machine - out.ours);
     out.cores = Math.round(cores);
     return out;
+  }
+}
+
+/** Local-port (hex, as in /proc/net/tcp) → rows of /proc/net/tcp and tcp6 in a given state. */
+function tcpRows(port, state) {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const rows = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length >= 10 && c[3] === state && c[1].endsWith(hex)) rows.push(c);
+    }
+  }
+  return rows;
+}
+
+/** Listening sockets on a local TCP port (several with SO_REUSEPORT: one per server worker). */
+export const listeners = (port) => tcpRows(port, '0A').length;
+
+/**
+ * Established connections on local TCP port `port` held by each of `pids` (socket inodes of
+ * /proc/net/tcp matched against /proc/<pid>/fd), in the order of `pids`.
+ */
+export function connectionsPerProcess(pids, port) {
+  const inodes = new Set(tcpRows(port, '01').map((c) => c[9]));
+  return pids.map((pid) => {
+    let n = 0;
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+          if (m && inodes.has(m[1])) n++;
+        } catch {
+          /* closed meanwhile */
+        }
+      }
+    } catch {
+      /* gone */
+    }
+    return n;
+  });
+}
+
+/** Soft limit of open files of this process (and so of the children it starts), Infinity when unlimited. */
+export function openFilesLimit() {
+  const v = fs.readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\S+)/m)?.[1];
+  return v === 'unlimited' || v === undefined ? Infinity : Number(v);
+}
+
+/** How many local ports connect() may pick from (net.ipv4.ip_local_port_range). */
+export function ephemeralPorts() {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return hi - lo + 1;
+  } catch {
+    return Infinity;
   }
 }

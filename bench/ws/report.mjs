@@ -9,80 +9,118 @@ export const COMPLETE = 0.999;
 export const pct = (x, digits = 0) => (Number.isFinite(x) ? `${x.toFixed(digits)}` : '—');
 export const share = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(x >= 0.9995 && x < 1 ? 3 : 2)} %` : '—');
 const mib = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
-const subsCpu = (xs) => xs.map((x) => pct(x)).join(' + ');
+/** CPU % of the subscriber processes, each, and their sum when there are several: "31 + 32 = 63". */
+const subsCpu = (xs) => xs.map((x) => pct(x)).join(' + ') + (xs.length > 1 ? ` = ${pct(xs.reduce((a, x) => a + x, 0))}` : '');
 
 // ------------------------------------------------------------------------------ fan-out
+/** A subscriber process at or above this CPU % was (near) a whole core: the client side limited the run. */
+export const CLIENT_BOUND = 90;
+/** Accepted readings/s below this share of the rate: ingest (the server's HTTP answers) fell behind the sender's schedule. */
+export const BEHIND = 0.98;
+const clientBound = (subs) => Math.max(...subs) >= CLIENT_BOUND;
+/** The whole machine at least this share of its cores busy: every process, server and clients alike, competed for CPU. */
+export const MACHINE_FULL = 0.95;
+const machineFull = (s) => s.machine >= MACHINE_FULL * 100 * (s.cores || 1);
+/** "(client-bound)" when a subscriber process used (nearly) a whole core, "(machine full)" when all cores were busy. */
+const boundText = (s) => (clientBound(s.subs) ? ' (client-bound)' : machineFull(s) ? ' (machine full)' : '');
+const spreadText = (xs) => (xs?.length ? xs.map((n) => int(n)).join(' + ') : '—');
+
 export function printFanoutRun(r, rounds) {
   console.log(
-    `[round ${r.round}/${rounds}] fan-out ${int(r.rate).padStart(5)} readings/s  ${r.targetLabel.padEnd(13)} ${int(r.framesPerSec).padStart(10)} frames/s  ` +
+    `[round ${r.round}/${rounds}] fan-out ${int(r.count).padStart(6)} subs ${int(r.rate).padStart(6)} readings/s  ${r.targetLabel.padEnd(13)} ${int(r.framesPerSec).padStart(10)} frames/s  ` +
       `completeness ${share(r.completeness)} (least-served subscriber ${share(r.minShare)})  accepted ${int(r.acceptedPerSec)}/s  ` +
-      `CPU % server (${r.processes} procs) ${pct(r.cpu.server)} redis ${pct(r.cpu.redis)} sender ${pct(r.cpu.sender)} subscribers ${subsCpu(r.cpu.subs)}  machine ${pct(r.cpu.machine)} (not ours ${pct(r.cpu.others)})  server RSS ${mib(r.rssMiB)} MiB`,
+      `CPU % server (${r.processes} procs) ${pct(r.cpu.server)} redis ${pct(r.cpu.redis)} sender ${pct(r.cpu.sender)} subscribers ${subsCpu(r.cpu.subs)}  machine ${pct(r.cpu.machine)} (not ours ${pct(r.cpu.others)})  server RSS ${mib(r.rssMiB)} MiB  ` +
+      `connected in ${(r.connectMs / 1000).toFixed(1)} s, per server process ${spreadText(r.spread)}`,
   );
+  if (r.retried) console.log(`  NOTE: ${int(r.retried)} connection attempt(s) failed and were tried again`);
   if (r.completeness < COMPLETE) console.log(`  NOTE: ${int(r.expected - r.delivered)} of ${int(r.expected)} frames not delivered (completeness below ${share(COMPLETE)})`);
+  if (clientBound(r.cpu.subs)) console.log(`  NOTE: a subscriber process used ≥ ${CLIENT_BOUND} % of a core: the client side was (near) the limit`);
   if (r.senderBehind > r.rate / 10) console.log(`  NOTE: the sender fell up to ${int(r.senderBehind)} readings behind its schedule (request p99 ${ms(r.senderP99)} ms)`);
   for (const i of r.issues) console.log(`  PROBLEM: ${i}`);
 }
 
-/** Medians per rate and target, in rate order then target order. */
-export function fanoutSummary(runs, rates, targets) {
+/** Medians per subscriber count, rate and target, in the plan's order ({count, procs, rates, targets} per count). */
+export function fanoutSummary(runs, plan) {
   const rows = [];
-  for (const rate of rates) {
-    for (const t of targets) {
-      const rs = runs.filter((r) => r.rate === rate && r.target === t.id);
-      if (!rs.length) continue;
-      const med = (f) => median(rs.map(f));
-      rows.push({
-        rate,
-        target: t,
-        n: rs.length,
-        acceptedPerSec: med((r) => r.acceptedPerSec),
-        offeredPerSec: med((r) => r.acceptedPerSec * r.subscribers),
-        framesPerSec: med((r) => r.framesPerSec),
-        completeness: med((r) => r.completeness),
-        worstCompleteness: Math.min(...rs.map((r) => r.completeness)),
-        minShare: Math.min(...rs.map((r) => r.minShare)),
-        server: med((r) => r.cpu.server),
-        redis: med((r) => r.cpu.redis),
-        sender: med((r) => r.cpu.sender),
-        subs: rs[0].cpu.subs.map((_, i) => med((r) => r.cpu.subs[i])),
-        rssMiB: med((r) => r.rssMiB),
-        machine: med((r) => r.cpu.machine),
-        others: med((r) => r.cpu.others),
-        issues: rs.filter((r) => r.issues.length).length,
-      });
+  for (const { count, procs, rates, targets } of plan) {
+    for (const rate of rates) {
+      for (const t of targets) {
+        const rs = runs.filter((r) => r.count === count && r.rate === rate && r.target === t.id);
+        if (!rs.length) continue;
+        const med = (f) => median(rs.map(f));
+        rows.push({
+          count,
+          procs,
+          rate,
+          target: t,
+          n: rs.length,
+          acceptedPerSec: med((r) => r.acceptedPerSec),
+          offeredPerSec: med((r) => r.acceptedPerSec * r.subscribers),
+          framesPerSec: med((r) => r.framesPerSec),
+          completeness: med((r) => r.completeness),
+          worstCompleteness: Math.min(...rs.map((r) => r.completeness)),
+          minShare: Math.min(...rs.map((r) => r.minShare)),
+          server: med((r) => r.cpu.server),
+          redis: med((r) => r.cpu.redis),
+          sender: med((r) => r.cpu.sender),
+          subs: rs[0].cpu.subs.map((_, i) => med((r) => r.cpu.subs[i])),
+          rssMiB: med((r) => r.rssMiB),
+          machine: med((r) => r.cpu.machine),
+          others: med((r) => r.cpu.others),
+          cores: rs[0].cpu.cores,
+          issues: rs.filter((r) => r.issues.length).length,
+        });
+      }
     }
   }
   return rows;
 }
 
-/** Per target: the highest median frames/s among rates whose median completeness is ≥ 99.9 % (and no run had problems). */
-export function headline(summary, targets) {
-  return targets.map((t) => {
-    const ok = summary.filter((s) => s.target.id === t.id && s.completeness >= COMPLETE && s.issues === 0);
-    const best = ok.reduce((b, s) => (!b || s.framesPerSec > b.framesPerSec ? s : b), null);
-    return { target: t, best };
-  });
+const passed = (s) => s.completeness >= COMPLETE && s.issues === 0;
+
+/**
+ * Per subscriber count and target: `best`, the highest median frames/s among rates whose median
+ * completeness is ≥ 99.9 % (and no run had problems); `next`, the lowest rate above it that did not
+ * pass (undefined when every higher rate passed: the limit was not reached); `lowerFailed`, rates
+ * below it that did not pass (a noisy round, or a dip worth a look).
+ */
+export function headline(summary, plan) {
+  return plan.flatMap(({ count, procs, targets }) =>
+    targets.map((t) => {
+      const rows = summary.filter((s) => s.count === count && s.target.id === t.id);
+      const best = rows.filter(passed).reduce((b, s) => (!b || s.framesPerSec > b.framesPerSec ? s : b), null);
+      const next = rows.filter((s) => !passed(s) && (!best || s.rate > best.rate)).sort((x, y) => x.rate - y.rate)[0];
+      const lowerFailed = best ? rows.filter((s) => !passed(s) && s.rate < best.rate) : [];
+      return { count, procs, target: t, best, next, lowerFailed, tried: rows.length };
+    }),
+  );
 }
 
-/** grouped / per-turn ratios of frames/s and server CPU, per round then median, per rate. */
-export function fanoutRatios(runs, rates, [a, b]) {
-  return rates.map((rate) => {
-    const rounds = [...new Set(runs.filter((r) => r.rate === rate).map((r) => r.round))];
-    const pairs = rounds
-      .map((round) => [runs.find((r) => r.rate === rate && r.round === round && r.target === a.id), runs.find((r) => r.rate === rate && r.round === round && r.target === b.id)])
-      .filter(([x, y]) => x && y);
-    return {
-      rate,
-      frames: median(pairs.map(([x, y]) => x.framesPerSec / y.framesPerSec)),
-      cpu: median(pairs.map(([x, y]) => x.cpu.server / y.cpu.server)),
-    };
-  });
+/** grouped / per-turn ratios of frames/s and server CPU, per round then median, per rate, at the counts where both ran. */
+export function fanoutRatios(runs, plan) {
+  return plan
+    .filter((p) => p.targets.length > 1)
+    .flatMap(({ count, rates, targets: [a, b] }) =>
+      rates.map((rate) => {
+        const at = runs.filter((r) => r.count === count && r.rate === rate);
+        const rounds = [...new Set(at.map((r) => r.round))];
+        const pairs = rounds.map((round) => [at.find((r) => r.round === round && r.target === a.id), at.find((r) => r.round === round && r.target === b.id)]).filter(([x, y]) => x && y);
+        return {
+          count,
+          rate,
+          pair: `${a.label} / ${b.label}`,
+          frames: median(pairs.map(([x, y]) => x.framesPerSec / y.framesPerSec)),
+          cpu: median(pairs.map(([x, y]) => x.cpu.server / y.cpu.server)),
+        };
+      }),
+    );
 }
 
 export function fanoutMedianRows(summary) {
-  const rows = [['rate readings/s', 'target', 'accepted readings/s', 'offered frames/s', 'delivered frames/s', 'completeness', 'worst round', 'least-served subscriber', 'server CPU %', 'server RSS MiB', 'subscriber procs CPU %', 'sender CPU %', 'redis CPU %', 'machine busy % (not ours)', 'runs with problems']];
+  const rows = [['subscribers', 'rate readings/s', 'target', 'accepted readings/s', 'offered frames/s', 'delivered frames/s', 'completeness', 'worst round', 'least-served subscriber', 'server CPU %', 'server RSS MiB', 'subscriber procs CPU %', 'sender CPU %', 'redis CPU %', 'machine busy % (not ours)', 'runs with problems']];
   for (const s of summary) {
     rows.push([
+      int(s.count),
       int(s.rate),
       s.target.label,
       int(s.acceptedPerSec),
@@ -103,29 +141,55 @@ export function fanoutMedianRows(summary) {
   return rows;
 }
 
+/** What stopped the count at its next rate up: completeness (or problems) there, and whether a subscriber process was saturated. */
+function limitText({ best, next, tried, lowerFailed }) {
+  if (!tried) return '—';
+  const lower = lowerFailed.length ? `; below it failed too: ${lowerFailed.map((s) => `${int(s.rate)} (${s.completeness >= COMPLETE ? 'problems' : share(s.completeness)})`).join(', ')}` : '';
+  if (!next) return `not reached: no rate above it failed${lower}`;
+  const why = next.completeness >= COMPLETE ? `${next.issues}/${next.n} runs with problems` : `completeness ${share(next.completeness)}`;
+  return `${int(next.rate)} readings/s: ${why}${next.acceptedPerSec < BEHIND * next.rate ? ` (accepted ${int(next.acceptedPerSec)}/s)` : ''}, server CPU ${pct(next.server)} %, subscriber procs ${subsCpu(next.subs)} %${boundText(next)}${best ? '' : ' (lowest rate)'}${lower}`;
+}
+
 export function headlineRows(heads) {
-  const rows = [['target', 'what', 'highest delivered frames/s with completeness ≥ 99.9 %', 'at rate readings/s', 'completeness', 'server CPU %', 'subscriber procs CPU %']];
-  for (const { target, best } of heads) {
-    rows.push(best ? [target.label, target.what, int(best.framesPerSec), int(best.rate), share(best.completeness), pct(best.server), subsCpu(best.subs)] : [target.label, target.what, 'none of the rates', '—', '—', '—', '—']);
+  const rows = [['subscribers', 'target', 'highest delivered frames/s with completeness ≥ 99.9 %', 'at rate readings/s', 'accepted readings/s', 'completeness', 'server CPU %', 'subscriber procs CPU %', 'machine busy % (not ours)', 'next rate up']];
+  for (const h of heads) {
+    const b = h.best;
+    const procs = `${int(h.count)} (${h.procs} procs)`;
+    rows.push(
+      b
+        ? [
+            procs,
+            h.target.label,
+            int(b.framesPerSec),
+            int(b.rate),
+            `${int(b.acceptedPerSec)}${b.acceptedPerSec < BEHIND * b.rate ? ' (behind)' : ''}`,
+            share(b.completeness),
+            pct(b.server),
+            `${subsCpu(b.subs)}${boundText(b)}`,
+            `${pct(b.machine)} (${pct(b.others)})`,
+            limitText(h),
+          ]
+        : [procs, h.target.label, 'none of the rates', '—', '—', '—', '—', '—', '—', limitText(h)],
+    );
   }
   return rows;
 }
 
-export function fanoutRatioRows(ratios, [a, b]) {
-  const rows = [['rate readings/s', 'pair', 'delivered frames/s', 'server CPU %']];
-  for (const r of ratios) rows.push([int(r.rate), `${a.label} / ${b.label}`, ratio(r.frames), ratio(r.cpu)]);
+export function fanoutRatioRows(ratios) {
+  const rows = [['subscribers', 'rate readings/s', 'pair', 'delivered frames/s', 'server CPU %']];
+  for (const r of ratios) rows.push([int(r.count), int(r.rate), r.pair, ratio(r.frames), ratio(r.cpu)]);
   return rows;
 }
 
 export function fanoutRawRows(runs) {
-  const rows = [['round', 'rate', 'target', 'order', 'subscribers', 'accepted', 'delivered / expected frames', 'window frames/s', 'completeness', 'least-served', 'CPU % server / redis / sender / subscriber procs', 'machine busy % (not ours)', 'RSS MiB', 'problems']];
+  const rows = [['round', 'subscribers (per server process)', 'rate', 'target', 'order', 'accepted', 'delivered / expected frames', 'window frames/s', 'completeness', 'least-served', 'CPU % server / redis / sender / subscriber procs', 'machine busy % (not ours)', 'RSS MiB', 'problems']];
   for (const r of runs) {
     rows.push([
       String(r.round),
+      `${int(r.subscribers)} (${spreadText(r.spread)})`,
       int(r.rate),
       r.targetLabel,
       String(r.order),
-      int(r.subscribers),
       int(r.accepted),
       `${int(r.delivered)} / ${int(r.expected)}`,
       int(r.framesPerSec),
@@ -210,14 +274,16 @@ export const ingestRatioLine = (sum) =>
   `with / without slow subscribers, readings/s per round: ${sum.perRound.map((x) => ratio(x)).join(', ')} → median **${ratio(sum.ratio)}** (target ≥ 0.90×: ${sum.ratio >= 0.9 ? 'met' : 'NOT met'})`;
 
 // -------------------------------------------------------------------------------- output
-export function printSummary({ fanout, ingest, heads, fRatios, targets, ingestSum, problems, logFindings, logDir }) {
+export function printSummary({ fanout, ingest, heads, fRatios, ingestSum, problems, logFindings, logDir }) {
   if (fanout.length) {
     console.log('\nFan-out, medians over rounds:\n');
     console.log(textTable(fanoutMedianRows(fanout)));
     console.log('');
     console.log(textTable(headlineRows(heads)));
-    console.log(`\nRatios ${targets[0].label} / ${targets[1].label} (per round, then median):\n`);
-    console.log(textTable(fanoutRatioRows(fRatios, targets)));
+    if (fRatios.length) {
+      console.log('\nRatios of the two flush settings (per round, then median):\n');
+      console.log(textTable(fanoutRatioRows(fRatios)));
+    }
   }
   if (ingest.length) {
     console.log('\nIngest with slow subscribers, medians over rounds:\n');
@@ -229,11 +295,13 @@ export function printSummary({ fanout, ingest, heads, fRatios, targets, ingestSu
 }
 
 /** The Markdown of the RESULTS.md section. */
-export function section({ facts, fanout, fanoutRuns, heads, fRatios, targets, ingestSum, ingestRuns, notes, logFindings }) {
+export function section({ facts, fanout, fanoutRuns, heads, fRatios, ingestSum, ingestRuns, notes, logFindings }) {
   const out = ['## WebSocket fan-out (bench/ws)', '', ...facts.map((f) => `- ${f}`), ''];
   if (fanoutRuns.length) {
-    out.push('### Fan-out to 1,000 subscribers', '', ...notes.fanout, '', mdTable(headlineRows(heads)), '', 'Medians over rounds:', '', mdTable(fanoutMedianRows(fanout)), '');
-    out.push(`Ratios ${targets[0].label} / ${targets[1].label}, per round then median (frames/s above 1× and CPU below 1× favour grouping):`, '', mdTable(fanoutRatioRows(fRatios, targets)), '');
+    out.push(`### Fan-out to ${listText([...new Set(heads.map((h) => int(h.count)))])} subscribers`, '', ...notes.fanout, '', mdTable(headlineRows(heads)), '', 'Medians over rounds:', '', mdTable(fanoutMedianRows(fanout)), '');
+    if (fRatios.length) {
+      out.push(`Ratios of the two flush settings at ${listText([...new Set(fRatios.map((r) => int(r.count)))])} subscribers, per round then median (frames/s above 1× and CPU below 1× favour grouping):`, '', mdTable(fanoutRatioRows(fRatios)), '');
+    }
   }
   if (ingestRuns.length) out.push('### Ingest with slow subscribers', '', ...notes.ingest, '', mdTable(ingestRows(ingestSum)), '', ingestRatioLine(ingestSum), '');
   out.push('### Per-round raw figures', '');
@@ -243,6 +311,9 @@ export function section({ facts, fanout, fanoutRuns, heads, fRatios, targets, in
   out.push(logFindings.length ? logSummary(logFindings).join('\n') : '- nothing at warn level or above (LOG_LEVEL=warn), no non-JSON output, every server stopped cleanly.');
   return out.join('\n');
 }
+
+/** "a", "a and b", "a, b and c". */
+export const listText = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
 
 /** Server log findings grouped by message: "- N× in K run(s) (first: <run>): `level L: msg`". */
 export function logSummary(findings) {
