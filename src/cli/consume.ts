@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import type { Sink } from '../consumer/sinks/sink.ts';
+import { type Sink, SinkConfigError } from '../consumer/sinks/sink.ts';
 import { StreamConsumer } from '../consumer/stream-consumer.ts';
 import { createRedis } from '../queue/redis/connection.ts';
 import { redisConnection } from './redis-connection.ts';
@@ -18,10 +18,19 @@ export async function consume(config: Config, log: Logger, sinks: Record<string,
   const sink = name === undefined ? undefined : sinks[name];
   if (!sink) throw new ConsumeUsageError(`consume needs a sink: ${Object.keys(sinks).join(' or ')} (got ${name === undefined ? 'none' : JSON.stringify(name)})`);
   if (!config.REDIS_URL && !config.REDIS_HOST) throw new ConsumeUsageError('consume reads the Redis stream: set REDIS_URL or REDIS_HOST');
+  try {
+    sink.check?.(config);
+  } catch (err) {
+    if (err instanceof SinkConfigError) throw new ConsumeUsageError(err.message);
+    throw err;
+  }
   const redis = createRedis(redisConnection(config), `neurobuild-consume-${name}`);
   redis.on('error', () => {});
   await redis.connect();
-  const instance = await sink.open(config, log, redis);
+  const instance = await sink.open(config, log, redis).catch((err: unknown) => {
+    if (err instanceof SinkConfigError) throw new ConsumeUsageError(err.message);
+    throw err;
+  });
   const group = config.CONSUMER_GROUP ?? sink.group;
   const consumerName = config.CONSUMER_NAME ?? `${hostname()}-${process.pid}`;
   const consumer = new StreamConsumer(

@@ -2,9 +2,11 @@
  * The sinks of `neurobuild-ingest consume <sink>`.
  * @module
  */
+import { alertsSink } from './alerts.ts';
 import { postgresSink } from './postgres.ts';
 import type { Sink } from './sink.ts';
 
 export const sinks: Record<string, Sink> = {
   postgres: postgresSink,
+  alerts: alertsSink,
 };

@@ -10,6 +10,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import type { BatchHandler } from '../stream-consumer.ts';
 
+/** A sink's own settings are wrong (e.g. a bad rules file): `consume` exits 2 with the message. */
+export class SinkConfigError extends Error {
+  override name = 'SinkConfigError';
+}
+
 export interface SinkInstance {
   handle: BatchHandler;
   close(): Promise<void>;
@@ -19,6 +24,8 @@ export interface Sink {
   /** The consumer group's default name. */
   group: string;
   describe: string;
-  /** Connects and prepares (e.g. creates the schema); throws with a clear message when it cannot. */
+  /** Checks the sink's own settings before anything connects. @throws SinkConfigError */
+  check?(config: Config): void;
+  /** Connects and prepares (e.g. creates the schema); throws with a clear message when it cannot (SinkConfigError: a bad setting). */
   open(config: Config, log: Logger, redis: Redis): Promise<SinkInstance>;
 }
