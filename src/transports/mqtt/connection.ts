@@ -220,8 +220,7 @@ export class MqttConnection {
   /** The client ended the connection with DISCONNECT: no will (unless v5 asked for it with 0x04). */
   disconnectedByClient(keepWill: boolean): void {
     if (!keepWill) this.will = undefined;
-    this.state = 'closed';
-    this.socket.end();
+    this.#end();
   }
 
   readonly #uncork = (): void => {
@@ -248,9 +247,17 @@ export class MqttConnection {
     if (this.protocolVersion === 5 && this.state === 'connected') {
       this.send({ cmd: 'disconnect', reasonCode: reason, properties: message ? { reasonString: message.slice(0, 200) } : {} } as Packet);
     }
+    this.#end();
+  }
+
+  /**
+   * Closes from this side: nothing more is read, so neither a client that never reads the FIN
+   * nor one whose unread bytes keep its own FIN from being seen (more bytes after its
+   * DISCONNECT: the socket was never closed, found by fuzzing) may hold the socket.
+   */
+  #end(): void {
     this.state = 'closed';
     this.socket.end();
-    // a client that never reads the FIN must not hold the socket
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
