@@ -291,6 +291,18 @@ describe.skipIf(why !== undefined)('consume postgres', () => {
     expect(idx.map((r) => r.indexname)).toContain('idx_sensor_readings_message_id_sensor_type');
   }, 60_000);
 
+  test('postgres - the table dropped while a consumer runs is created again; nothing goes to the DLQ', async () => {
+    const dlqBefore = await stack.client.xlen(DLQ);
+    const c = await consumer();
+    await db.query('DROP TABLE sensor_readings');
+    const ids = await postReadings([reading(), reading()]);
+    await waitFor(async () => (await count('message_id = ANY($1)', [ids]).catch(() => 0)) === 6, 10_000, 'rows in the new table');
+    await settled();
+    expect(c.logged((m) => m.includes('missing') && m.includes('creating it again'))).toBeDefined();
+    expect(await stack.client.xlen(DLQ)).toBe(dlqBefore);
+    expect((await db.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'sensor_readings'`)).length).toBe(6);
+  });
+
   test('postgres - no DATABASE_URL, or a database that does not answer: exit 1 with the reason', async () => {
     await expect(ConsumeProcess.start('postgres', { REDIS_URL: stack.redis.url })).rejects.toThrow('consume postgres needs DATABASE_URL');
     await expect(ConsumeProcess.start('postgres', { REDIS_URL: stack.redis.url, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' })).rejects.toThrow('cannot prepare sensor_readings at 127.0.0.1:1/x');

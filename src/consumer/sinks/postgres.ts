@@ -106,6 +106,22 @@ export interface PostgresSinkOptions {
   maxWaitMs?: number;
 }
 
+/** Runs SCHEMA_SQL in one transaction under an advisory lock (consumers starting together wait for each other). */
+async function ensureSchema(pool: pg.Pool): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SCHEMA_LOCK]);
+    for (const sql of SCHEMA_SQL) await c.query(sql);
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
 /** Connects, creates the schema when missing, and returns the batch handler. */
 export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance & { pool: pg.Pool }> {
   const where = describeUrl(o.connectionString);
@@ -121,18 +137,7 @@ export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance
   pool.on('error', (err) => o.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, `postgres: connection to ${where} lost`));
 
   try {
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SCHEMA_LOCK]);
-      for (const sql of SCHEMA_SQL) await c.query(sql);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+    await ensureSchema(pool);
   } catch (err) {
     await pool.end().catch(() => {});
     throw new Error(`postgres: cannot prepare ${TABLE} at ${where}: ${(err as Error).message}`);
@@ -150,6 +155,7 @@ export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance
     let rows = 0;
     for (const e of entries) rows += Object.keys(e.reading!.sensors).length;
     const param = `[${entries.map((e) => e.fields.data).join(',')}]`;
+    let recreated = false;
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await pool.query({ name: 'nb_insert_sensor_readings', text: INSERT_SQL, values: [param] });
@@ -158,6 +164,13 @@ export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance
         if (attempt > 0) o.log.info({ attempts: attempt + 1 }, `postgres: ${where} answers again; batch stored`);
         return;
       } catch (err) {
+        // the table went away under us (dropped, a database restored without it): created again, once per batch
+        if (!closed && (err as { code?: string }).code === '42P01' && !recreated) {
+          recreated = true;
+          o.log.warn(`postgres: ${TABLE} missing at ${where}; creating it again`);
+          await ensureSchema(pool).catch((e: Error) => o.log.warn({ err: { message: e.message } }, `postgres: creating ${TABLE} again failed`));
+          continue;
+        }
         if (closed || !isTransient(err)) throw err;
         const wait = Math.min(firstWait * 2 ** Math.min(attempt, 16), maxWait);
         const level = attempt === 0 || attempt % 10 === 0 ? 'warn' : 'debug';
