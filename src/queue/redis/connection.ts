@@ -38,3 +38,39 @@ export function createRedis(o: RedisConnectionOptions, connectionName: string): 
   const opts = { ...redisOptions(o), connectionName };
   return o.url ? new Redis(o.url, opts) : new Redis(opts);
 }
+
+/**
+ * Drops `redis` so that it connects again when it stops answering while it looks connected. A
+ * peer gone without FIN or RST (its host lost, a failover to another address, NAT state dropped)
+ * leaves the socket "ready" until TCP's retransmissions give up, ~15 minutes with Linux
+ * defaults, and every command meanwhile waits for its timeout: found by the scenario
+ * test/scenario/redis-partition.test.ts, where the server never got through again. One PING at
+ * a time every `everyMs` while ready; `misses` timed out in a row (REDIS_COMMAND_TIMEOUT_MS each)
+ * and the connection is dropped: commands fail at once until ioredis has connected again.
+ * Not for a connection that blocks (XREADGROUP BLOCK): its PING would wait behind the command.
+ * Returns the function that stops watching.
+ */
+export function reconnectWhenUnresponsive(redis: Redis, onDrop: () => void, everyMs = 1000, misses = 2): () => void {
+  let missed = 0;
+  let pinging = false;
+  const timer = setInterval(() => {
+    if (redis.status !== 'ready' || pinging) return;
+    pinging = true;
+    redis.ping().then(
+      () => {
+        missed = 0;
+        pinging = false;
+      },
+      (err: unknown) => {
+        pinging = false;
+        if (redis.status !== 'ready' || !/timed out/i.test(String((err as Error)?.message))) return;
+        if (++missed < misses) return;
+        missed = 0;
+        onDrop();
+        redis.disconnect(true);
+      },
+    );
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

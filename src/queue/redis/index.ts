@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry } from '../backend.ts';
 import { rejectFields } from '../reject-fields.ts';
-import { createRedis, type RedisConnectionOptions } from './connection.ts';
+import { createRedis, reconnectWhenUnresponsive, type RedisConnectionOptions } from './connection.ts';
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
 import { RedisMetadata } from './metadata.ts';
@@ -48,6 +48,7 @@ export class RedisBackend implements QueueBackend {
   /** What follows every batch to confirm it at the durability level (read from Redis on each connect). */
   #confirm: Confirm;
   #probe: Promise<void> = Promise.resolve();
+  readonly #unwatch: (() => void)[];
 
   constructor(opts: RedisBackendOptions, log: Logger) {
     this.#opts = opts;
@@ -61,6 +62,9 @@ export class RedisBackend implements QueueBackend {
     this.metadata = new RedisMetadata(this.#cmd, opts.metadataKey, log);
     this.#events.setMaxListeners(0);
     this.#watch();
+    this.#unwatch = [this.#cmd, this.#sub].map((r) =>
+      reconnectWhenUnresponsive(r, () => this.#log.error({ redis: this.#where(), connection: r.options.connectionName }, 'queue backend connection unresponsive (PINGs timed out): reconnecting')),
+    );
   }
 
   #watch(): void {
@@ -181,6 +185,7 @@ export class RedisBackend implements QueueBackend {
   async close(): Promise<void> {
     // a connection we close ourselves is not "lost": no error log, and healthy() says false
     this.#ready = false;
+    for (const stop of this.#unwatch) stop();
     this.#events.removeAllListeners();
     await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
     this.#cmd.disconnect();

@@ -8,6 +8,9 @@
  *   (the scenarios' way to give the service a small, known capacity).
  * - blackhole(true): every byte in both directions is silently dropped, connections stay open
  *   (a partition without resets). The byte streams are broken afterwards: cut() after lifting it.
+ * - silence(): the connections open now go silent for good (their bytes are dropped both ways,
+ *   no FIN, no RST) while new connections work: a peer gone without a word (host lost, failover
+ *   to another address, NAT state dropped). Only a client that gives up on it gets through again.
  * - cut(): closes every open connection on both sides at once (the server's client sees it drop).
  * - refuse(true): new connections are closed as soon as they are accepted.
  *
@@ -65,6 +68,8 @@ class Pipe {
   #bytes = 0;
   #timer: NodeJS.Timeout | undefined;
   #paused = false;
+  /** Set by TcpProxy.silence(): every byte from now on is dropped. */
+  silenced = false;
 
   constructor(
     private readonly proxy: TcpProxy,
@@ -76,7 +81,7 @@ class Pipe {
   }
 
   push(buf: Buffer): void {
-    if (this.proxy.isBlackholed) {
+    if (this.proxy.isBlackholed || this.silenced) {
       this.proxy.stats.dropped += buf.length;
       return;
     }
@@ -198,6 +203,12 @@ export class TcpProxy {
   blackhole(on: boolean): this {
     this.#blackholed = on;
     return this;
+  }
+
+  /** The connections open now drop every byte from now on (without closing); returns how many. */
+  silence(): number {
+    for (const p of this.#pairs) for (const pipe of p.pipes) pipe.silenced = true;
+    return this.#pairs.size;
   }
 
   /** Closes new connections at once while on. */
