@@ -155,7 +155,7 @@ export class Scenario {
       acked_as_duplicate: result.ackedAsDuplicate,
       stored_unacknowledged: result.storedUnacknowledged,
       peak_in_flight: this.sampler.peakInFlight(),
-      http: { ...result.byTransport.http, skipped: this.http.skipped, requests: this.http.requests, answers: this.tracker.answers.http },
+      http: { ...result.byTransport.http, skipped: this.http.skipped, gave_up: this.http.gaveUp, requests: this.http.requests, answers: this.tracker.answers.http },
       mqtt: { ...result.byTransport.mqtt, clients: this.mqtt.clients, buffer_dropped: this.mqtt.stat.dropped, answers: this.tracker.answers.mqtt },
       ...more,
       timeline: this.faults.relative(this.t0),
