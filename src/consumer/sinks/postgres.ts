@@ -11,8 +11,10 @@
  *   `data` fields are sent as one JSON array parameter, and PostgreSQL expands it with
  *   jsonb_array_elements × jsonb_each(sensors), so the statement has a single parameter
  *   whatever the batch size (no 65,535-parameter limit) and Node does no per-row work.
- *   `ON CONFLICT (message_id, sensor_type) DO NOTHING`: a redelivered entry (a consumer died
- *   between its commit and XACK, a replayed dead letter) never makes a second row.
+ *   The unique index refuses a second row for a (message_id, sensor_type): a batch that meets
+ *   one (a consumer died between its commit and XACK, a dead letter replayed) is rolled back
+ *   and written again with `ON CONFLICT (message_id, sensor_type) DO NOTHING`, skipping the
+ *   rows already there. (A plain INSERT first because ON CONFLICT costs ~10 % more per row.)
  * - Errors: when the database is unreachable or refuses for a passing reason (connection
  *   lost, shutting down, too many connections, disk full, deadlock, read-only after a
  *   failover) the batch waits and is tried again until PostgreSQL answers: the entries stay
@@ -27,6 +29,7 @@ import type { ConsumedEntry } from '../entry.ts';
 import type { Sink, SinkInstance } from './sink.ts';
 
 export const TABLE = 'sensor_readings';
+const UNIQUE_INDEX = 'idx_sensor_readings_message_id_sensor_type';
 
 /** The platform's schema (INTEGRATION.md §2) and the idempotency addition; every statement is a no-op when already there. */
 export const SCHEMA_SQL = [
@@ -47,13 +50,15 @@ export const SCHEMA_SQL = [
   `CREATE INDEX IF NOT EXISTS idx_sensor_readings_data ON ${TABLE} USING GIN(data)`,
   // the addition: what makes a redelivered entry a no-op
   `ALTER TABLE ${TABLE} ADD COLUMN IF NOT EXISTS message_id TEXT`,
-  `CREATE UNIQUE INDEX IF NOT EXISTS idx_sensor_readings_message_id_sensor_type ON ${TABLE}(message_id, sensor_type)`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS ${UNIQUE_INDEX} ON ${TABLE}(message_id, sensor_type)`,
 ];
 
 /** One statement per batch: $1 is a JSON array of enriched readings. */
 export const INSERT_SQL = `INSERT INTO ${TABLE} (message_id, device_id, timestamp, received_at, sensor_type, data, metadata)
 SELECT r->>'message_id', r->>'device_id', (r->>'timestamp')::timestamptz, (r->>'received_at')::timestamptz, s.key, s.value, NULLIF(r->'device_metadata', 'null'::jsonb)
-FROM jsonb_array_elements($1::jsonb) AS r, jsonb_each(r->'sensors') AS s
+FROM jsonb_array_elements($1::jsonb) AS r, jsonb_each(r->'sensors') AS s`;
+/** The same, skipping the rows already there: for a batch that met one (a redelivered entry). */
+export const INSERT_SKIPPING_SQL = `${INSERT_SQL}
 ON CONFLICT (message_id, sensor_type) DO NOTHING`;
 
 const SCHEMA_LOCK = 'neurobuild-ingest:sensor_readings:schema';
@@ -156,14 +161,26 @@ export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance
     for (const e of entries) rows += Object.keys(e.reading!.sensors).length;
     const param = `[${entries.map((e) => e.fields.data).join(',')}]`;
     let recreated = false;
+    // a plain INSERT first (the unique index refuses a second row either way): ON CONFLICT's
+    // speculative insertion costs ~10 % more per row, paid only by a batch that meets a stored row
+    let skipping = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await pool.query({ name: 'nb_insert_sensor_readings', text: INSERT_SQL, values: [param] });
+        const res = skipping
+          ? await pool.query({ name: 'nb_insert_sensor_readings_skipping', text: INSERT_SKIPPING_SQL, values: [param] })
+          : await pool.query({ name: 'nb_insert_sensor_readings', text: INSERT_SQL, values: [param] });
         const skipped = rows - (res.rowCount ?? 0);
         if (skipped > 0) o.log.info({ rows, inserted: res.rowCount, skipped }, `postgres: ${skipped} row(s) already stored (redelivered entries), skipped`);
         if (attempt > 0) o.log.info({ attempts: attempt + 1 }, `postgres: ${where} answers again; batch stored`);
         return;
       } catch (err) {
+        // unique_violation: a row of the batch is there already (the statement was rolled back
+        // as a whole); again, skipping those. (A violation of another unique index fails again.)
+        if (!skipping && (err as { code?: string }).code === '23505') {
+          skipping = true;
+          attempt--;
+          continue;
+        }
         // the table went away under us (dropped, a database restored without it): created again, once per batch
         if (!closed && (err as { code?: string }).code === '42P01' && !recreated) {
           recreated = true;
