@@ -177,14 +177,22 @@ async function drain({ redis, redisPort, db, dbq, batch, consumers }) {
   const name = `b${batch}-c${consumers}`;
   const logFiles = [];
   const children = [];
+  const startCpu = []; // each consumer's CPU once it consumes (its start-up not counted)
+  let t0;
+  let pgCpu0;
   for (let k = 0; k < consumers; k++) {
     const logFile = path.join(logDir, `consume-drain-${name}-${k}.log`);
     logFiles.push(logFile);
-    children.push(await startConsumer({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, DATABASE_URL: db.url, CONSUMER_BATCH_SIZE: String(batch), CONSUMER_NAME: `drain-${name}-${k}` }, logFile));
+    const child = await startConsumer({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, DATABASE_URL: db.url, CONSUMER_BATCH_SIZE: String(batch), CONSUMER_NAME: `drain-${name}-${k}` }, logFile);
+    children.push(child);
+    startCpu.push(cpuSeconds(child.pid));
+    // the clock starts with the first consumer: the others start while it already works
+    if (k === 0) {
+      t0 = performance.now();
+      pgCpu0 = clusterCpu(db.postmasterPid());
+    }
   }
-  const t0 = performance.now();
-  const consumerCpu = () => children.reduce((a, c) => a + cpuSeconds(c.pid), 0);
-  const cpu0 = { consumer: consumerCpu(), pg: clusterCpu(db.postmasterPid()) };
+  const consumerCpu = () => children.reduce((a, c, k) => a + cpuSeconds(c.pid) - startCpu[k], 0);
   const perSecond = [];
   let last = { t: t0, acked: 0 };
   for (;;) {
@@ -202,7 +210,7 @@ async function drain({ redis, redisPort, db, dbq, batch, consumers }) {
     await sleep(50);
   }
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = { consumer: (consumerCpu() - cpu0.consumer) / seconds, pg: (clusterCpu(db.postmasterPid()) - cpu0.pg) / seconds };
+  const cpu = { consumer: consumerCpu() / seconds, pg: (clusterCpu(db.postmasterPid()) - pgCpu0) / seconds };
   const exits = await Promise.all(children.map((c) => stop(c, STOP_GRACE_S * 1000)));
   const [{ rows, ids }] = (await dbq.query('SELECT count(*)::int AS rows, count(DISTINCT message_id)::int AS ids FROM sensor_readings')).rows;
   const size = (await dbq.query(`SELECT pg_size_pretty(pg_total_relation_size('sensor_readings')) AS s`)).rows[0].s;
@@ -477,7 +485,7 @@ async function main() {
       `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), ${db.version} (private cluster: ${Object.entries(PG_SETTINGS).map(([k, v]) => `${k}=${v}`).join(', ')}; fsync, synchronous_commit and full_page_writes at their defaults, on), pg ${packageVersion('pg')}`,
       `ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}; \`consume postgres\` processes (NODE_ENV=production, LOG_LEVEL=info), the platform's schema with its four indexes (GIN on data) + the unique (message_id, sensor_type) index`,
       `command: \`${commandLine('bench:postgres', 'bench/postgres/run.mjs')}\``,
-      `drain: ${int(READINGS)} readings of 3 sensors (ld2410, pir, mq134; half with device_metadata) preloaded with pipelined XADD in the server's field format, then drained by the consumer(s) into an empty table (truncated between drains); time from the consumer's "consuming" line to the last acknowledgement (XINFO GROUPS polled every 50 ms); CPU from /proc (100 % = one core; PostgreSQL = all its processes)`,
+      `drain: ${int(READINGS)} readings of 3 sensors (ld2410, pir, mq134; half with device_metadata) preloaded with pipelined XADD in the server's field format, then drained by the consumer(s) into an empty table (truncated between drains); time from the (first) consumer's "consuming" line to the last acknowledgement (XINFO GROUPS polled every 50 ms); CPU from /proc (100 % = one core; PostgreSQL = all its processes)`,
       `latency: the server (WORKERS=1, RATE_LIMIT=off, QUEUE_BACKEND=redis) takes single-reading POSTs at the offered rate over keep-alive connections while a consumer (default CONSUMER_BATCH_SIZE) stores them; ${WARMUP} s warm-up then ${DURATION} s measured per rate; commit time = when the bench receives the NOTIFY of a statement-level AFTER INSERT trigger (sent at commit) covering the reading's rows; the table starts empty`,
       `caveat: redis-server, PostgreSQL, the consumer, the server and the load generator share the ${machine.nproc} cores; figures are bound to this machine and its load.`,
     ];
