@@ -43,6 +43,11 @@ export class CircuitBreaker {
     return true;
   }
 
+  /** Makes the next allow() a probe at once (when open): e.g. the queue reconnected. */
+  probeNow(): void {
+    if (this.#state === 'open') this.#openedAt = -Infinity;
+  }
+
   /** Milliseconds until the next probe (0 when closed or due). */
   retryInMs(now: number): number {
     return this.#state === 'open' ? Math.max(0, this.timeoutMs - (now - this.#openedAt)) : 0;

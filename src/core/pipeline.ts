@@ -63,6 +63,8 @@ export class Pipeline {
   readonly #saturated: Edge;
   readonly #queueFailing: Edge;
   readonly #breaker: CircuitBreaker;
+  /** A batch failed while the queue was disconnected: its reconnection is a reason to probe at once. */
+  #failedDisconnected = false;
 
   constructor(deps: PipelineDeps, opts: PipelineOptions) {
     this.#deps = deps;
@@ -95,6 +97,7 @@ export class Pipeline {
       onBatchError: (err) => {
         this.#queueFailing.set(true);
         this.#breaker.failure(Date.now());
+        if (!deps.backend.healthy()) this.#failedDisconnected = true;
         return err instanceof IngestError ? err : new QueueUnavailableError(String((err as Error)?.message ?? err), err);
       },
     });
@@ -184,6 +187,10 @@ export class Pipeline {
       json: text !== undefined && sentTimestamp === reading.timestamp ? enrichedJsonFromText(text, reading) : JSON.stringify(reading),
     };
     // last, so that the half-open probe is a reading that really goes to the queue
+    if (this.#failedDisconnected && this.#breaker.state === 'open' && this.#deps.backend.healthy()) {
+      this.#failedDisconnected = false;
+      this.#breaker.probeNow();
+    }
     if (!this.#breaker.allow(now)) {
       const s = Math.ceil(this.#breaker.retryInMs(now) / 1000);
       return Promise.resolve(this.#count({ ok: false, error: new QueueUnavailableError(`circuit breaker open: the queue failed ${this.#breaker.threshold}+ times in a row; next probe in ${s} s`), deviceId: reading.device_id }));

@@ -42,4 +42,14 @@ describe('circuit breaker', () => {
     expect(b.allow(2500)).toBe(false);
     expect(b.allow(2600)).toBe(true);
   });
+
+  test('probeNow: an open breaker lets the next reading through as a probe before its timeout (the queue reconnected)', () => {
+    const b = new CircuitBreaker(1, 60_000);
+    b.failure(0);
+    expect(b.allow(10)).toBe(false);
+    b.probeNow();
+    expect(b.allow(20)).toBe(true);
+    expect(b.state).toBe('half-open');
+    expect(b.allow(21)).toBe(false);
+  });
 });
