@@ -14,13 +14,19 @@ import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
 import { createRateLimiter } from '../auth/rate/setup.ts';
 import { queueBackendOf, rateLimitsOn } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createRedis } from '../queue/redis/connection.ts';
+import { createRedis, reconnectWhenUnresponsive } from '../queue/redis/connection.ts';
 import { redisConnection } from './redis-connection.ts';
 
 function connector(config: Config): ((name: string) => Redis) | undefined {
   if (queueBackendOf(config) !== 'redis') return undefined;
   const o = redisConnection(config);
-  return (name) => createRedis(o, name);
+  return (name) => {
+    // a connection gone silent (peer lost without FIN) would stall every rate-limit check, or stop revocations arriving
+    const r = createRedis(o, name);
+    const stop = reconnectWhenUnresponsive(r, () => {});
+    r.once('end', stop);
+    return r;
+  };
 }
 
 /** Per-device token buckets when RATE_LIMIT is on: in Redis (shared) or in this process. */
