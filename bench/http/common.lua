@@ -8,6 +8,15 @@
 -- so (device_id, timestamp) never repeats within a run, and BENCH_RUN_ID keeps runs apart.
 -- Environment: BENCH_RUN_ID (alphanumeric), BENCH_BASE_MS (epoch ms, should be a little in the
 -- past), BENCH_DEVICES, BENCH_COUNT_STATUS=1 (count answers per status code; adds client cost).
+--
+-- Registered devices (AUTH_MODE=api-key): BENCH_KEYS_FILE names a file of "<device_id> <api key>"
+-- lines (one per device). The scripts then send as those devices only, each request with its
+-- device's key in x-api-key (M.keyed, M.next_device, M.reading_of, M.headers_of): requests take
+-- the devices in turn, a batch carries readings of its one device only, and every device counts
+-- its own timestamps down 1 ms per reading from BENCH_BASE_MS. The ids are fixed, so two runs
+-- against the same server need BENCH_BASE_MS ranges that do not overlap (bench/variants gives the
+-- warm-up a base an hour earlier). With wrk -t<T> > 1 set BENCH_THREADS=T: thread t then takes
+-- every T-th device, so no two threads share one.
 local M = {}
 
 local run_id = os.getenv("BENCH_RUN_ID") or ("r" .. tostring(os.time()))
@@ -74,6 +83,21 @@ local function prefix()
   return dev_prefix
 end
 
+local BODY = '"timestamp":"%s.%03dZ","sensors":{"ld2410":{"presence":%s,"distance":%d,"energy":%d},' ..
+             '"pir":{"motion_detected":%s},"mq134":{"gas_concentration":%d,"unit":"ppm"}}}'
+local BY_NUMBER = '{"device_id":"%s%d",' .. BODY -- prefix .. device number
+local BY_ID = '{"device_id":"%s",' .. BODY       -- a registered device id
+
+-- "YYYY-MM-DDTHH:MM:SS" of epoch ms (cached per second), and the second
+local function iso_sec(ms)
+  local sec = floor(ms / 1000)
+  if sec ~= cached_sec then
+    cached_sec = sec
+    cached_iso = os.date("!%Y-%m-%dT%H:%M:%S", sec)
+  end
+  return cached_iso, sec
+end
+
 -- The next unique reading, as a JSON object string.
 function M.reading()
   local i = n
@@ -81,16 +105,71 @@ function M.reading()
   local dev = i % devices
   local k = floor(i / devices)
   local ms = base_ms - k
-  local sec = floor(ms / 1000)
-  if sec ~= cached_sec then
-    cached_sec = sec
-    cached_iso = os.date("!%Y-%m-%dT%H:%M:%S", sec)
-  end
-  return fmt('{"device_id":"%s%d","timestamp":"%s.%03dZ","sensors":{"ld2410":{"presence":%s,"distance":%d,"energy":%d},' ..
-             '"pir":{"motion_detected":%s},"mq134":{"gas_concentration":%d,"unit":"ppm"}}}',
-    prefix(), dev, cached_iso, ms - sec * 1000,
+  local iso, sec = iso_sec(ms)
+  return fmt(BY_NUMBER, prefix(), dev, iso, ms - sec * 1000,
     (i % 2 == 0) and "true" or "false", i % 601, i % 101,
     (i % 3 == 0) and "true" or "false", i % 1000)
+end
+
+-- ------------------------------------------------------- registered devices (BENCH_KEYS_FILE)
+local keys_file = os.getenv("BENCH_KEYS_FILE")
+M.keyed = keys_file ~= nil and keys_file ~= ""
+local key_ids, key_keys = {}, {}
+if M.keyed then
+  local f = io.open(keys_file, "r")
+  if not f then error("BENCH_KEYS_FILE " .. keys_file .. " cannot be opened") end
+  for line in f:lines() do
+    local id, key = line:match("^(%S+)%s+(%S+)%s*$")
+    if id then
+      key_ids[#key_ids + 1] = id
+      key_keys[#key_keys + 1] = key
+    end
+  end
+  f:close()
+  if #key_ids == 0 then error("BENCH_KEYS_FILE " .. keys_file .. ' has no "<device_id> <key>" lines') end
+end
+local nthreads = tonumber(os.getenv("BENCH_THREADS") or "") or 1
+local mine = nil        -- indexes into key_ids of this thread's devices
+local turn = 0
+local dev_n = {}        -- readings sent per device
+local dev_headers = {}  -- per device: its request headers
+
+-- The index of the next device of this thread, in turn.
+function M.next_device()
+  if not mine then
+    mine = {}
+    local t = ((bench_tid or 1) - 1) % nthreads
+    for j = 1, #key_ids do
+      if (j - 1) % nthreads == t then mine[#mine + 1] = j end
+    end
+    if #mine == 0 then error("BENCH_KEYS_FILE has fewer devices than BENCH_THREADS") end
+  end
+  turn = turn % #mine + 1
+  return mine[turn]
+end
+
+-- The next unique reading of device j, as a JSON object string.
+function M.reading_of(j)
+  local k = dev_n[j] or 0
+  dev_n[j] = k + 1
+  local i = n
+  n = n + 1
+  local ms = base_ms - k
+  local iso, sec = iso_sec(ms)
+  return fmt(BY_ID, key_ids[j], iso, ms - sec * 1000,
+    (i % 2 == 0) and "true" or "false", i % 601, i % 101,
+    (i % 3 == 0) and "true" or "false", i % 1000)
+end
+
+-- `base` (a headers table) plus device j's x-api-key, built once per device.
+function M.headers_of(j, base)
+  local h = dev_headers[j]
+  if not h then
+    h = { ["x-api-key"] = key_keys[j] }
+    for name, value in pairs(base) do h[name] = value end
+    dev_headers[j] = h
+  end
+  return h
 end
 
 -- Optional status accounting (wrk only parses bodies when response() is defined, so it is

@@ -10,11 +10,12 @@ let runSeq = 0;
 /**
  * Runs `wrk -t<threads> -c<connections> -d<duration>s --timeout <timeout> --latency -s <script>`
  * against http://127.0.0.1:<port>. The script gets BENCH_RUN_ID (unique per run), BENCH_BASE_MS
- * (now − 2 s), BENCH_LUA_DIR and BENCH_COUNT_STATUS. Killed after duration + 30 s.
+ * (now − 2 s), BENCH_LUA_DIR and BENCH_COUNT_STATUS, then `env` on top (e.g. BENCH_KEYS_FILE, or
+ * another BENCH_BASE_MS). Killed after duration + 30 s.
  * @returns {Promise<{out: string, err: string, args: string}>} output, and the command line
  *   with absolute paths made relative to the repository root
  */
-export function runWrk({ script, connections, port, duration, threads, timeout, luaDir, countStatus }) {
+export function runWrk({ script, connections, port, duration, threads, timeout, luaDir, countStatus, env: extraEnv = {} }) {
   runSeq += 1;
   const env = {
     ...process.env,
@@ -22,6 +23,7 @@ export function runWrk({ script, connections, port, duration, threads, timeout, 
     BENCH_BASE_MS: String(Date.now() - 2000),
     BENCH_LUA_DIR: luaDir,
     BENCH_COUNT_STATUS: countStatus ? '1' : '0',
+    ...extraEnv,
   };
   const args = [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '--timeout', timeout, '--latency', '-s', script, `http://127.0.0.1:${port}`];
   return new Promise((resolve, reject) => {

@@ -18,7 +18,11 @@
 // --count messages), drain (outstanding acks awaited up to --drain-timeout s). Prints progress
 // events and finally one result line, all JSON, on stdout. --idle opens the connections, prints
 // {"event":"ready"}, sends nothing until stdin closes, then disconnects and prints the result.
+// --credentials <file> ("<device_id> <password>" lines, e.g. API keys of registered devices):
+// connection k CONNECTs with username and password of line k and publishes as that device only
+// (needs --devices-per-conn 1 and at least --connections lines).
 // Only 127.0.0.1 is targeted. The whole run is bounded by --timeout (default derived).
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { DISCONNECT, Framer, Histogram, IsoWriter, PINGREQ, TYPE, mqttConnect, parseArgs, readingTemplate, sleep } from './wire.mjs';
 
@@ -43,6 +47,7 @@ const opt = (() => {
       connectTimeout: { default: 10, min: 1 },
       timeout: { default: 0 },
       prefix: { default: 'neurobuild/sensors', type: 'string' },
+      credentials: { default: '', type: 'string' },
       idle: { flag: true, default: false },
     });
   } catch (e) {
@@ -58,6 +63,27 @@ if (opt.inflight > 65535) {
   console.error('load.mjs: --inflight must be <= 65535');
   process.exit(2);
 }
+
+// --credentials: [device id, password] per connection
+const CREDS = (() => {
+  if (!opt.credentials) return null;
+  let lines;
+  try {
+    lines = fs.readFileSync(opt.credentials, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean).map((l) => l.split(/\s+/));
+  } catch (e) {
+    console.error(`load.mjs: --credentials: ${e.message}`);
+    process.exit(2);
+  }
+  if (opt.devicesPerConn !== 1) {
+    console.error('load.mjs: --credentials needs --devices-per-conn 1 (a connection publishes as its one device)');
+    process.exit(2);
+  }
+  if (lines.length < opt.connections || lines.some((l) => l.length !== 2)) {
+    console.error(`load.mjs: --credentials ${opt.credentials}: need ${opt.connections} "<device_id> <password>" lines, got ${lines.length}`);
+    process.exit(2);
+  }
+  return lines;
+})();
 
 const emit = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const RUN = `b${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -100,7 +126,7 @@ class Conn {
     this.i = i;
     this.socket = socket;
     this.devs = [];
-    for (let d = 0; d < opt.devicesPerConn; d++) this.devs.push({ tpl: readingTemplate(`${RUN}-c${i}-d${d}`, opt.qos, opt.prefix), n: 0 });
+    for (let d = 0; d < opt.devicesPerConn; d++) this.devs.push({ tpl: readingTemplate(CREDS ? CREDS[i][0] : `${RUN}-c${i}-d${d}`, opt.qos, opt.prefix), n: 0 });
     this.maxLen = Math.max(...this.devs.map((d) => d.tpl.length));
     this.devIdx = 0;
     this.outstanding = 0;
@@ -275,7 +301,8 @@ async function ramp() {
   for (let i = 0; i < opt.connections; i += opt.rampBatch) {
     const batch = [];
     for (let k = i; k < Math.min(opt.connections, i + opt.rampBatch); k++) {
-      batch.push(mqttConnect(opt.port, `${RUN}-c${k}`, { keepalive: opt.keepalive, timeoutMs: opt.connectTimeout * 1000 }).then(({ socket, rest }) => {
+      const creds = CREDS ? { username: CREDS[k][0], password: CREDS[k][1] } : {};
+      batch.push(mqttConnect(opt.port, `${RUN}-c${k}`, { keepalive: opt.keepalive, timeoutMs: opt.connectTimeout * 1000, ...creds }).then(({ socket, rest }) => {
         const c = new Conn(k, socket);
         conns.push(c);
         if (rest.length) c.framer.push(rest);

@@ -10,8 +10,10 @@ export const TYPE = { CONNACK: 2, PUBLISH: 3, PUBACK: 4, SUBACK: 9, PINGRESP: 13
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
 export const DISCONNECT = Buffer.from([0xe0, 0x00]);
 
-export function connectPacket(clientId, keepalive = 60) {
-  return mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clean: true, clientId, keepalive });
+/** CONNECT, with username and password when given (e.g. a device id and its API key). */
+export function connectPacket(clientId, keepalive = 60, { username, password } = {}) {
+  const creds = username === undefined ? {} : { username, password: password === undefined ? undefined : Buffer.from(password) };
+  return mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clean: true, clientId, keepalive, ...creds });
 }
 
 export function subscribePacket(topic, qos = 0, messageId = 1) {
@@ -137,8 +139,9 @@ export class Histogram {
 /**
  * Opens a TCP connection to 127.0.0.1:port, sends CONNECT and resolves with the socket once
  * CONNACK (return code 0) arrived; bytes after the CONNACK are handed to the caller's framer.
+ * `username` / `password`: sent in the CONNECT when given.
  */
-export function mqttConnect(port, clientId, { keepalive = 60, timeoutMs = 10_000 } = {}) {
+export function mqttConnect(port, clientId, { keepalive = 60, timeoutMs = 10_000, username, password } = {}) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
     let done = false;
@@ -164,7 +167,7 @@ export function mqttConnect(port, clientId, { keepalive = 60, timeoutMs = 10_000
     socket.on('data', onData);
     socket.once('error', (e) => finish(e));
     socket.once('close', () => finish(new Error('closed before CONNACK')));
-    socket.once('connect', () => socket.write(connectPacket(clientId, keepalive)));
+    socket.once('connect', () => socket.write(connectPacket(clientId, keepalive, { username, password })));
   });
 }
 
