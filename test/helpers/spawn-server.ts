@@ -6,18 +6,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { freePort } from './free-port.ts';
+import { LoggedProcess } from './logged-process.ts';
 import { waitFor } from './wait.ts';
 
 export const BUNDLE = resolve(import.meta.dir, '../../dist/neurobuild-ingest.cjs');
 
-export class ServerProcess {
-  readonly logs: Record<string, unknown>[] = [];
-  stderr = '';
-  stdout = '';
-  #exit: Promise<number | null>;
-
+export class ServerProcess extends LoggedProcess {
   private constructor(
-    readonly proc: ChildProcess,
+    proc: ChildProcess,
     readonly port: number,
     readonly metricsPort: number,
     readonly mqttPort: number,
@@ -26,23 +22,7 @@ export class ServerProcess {
     readonly env: Record<string, string> = {},
     readonly args: string[] = [],
   ) {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      this.stdout += d;
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          this.logs.push(JSON.parse(line));
-        } catch {
-          // not JSON (pretty format): kept in stdout only
-        }
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d));
-    this.#exit = new Promise((res) => proc.once('exit', (code) => res(code)));
+    super(proc);
   }
 
   /** Spawns the server with `env` (PORT and METRICS_PORT are chosen free unless given) and waits until it listens. */
@@ -68,7 +48,6 @@ export class ServerProcess {
     });
     const ports = { PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_PORT: String(mqttPort), WS_PORT: String(wsPort) };
     const s = new ServerProcess(proc, port, metricsPort, mqttPort, wsPort, { ...env, ...ports }, args);
-    process.once('exit', () => proc.kill('SIGKILL'));
     await waitFor(() => {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}: ${s.stderr}${s.stdout}`);
       return s.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('listening'));
@@ -85,9 +64,6 @@ export class ServerProcess {
     return ServerProcess.start({ ...this.env, ...extra }, this.args);
   }
 
-  get pid(): number {
-    return this.proc.pid!;
-  }
 
   /** Resident set size in MiB from /proc (0 once the process is gone). */
   rssMiB(): number {
@@ -118,18 +94,5 @@ export class ServerProcess {
     const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith(series + ' '));
     return line === undefined ? undefined : Number(line.slice(series.length + 1));
-  }
-
-  /** Sends a signal and waits for the exit code. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
-    const code = await this.#exit;
-    clearTimeout(timer);
-    return code;
-  }
-
-  exited(): Promise<number | null> {
-    return this.#exit;
   }
 }

@@ -1,0 +1,50 @@
+/**
+ * A child process of the built binary whose stdout JSON log lines are collected (non-JSON lines
+ * stay in `stdout` only), with stop-and-wait; the base of ServerProcess and ConsumeProcess.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+export class LoggedProcess {
+  readonly logs: Record<string, unknown>[] = [];
+  stdout = '';
+  stderr = '';
+  readonly #exit: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess) {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      this.stdout += d;
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          // not JSON (pretty format): kept in stdout only
+        }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d));
+    this.#exit = new Promise((res) => proc.once('exit', (code) => res(code)));
+    process.once('exit', () => proc.kill('SIGKILL'));
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Sends a signal and waits for the exit code (SIGKILL after timeoutMs). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const code = await this.#exit;
+    clearTimeout(timer);
+    return code;
+  }
+
+  exited(): Promise<number | null> {
+    return this.#exit;
+  }
+}
