@@ -23,14 +23,7 @@ const s = useScenario({ proxy: true, env: { MAX_IN_FLIGHT: String(MAX_IN_FLIGHT)
 test(`scenario - 2× capacity for ${OVERLOAD_MS / 1000} s: no crash, bounded memory, throughput near capacity, nothing lost`, async () => {
   const sc = await new Scenario('overload', s.faults, s.stack.client).start({ httpRate: 300, mqttRate: 200, http: { resend: false, concurrency: 128 } });
   const link = s.faults.link;
-  // warm-up below capacity: bytes on the server → Redis link per acknowledged reading
-  await sleep(500);
-  const [b0, a0] = [link.stats.bytesUp, sc.tracker.acked.size];
-  await sleep(2000);
-  const bytesPerReading = (link.stats.bytesUp - b0) / (sc.tracker.acked.size - a0);
-  const capacity = LINK_BYTES_PER_S / bytesPerReading;
-
-  link.bandwidth(LINK_BYTES_PER_S, 'up');
+  const { bytesPerReading, capacity } = await sc.capLink(LINK_BYTES_PER_S);
   sc.setRates(1.2 * capacity, 0.8 * capacity);
   const from = Date.now();
   s.faults.timeline.push({ t: from, what: `link ${LINK_BYTES_PER_S / 1000} kB/s, offering ${Math.round(2 * capacity)} readings/s` });

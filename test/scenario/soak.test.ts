@@ -19,13 +19,7 @@ const scenario = LONG ? useScenario({ proxy: true }) : undefined;
 test.skipIf(!LONG)(`scenario - soak at half capacity for ${SOAK_MS / 60_000} min: RSS slope, nothing lost`, async () => {
   const s = scenario!;
   const sc = await new Scenario('soak', s.faults, s.stack.client).start({ httpRate: 300, mqttRate: 200, http: { batchShare: 0.8 } });
-  const link = s.faults.link;
-  await sleep(500);
-  const [b0, a0] = [link.stats.bytesUp, sc.tracker.acked.size];
-  await sleep(2000);
-  const bytesPerReading = (link.stats.bytesUp - b0) / (sc.tracker.acked.size - a0);
-  const capacity = LINK_BYTES_PER_S / bytesPerReading;
-  link.bandwidth(LINK_BYTES_PER_S, 'up');
+  const { capacity } = await sc.capLink(LINK_BYTES_PER_S);
   sc.setRates(0.3 * capacity, 0.2 * capacity);
   const from = Date.now();
   s.faults.timeline.push({ t: from, what: `link ${LINK_BYTES_PER_S / 1000} kB/s, offering ${Math.round(capacity / 2)} readings/s` });

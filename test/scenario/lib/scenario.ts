@@ -114,6 +114,21 @@ export class Scenario {
     this.mqtt.setRate(mqttRate);
   }
 
+  /**
+   * Makes capacity small and known: measures the bytes on the server → Redis link per
+   * acknowledged reading during a 2 s warm-up below capacity, then caps that link at
+   * `linkBytesPerS`. Returns the bytes per reading and the resulting capacity (readings/s).
+   */
+  async capLink(linkBytesPerS: number): Promise<{ bytesPerReading: number; capacity: number }> {
+    const link = this.faults.link;
+    await sleep(500);
+    const [b0, a0] = [link.stats.bytesUp, this.tracker.acked.size];
+    await sleep(2000);
+    const bytesPerReading = (link.stats.bytesUp - b0) / (this.tracker.acked.size - a0);
+    link.bandwidth(linkBytesPerS, 'up');
+    return { bytesPerReading, capacity: linkBytesPerS / bytesPerReading };
+  }
+
   /** Acknowledged readings per second over [from, to), both transports. */
   ackRate(from: number, to: number): number {
     return Math.round(this.tracker.rate(from, to));
