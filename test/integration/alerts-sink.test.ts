@@ -29,6 +29,7 @@ import { openAlerts } from '../../src/consumer/sinks/alerts.ts';
 import { ConsumeProcess } from '../helpers/consume-process.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { BUNDLE } from '../helpers/spawn-server.ts';
+import { groupSettled } from '../helpers/group-settled.ts';
 import { useStack } from '../helpers/stack.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
@@ -224,16 +225,7 @@ describe('consume alerts end to end', () => {
   const gas = (device: string, ppm: number) => post(device, { mq134: { gas_concentration: ppm, unit: 'ppm' } });
 
   /** The alerts group has read and acknowledged the whole readings stream. */
-  async function settled(group = 'alerts'): Promise<void> {
-    await waitFor(async () => {
-      const [pending] = (await stack.client.xpending(STREAM, group)) as [number];
-      const info = (await stack.client.xinfo('STREAM', STREAM)) as unknown[];
-      const last = info[info.indexOf('last-generated-id') + 1];
-      const groups = (await stack.client.xinfo('GROUPS', STREAM)) as unknown[][];
-      const g = groups.find((x) => x[x.indexOf('name') + 1] === group);
-      return Number(pending) === 0 && g !== undefined && g[g.indexOf('last-delivered-id') + 1] === last;
-    }, 15_000, `group ${group} to have handled the whole stream`);
-  }
+  const settled = (group = 'alerts'): Promise<void> => groupSettled(stack.client, STREAM, group, 15_000);
   const summary = async () => (await alertsIn(stack.client)).map((a) => `${a.type} ${a.state} ${a.device_id}`);
   const waitAlerts = (n: number) => waitFor(async () => (await alertsIn(stack.client)).length >= n, 15_000, `${n} alert(s) in the stream`);
 

@@ -13,6 +13,7 @@ import { SCHEMA_SQL } from '../../src/consumer/sinks/postgres.ts';
 import { reading } from '../fixtures/readings.ts';
 import { ConsumeProcess } from '../helpers/consume-process.ts';
 import { PostgresServer, postgresUnavailable } from '../helpers/postgres-server.ts';
+import { groupSettled } from '../helpers/group-settled.ts';
 import { useStack } from '../helpers/stack.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
@@ -59,16 +60,7 @@ describe.skipIf(why !== undefined)('consume postgres', () => {
   }
 
   /** Every entry of the stream delivered to `group` and acknowledged. */
-  async function settled(group = 'storage', timeoutMs = 30_000): Promise<void> {
-    await waitFor(async () => {
-      const [pending] = (await stack.client.xpending(STREAM, group)) as [number];
-      const info = (await stack.client.xinfo('STREAM', STREAM)) as unknown[];
-      const last = info[info.indexOf('last-generated-id') + 1];
-      const groups = (await stack.client.xinfo('GROUPS', STREAM)) as unknown[][];
-      const g = groups.find((x) => x[x.indexOf('name') + 1] === group);
-      return Number(pending) === 0 && g !== undefined && g[g.indexOf('last-delivered-id') + 1] === last;
-    }, timeoutMs, `group ${group} to have read and acknowledged the whole stream`);
-  }
+  const settled = (group = 'storage', timeoutMs = 30_000): Promise<void> => groupSettled(stack.client, STREAM, group, timeoutMs);
 
   const pendingOf = async (group: string) => Number(((await stack.client.xpending(STREAM, group)) as [number])[0]);
 
