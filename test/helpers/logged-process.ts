@@ -3,6 +3,7 @@
  * stay in `stdout` only), with stop-and-wait; the base of ServerProcess and ConsumeProcess.
  */
 import type { ChildProcess } from 'node:child_process';
+import { onLines } from './lines.ts';
 
 export class LoggedProcess {
   readonly logs: Record<string, unknown>[] = [];
@@ -11,19 +12,12 @@ export class LoggedProcess {
   readonly #exit: Promise<number | null>;
 
   constructor(readonly proc: ChildProcess) {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      this.stdout += d;
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          this.logs.push(JSON.parse(line));
-        } catch {
-          // not JSON (pretty format): kept in stdout only
-        }
+    proc.stdout!.on('data', (d: Buffer) => (this.stdout += d));
+    onLines(proc.stdout!, (line) => {
+      try {
+        this.logs.push(JSON.parse(line));
+      } catch {
+        // not JSON (pretty format): kept in stdout only
       }
     });
     proc.stderr!.on('data', (d: Buffer) => (this.stderr += d));

@@ -1,6 +1,7 @@
 /** Drives test/helpers/mqtt-node-client.mjs (MQTT.js under Node) from a Bun test. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { onLines } from './lines.ts';
 import { waitFor } from './wait.ts';
 
 type Line = { event?: string; id?: number; ok?: boolean; code?: number; message?: string; topic?: string; payload?: string };
@@ -10,15 +11,7 @@ export class NodeMqttClient {
   #next = 1;
 
   private constructor(readonly proc: ChildProcess) {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.lines.push(JSON.parse(buf.slice(0, i)) as Line);
-        buf = buf.slice(i + 1);
-      }
-    });
+    onLines(proc.stdout!, (line) => this.lines.push(JSON.parse(line) as Line));
   }
 
   static async connect(url: string, version: 4 | 5): Promise<NodeMqttClient> {

@@ -13,6 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { reading } from '../fixtures/readings.ts';
+import { onLines } from '../helpers/lines.ts';
 import { BUNDLE } from '../helpers/spawn-server.ts';
 import { useStack } from '../helpers/stack.ts';
 import { testCa } from '../helpers/tls-cert.ts';
@@ -79,15 +80,7 @@ function plainRequest(port: number, request: string): Promise<{ closed: boolean;
 class WssClient {
   readonly lines: string[] = [];
   private constructor(readonly proc: ChildProcess) {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
+    onLines(proc.stdout!, (line) => this.lines.push(line));
   }
 
   /** Connects, subscribes to every reading and waits for the confirmation. */
