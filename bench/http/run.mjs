@@ -23,7 +23,7 @@ import { installCleanup, killAll, sleep, startWatchdog, stop } from '../lib/proc
 import { startRedis } from '../lib/redis-server.mjs';
 import { medianRows, printRun, printSummary, ratioRows, rawRows, reportServerHealth } from '../lib/report.mjs';
 import { renderSection, writeSection } from '../lib/results-md.mjs';
-import { startNodeServer } from '../lib/servers.mjs';
+import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { summarize } from '../lib/stats.mjs';
 import { parseWrk, runWrk } from '../lib/wrk.mjs';
 
@@ -55,17 +55,7 @@ const TARGETS = [
     label: 'neurobuild-ingest',
     script: DIST,
     store: { cmd: 'xlen', key: 'sensor-data' },
-    env: (ports) => ({
-      QUEUE_BACKEND: 'redis',
-      QUEUE_NAME: 'sensor-data',
-      METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-      // per-device rate limits (on by default in production) would refuse the load
-      RATE_LIMIT: 'off',
-      // reserved listeners: kept off the default ports in case a build starts them
-      WS_PORT: String(ports.ws),
-      MQTT_PORT: String(ports.mqtt),
-    }),
+    env: (ports) => oursEnv(ports),
   },
   {
     id: 'baseline',

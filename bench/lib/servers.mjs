@@ -3,6 +3,25 @@
 import { freePort, httpStatus, sleep, spawnLogged, stop, tail } from './processes.mjs';
 
 /**
+ * The environment every benchmark gives neurobuild-ingest under test: the Redis backend on
+ * `sensor-data`, its other listeners on the given free ports, quiet logs, and no per-device rate
+ * limits (on by default in production, they would refuse the load). Extra settings go on top.
+ */
+export function oursEnv(ports, extra = {}) {
+  return {
+    QUEUE_BACKEND: 'redis',
+    QUEUE_NAME: 'sensor-data',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT: 'off',
+    WS_PORT: String(ports.ws),
+    MQTT_PORT: String(ports.mqtt),
+    MQTT_TLS_PORT: '0',
+    ...extra,
+  };
+}
+
+/**
  * Starts `node <script>` with HOST=127.0.0.1, a free PORT, NODE_ENV=production and REDIS_URL,
  * plus env(ports) where ports = {ws, mqtt} are two more free ports for its other listeners.
  * Output goes to logFile. Resolves once GET /ready answers 200; throws (with the log's tail)

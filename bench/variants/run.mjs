@@ -27,7 +27,7 @@ import { installCleanup, killAll, sleep, startWatchdog, stop } from '../lib/proc
 import { startRedis } from '../lib/redis-server.mjs';
 import { reportServerHealth } from '../lib/report.mjs';
 import { writeSection } from '../lib/results-md.mjs';
-import { startNodeServer } from '../lib/servers.mjs';
+import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { parseWrk, runWrk } from '../lib/wrk.mjs';
 import { runClient } from '../mqtt/clients.mjs';
 import { issues as mqttIssues } from '../mqtt/report.mjs';
@@ -103,19 +103,7 @@ installCleanup();
 // ------------------------------------------------------------------------------------ server
 /** Base environment of the server under test; the variant's settings go on top. */
 function serverEnv(ports, variant, adminToken) {
-  return {
-    QUEUE_BACKEND: 'redis',
-    QUEUE_NAME: 'sensor-data',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-    // per-device rate limits (on by default in production) would refuse the load
-    RATE_LIMIT: 'off',
-    WS_PORT: String(ports.ws),
-    MQTT_PORT: String(ports.mqtt),
-    MQTT_TLS_PORT: '0',
-    ...(adminToken ? { ADMIN_TOKEN: adminToken } : {}),
-    ...variant.env,
-  };
+  return oursEnv(ports, { ...(adminToken ? { ADMIN_TOKEN: adminToken } : {}), ...variant.env });
 }
 
 /** True when an MQTT CONNECT gets a CONNACK, whatever its return code (4 = no credentials, with auth on). */

@@ -31,7 +31,7 @@ import { installCleanup, killAll, sleep, startWatchdog, stop } from '../lib/proc
 import { startRedis } from '../lib/redis-server.mjs';
 import { reportServerHealth } from '../lib/report.mjs';
 import { writeSection } from '../lib/results-md.mjs';
-import { startNodeServer } from '../lib/servers.mjs';
+import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { int } from '../lib/tables.mjs';
 import { parseWrk, runWrk } from '../lib/wrk.mjs';
 import { spawnJsonChild } from './children.mjs';
@@ -122,18 +122,8 @@ const VARIANTS = [
 installCleanup();
 
 function serverEnv(ports, extra) {
-  return {
-    QUEUE_BACKEND: 'redis',
-    QUEUE_NAME: 'sensor-data',
-    METRICS_PORT: '0',
-    MQTT_PORT: '0',
-    LOG_LEVEL: 'warn',
-    WS_PORT: String(ports.ws),
-    // per-device/per-address rate limits (on by default in production) would refuse the load
-    RATE_LIMIT: 'off',
-    ...(WORKERS === undefined ? {} : { WORKERS }),
-    ...extra,
-  };
+  // MQTT off: this benchmark measures HTTP ingest and the WebSocket fan-out only
+  return oursEnv(ports, { MQTT_PORT: '0', ...(WORKERS === undefined ? {} : { WORKERS }), ...extra });
 }
 
 /** Asks every subscriber process for its counts at once. */
