@@ -18,7 +18,7 @@
 import type { Redis } from 'ioredis';
 import type { EnrichedReading } from '../core/readings/reading.ts';
 import { deadLetter } from './dead-letter.ts';
-import { type ConsumedEntry, type RawEntry, toEntry } from './entry.ts';
+import { type ConsumedEntry, ensureGroup, type RawEntry, toEntry } from './entry.ts';
 
 export interface QueueMessage {
   id: string;
@@ -60,7 +60,7 @@ export class RedisQueue {
 
   /** The next message (a retry that is due first, then abandoned entries, then new ones), or null. */
   async dequeue(): Promise<QueueMessage | null> {
-    await (this.#groupReady ??= this.#ensureGroup());
+    await (this.#groupReady ??= ensureGroup(this.#redis, this.#o.stream, this.#o.group, '$'));
     if (this.#unacked) await this.ack(this.#unacked);
     const due = this.#retries.findIndex((r) => r.at <= Date.now());
     if (due >= 0) return (this.#unacked = this.#retries.splice(due, 1)[0]!.message);
@@ -109,14 +109,6 @@ export class RedisQueue {
   async close(): Promise<void> {
     if (this.#unacked) await this.ack(this.#unacked);
     await Promise.all(this.#subscribers.map((s) => s.quit().catch(() => s.disconnect())));
-  }
-
-  async #ensureGroup(): Promise<void> {
-    try {
-      await this.#redis.xgroup('CREATE', this.#o.stream, this.#o.group, '$', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
   }
 
   async #claimOne(): Promise<QueueMessage | undefined> {

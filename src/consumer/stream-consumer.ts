@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import { deadLetter } from './dead-letter.ts';
-import { type ConsumedEntry, type RawEntry, toEntry } from './entry.ts';
+import { type ConsumedEntry, ensureGroup, type RawEntry, toEntry } from './entry.ts';
 
 export interface ConsumerOptions {
   stream: string;
@@ -78,12 +78,8 @@ export class StreamConsumer {
   }
 
   /** Creates the group when missing (and the stream with it). */
-  async ensureGroup(): Promise<void> {
-    try {
-      await this.#redis.xgroup('CREATE', this.#o.stream, this.#o.group, this.#o.startId, 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
+  ensureGroup(): Promise<void> {
+    return ensureGroup(this.#redis, this.#o.stream, this.#o.group, this.#o.startId);
   }
 
   /** Starts the loop (after ensuring the group); resolves once it runs. */
