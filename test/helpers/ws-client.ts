@@ -20,12 +20,14 @@ export class LiveClient {
   /** Opens a connection and waits for the `connected` frame. */
   static async open(url: string, protocols?: string | string[]): Promise<LiveClient> {
     const ws = new WebSocket(url, protocols);
+    // listen before the upgrade completes: the `connected` frame can arrive in the same
+    // chunk as the 101 answer and be emitted before a promise continuation would attach
+    const c = new LiveClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
       ws.once('unexpected-response', (_req: unknown, res: { statusCode: number }) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
     });
-    const c = new LiveClient(ws);
     await c.next('connected');
     return c;
   }
