@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import { queueBackendOf } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { Pipeline } from '../core/pipeline.ts';
-import { builtinSensorTypes } from '../core/readings/registry.ts';
 import { ReadingValidator } from '../core/validate.ts';
 import { createMetrics, exposeToPrimary } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
@@ -26,6 +25,7 @@ import { onMemoryReport } from './memory-report.ts';
 import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
+import { configuredSensorTypes } from './sensor-types.ts';
 
 function createBackend(config: Config, log: Logger): QueueBackend {
   if (queueBackendOf(config) === 'redis') {
@@ -65,7 +65,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
     },
   });
-  const validator = new ReadingValidator(builtinSensorTypes, config.CLOCK_SKEW_MS);
+  const validator = new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS);
   const pipeline = new Pipeline(
     { validator, backend, metrics, log },
     {
