@@ -266,18 +266,25 @@ describe.skipIf(why !== undefined)('consume postgres', () => {
       'platform',
     );
     await db.query(`INSERT INTO sensor_readings (device_id, timestamp, received_at, sensor_type, data) VALUES ('old', now(), now(), 'pir', '{"motion_detected":true}')`, [], 'platform');
-    await consumer({ DATABASE_URL: db.url('platform'), CONSUMER_GROUP: 'platform' });
+    const c = await consumer({ DATABASE_URL: db.url('platform'), CONSUMER_GROUP: 'platform' });
     await settled('platform');
     const entries = (await stack.client.xrange(STREAM, '-', '+')) as [string, string[]][];
     let expected = 0;
-    const seen = new Set<string>();
-    for (const [, f] of entries) {
+    const seen = new Map<string, string>(); // message_id → stream entry id
+    for (const [id, f] of entries) {
       const r = JSON.parse(f[f.indexOf('data') + 1]!) as { message_id?: string; sensors: object; timestamp: string };
       if (typeof r.message_id !== 'string' || Number.isNaN(Date.parse(r.timestamp)) || seen.has(r.message_id)) continue;
-      seen.add(r.message_id);
+      seen.set(r.message_id, id);
       expected += Object.keys(r.sensors).length;
     }
     const rows = await db.query<{ n: string; old: string }>(`SELECT count(*) FILTER (WHERE message_id IS NOT NULL) AS n, count(*) FILTER (WHERE device_id = 'old' AND message_id IS NULL) AS old FROM sensor_readings`, [], 'platform');
+    if (rows[0]?.n !== String(expected)) {
+      // what went missing, and what the consumer said about it (this failed rarely in CI)
+      const stored = new Set((await db.query<{ m: string }>('SELECT DISTINCT message_id AS m FROM sensor_readings WHERE message_id IS NOT NULL', [], 'platform')).map((r) => r.m));
+      const missing = [...seen].filter(([m]) => !stored.has(m));
+      const dead = ((await stack.client.xrange(DLQ, '-', '+')) as [string, string[]][]).map(([, f]) => f.join(' ').slice(0, 400));
+      console.error(`platform table: ${missing.length} reading(s) without rows: ${JSON.stringify(missing.slice(0, 20))}\nDLQ: ${JSON.stringify(dead)}\nconsumer log: ${c.logs.filter((l) => l.level !== 30 || !String(l.msg).startsWith('consuming')).map((l) => JSON.stringify(l)).join('\n').slice(0, 6000)}`);
+    }
     expect(rows[0]).toEqual({ n: String(expected), old: '1' });
     const idx = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = 'sensor_readings' ORDER BY 1`, [], 'platform');
     expect(idx.map((r) => r.indexname)).toContain('idx_sensor_readings_message_id_sensor_type');
