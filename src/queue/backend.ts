@@ -30,6 +30,37 @@ export interface RejectEntry {
   receivedAt: string;
 }
 
+/** A rejects-stream entry as stored, with its stream id (`<ms>-<seq>`, as Redis streams number them). */
+export interface StoredReject extends RejectEntry {
+  id: string;
+}
+
+/** Which rejects to list; every given field must match. */
+export interface RejectFilter {
+  deviceId?: string;
+  /** The full code, e.g. INGEST_ERR_INVALID_READING. */
+  code?: string;
+  /** Only entries added at or after this time (ms since epoch; the stream id's time part). */
+  sinceMs?: number;
+}
+
+export interface RejectPageRequest {
+  /** newest: newest first (the listing); oldest: oldest first (replay). */
+  order: 'newest' | 'oldest';
+  /** Most entries returned. */
+  limit: number;
+  /** Exclusive: continue after this id (in `order`). */
+  after?: string;
+  /** Most entries examined in this call, so a filter matching little cannot scan without bound. @default 10000 */
+  scanMax?: number;
+}
+
+export interface RejectPage {
+  entries: StoredReject[];
+  /** Pass as `after` to continue; null: the end of the stream was reached. */
+  next: string | null;
+}
+
 export interface ConsumerGroupStatus {
   name: string;
   consumers: number;
@@ -68,6 +99,12 @@ export interface QueueBackend {
    */
   appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]>;
   appendRejects(entries: readonly RejectEntry[]): Promise<void>;
+  /** Rejects matching `filter`, a page at a time (quarantine inspection and replay). */
+  listRejects(filter: RejectFilter, page: RejectPageRequest): Promise<RejectPage>;
+  /** One rejects entry by id; undefined when there is none. */
+  getReject(id: string): Promise<StoredReject | undefined>;
+  /** Removes rejects entries by id (XDEL); resolves to how many were there. */
+  deleteRejects(ids: readonly string[]): Promise<number>;
   /** Live readings from every instance (the events channel); returns an unsubscribe function. */
   onEvent(listener: (json: string) => void): () => void;
   status(): Promise<QueueStatus>;

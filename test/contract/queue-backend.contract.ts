@@ -123,6 +123,41 @@ export function runQueueBackendContract(name: string, create: (dedupeWindowMs: n
       });
     });
 
+    test(`${name} - rejects are listed newest or oldest first, filtered, paged by cursor, read and deleted by id`, async () => {
+      t = await create(60_000);
+      const r = (i: number, deviceId: string, code: string) => ({ reason: `r${i}`, code, source: 'http', payload: `{"i":${i}}`, deviceId, receivedAt: `2026-01-01T00:00:0${i}.000Z` });
+      await t.backend.appendRejects([r(0, 'a', 'INGEST_ERR_INVALID_READING'), r(1, 'b', 'INGEST_ERR_MALFORMED_PAYLOAD'), r(2, 'a', 'INGEST_ERR_INVALID_READING')]);
+      await sleep(5); // a later millisecond: `since` falls between the two groups
+      const between = Date.now();
+      await sleep(5);
+      await t.backend.appendRejects([r(3, 'a', 'INGEST_ERR_MALFORMED_PAYLOAD'), r(4, 'a', 'INGEST_ERR_INVALID_READING')]);
+      const reasons = (p: { entries: { reason: string }[] }) => p.entries.map((e) => e.reason);
+      const all = await t.backend.listRejects({}, { order: 'oldest', limit: 100 });
+      expect(reasons(all)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+      expect(all.next).toBeNull();
+      expect(all.entries[1]).toEqual({ id: all.entries[1]!.id, reason: 'r1', code: 'INGEST_ERR_MALFORMED_PAYLOAD', source: 'http', payload: '{"i":1}', deviceId: 'b', receivedAt: '2026-01-01T00:00:01.000Z' });
+      expect(reasons(await t.backend.listRejects({}, { order: 'newest', limit: 100 }))).toEqual(['r4', 'r3', 'r2', 'r1', 'r0']);
+      const filter = { deviceId: 'a', code: 'INGEST_ERR_INVALID_READING' };
+      const p1 = await t.backend.listRejects(filter, { order: 'newest', limit: 2 });
+      expect(reasons(p1)).toEqual(['r4', 'r2']);
+      const p2 = await t.backend.listRejects(filter, { order: 'newest', limit: 2, after: p1.next! });
+      expect(reasons(p2)).toEqual(['r0']);
+      expect(p2.next).toBeNull();
+      expect(reasons(await t.backend.listRejects({ sinceMs: between }, { order: 'newest', limit: 100 }))).toEqual(['r4', 'r3']);
+      expect(reasons(await t.backend.listRejects({ sinceMs: between }, { order: 'oldest', limit: 100, after: all.entries[0]!.id }))).toEqual(['r3', 'r4']);
+      expect(reasons(await t.backend.listRejects({}, { order: 'oldest', limit: 100, after: all.entries[2]!.id }))).toEqual(['r3', 'r4']);
+      // a scan cap returns what it found and where to go on
+      const capped = await t.backend.listRejects({ deviceId: 'b' }, { order: 'oldest', limit: 10, scanMax: 1 });
+      expect(capped).toEqual({ entries: [], next: all.entries[0]!.id });
+      expect(reasons(await t.backend.listRejects({ deviceId: 'b' }, { order: 'oldest', limit: 10, scanMax: 1, after: capped.next! }))).toEqual(['r1']);
+      expect(await t.backend.getReject(all.entries[3]!.id)).toEqual(all.entries[3]!);
+      expect(await t.backend.getReject('1-0')).toBeUndefined();
+      expect(await t.backend.deleteRejects([all.entries[0]!.id, all.entries[3]!.id, '1-0'])).toBe(2);
+      expect(await t.backend.deleteRejects([])).toBe(0);
+      expect(reasons(await t.backend.listRejects({}, { order: 'oldest', limit: 100 }))).toEqual(['r1', 'r2', 'r4']);
+      expect((await t.backend.status()).rejectsSize).toBe(3);
+    });
+
     test(`${name} - status counts the stream, rejects and DLQ`, async () => {
       t = await create(60_000);
       await t.backend.appendBatch([entry(), entry()]);

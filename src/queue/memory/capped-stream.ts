@@ -37,6 +37,19 @@ export class CappedStream {
     return id;
   }
 
+  /** The entries in order, oldest first (not a copy: read, do not keep). */
+  view(): readonly StreamEntry[] {
+    return this.#entries;
+  }
+
+  /** Removes the entries with these ids (XDEL); returns how many there were. */
+  delete(ids: readonly string[]): number {
+    const gone = new Set(ids);
+    const before = this.#entries.length;
+    this.#entries = this.#entries.filter((e) => !gone.has(e.id));
+    return before - this.#entries.length;
+  }
+
   /** Entries in order, oldest first (a copy). */
   range(count = Infinity): StreamEntry[] {
     return this.#entries.slice(0, count);

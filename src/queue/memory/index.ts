@@ -13,8 +13,12 @@ import type {
   QueueBackend,
   QueueStatus,
   RejectEntry,
+  RejectFilter,
+  RejectPage,
+  RejectPageRequest,
+  StoredReject,
 } from '../backend.ts';
-import { rejectFields } from '../reject-fields.ts';
+import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
 import { CappedStream, type StreamEntry } from './capped-stream.ts';
 import { DedupeWindow } from './dedupe-window.ts';
 
@@ -78,6 +82,36 @@ export class MemoryBackend implements QueueBackend {
   async appendRejects(entries: readonly RejectEntry[]): Promise<void> {
     if (this.#closed) throw new Error('queue backend is closed');
     for (const r of entries) this.#rejects.add(rejectFields(r));
+  }
+
+  async listRejects(filter: RejectFilter, page: RejectPageRequest): Promise<RejectPage> {
+    const all = this.#rejects.view();
+    const newest = page.order === 'newest';
+    const scanMax = page.scanMax ?? 10_000;
+    const entries: StoredReject[] = [];
+    let examined = 0;
+    let last: string | null = null;
+    for (let k = 0; k < all.length; k++) {
+      const e = all[newest ? all.length - 1 - k : k]!;
+      if (page.after !== undefined && (newest ? compareIds(e.id, page.after) >= 0 : compareIds(e.id, page.after) <= 0)) continue;
+      // ids grow with time: past `since` in newest-first order, nothing older can match
+      if (newest && filter.sinceMs !== undefined && !rejectMatches(e.id, {}, { sinceMs: filter.sinceMs })) break;
+      if (examined === scanMax) return { entries, next: last };
+      examined++;
+      last = e.id;
+      if (rejectMatches(e.id, e.fields, filter)) entries.push(rejectFromFields(e.id, e.fields));
+      if (entries.length === page.limit) return { entries, next: e.id };
+    }
+    return { entries, next: null };
+  }
+
+  async getReject(id: string): Promise<StoredReject | undefined> {
+    const e = this.#rejects.view().find((x) => x.id === id);
+    return e && rejectFromFields(e.id, e.fields);
+  }
+
+  async deleteRejects(ids: readonly string[]): Promise<number> {
+    return ids.length === 0 ? 0 : this.#rejects.delete(ids);
   }
 
   onEvent(listener: (json: string) => void): () => void {

@@ -7,8 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
-import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry } from '../backend.ts';
-import { rejectFields } from '../reject-fields.ts';
+import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry, RejectFilter, RejectPage, RejectPageRequest, StoredReject } from '../backend.ts';
+import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
 import { createRedis, reconnectWhenUnresponsive, type RedisConnectionOptions } from './connection.ts';
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
@@ -163,6 +163,56 @@ export class RedisBackend implements QueueBackend {
     const results = await p.exec();
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0];
+  }
+
+  /**
+   * Scans the rejects stream with XREVRANGE / XRANGE in pages of up to 500 from the cursor,
+   * filtering here (a stream has no index); `since` bounds the id range itself.
+   */
+  async listRejects(filter: RejectFilter, page: RejectPageRequest): Promise<RejectPage> {
+    const key = this.#opts.rejects;
+    const newest = page.order === 'newest';
+    const scanMax = page.scanMax ?? 10_000;
+    const since = filter.sinceMs === undefined ? undefined : `${filter.sinceMs}-0`;
+    // the range, both ends inclusive unless written `(id`
+    let low = since ?? '-';
+    let high = '+';
+    if (page.after !== undefined) {
+      if (newest) high = `(${page.after}`;
+      else if (since === undefined || compareIds(page.after, since) >= 0) low = `(${page.after}`;
+    }
+    const entries: StoredReject[] = [];
+    let examined = 0;
+    let last: string | null = null;
+    while (examined < scanMax) {
+      const count = Math.min(500, scanMax - examined);
+      const raw = (newest ? await this.#cmd.xrevrange(key, high, low, 'COUNT', count) : await this.#cmd.xrange(key, low, high, 'COUNT', count)) as [string, string[]][];
+      for (const [id, flat] of raw) {
+        examined++;
+        last = id;
+        const f: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+        if (rejectMatches(id, f, filter)) entries.push(rejectFromFields(id, f));
+        if (entries.length === page.limit) return { entries, next: id };
+      }
+      if (raw.length < count) return { entries, next: null };
+      if (newest) high = `(${last}`;
+      else low = `(${last}`;
+    }
+    return { entries, next: last };
+  }
+
+  async getReject(id: string): Promise<StoredReject | undefined> {
+    const raw = (await this.#cmd.xrange(this.#opts.rejects, id, id)) as [string, string[]][];
+    const [hit] = raw;
+    if (!hit) return undefined;
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < hit[1].length; i += 2) f[hit[1][i]!] = hit[1][i + 1]!;
+    return rejectFromFields(hit[0], f);
+  }
+
+  async deleteRejects(ids: readonly string[]): Promise<number> {
+    return ids.length === 0 ? 0 : this.#cmd.xdel(this.#opts.rejects, ...ids);
   }
 
   onEvent(listener: (json: string) => void): () => void {
