@@ -81,6 +81,7 @@ function typeName(schema: TSchema): string {
   if (t === 'object') return 'an object';
   if (t === 'array') return 'an array';
   if (t === 'integer') return 'an integer';
+  if (t === 'null') return 'null';
   return t ? `a ${t}` : 'valid';
 }
 
@@ -102,15 +103,31 @@ function describe(e: ValueError, sensorNames: readonly string[]): string {
     case ValueErrorType.NumberMinimum:
     case ValueErrorType.IntegerMinimum:
       return `${at} must be >= ${s.minimum}`;
+    case ValueErrorType.NumberExclusiveMaximum:
+    case ValueErrorType.IntegerExclusiveMaximum:
+      return `${at} must be < ${s.exclusiveMaximum}`;
+    case ValueErrorType.NumberExclusiveMinimum:
+    case ValueErrorType.IntegerExclusiveMinimum:
+      return `${at} must be > ${s.exclusiveMinimum}`;
+    case ValueErrorType.NumberMultipleOf:
+    case ValueErrorType.IntegerMultipleOf:
+      return `${at} must be a multiple of ${s.multipleOf}`;
+    case ValueErrorType.ArrayMinItems:
+      return `${at} must have at least ${s.minItems} items`;
+    case ValueErrorType.ArrayMaxItems:
+      return `${at} must have at most ${s.maxItems} items`;
+    case ValueErrorType.Literal:
+      return `${at} must be ${JSON.stringify(s.const)}`;
     case ValueErrorType.StringPattern:
       return at === 'timestamp' ? 'timestamp must be an ISO 8601 date-time with a time zone' : `${at} must match ${s.pattern}`;
     case ValueErrorType.StringMaxLength:
       return `${at} must be at most ${s.maxLength} characters`;
     case ValueErrorType.StringMinLength:
-      return `${at} must not be empty`;
+      return s.minLength === 1 ? `${at} must not be empty` : `${at} must be at least ${s.minLength} characters`;
     case ValueErrorType.Union:
-      if (Array.isArray(s.anyOf) && s.anyOf.every((x: TSchema) => x.const !== undefined)) {
-        return `${at} must be one of ${s.anyOf.map((x: TSchema) => JSON.stringify(x.const)).join(', ')}`;
+      // enum of a configured sensor type: literals, and null (Type.Null has no const)
+      if (Array.isArray(s.anyOf) && s.anyOf.every((x: TSchema) => x.const !== undefined || x.type === 'null')) {
+        return `${at} must be one of ${s.anyOf.map((x: TSchema) => JSON.stringify(x.const ?? null)).join(', ')}`;
       }
       return `${at} is invalid`;
     default:
