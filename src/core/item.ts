@@ -5,7 +5,8 @@
 import type { IngestError } from './errors.ts';
 import type { EnrichedReading } from './readings/reading.ts';
 
-export const TransportName = { http: 'http', mqtt: 'mqtt', ws: 'ws', bridge: 'bridge' } as const;
+/** `replay`: a rejects-stream entry run through the pipeline again (core/replay.ts). */
+export const TransportName = { http: 'http', mqtt: 'mqtt', ws: 'ws', bridge: 'bridge', replay: 'replay' } as const;
 export type TransportName = (typeof TransportName)[keyof typeof TransportName];
 
 export interface IngestItem {

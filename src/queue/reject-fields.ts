@@ -28,9 +28,6 @@ export function rejectMatches(id: string, f: Record<string, string>, filter: Rej
   return true;
 }
 
-/** A stream entry id as Redis writes it: `<ms>-<seq>`. */
-export const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
-
 /** The time part of a stream id (ms since epoch). */
 export function idTime(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
