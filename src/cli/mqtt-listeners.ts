@@ -11,6 +11,7 @@ import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
 import type { AddressLimit } from '../transports/address-limit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Pipeline } from '../core/pipeline.ts';
+import type { DeviceTracker } from '../core/fleet/device-tracker.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
 import { MqttAcl } from '../transports/mqtt/acl.ts';
@@ -32,6 +33,8 @@ export interface MqttParts {
   metrics: Metrics;
   log: Logger;
   sensorNames: readonly string[];
+  /** Per-device fleet state: MQTT connections are reported to it. */
+  devices?: DeviceTracker | undefined;
 }
 
 export interface MqttSide {
@@ -57,6 +60,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     }),
     metrics: p.metrics,
     log: p.log,
+    devices: p.devices,
     sessions: new Map(),
     auth: p.auth,
     limiter: p.limiter,

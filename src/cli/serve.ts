@@ -25,9 +25,10 @@ import { onMemoryReport } from './memory-report.ts';
 import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
+import { createDeviceTracker } from './device-state.ts';
 import { configuredSensorTypes } from './sensor-types.ts';
 
-function createBackend(config: Config, log: Logger): QueueBackend {
+export function createBackend(config: Config, log: Logger): QueueBackend {
   if (queueBackendOf(config) === 'redis') {
     return new RedisBackend(
       {
@@ -37,6 +38,8 @@ function createBackend(config: Config, log: Logger): QueueBackend {
         rejects: config.REJECTS_NAME,
         eventsChannel: config.EVENTS_CHANNEL,
         metadataKey: config.METADATA_KEY,
+        deviceStatePrefix: config.DEVICE_STATE_PREFIX,
+        instanceTtlMs: Math.max(5000, config.DEVICE_STATE_FLUSH_MS * 3),
         dedupeWindowMs: config.DEDUPE_WINDOW_MS,
         maxLen: config.QUEUE_MAXLEN,
         rejectsMaxLen: config.REJECTS_MAXLEN,
@@ -65,9 +68,10 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
     },
   });
+  const devices = createDeviceTracker(config, backend, metrics, log);
   const validator = new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS);
   const pipeline = new Pipeline(
-    { validator, backend, metrics, log },
+    { validator, backend, metrics, log, devices },
     {
       dedupeWindowMs: config.DEDUPE_WINDOW_MS,
       queueBatchSize: config.QUEUE_BATCH_SIZE,
@@ -83,11 +87,12 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const link = workerLink(() => process.kill(process.pid, 'SIGTERM'));
   if (link) exposeToPrimary(metrics);
   await Promise.all([backend.start(), auth.store.start()]);
+  devices?.start();
 
   let listening = false;
   let draining = false;
   const perAddress = new AddressLimit(config.MAX_CONNECTIONS_PER_IP);
-  const mqtt = createMqtt(config, { auth, limiter, perAddress, pipeline, backend, metrics, log, sensorNames: validator.sensorNames });
+  const mqtt = createMqtt(config, { auth, limiter, perAddress, pipeline, backend, metrics, log, sensorNames: validator.sensorNames, devices });
   const ctx: HttpContext = {
     pipeline,
     backend,
@@ -182,6 +187,9 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     log,
     pipeline,
     backend,
+    beforeQueueClose: async () => {
+      await devices?.stop();
+    },
     closeLast: async () => {
       await auth.store.close();
       await limiter?.close();

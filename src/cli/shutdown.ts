@@ -14,6 +14,8 @@ export interface ShutdownDeps {
   log: Logger;
   pipeline: Pipeline;
   backend: QueueBackend;
+  /** Run after the listeners closed, before the queue closes (e.g. the last fleet-state flush); bounded to 2 s. */
+  beforeQueueClose?: () => Promise<void>;
   /** Closed after the queue (e.g. the API key store's connections). */
   closeLast?: () => Promise<void>;
   transports: Transport[];
@@ -42,6 +44,11 @@ export async function shutdown(d: ShutdownDeps, signal: string): Promise<void> {
   // answers are written in promise continuations of the settled batches: let them all run
   await new Promise((resolve) => setImmediate(resolve));
   await Promise.all(d.transports.map((t) => t.stop()));
+  if (d.beforeQueueClose) {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([d.beforeQueueClose().catch(() => {}), new Promise((r) => (t = setTimeout(r, 2000)))]);
+    clearTimeout(t);
+  }
   await d.backend.close();
   await d.closeLast?.();
   if (timedOut) {

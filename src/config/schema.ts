@@ -84,6 +84,7 @@ export const ConfigSchema = Type.Object({
   REJECTS_NAME: name('sensor-data-invalid', 'Stream of rejected payloads with their reason'),
   EVENTS_CHANNEL: name('sensor-events', 'Pub/sub channel: one JSON enriched reading per accepted reading'),
   METADATA_KEY: name('device-metadata', 'Redis hash of device metadata (field = device_id)'),
+  DEVICE_STATE_PREFIX: name('device-state', 'Key prefix of the per-device fleet state in Redis (<prefix>:d:<device_id> hashes, <prefix>:seen and <prefix>:rejected sorted sets); braces ({device-state}) on Redis Cluster'),
   QUEUE_MAXLEN: Type.Integer({ minimum: 0, default: 0, description: 'Approximate MAXLEN trim of the readings stream (0 = never trim)' }),
   REJECTS_MAXLEN: Type.Integer({ minimum: 0, default: 100_000, description: 'Approximate MAXLEN trim of the rejects stream (0 = never trim)' }),
   MEMORY_QUEUE_MAXLEN: positive(100_000, 100_000_000, 'Embedded backend: entries kept per stream; the oldest are trimmed beyond it'),
@@ -104,7 +105,9 @@ export const ConfigSchema = Type.Object({
   ALERT_WEBHOOK_RETRY_MS: positive(1000, 600_000, 'consume alerts: first webhook retry delay, doubled per attempt (at most 60 s)'),
   ALERT_WEBHOOK_TIMEOUT_MS: positive(5000, 600_000, 'consume alerts: longest wait for the webhook\'s answer per attempt'),
 
-  DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, timestamp) within this window is a duplicate (0 disables)' }),
+  DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, seq) — or (device_id, timestamp) when it has no seq — within this window of device time is a duplicate (0 disables)' }),
+  DEVICE_STATE: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on', description: 'Per-device fleet state (last seen, counts, rejects, clock skew, sequence gaps, MQTT connection) for /api/v1/devices' }),
+  DEVICE_STATE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000, description: 'Per-device facts are merged into the shared fleet state once per this interval (one round trip for all devices)' }),
   CLOCK_SKEW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Readings timestamped further than this in the future are rejected' }),
   MAX_BODY_BYTES: positive(1_048_576, 64 * 1_048_576, 'Largest accepted HTTP body (413 beyond it)'),
   BATCH_MAX_ITEMS: positive(100, 10_000, 'Most readings in one POST /api/v1/sensor-data/batch'),

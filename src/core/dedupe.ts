@@ -7,7 +7,11 @@
  */
 import type { Reading } from './readings/reading.ts';
 
-/** (device_id, timestamp) after normalisation; `|` cannot occur in a device id. */
+/**
+ * (device_id, seq) when the reading has a sequence number, else (device_id, timestamp) after
+ * normalisation; `|` and `#` cannot occur in a device id.
+ */
 export function dedupeKey(reading: Reading, windowMs: number): string {
-  return windowMs > 0 ? reading.device_id + '|' + reading.timestamp : '';
+  if (windowMs <= 0) return '';
+  return reading.seq === undefined ? reading.device_id + '|' + reading.timestamp : reading.device_id + '#' + reading.seq;
 }

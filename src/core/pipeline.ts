@@ -28,6 +28,7 @@ import {
 import type { IngestItem, Outcome, ReadingExpectation } from './item.ts';
 import type { Reading } from './readings/reading.ts';
 import type { ReadingValidator } from './validate.ts';
+import type { DeviceTracker } from './fleet/device-tracker.ts';
 
 export interface PipelineOptions {
   /** @default 60000 */
@@ -49,6 +50,8 @@ export interface PipelineDeps {
   backend: QueueBackend;
   metrics: Metrics;
   log: Logger;
+  /** Per-device fleet state (DEVICE_STATE=on): told of every stored, duplicate and refused reading. */
+  devices?: DeviceTracker | undefined;
 }
 
 const REJECTS_IN_FLIGHT = 10_000;
@@ -199,8 +202,10 @@ export class Pipeline {
       if (result === 'stored') {
         const m = this.#deps.metrics;
         for (const sensor in reading.sensors) m.ingested(sensor, item.source);
+        this.#deps.devices?.stored(reading.device_id, item.source, reading.sensors, now, entry.timestampMs, reading.seq);
         return { ok: true, reading, messageId: reading.message_id };
       }
+      if (result === 'duplicate') this.#deps.devices?.duplicate(reading.device_id);
       const error = result === 'duplicate' ? new DuplicateReadingError(reading.device_id) : asQueueError(result);
       return this.#count({ ok: false, error, deviceId: reading.device_id });
     });
@@ -249,6 +254,7 @@ export class Pipeline {
   #refuse(item: IngestItem, error: IngestError, value?: unknown): Outcome & { ok: false } {
     const deviceId = deviceIdOf(value);
     const outcome = this.#count(deviceId === undefined ? { ok: false, error } : { ok: false, error, deviceId });
+    if (deviceId !== undefined) this.#deps.devices?.rejected(deviceId, error.details ?? error.message, Date.now());
     if (this.#rejects.wouldSaturate()) {
       this.#deps.metrics.error('rejects_dropped');
       return outcome;

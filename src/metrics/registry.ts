@@ -116,6 +116,23 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     registers: [registry],
   });
 
+  const fleetFlushes = new client.Counter({
+    name: 'device_state_flushes_total',
+    help: 'Merges of per-device facts into the shared fleet state (DEVICE_STATE), by result',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const fleetDevices = new client.Counter({
+    name: 'device_state_devices_flushed_total',
+    help: 'Device deltas merged into the fleet state (one per device heard from per DEVICE_STATE_FLUSH_MS)',
+    registers: [registry],
+  });
+  const fleetDropped = new client.Counter({
+    name: 'device_state_dropped_total',
+    help: 'Device deltas dropped because too many devices were waiting for a flush (the fleet store kept failing)',
+    registers: [registry],
+  });
+
   const errorChildren = new Map<string, { inc(): void }>();
   const ingestLatency = latency.labels({ operation: 'ingest' });
   const appendLatency = latency.labels({ operation: 'queue_append' });
@@ -153,6 +170,16 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
     wsFramesSkipped(n: number): void {
       wsSkipped.inc(n);
+    },
+    fleetFlushed(devices: number): void {
+      fleetFlushes.inc({ result: 'ok' });
+      fleetDevices.inc(devices);
+    },
+    fleetFlushFailed(): void {
+      fleetFlushes.inc({ result: 'error' });
+    },
+    fleetDropped(n: number): void {
+      fleetDropped.inc(n);
     },
   };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { DeviceMetadata } from '../core/readings/reading.ts';
+import type { FleetStore } from './fleet.ts';
 
 /** One accepted reading to append. `json` is the enriched reading, encoded once. */
 export interface AppendEntry {
@@ -89,6 +90,8 @@ export interface MetadataStore {
 export interface QueueBackend {
   readonly kind: 'redis' | 'memory';
   readonly metadata: MetadataStore;
+  /** Per-device state shared by every instance (issue 9). */
+  readonly fleet: FleetStore;
   /** Connects and loads shared state. Resolves even if the queue is down at start (it reconnects). */
   start(): Promise<void>;
   /** Whether appends can currently succeed. */

@@ -1,4 +1,5 @@
 import { MemoryBackend } from '../../src/queue/memory/index.ts';
+import { runFleetStoreContract } from './fleet-store.contract.ts';
 import { runQueueBackendContract } from './queue-backend.contract.ts';
 
 runQueueBackendContract('memory', async (dedupeWindowMs) => {
@@ -11,3 +12,5 @@ runQueueBackendContract('memory', async (dedupeWindowMs) => {
     dispose: () => backend.close(),
   };
 }, false);
+
+runFleetStoreContract('memory', async () => ({ store: new MemoryBackend({ maxLen: 10, dedupeWindowMs: 0 }).fleet }));

@@ -3,6 +3,8 @@ import { pino } from 'pino';
 import { RedisBackend } from '../../src/queue/redis/index.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { runQueueBackendContract, type StoredEntry } from './queue-backend.contract.ts';
+import { runFleetStoreContract } from './fleet-store.contract.ts';
+import { RedisFleetStore } from '../../src/queue/redis/fleet-store.ts';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -39,3 +41,5 @@ runQueueBackendContract('redis', async (dedupeWindowMs) => {
     dispose: () => backend.close(),
   };
 }, true);
+
+runFleetStoreContract('redis', async () => ({ store: new RedisFleetStore(redis.client(), `fleet${++suite}`, 600), instanceTtlMs: 600 }));

@@ -19,6 +19,8 @@ export function readingSchema(types: readonly SensorType[]): TObject {
       device_id: Type.String({ minLength: 1, maxLength: DEVICE_ID_MAX_LENGTH, pattern: DEVICE_ID_PATTERN }),
       timestamp: Type.String({ maxLength: 40, pattern: TIMESTAMP_PATTERN }),
       sensors: Type.Object(sensors, { additionalProperties: false, minProperties: 1 }),
+      /** Optional per-device sequence number: dedupe by (device_id, seq), gap counting. */
+      seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     },
     { additionalProperties: false },
   );
@@ -31,6 +33,8 @@ export interface Reading {
   device_id: string;
   timestamp: string;
   sensors: SensorValues;
+  /** Monotonic per device when sent (restarting is allowed: a big step back starts a new run). */
+  seq?: number;
 }
 
 export interface DeviceMetadata {

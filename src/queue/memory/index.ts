@@ -21,6 +21,7 @@ import type {
 import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
 import { CappedStream, type StreamEntry } from './capped-stream.ts';
 import { DedupeWindow } from './dedupe-window.ts';
+import { MemoryFleetStore } from './fleet-store.ts';
 
 export interface MemoryBackendOptions {
   maxLen: number;
@@ -42,6 +43,7 @@ class MemoryMetadata implements MetadataStore {
 export class MemoryBackend implements QueueBackend {
   readonly kind = 'memory' as const;
   readonly metadata = new MemoryMetadata();
+  readonly fleet = new MemoryFleetStore();
   readonly #data: CappedStream;
   readonly #rejects: CappedStream;
   readonly #dlq: CappedStream;

@@ -13,6 +13,7 @@ import { createRedis, reconnectWhenUnresponsive, type RedisConnectionOptions } f
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
 import { RedisMetadata } from './metadata.ts';
+import { RedisFleetStore } from './fleet-store.ts';
 import { readStatus } from './status.ts';
 
 export interface RedisBackendOptions extends RedisConnectionOptions {
@@ -25,6 +26,10 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   /** 0 = never trim */
   maxLen: number;
   rejectsMaxLen: number;
+  /** Key prefix of the fleet state. @default device-state */
+  deviceStatePrefix?: string;
+  /** How long an instance counts as alive after its last fleet flush. @default 5000 */
+  instanceTtlMs?: number;
   /** When an append counts as stored (ACK_DURABILITY). @default append */
   durability?: Durability;
 }
@@ -37,6 +42,7 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 export class RedisBackend implements QueueBackend {
   readonly kind = 'redis' as const;
   readonly metadata: RedisMetadata;
+  readonly fleet: RedisFleetStore;
   readonly #cmd: Redis;
   readonly #sub: Redis;
   readonly #opts: RedisBackendOptions;
@@ -60,6 +66,7 @@ export class RedisBackend implements QueueBackend {
     this.#cmd.defineCommand('ingestBatch', { numberOfKeys: 2, lua: INGEST_SCRIPT });
     this.#dedupePrefix = `${opts.stream}:dedupe:`;
     this.metadata = new RedisMetadata(this.#cmd, opts.metadataKey, log);
+    this.fleet = new RedisFleetStore(this.#cmd, opts.deviceStatePrefix ?? 'device-state', opts.instanceTtlMs ?? 5000);
     this.#events.setMaxListeners(0);
     this.#watch();
     this.#unwatch = [this.#cmd, this.#sub].map((r) =>

@@ -11,6 +11,7 @@ export const httpStatus: Record<ErrorCode, string> = {
   INGEST_ERR_MALFORMED_PAYLOAD: '400 Bad Request',
   INGEST_ERR_INVALID_BATCH: '400 Bad Request',
   INGEST_ERR_INVALID_METADATA: '400 Bad Request',
+  INGEST_ERR_INVALID_QUERY: '400 Bad Request',
   INGEST_ERR_DUPLICATE: '409 Conflict',
   INGEST_ERR_PAYLOAD_TOO_LARGE: '413 Payload Too Large',
   INGEST_ERR_UNSUPPORTED_MEDIA_TYPE: '415 Unsupported Media Type',

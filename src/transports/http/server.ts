@@ -13,6 +13,7 @@ import type { HttpContext } from './context.ts';
 import { httpStatus, Reply } from './reply.ts';
 import { getDevice, registerDevice, revokeDevice, rotateKey } from './routes/admin.ts';
 import { batch } from './routes/batch.ts';
+import { deviceList, deviceStats } from './routes/devices.ts';
 import { health, live, ready } from './routes/health.ts';
 import { metadata } from './routes/metadata.ts';
 import { metricsRoute } from './routes/metrics.ts';
@@ -32,6 +33,8 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'post', path: '/api/v1/sensor-data', handler: sensorData(ctx) },
     { method: 'post', path: '/api/v1/sensor-data/batch', handler: batch(ctx) },
     { method: 'post', path: '/api/v1/devices/metadata', handler: metadata(ctx) },
+    { method: 'get', path: '/api/v1/devices', handler: deviceList(ctx) },
+    { method: 'get', path: '/api/v1/devices/:id/stats', handler: deviceStats(ctx) },
     { method: 'get', path: '/api/v1/queue/status', handler: queueStatus(ctx) },
     { method: 'post', path: '/api/v1/admin/devices', handler: registerDevice(ctx) },
     { method: 'post', path: '/api/v1/admin/devices/:id/rotate', handler: rotateKey(ctx) },

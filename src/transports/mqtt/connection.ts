@@ -28,6 +28,8 @@ export class MqttConnection {
   state: ConnectionState = 'awaiting-connect';
   protocolVersion = 4;
   clientId = '';
+  /** The device this connection counts for in the fleet state (set at CONNECT when DEVICE_STATE=on). */
+  trackedDevice: string | undefined;
   /** Seconds, from CONNECT; 0 = no keep-alive. */
   keepAlive = 0;
   /** The device a verified TLS client certificate names (mTLS), if any. */
@@ -268,6 +270,10 @@ export class MqttConnection {
 
   #closed(): void {
     this.state = 'closed';
+    if (this.trackedDevice !== undefined) {
+      this.ctx.devices?.mqttDisconnected(this.trackedDevice);
+      this.trackedDevice = undefined;
+    }
     this.ctx.budget.forget(this.#read);
     clearTimeout(this.#drainTimer);
     const session = this.session;

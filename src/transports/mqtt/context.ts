@@ -8,6 +8,7 @@ import type { Authenticator } from '../../auth/authenticator.ts';
 import type { AddressLimit } from '../address-limit.ts';
 import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
+import type { DeviceTracker } from '../../core/fleet/device-tracker.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { MqttAcl } from './acl.ts';
 import type { InFlightBudget } from './flow.ts';
@@ -47,6 +48,8 @@ export interface MqttContext {
   perAddress: AddressLimit;
   /** Per-device token buckets; undefined when RATE_LIMIT is off. */
   limiter: RateLimiter | undefined;
+  /** Per-device fleet state (DEVICE_STATE=on): told when a device's MQTT connection opens and closes. */
+  devices?: DeviceTracker | undefined;
   /** Sessions by client id, connected or kept for a persistent client. */
   sessions: Map<string, Session>;
 }

@@ -44,6 +44,7 @@ export const publishAnswer: Record<ErrorCode, Reason | typeof NO_ACK> = {
   INGEST_ERR_MALFORMED_PAYLOAD: Reason.payloadFormatInvalid,
   INGEST_ERR_INVALID_BATCH: Reason.payloadFormatInvalid,
   INGEST_ERR_INVALID_METADATA: Reason.payloadFormatInvalid,
+  INGEST_ERR_INVALID_QUERY: Reason.implementationSpecificError,
   // already stored: the device may forget it
   INGEST_ERR_DUPLICATE: Reason.success,
   INGEST_ERR_PAYLOAD_TOO_LARGE: Reason.packetTooLarge,

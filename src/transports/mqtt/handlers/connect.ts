@@ -66,6 +66,11 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   c.keepAlive = p.keepalive ?? 0;
   if (p.will) c.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload ?? ''), qos: p.will.qos ?? 0, retain: p.will.retain ?? false };
   c.state = 'connected';
+  // the fleet state's "connected over MQTT": the authenticated device, or the client id without auth
+  if (c.ctx.devices) {
+    c.trackedDevice = c.identity.via === 'none' ? clientId : c.identity.id;
+    c.ctx.devices.mqttConnected(c.trackedDevice, Date.now());
+  }
 
   const connack: IConnackPacket =
     v === 5

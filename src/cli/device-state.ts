@@ -1,0 +1,41 @@
+/**
+ * The per-device fleet state of `serve` (DEVICE_STATE=on): a tracker on the ingest path that
+ * merges into the queue backend's fleet store once per DEVICE_STATE_FLUSH_MS.
+ * @module
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { DeviceTracker } from '../core/fleet/device-tracker.ts';
+import { Edge } from '../core/edge.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import type { QueueBackend } from '../queue/backend.ts';
+
+/** This process in the fleet state (an MQTT connection counts while its instance flushes). */
+export const instanceId = `${hostname()}:${process.pid}`;
+
+export function createDeviceTracker(config: Config, backend: QueueBackend, metrics: Metrics, log: Logger): DeviceTracker | undefined {
+  if (config.DEVICE_STATE === 'off') return undefined;
+  const failing = new Edge(
+    () => log.warn('device state: merging into the fleet state fails; facts are kept and merged later (counted in device_state_flushes_total{result="error"})'),
+    () => log.info('device state: merging into the fleet state again'),
+  );
+  const tracker = new DeviceTracker(
+    backend.fleet,
+    instanceId,
+    { flushMs: config.DEVICE_STATE_FLUSH_MS },
+    {
+      onFlush: (devices) => {
+        failing.set(false);
+        metrics.fleetFlushed(devices);
+      },
+      onFlushError: (err) => {
+        metrics.fleetFlushFailed();
+        if (!failing.active) log.debug({ err: (err as Error)?.message }, 'device state flush failed');
+        failing.set(true);
+      },
+      onDropped: (n) => metrics.fleetDropped(n),
+    },
+  );
+  return tracker;
+}
