@@ -11,6 +11,7 @@ import { consume, ConsumeUsageError } from './cli/consume.ts';
 import { dlq } from './cli/dlq.ts';
 import { healthcheck } from './cli/healthcheck.ts';
 import { serve } from './cli/serve.ts';
+import { configuredSensorTypes } from './cli/sensor-types.ts';
 import { VERSION } from './cli/version.ts';
 import { ConfigError, loadConfig, workerCount } from './config/load.ts';
 import { sinks } from './consumer/sinks/index.ts';
@@ -51,6 +52,15 @@ async function main(argv: string[]): Promise<void> {
       checkTls({ cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE });
     } catch (err) {
       fail(`invalid configuration: ${(err as Error).message}`, 2);
+    }
+  }
+  // SENSOR_TYPES_DIR: read and compiled now, so that a bad schema file is refused like any other bad setting
+  if (args.command === 'serve') {
+    try {
+      configuredSensorTypes(config);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message, 2);
+      throw err;
     }
   }
   const log = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });

@@ -26,7 +26,7 @@ import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
 import { createDeviceTracker } from './device-state.ts';
-import { configuredSensorTypes } from './sensor-types.ts';
+import { configuredSensorTypes, logSensorTypes } from './sensor-types.ts';
 
 export function createBackend(config: Config, log: Logger): QueueBackend {
   if (queueBackendOf(config) === 'redis') {
@@ -70,6 +70,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   });
   const devices = createDeviceTracker(config, backend, metrics, log);
   const validator = new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS);
+  logSensorTypes(config, log);
   const pipeline = new Pipeline(
     { validator, backend, metrics, log, devices },
     {

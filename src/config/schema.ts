@@ -42,7 +42,7 @@ export const ConfigSchema = Type.Object({
     default: 'off',
     description: 'Client certificates on MQTT over TLS (mTLS): a verified certificate\'s subject CN is the device identity',
   }),
-  MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'Sensor topics are {prefix}/{device_id}/data|ld2410|pir|mq134|status' }),
+  MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'Sensor topics are {prefix}/{device_id}/data|status|<sensor type> (ld2410, pir, mq134 and those of SENSOR_TYPES_DIR)' }),
   MQTT_TOPIC_ALIAS_MAXIMUM: Type.Integer({ minimum: 0, maximum: 65_535, default: 64, description: 'Topic aliases a v5 client may set per connection (announced in CONNACK; 0 turns them off)' }),
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
   MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),
@@ -105,6 +105,7 @@ export const ConfigSchema = Type.Object({
   ALERT_WEBHOOK_RETRY_MS: positive(1000, 600_000, 'consume alerts: first webhook retry delay, doubled per attempt (at most 60 s)'),
   ALERT_WEBHOOK_TIMEOUT_MS: positive(5000, 600_000, 'consume alerts: longest wait for the webhook\'s answer per attempt'),
 
+  SENSOR_TYPES_DIR: optionalString('Directory of <name>.json files, each the JSON Schema of one more sensor type\'s object (see README "Adding a sensor type"); read at start, other files ignored'),
   DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, seq) — or (device_id, timestamp) when it has no seq — within this window of device time is a duplicate (0 disables)' }),
   DEVICE_STATE: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on', description: 'Per-device fleet state (last seen, counts, rejects, clock skew, sequence gaps, MQTT connection) for /api/v1/devices' }),
   DEVICE_STATE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000, description: 'Per-device facts are merged into the shared fleet state once per this interval (one round trip for all devices)' }),

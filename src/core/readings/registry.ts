@@ -1,7 +1,8 @@
 /**
- * Sensor types known to the server. A new sensor type is one file in sensors/ and one
- * line in `builtinSensorTypes`; everything else (envelope schema, validation, metrics
- * labels) is derived from this list.
+ * Sensor types known to the server. A new built-in sensor type is one file in sensors/ and
+ * one line in `builtinSensorTypes`; an operator adds one without code as a JSON Schema file
+ * in SENSOR_TYPES_DIR (json-schema.ts). Everything else (envelope schema, validation, MQTT
+ * sensor topics, WebSocket filters, metrics labels) is derived from the list of both.
  * @module
  */
 import type { TObject } from '@sinclair/typebox';
