@@ -12,8 +12,22 @@ export const COMMANDS = {
   healthcheck: 'GET /health on 127.0.0.1:PORT; exit 0 when it answers 200 (container HEALTHCHECK)',
   consume: 'consume <sink>: read the readings stream with a consumer group into a sink (postgres, alerts)',
   dlq: 'dlq list | dlq replay [id ...]: show dead-lettered entries, or append them to their stream again',
+  rejects: 'rejects list | show <id> | replay: the quarantined (rejected) payloads; replay runs them through the pipeline again',
 } as const;
 export type Command = keyof typeof COMMANDS;
+
+/** Flags of one command (besides the settings' flags), with their help line. */
+export const COMMAND_OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; help: string }>> = {
+  rejects: {
+    'device-id': { type: 'string', help: 'list, replay: only this device\'s entries' },
+    code: { type: 'string', help: 'list, replay: only entries with this error code (INVALID_READING or INGEST_ERR_INVALID_READING)' },
+    since: { type: 'string', help: 'list, replay: only entries rejected since an ISO 8601 time or a duration ago (30s, 10m, 2h, 7d)' },
+    limit: { type: 'string', help: 'list: most entries shown (default 50); replay: most entries replayed (default all)' },
+    ids: { type: 'string', help: 'replay: these entries (comma-separated ids) instead of a filter' },
+    'dry-run': { type: 'boolean', help: 'replay: decode and validate only; nothing is appended or deleted' },
+    json: { type: 'boolean', help: 'list, show, replay: JSON output' },
+  },
+};
 
 export interface ParsedArgs {
   command: string;
@@ -23,6 +37,8 @@ export interface ParsedArgs {
   version: boolean;
   /** Setting name → raw value, for loadConfig. */
   settings: Record<string, string>;
+  /** The command's own flags (COMMAND_OPTIONS), by flag name. */
+  options: Record<string, string | boolean>;
 }
 
 export class UsageError extends Error {
@@ -39,6 +55,13 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     options[flagName(key)] = { type: 'string' };
     byFlag.set(flagName(key), key);
   }
+  const commandFlags = new Set<string>();
+  for (const own of Object.values(COMMAND_OPTIONS)) {
+    for (const [flag, o] of Object.entries(own)) {
+      options[flag] = { type: o.type };
+      commandFlags.add(flag);
+    }
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -51,6 +74,12 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     if (key !== undefined && typeof value === 'string') settings[key] = value;
   }
   const command = parsed.positionals[0] ?? 'serve';
+  const own: Record<string, string | boolean> = {};
+  for (const [flag, value] of Object.entries(parsed.values)) {
+    if (!commandFlags.has(flag) || value === undefined) continue;
+    if (!COMMAND_OPTIONS[command]?.[flag]) throw new UsageError(`--${flag} is an option of ${Object.keys(COMMAND_OPTIONS).filter((c) => COMMAND_OPTIONS[c]![flag]).join(', ')} only (see --help)`);
+    own[flag] = value as string | boolean;
+  }
   if (parsed.positionals.length > 1 && (command === 'serve' || command === 'healthcheck')) throw new UsageError(`unexpected argument "${parsed.positionals[1]}" (see --help)`);
   return {
     command,
@@ -58,6 +87,7 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     help: parsed.values.help === true,
     version: parsed.values.version === true,
     settings,
+    options: own,
   };
 }
 
@@ -70,6 +100,7 @@ export function helpText(version: string): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(12)} ${d}`),
     '',
+    ...Object.entries(COMMAND_OPTIONS).flatMap(([c, flags]) => [`Options of ${c}:`, ...Object.entries(flags).map(([f, o]) => `  --${(f + (o.type === 'string' ? ' <value>' : '')).padEnd(20)} ${o.help}`), '']),
     'Every setting is an environment variable or a flag (the flag wins):',
   ];
   for (const [key, schema] of settingSchemas()) {

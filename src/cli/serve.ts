@@ -96,6 +96,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const mqtt = createMqtt(config, { auth, limiter, perAddress, pipeline, backend, metrics, log, sensorNames: validator.sensorNames, devices });
   const ctx: HttpContext = {
     pipeline,
+    validator,
     backend,
     metrics,
     log,

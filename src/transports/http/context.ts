@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
+import type { ReadingValidator } from '../../core/validate.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { QueueBackend } from '../../queue/backend.ts';
 
@@ -17,6 +18,8 @@ export interface Lifecycle {
 
 export interface HttpContext {
   pipeline: Pipeline;
+  /** The pipeline's validator (replay checks a quarantined reading with it first). */
+  validator: ReadingValidator;
   backend: QueueBackend;
   metrics: Metrics;
   log: Logger;

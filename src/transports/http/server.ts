@@ -18,6 +18,7 @@ import { health, live, ready } from './routes/health.ts';
 import { metadata } from './routes/metadata.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { queueStatus } from './routes/queue-status.ts';
+import { rejectById, rejectList, rejectReplay } from './routes/rejects.ts';
 import { sensorData } from './routes/sensor-data.ts';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
@@ -40,6 +41,9 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'post', path: '/api/v1/admin/devices/:id/rotate', handler: rotateKey(ctx) },
     { method: 'get', path: '/api/v1/admin/devices/:id', handler: getDevice(ctx) },
     { method: 'del', path: '/api/v1/admin/devices/:id', handler: revokeDevice(ctx) },
+    { method: 'get', path: '/api/v1/admin/rejects', handler: rejectList(ctx) },
+    { method: 'post', path: '/api/v1/admin/rejects/replay', handler: rejectReplay(ctx) },
+    { method: 'get', path: '/api/v1/admin/rejects/:id', handler: rejectById(ctx) },
     { method: 'get', path: '/health', handler: health(ctx) },
     { method: 'get', path: '/ready', handler: ready(ctx) },
     { method: 'get', path: '/live', handler: live() },
