@@ -42,7 +42,7 @@ export async function rejects(config: Config, rest: readonly string[], options: 
   }
   const str = (f: string) => (typeof options[f] === 'string' ? (options[f] as string) : undefined);
   const json = options.json === true;
-  const query = parseRejectQuery({ device_id: str('device-id'), code: str('code'), since: str('since'), limit: str('limit') }, Date.now());
+  const query = parseRejectQuery({ device_id: str('device-id'), code: str('code'), since: str('since'), limit: str('limit') }, Date.now(), 10_000_000);
   if (typeof query === 'string') throw new ConsumeUsageError(`rejects ${action}: ${query.replace(/^(device_id|code|since|limit) /, (_m, f: string) => `--${f.replace('_', '-')} `)}`);
   let ids: string[] | undefined;
   if (action === 'show') ids = [positional[0]!];
