@@ -36,6 +36,7 @@ export function createLimiter(config: Config): RateLimiter | undefined {
     on: rateLimitsOn(config),
     perMinute: config.RATE_LIMIT_PER_MINUTE,
     batchPerMinute: config.RATE_LIMIT_BATCH_PER_MINUTE,
+    backfillPerMinute: config.RATE_LIMIT_BACKFILL_PER_MINUTE,
     prefix: 'rate',
     ...(connect ? { redis: () => connect('neurobuild-ingest:rate') } : {}),
   });

@@ -1,12 +1,14 @@
 /**
- * The per-device fleet state of `serve` (DEVICE_STATE=on): a tracker on the ingest path that
- * merges into the queue backend's fleet store once per DEVICE_STATE_FLUSH_MS.
+ * The per-device parts of `serve`: the fleet state (DEVICE_STATE=on), a tracker on the ingest
+ * path that merges into the queue backend's fleet store once per DEVICE_STATE_FLUSH_MS; and
+ * the plausibility checks (QUALITY_CHECKS=on).
  * @module
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { DeviceTracker } from '../core/fleet/device-tracker.ts';
+import { QualityChecks } from '../core/quality.ts';
 import { Edge } from '../core/edge.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
@@ -38,4 +40,14 @@ export function createDeviceTracker(config: Config, backend: QueueBackend, metri
     },
   );
   return tracker;
+}
+
+export function qualityChecks(config: Config): QualityChecks | undefined {
+  if (config.QUALITY_CHECKS === 'off') return undefined;
+  return new QualityChecks({
+    ld2410NearCm: config.QUALITY_LD2410_NEAR_CM,
+    ld2410MinEnergy: config.QUALITY_LD2410_MIN_ENERGY,
+    mq134MaxStepPpm: config.QUALITY_MQ134_MAX_STEP_PPM,
+    stepWindowMs: config.QUALITY_STEP_WINDOW_MS,
+  });
 }

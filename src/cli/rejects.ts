@@ -8,6 +8,8 @@
  * @module
  */
 import { pino, type Logger } from 'pino';
+import { pipelineOptions } from './pipeline-options.ts';
+import { qualityChecks } from './device-state.ts';
 import type { Config } from '../config/schema.ts';
 import { Pipeline } from '../core/pipeline.ts';
 import { parseRejectQuery, REJECT_ID, rejectView, replayRejects, type ReplayReport, type ReplayResult } from '../core/replay.ts';
@@ -93,14 +95,8 @@ export async function rejects(config: Config, rest: readonly string[], options: 
 function replayPipeline(config: Config, validator: ReadingValidator, backend: QueueBackend, log: Logger): Pipeline {
   const metrics = createMetrics({ queueSizes: async () => ({}), queueUp: () => backend.healthy(), inFlight: () => 0 }, { defaultMetrics: false });
   return new Pipeline(
-    { validator, backend, metrics, log },
-    {
-      dedupeWindowMs: config.DEDUPE_WINDOW_MS,
-      queueBatchSize: config.QUEUE_BATCH_SIZE,
-      maxInFlight: config.MAX_IN_FLIGHT,
-      breakerThreshold: config.CIRCUIT_BREAKER_THRESHOLD,
-      breakerTimeoutMs: config.CIRCUIT_BREAKER_TIMEOUT_MS,
-    },
+    { validator, backend, metrics, log, quality: qualityChecks(config) },
+    pipelineOptions(config),
   );
 }
 

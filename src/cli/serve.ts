@@ -25,7 +25,8 @@ import { onMemoryReport } from './memory-report.ts';
 import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
-import { createDeviceTracker } from './device-state.ts';
+import { createDeviceTracker, qualityChecks } from './device-state.ts';
+import { pipelineOptions } from './pipeline-options.ts';
 import { configuredSensorTypes, logSensorTypes } from './sensor-types.ts';
 
 export function createBackend(config: Config, log: Logger): QueueBackend {
@@ -72,14 +73,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const validator = new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS);
   logSensorTypes(config, log);
   const pipeline = new Pipeline(
-    { validator, backend, metrics, log, devices },
-    {
-      dedupeWindowMs: config.DEDUPE_WINDOW_MS,
-      queueBatchSize: config.QUEUE_BATCH_SIZE,
-      maxInFlight: config.MAX_IN_FLIGHT,
-      breakerThreshold: config.CIRCUIT_BREAKER_THRESHOLD,
-      breakerTimeoutMs: config.CIRCUIT_BREAKER_TIMEOUT_MS,
-    },
+    { validator, backend, metrics, log, devices, quality: qualityChecks(config) },
+    pipelineOptions(config),
   );
   pipelineRef = pipeline;
   const auth = createAuth(config, log);

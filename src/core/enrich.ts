@@ -7,13 +7,18 @@ import { randomUUID } from 'node:crypto';
 import type { MetadataStore } from '../queue/backend.ts';
 import type { EnrichedReading, Reading } from './readings/reading.ts';
 
-/** Mutates and returns `reading`: it is the freshly decoded object, nobody else holds it. */
-export function enrich(reading: Reading, receivedAt: string, metadata: MetadataStore): EnrichedReading {
+/**
+ * Mutates and returns `reading`: it is the freshly decoded object, nobody else holds it.
+ * `backfill` and `quality` are added only when set (most readings carry neither).
+ */
+export function enrich(reading: Reading, receivedAt: string, metadata: MetadataStore, backfill = false, quality?: string[]): EnrichedReading {
   const r = reading as EnrichedReading;
   r.received_at = receivedAt;
   r.message_id = randomUUID();
   const md = metadata.get(r.device_id);
   if (md !== undefined) r.device_metadata = md;
+  if (backfill) r.backfill = true;
+  if (quality !== undefined) r.quality = quality;
   return r;
 }
 
@@ -27,5 +32,6 @@ export function enrich(reading: Reading, receivedAt: string, metadata: MetadataS
 export function enrichedJsonFromText(text: string, r: EnrichedReading): string {
   const end = text.lastIndexOf('}');
   const md = r.device_metadata === undefined ? '' : `,"device_metadata":${JSON.stringify(r.device_metadata)}`;
-  return `${text.slice(0, end)},"received_at":"${r.received_at}","message_id":"${r.message_id}"${md}}`;
+  const extra = (r.backfill ? ',"backfill":true' : '') + (r.quality === undefined ? '' : `,"quality":${JSON.stringify(r.quality)}`);
+  return `${text.slice(0, end)},"received_at":"${r.received_at}","message_id":"${r.message_id}"${md}${extra}}`;
 }

@@ -95,8 +95,8 @@ export class QueueUnavailableError extends IngestError {
 /** Too many readings await confirmation; refuse instead of buffering without bound. */
 export class QueueSaturatedError extends IngestError {
   override name = 'QueueSaturatedError';
-  constructor(limit: number) {
-    super(ErrorCode.QUEUE_SATURATED, 'Queue saturated', `more than ${limit} readings await queue confirmation`);
+  constructor(limit: number, details = `more than ${limit} readings await queue confirmation`) {
+    super(ErrorCode.QUEUE_SATURATED, 'Queue saturated', details);
   }
 }
 

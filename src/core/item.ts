@@ -20,7 +20,15 @@ export interface IngestItem {
   identity?: string | undefined;
   /** What the transport's addressing says the reading must be (e.g. an MQTT sensor topic). */
   expect?: ReadingExpectation;
+  /**
+   * Rate-limit admission (RATE_LIMIT on): asked once validation has said whether a reading is
+   * live or backfill, so backfill never spends the live budget. Undefined: no limit.
+   */
+  admit?: ((kind: AdmissionKind) => Promise<Admission>) | undefined;
 }
+
+export type AdmissionKind = 'live' | 'backfill';
+export type Admission = { ok: true } | { ok: false; retryAfterSeconds: number; details: string };
 
 export interface ReadingExpectation {
   /** The reading's device_id must be this one. */

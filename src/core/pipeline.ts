@@ -23,12 +23,14 @@ import {
   InvalidReadingError,
   QueueSaturatedError,
   QueueUnavailableError,
+  RateLimitedError,
   ShuttingDownError,
 } from './errors.ts';
-import type { IngestItem, Outcome, ReadingExpectation } from './item.ts';
-import type { Reading } from './readings/reading.ts';
+import type { Admission, IngestItem, Outcome, ReadingExpectation } from './item.ts';
+import type { EnrichedReading, Reading } from './readings/reading.ts';
 import type { ReadingValidator } from './validate.ts';
 import type { DeviceTracker } from './fleet/device-tracker.ts';
+import type { QualityChecks } from './quality.ts';
 
 export interface PipelineOptions {
   /** @default 60000 */
@@ -43,6 +45,8 @@ export interface PipelineOptions {
   breakerThreshold?: number;
   /** How long the open breaker refuses at once before a probe. @default 5000 */
   breakerTimeoutMs?: number;
+  /** Readings whose timestamp is older than this (vs receive time) are backfill; 0: none are. @default 0 */
+  backfillAfterMs?: number;
 }
 
 export interface PipelineDeps {
@@ -52,6 +56,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Per-device fleet state (DEVICE_STATE=on): told of every stored, duplicate and refused reading. */
   devices?: DeviceTracker | undefined;
+  /** Plausibility flags (QUALITY_CHECKS=on). */
+  quality?: QualityChecks | undefined;
 }
 
 const REJECTS_IN_FLIGHT = 10_000;
@@ -62,6 +68,7 @@ export class Pipeline {
   readonly #data: Batcher<AppendEntry, AppendResult>;
   readonly #rejects: Batcher<RejectEntry, null>;
   #accepting = true;
+  readonly #backfillAfterMs: number;
   readonly #rejectsFailing: Edge;
   readonly #saturated: Edge;
   readonly #queueFailing: Edge;
@@ -72,6 +79,7 @@ export class Pipeline {
   constructor(deps: PipelineDeps, opts: PipelineOptions) {
     this.#deps = deps;
     this.#opts = opts;
+    this.#backfillAfterMs = opts.backfillAfterMs ?? 0;
     const log = deps.log;
     this.#saturated = new Edge(
       () => log.warn({ max_in_flight: opts.maxInFlight }, 'saturated: refusing readings with 503 until the queue catches up (counted in ingest_backpressure_events_total)'),
@@ -180,15 +188,28 @@ export class Pipeline {
     }
     if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
     if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
-    const reading = enrich(checked, receivedAt, this.#deps.backend.metadata);
-    const entry: AppendEntry = {
-      dedupeKey: dedupeKey(reading, this.#opts.dedupeWindowMs),
-      timestampMs: Date.parse(reading.timestamp),
-      deviceId: reading.device_id,
-      messageId: reading.message_id,
-      // the device's own text when validation changed nothing in it (timestamp already canonical)
-      json: text !== undefined && sentTimestamp === reading.timestamp ? enrichedJsonFromText(text, reading) : JSON.stringify(reading),
-    };
+    const timestampMs = Date.parse(checked.timestamp);
+    const backfill = this.#backfillAfterMs > 0 && now - timestampMs > this.#backfillAfterMs;
+    // backfill waits while the queue is busy: live readings keep the other half of MAX_IN_FLIGHT
+    if (backfill && this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) {
+      this.#deps.metrics.backpressure();
+      const details = `backfill paused: more than half of ${this.#opts.maxInFlight} readings await the queue; live readings first`;
+      return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight, details), deviceId: checked.device_id }));
+    }
+    const flags = this.#deps.quality?.check(checked, timestampMs);
+    const reading = enrich(checked, receivedAt, this.#deps.backend.metadata, backfill, flags);
+    // the device's own text when validation changed nothing in it (timestamp already canonical)
+    const json = text !== undefined && sentTimestamp === reading.timestamp ? enrichedJsonFromText(text, reading) : JSON.stringify(reading);
+    if (item.admit === undefined) return this.#append(reading, json, timestampMs, item, now);
+    return item.admit(backfill ? 'backfill' : 'live').then(
+      (a: Admission) => (a.ok ? this.#append(reading, json, timestampMs, item, now) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds), deviceId: reading.device_id })),
+      (err: unknown) => this.#count({ ok: false, error: new QueueUnavailableError(`rate limiter unavailable: ${(err as Error)?.message ?? err}`, err), deviceId: reading.device_id }),
+    );
+  }
+
+  /** The enriched reading to the queue (through the circuit breaker); its outcome counted. */
+  #append(reading: EnrichedReading, json: string, timestampMs: number, item: IngestItem, now: number): Promise<Outcome> {
+    const entry: AppendEntry = { dedupeKey: dedupeKey(reading, this.#opts.dedupeWindowMs), timestampMs, deviceId: reading.device_id, messageId: reading.message_id, json };
     // last, so that the half-open probe is a reading that really goes to the queue
     if (this.#failedDisconnected && this.#breaker.state === 'open' && this.#deps.backend.healthy()) {
       this.#failedDisconnected = false;
@@ -202,7 +223,9 @@ export class Pipeline {
       if (result === 'stored') {
         const m = this.#deps.metrics;
         for (const sensor in reading.sensors) m.ingested(sensor, item.source);
-        this.#deps.devices?.stored(reading.device_id, item.source, reading.sensors, now, entry.timestampMs, reading.seq);
+        if (reading.quality) for (const f of reading.quality) m.qualityFlag(f);
+        if (reading.backfill) m.backfill();
+        this.#deps.devices?.stored(reading.device_id, item.source, reading.sensors, now, timestampMs, reading.seq, reading.quality);
         return { ok: true, reading, messageId: reading.message_id };
       }
       if (result === 'duplicate') this.#deps.devices?.duplicate(reading.device_id);

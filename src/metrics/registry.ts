@@ -133,6 +133,18 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     registers: [registry],
   });
 
+  const qualityFlags = new client.Counter({
+    name: 'readings_quality_flags_total',
+    help: 'Stored readings flagged by a plausibility check (QUALITY_CHECKS), by flag',
+    labelNames: ['flag'],
+    registers: [registry],
+  });
+  const backfilled = new client.Counter({
+    name: 'readings_backfill_total',
+    help: 'Stored readings older than BACKFILL_AFTER_MS on arrival (a device flushing its offline buffer)',
+    registers: [registry],
+  });
+
   const errorChildren = new Map<string, { inc(): void }>();
   const ingestLatency = latency.labels({ operation: 'ingest' });
   const appendLatency = latency.labels({ operation: 'queue_append' });
@@ -180,6 +192,12 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
     fleetDropped(n: number): void {
       fleetDropped.inc(n);
+    },
+    qualityFlag(flag: string): void {
+      qualityFlags.inc({ flag });
+    },
+    backfill(): void {
+      backfilled.inc();
     },
   };
 }

@@ -2,7 +2,7 @@
  * Rate limits and connection limits on two instances sharing one redis-server: one token bucket
  * per device across instances and transports; HTTP 429 + Retry-After, MQTT v5 PUBACK 0x97 and
  * DISCONNECT 0x96, v3.1.1 disconnected after sustained abuse; recovery once tokens refill;
- * MAX_CONNECTIONS_PER_IP.
+ * MAX_CONNECTIONS_PER_IP. Backfill (readings older than BACKFILL_AFTER_MS) on its own budget.
  */
 import { describe, expect, test } from 'bun:test';
 import mqtt from 'mqtt';
@@ -15,7 +15,7 @@ import { LiveClient } from '../helpers/ws-client.ts';
 const ADMIN = 'admin-token-for-tests-0123456789';
 // 30 a minute: a burst of 30, then one token every 2 s
 const stack = useStack(
-  { AUTH_MODE: 'api-key', ADMIN_TOKEN: ADMIN, RATE_LIMIT: 'on', RATE_LIMIT_PER_MINUTE: '30', RATE_LIMIT_BATCH_PER_MINUTE: '3', MAX_CONNECTIONS_PER_IP: '40' },
+  { AUTH_MODE: 'api-key', ADMIN_TOKEN: ADMIN, RATE_LIMIT: 'on', RATE_LIMIT_PER_MINUTE: '30', RATE_LIMIT_BATCH_PER_MINUTE: '3', RATE_LIMIT_BACKFILL_PER_MINUTE: '40', MAX_CONNECTIONS_PER_IP: '40' },
   { servers: 2 },
 );
 
@@ -83,6 +83,46 @@ describe('rate limits', () => {
     for (let i = 31; i <= 60; i++) publish(i);
     expect(await raw.waitClosed(10_000)).toBe(true);
     expect(raw.packets.filter((p) => p.cmd === 'puback').length).toBe(30);
+  });
+});
+
+describe('backfill budget', () => {
+  const old = (i: number) => new Date(Date.now() - 600_000 + i).toISOString();
+
+  test('rate - a reconnect storm of buffered readings spends the backfill budget, never the live one; batches answer per item', async () => {
+    const id = 'rl-backfill';
+    const key = await register(id);
+    const c = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.server.mqttPort}`, { protocolVersion: 5, reconnectPeriod: 0, username: id, password: key }));
+    const publish = (body: unknown) =>
+      c.publishAsync(`neurobuild/sensors/${id}/data`, JSON.stringify(body), { qos: 1 }).then(
+        () => 0,
+        (e: { code?: number }) => e.code,
+      );
+    // the device flushes 41 buffered readings: 40 fit the backfill budget (more than the live 30)
+    const flushed: (number | undefined)[] = [];
+    for (let i = 0; i < 41; i++) flushed.push(await publish(reading({ device_id: id, timestamp: old(i) })));
+    expect(flushed.slice(0, 40).every((x) => x === 0)).toBe(true);
+    expect(flushed[40]).toBe(0x97);
+    // its live readings are untouched by the flush: the whole live burst of 30 still goes in
+    const live: (number | undefined)[] = [];
+    for (let i = 0; i < 30; i++) live.push(await publish(reading({ device_id: id })));
+    expect(live.every((x) => x === 0)).toBe(true);
+    const rows = ((await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][]).map(([, f]) => JSON.parse(f[f.indexOf('data') + 1]!) as { device_id: string; backfill?: boolean });
+    const mine = rows.filter((r) => r.device_id === id);
+    expect(mine.filter((r) => r.backfill === true).length).toBe(40);
+    expect(mine.filter((r) => r.backfill === undefined).length).toBe(30);
+    // a batch mixing both, with the backfill budget spent: the live item is stored, the backfill one says why not
+    const res = await post(key, [reading({ device_id: id }), reading({ device_id: id, timestamp: old(100) })], '/api/v1/sensor-data/batch');
+    expect(res.status).toBe(202);
+    const results = ((await res.json()) as { results: { status: string; error?: string; details?: string }[] }).results;
+    expect(results[0]!.status).toBe('accepted');
+    expect(results[1]).toMatchObject({ status: 'failed', error: 'Too many requests' });
+    expect(results[1]!.details).toContain(`more than the backfill rate allowed for ${id}`);
+    // only backfill, all over budget: 429 with Retry-After, each item's reason in results
+    const all = await post(key, [reading({ device_id: id, timestamp: old(200) })], '/api/v1/sensor-data/batch');
+    expect(all.status).toBe(429);
+    expect(Number(all.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await all.json()) as { results: { status: string }[] }).results.map((r) => r.status)).toEqual(['failed']);
   });
 });
 

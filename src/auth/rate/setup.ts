@@ -4,11 +4,11 @@ import { MemoryRateLimiter } from './memory-limiter.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { RedisRateLimiter } from './redis-limiter.ts';
 
-export const Buckets = { single: 'single', batch: 'batch' } as const;
+export const Buckets = { single: 'single', batch: 'batch', backfill: 'backfill' } as const;
 
-export function createRateLimiter(o: { on: boolean; perMinute: number; batchPerMinute: number; redis?: () => Redis; prefix: string }): RateLimiter | undefined {
+export function createRateLimiter(o: { on: boolean; perMinute: number; batchPerMinute: number; backfillPerMinute: number; redis?: () => Redis; prefix: string }): RateLimiter | undefined {
   if (!o.on) return undefined;
-  const buckets = { [Buckets.single]: { perMinute: o.perMinute }, [Buckets.batch]: { perMinute: o.batchPerMinute } };
+  const buckets = { [Buckets.single]: { perMinute: o.perMinute }, [Buckets.batch]: { perMinute: o.batchPerMinute }, [Buckets.backfill]: { perMinute: o.backfillPerMinute } };
   if (o.redis) {
     const r = o.redis();
     r.connect().catch(() => {});

@@ -49,4 +49,8 @@ export interface EnrichedReading extends Reading {
   received_at: string;
   message_id: string;
   device_metadata?: DeviceMetadata;
+  /** Present (true) when the reading was older than BACKFILL_AFTER_MS on arrival. */
+  backfill?: true;
+  /** Plausibility flags (QUALITY_CHECKS), present only when some check flagged the reading. */
+  quality?: string[];
 }

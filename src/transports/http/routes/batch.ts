@@ -34,6 +34,12 @@ export function batch(ctx: HttpContext) {
           reply.error(outcomes, ctx.retryAfterSeconds);
           return;
         }
+        // every reading over its rate (live batch budget, backfill budget): 429 + Retry-After, as for a single one
+        const first = outcomes[0]!;
+        if (!first.ok && first.error.code === ErrorCode.RATE_LIMITED && outcomes.every((o) => !o.ok && o.error.code === ErrorCode.RATE_LIMITED)) {
+          reply.error(first.error, ctx.retryAfterSeconds, { total: outcomes.length, results: outcomes.map((o) => JSON.parse(resultJson(o)) as unknown) });
+          return;
+        }
         const results = outcomes.map(resultJson).join(',');
         const queueFailed = outcomes.some((o) => !o.ok && httpStatus[o.error.code].startsWith('503'));
         if (queueFailed) {

@@ -5,7 +5,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { ErrorCode, ForbiddenError, IngestError, RateLimitedError, ShuttingDownError, errorType } from '../../../core/errors.ts';
+import { ErrorCode, ForbiddenError, IngestError, ShuttingDownError, errorType } from '../../../core/errors.ts';
+import { Buckets } from '../../../auth/rate/setup.ts';
+import { admission } from '../../admission.ts';
 import { bearerOf } from '../../../auth/authenticator.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import { readBody } from '../body.ts';
@@ -18,7 +20,7 @@ export type Access = 'device' | 'admin';
 export interface RouteAccess {
   /** Default device. */
   access?: Access;
-  /** Rate-limit bucket of the route (with RATE_LIMIT on), e.g. single or batch. */
+  /** Rate-limit bucket of the route's live readings (with RATE_LIMIT on): single or batch; backfill has its own. */
   bucket?: string;
 }
 
@@ -50,13 +52,10 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
       if (refused) return refuse(ctx, reply, refused);
       return handle(reply, item);
     }
+    // the pipeline asks for admission once it knows whether each reading is live or backfill
     const limited = (key: string) => {
-      if (!ctx.limiter || !opts.bucket) return handle(reply, item);
-      ctx.limiter.take(opts.bucket, key).then((t) => {
-        if (!reply.open) return;
-        if (!t.ok) return refuse(ctx, reply, new RateLimitedError(`more than the ${opts.bucket} rate allowed for ${key}`, t.retryAfterSeconds));
-        handle(reply, item);
-      }, (err: unknown) => internalError(ctx, reply, err));
+      if (ctx.limiter && opts.bucket) item.admit = admission(ctx.limiter, opts.bucket, key, opts.bucket === Buckets.batch);
+      handle(reply, item);
     };
     // without authentication, requests are counted per source address
     if (!ctx.auth.enabled) return limited(remote);

@@ -6,9 +6,10 @@
  * @module
  */
 import type { IPublishPacket, Packet } from 'mqtt-packet';
-import { ErrorCode, errorType } from '../../../core/errors.ts';
-import type { IngestItem } from '../../../core/item.ts';
+import { ErrorCode, errorType, type RateLimitedError } from '../../../core/errors.ts';
+import type { IngestItem, Outcome } from '../../../core/item.ts';
 import { Buckets } from '../../../auth/rate/setup.ts';
+import { admission } from '../../admission.ts';
 import type { MqttConnection } from '../connection.ts';
 import { holdUntilStored } from '../hold.ts';
 import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
@@ -52,17 +53,19 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   };
   if (qos === 2) session.qos2Received.set(messageId!, 'pending');
   const limiter = c.ctx.limiter;
-  if (!limiter) return ingest(c, p, item);
-  const key = c.identity.via === 'none' ? `mqtt-client:${c.clientId}` : c.identity.id;
-  void c.track(limiter.take(Buckets.single, key), 0).then((t) => {
-    if (c.state === 'closed') return;
-    if (t.ok) {
-      c.rateStrikes = 0;
-      return ingest(c, p, item);
-    }
-    if (qos === 2) session.qos2Received.delete(messageId!);
-    rateLimited(c, p, t.retryAfterSeconds);
-  });
+  // admission is asked by the pipeline once it knows whether the reading is live or backfill
+  if (limiter) item.admit = admission(limiter, Buckets.single, c.identity.via === 'none' ? `mqtt-client:${c.clientId}` : c.identity.id, false);
+  ingest(c, p, item);
+}
+
+/** Counts rate-limit strikes (reset by an admitted publish); true when `o` was refused for the rate, and answered. */
+function strikes(c: MqttConnection, p: IPublishPacket, o: Outcome): boolean {
+  if (o.ok || o.error.code !== ErrorCode.RATE_LIMITED) {
+    c.rateStrikes = 0;
+    return false;
+  }
+  if (c.state !== 'closed') rateLimited(c, p, (o.error as RateLimitedError).retryAfterSeconds, o.error.details);
+  return true;
 }
 
 /** Publishes refused in a row by the rate limit after which the client is disconnected. */
@@ -74,9 +77,9 @@ const SUSTAINED_ABUSE = 20;
  * codes, and no ack for what is not stored) are only counted. A client that keeps going is
  * disconnected (v5: DISCONNECT 0x96).
  */
-function rateLimited(c: MqttConnection, p: IPublishPacket, retryAfterSeconds: number): void {
-  c.ctx.metrics.error(errorType[ErrorCode.RATE_LIMITED]);
-  const why = `rate limit: retry in ${retryAfterSeconds} s`;
+function rateLimited(c: MqttConnection, p: IPublishPacket, retryAfterSeconds: number, details?: string): void {
+  // (the pipeline counted it in sensor_data_errors_total)
+  const why = details ?? `rate limit: retry in ${retryAfterSeconds} s`;
   if (c.protocolVersion === 5 && p.qos > 0) ack(c, p.qos === 1 ? 'puback' : 'pubrec', p.messageId!, Reason.quotaExceeded, why);
   if (++c.rateStrikes >= SUSTAINED_ABUSE) {
     c.ctx.log.info({ client_id: c.clientId, identity: c.identity.id }, 'mqtt client keeps publishing over its rate limit: disconnected');
@@ -90,7 +93,7 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
   const session = c.session!;
   if (qos === 0) {
     // at most once: a reading the queue cannot take now is counted and gone
-    void c.track(c.ctx.pipeline.ingest(item), item.payload.length);
+    void c.track(c.ctx.pipeline.ingest(item), item.payload.length).then((o) => item.admit && strikes(c, p, o));
     return;
   }
   const outcome = c.track(
@@ -98,6 +101,10 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
     item.payload.length,
   );
   outcome.then((o) => {
+    if (item.admit && strikes(c, p, o)) {
+      if (qos === 2) session.qos2Received.delete(messageId!);
+      return;
+    }
     const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
     if (answer === NO_ACK) {
       // not stored: no acknowledgement, the device keeps the message and sends it again
