@@ -7,7 +7,8 @@
 --   timestamp = BENCH_BASE_MS - floor(n / D) ms     (always in the past, never in the future)
 -- so (device_id, timestamp) never repeats within a run, and BENCH_RUN_ID keeps runs apart.
 -- Environment: BENCH_RUN_ID (alphanumeric), BENCH_BASE_MS (epoch ms, should be a little in the
--- past), BENCH_DEVICES, BENCH_COUNT_STATUS=1 (count answers per status code; adds client cost).
+-- past), BENCH_DEVICES, BENCH_COUNT_STATUS=1 (count answers per status code; adds client cost),
+-- BENCH_SEQ=1 (each reading carries "seq": its device's reading count, monotonic per device).
 --
 -- Registered devices (AUTH_MODE=api-key): BENCH_KEYS_FILE names a file of "<device_id> <api key>"
 -- lines (one per device). The scripts then send as those devices only, each request with its
@@ -23,6 +24,7 @@ local run_id = os.getenv("BENCH_RUN_ID") or ("r" .. tostring(os.time()))
 local base_ms = tonumber(os.getenv("BENCH_BASE_MS") or "") or (os.time() - 5) * 1000
 local devices = tonumber(os.getenv("BENCH_DEVICES") or "") or 1000
 M.count_status = os.getenv("BENCH_COUNT_STATUS") == "1"
+local with_seq = os.getenv("BENCH_SEQ") == "1"
 
 local floor, fmt = math.floor, string.format
 
@@ -85,8 +87,9 @@ end
 
 local BODY = '"timestamp":"%s.%03dZ","sensors":{"ld2410":{"presence":%s,"distance":%d,"energy":%d},' ..
              '"pir":{"motion_detected":%s},"mq134":{"gas_concentration":%d,"unit":"ppm"}}}'
-local BY_NUMBER = '{"device_id":"%s%d",' .. BODY -- prefix .. device number
-local BY_ID = '{"device_id":"%s",' .. BODY       -- a registered device id
+local SEQ = with_seq and '"seq":%d,' or '%.0s' -- %.0s: the seq argument, printed as nothing
+local BY_NUMBER = '{"device_id":"%s%d",' .. SEQ .. BODY -- prefix .. device number
+local BY_ID = '{"device_id":"%s",' .. SEQ .. BODY       -- a registered device id
 
 -- "YYYY-MM-DDTHH:MM:SS" of epoch ms (cached per second), and the second
 local function iso_sec(ms)
@@ -106,7 +109,7 @@ function M.reading()
   local k = floor(i / devices)
   local ms = base_ms - k
   local iso, sec = iso_sec(ms)
-  return fmt(BY_NUMBER, prefix(), dev, iso, ms - sec * 1000,
+  return fmt(BY_NUMBER, prefix(), dev, with_seq and k or "", iso, ms - sec * 1000,
     (i % 2 == 0) and "true" or "false", i % 601, i % 101,
     (i % 3 == 0) and "true" or "false", i % 1000)
 end
@@ -156,7 +159,7 @@ function M.reading_of(j)
   n = n + 1
   local ms = base_ms - k
   local iso, sec = iso_sec(ms)
-  return fmt(BY_ID, key_ids[j], iso, ms - sec * 1000,
+  return fmt(BY_ID, key_ids[j], with_seq and k or "", iso, ms - sec * 1000,
     (i % 2 == 0) and "true" or "false", i % 601, i % 101,
     (i % 3 == 0) and "true" or "false", i % 1000)
 end

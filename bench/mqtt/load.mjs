@@ -24,7 +24,7 @@
 // Only 127.0.0.1 is targeted. The whole run is bounded by --timeout (default derived).
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { DISCONNECT, Framer, Histogram, IsoWriter, PINGREQ, TYPE, mqttConnect, parseArgs, readingTemplate, sleep } from './wire.mjs';
+import { DISCONNECT, Framer, Histogram, IsoWriter, PINGREQ, TYPE, mqttConnect, parseArgs, readingTemplate, sleep, writeSeq } from './wire.mjs';
 
 const opt = (() => {
   try {
@@ -49,6 +49,7 @@ const opt = (() => {
       prefix: { default: 'neurobuild/sensors', type: 'string' },
       credentials: { default: '', type: 'string' },
       idle: { flag: true, default: false },
+      seq: { flag: true, default: false },
     });
   } catch (e) {
     console.error(`load.mjs: ${e.message}`);
@@ -126,7 +127,7 @@ class Conn {
     this.i = i;
     this.socket = socket;
     this.devs = [];
-    for (let d = 0; d < opt.devicesPerConn; d++) this.devs.push({ tpl: readingTemplate(CREDS ? CREDS[i][0] : `${RUN}-c${i}-d${d}`, opt.qos, opt.prefix), n: 0 });
+    for (let d = 0; d < opt.devicesPerConn; d++) this.devs.push({ tpl: readingTemplate(CREDS ? CREDS[i][0] : `${RUN}-c${i}-d${d}`, opt.qos, opt.prefix, opt.seq), n: 0 });
     this.maxLen = Math.max(...this.devs.map((d) => d.tpl.length));
     this.devIdx = 0;
     this.outstanding = 0;
@@ -206,6 +207,7 @@ class Conn {
       this.devIdx = this.devIdx + 1 === this.devs.length ? 0 : this.devIdx + 1;
       const tpl = dev.tpl;
       tpl.bytes.copy(buf, off);
+      if (tpl.seqOffset >= 0) writeSeq(buf, off + tpl.seqOffset, dev.n);
       iso.write(buf, off + tpl.tsOffset, BASE_MS - dev.n++);
       if (QOS1) {
         const id = this.free[--this.top];

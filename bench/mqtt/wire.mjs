@@ -22,13 +22,16 @@ export function subscribePacket(topic, qos = 0, messageId = 1) {
 
 const TS_PLACEHOLDER = '2000-01-01T00:00:00.000Z'; // 24 bytes, the toISOString() form
 
+const SEQ_PLACEHOLDER = '"seq":               0,'; // the number right-aligned in 16 characters (JSON allows the spaces)
+
 /**
  * A PUBLISH of one sensor reading for `deviceId` on `{prefix}/{deviceId}/data`, as bytes with
- * two holes patched per message: the packet id (QoS 1) and the 24-byte timestamp.
+ * two holes patched per message: the packet id (QoS 1) and the 24-byte timestamp; with `seq`,
+ * a third: the sequence number (writeSeq).
  */
-export function readingTemplate(deviceId, qos, prefix = 'neurobuild/sensors') {
+export function readingTemplate(deviceId, qos, prefix = 'neurobuild/sensors', seq = false) {
   const payload =
-    `{"device_id":"${deviceId}","timestamp":"${TS_PLACEHOLDER}","sensors":{"ld2410":{"presence":true,"distance":150,"energy":75},` +
+    `{"device_id":"${deviceId}",${seq ? SEQ_PLACEHOLDER : ''}"timestamp":"${TS_PLACEHOLDER}","sensors":{"ld2410":{"presence":true,"distance":150,"energy":75},` +
     `"pir":{"motion_detected":true},"mq134":{"gas_concentration":250,"unit":"ppm"}}}`;
   const topic = `${prefix}/${deviceId}/data`;
   const bytes = mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false, messageId: qos ? 0xbeef : undefined });
@@ -39,7 +42,15 @@ export function readingTemplate(deviceId, qos, prefix = 'neurobuild/sensors') {
     if (bytes.readUInt16BE(idOffset) !== 0xbeef) throw new Error('packet id not found in PUBLISH template');
   }
   if (tsOffset < 0) throw new Error('timestamp not found in PUBLISH template');
-  return { bytes, length: bytes.length, tsOffset, idOffset };
+  const seqOffset = seq ? bytes.indexOf(SEQ_PLACEHOLDER, 0, 'latin1') + 6 : -1;
+  return { bytes, length: bytes.length, tsOffset, idOffset, seqOffset };
+}
+
+/** Writes `n` right-aligned into the 16 characters of a template's seq hole at `off`. */
+export function writeSeq(buf, off, n) {
+  const s = String(n);
+  buf.fill(32, off, off + 16 - s.length);
+  buf.write(s, off + 16 - s.length, 'latin1');
 }
 
 /** Writes `new Date(ms).toISOString()` into buf at off; the date part is cached per second. */

@@ -6,6 +6,9 @@
 //       WORKERS=1 against WORKERS=2 (issue 5)
 //   npm run bench:auth      (= node scripts/bundle.mjs && node bench/variants/run.mjs auth)
 //       AUTH_MODE=none against AUTH_MODE=api-key, the load authenticating as registered devices (issue 6)
+//   npm run bench:fleet     (= node scripts/bundle.mjs && node bench/variants/run.mjs fleet)
+//       DEVICE_STATE=off and QUALITY_CHECKS=off, readings without seq, against both on with every
+//       reading carrying seq (issue 9); WORKERS=1 for both
 //
 // Env knobs: BENCH_ROUNDS (3), BENCH_DURATION s (10), BENCH_WARMUP s (2), BENCH_QUICK=1 (1 round ×
 // 3 s, warm-up 1 s, RESULTS.md left alone), BENCH_SCENARIOS (single-c64,batch100-c16,qos1-c100),
@@ -40,8 +43,8 @@ const HTTP_DIR = path.join(ROOT, 'bench/http');
 
 // ------------------------------------------------------------------------------------ settings
 const WHICH = process.argv[2];
-if (WHICH !== 'workers' && WHICH !== 'auth') {
-  console.error('usage: node bench/variants/run.mjs workers|auth   (npm run bench:workers, npm run bench:auth)');
+if (WHICH !== 'workers' && WHICH !== 'auth' && WHICH !== 'fleet') {
+  console.error('usage: node bench/variants/run.mjs workers|auth|fleet   (npm run bench:workers, bench:auth, bench:fleet)');
   process.exit(2);
 }
 setBenchName(`bench:${WHICH}`);
@@ -86,6 +89,17 @@ const COMPARISONS = {
     keyed: true,
     mqttDevicesPerConn: 1,
     target: 0.85, // issue 6: within 15 % of no auth
+  },
+  fleet: {
+    npm: 'bench:fleet',
+    title: '## Fleet state, sequence numbers and quality flags against none (bench/variants, issue 9)',
+    a: { id: 'off', label: 'fleet off', env: { WORKERS: '1', DEVICE_STATE: 'off', QUALITY_CHECKS: 'off' }, procs: 1 },
+    // seq: the load puts a per-device sequence number in every reading
+    b: { id: 'on', label: 'fleet on + seq', env: { WORKERS: '1', DEVICE_STATE: 'on', QUALITY_CHECKS: 'on' }, procs: 1, seq: true },
+    ratio: 'on / off',
+    keyed: false,
+    mqttDevicesPerConn: 10,
+    target: 0.9, // issue 9: within 10 % of the figure without them
   },
 };
 const CMP = { ...COMPARISONS[WHICH], which: WHICH, start: `<!-- bench:${WHICH}:start -->`, end: `<!-- bench:${WHICH}:end -->` };
@@ -162,7 +176,7 @@ function cpuFigures(c) {
 }
 
 // ------------------------------------------------------------------------------------ loads
-async function httpRun({ scenario, srv, rd, keysFile }) {
+async function httpRun({ scenario, variant, srv, rd, keysFile }) {
   const wrkOpts = (duration, env) => ({
     script: path.join(HTTP_DIR, scenario.script),
     connections: scenario.connections,
@@ -174,7 +188,7 @@ async function httpRun({ scenario, srv, rd, keysFile }) {
     countStatus: COUNT_STATUS,
     env,
   });
-  const keyEnv = keysFile ? { BENCH_KEYS_FILE: keysFile, BENCH_THREADS: String(WRK_THREADS) } : {};
+  const keyEnv = { ...(keysFile ? { BENCH_KEYS_FILE: keysFile, BENCH_THREADS: String(WRK_THREADS) } : {}), ...(variant.seq ? { BENCH_SEQ: '1' } : {}) };
   const notes = [];
   if (WARMUP > 0) {
     const warmEnv = keysFile ? { ...keyEnv, BENCH_BASE_MS: String(Date.now() - 2000 - KEYED_WARMUP_SHIFT_MS) } : keyEnv;
@@ -215,9 +229,10 @@ async function httpRun({ scenario, srv, rd, keysFile }) {
   };
 }
 
-async function mqttRun({ scenario, srv, rd, keysFile }) {
+async function mqttRun({ scenario, variant, srv, rd, keysFile }) {
   const args = ['--port', String(srv.ports.mqtt), '--connections', String(scenario.connections), '--qos', '1', '--inflight', String(INFLIGHT), '--duration', String(DURATION), '--warmup', String(WARMUP), '--devices-per-conn', String(CMP.mqttDevicesPerConn)];
   if (keysFile) args.push('--credentials', keysFile);
+  if (variant.seq) args.push('--seq');
   const before = await rd.redis.xlen('sensor-data');
   let cpu;
   let c;
@@ -276,7 +291,7 @@ async function runOnce({ round, scenario, variant, order, rd, tmp }) {
       reg = await registerDevices({ port: srv.port, token: adminToken, ids, file: keysFile });
     }
     const t0 = performance.now();
-    const r = scenario.kind === 'http' ? await httpRun({ scenario, srv, rd, keysFile }) : await mqttRun({ scenario, srv, rd, keysFile });
+    const r = scenario.kind === 'http' ? await httpRun({ scenario, variant, srv, rd, keysFile }) : await mqttRun({ scenario, variant, srv, rd, keysFile });
     fs.writeFileSync(path.join(tmp, `${tag}.load.txt`), `${r.cmd}\n${r.raw}\n`);
     run = { ...base, ...r, procs: srv.procs, registered: reg, loadSeconds: (performance.now() - t0) / 1000 };
     delete run.raw;
