@@ -20,13 +20,13 @@ export interface QualityOptions {
   ld2410MinEnergy: number;
   mq134MaxStepPpm: number;
   stepWindowMs: number;
-  /** Devices whose last gas value is remembered (the least recently updated are forgotten). @default 100000 */
+  /** Devices whose last gas value is remembered (the first remembered are forgotten first). @default 100000 */
   maxDevices?: number;
 }
 
 export class QualityChecks {
   readonly #o: Required<QualityOptions>;
-  /** Last gas concentration (ppm) and its device time, per device, in update order. */
+  /** Last gas concentration (ppm) and its device time, per device, in the order first seen. */
   readonly #lastGas = new Map<string, { ppm: number; at: number }>();
 
   constructor(opts: QualityOptions) {
@@ -47,11 +47,14 @@ export class QualityChecks {
       if (prev !== undefined && Math.abs(tsMs - prev.at) <= this.#o.stepWindowMs && Math.abs(ppm - prev.ppm) > this.#o.mq134MaxStepPpm) {
         (flags ??= []).push(QualityFlag.mq134Step);
       }
-      // a late (older) reading does not replace the newer value
-      if (prev === undefined || tsMs >= prev.at) {
-        this.#lastGas.delete(r.device_id);
+      // a late (older) reading does not replace the newer value; past maxDevices the device
+      // remembered longest ago is forgotten (it loses one comparison at most)
+      if (prev === undefined) {
         this.#lastGas.set(r.device_id, { ppm, at: tsMs });
         if (this.#lastGas.size > this.#o.maxDevices) this.#lastGas.delete(this.#lastGas.keys().next().value as string);
+      } else if (tsMs >= prev.at) {
+        prev.ppm = ppm;
+        prev.at = tsMs;
       }
     }
     return flags;

@@ -12,6 +12,11 @@ import type { DeviceDelta, FleetStore, SeqRun } from '../../queue/fleet.ts';
 import { SEQ_RESTART_GAP } from '../../queue/fleet.ts';
 import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from '../readings/reading.ts';
 
+// counter names, built once per transport and sensor type (not a string concatenation per reading);
+// the names come from validated readings (sensor types of the registry) and the transports
+const TRANSPORT_KEY: Record<string, string> = Object.create(null);
+const SENSOR_KEY: Record<string, string> = Object.create(null);
+
 const WELL_FORMED_ID = new RegExp(DEVICE_ID_PATTERN.replace('+$', `{1,${DEVICE_ID_MAX_LENGTH}}$`));
 
 export interface DeviceTrackerOptions {
@@ -71,10 +76,10 @@ export class DeviceTracker {
       d.tr = transport;
     }
     const c = d.c;
-    const nk = 'n:' + transport;
+    const nk = (TRANSPORT_KEY[transport] ??= 'n:' + transport);
     c[nk] = (c[nk] ?? 0) + 1;
     for (const s in sensors) {
-      const sk = 's:' + s;
+      const sk = (SENSOR_KEY[s] ??= 's:' + s);
       c[sk] = (c[sk] ?? 0) + 1;
     }
     if (flags) for (const f of flags) c['q:' + f] = (c['q:' + f] ?? 0) + 1;
