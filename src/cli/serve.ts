@@ -41,6 +41,7 @@ export function createBackend(config: Config, log: Logger): QueueBackend {
         metadataKey: config.METADATA_KEY,
         deviceStatePrefix: config.DEVICE_STATE_PREFIX,
         instanceTtlMs: Math.max(5000, config.DEVICE_STATE_FLUSH_MS * 3),
+        deviceStateKeepMs: config.DEVICE_STATE_TTL_S * 1000,
         dedupeWindowMs: config.DEDUPE_WINDOW_MS,
         maxLen: config.QUEUE_MAXLEN,
         rejectsMaxLen: config.REJECTS_MAXLEN,
@@ -53,7 +54,7 @@ export function createBackend(config: Config, log: Logger): QueueBackend {
     { max_entries: config.MEMORY_QUEUE_MAXLEN },
     'no Redis configured: using the embedded in-process queue (not durable, single instance); set REDIS_URL or REDIS_HOST for production',
   );
-  return new MemoryBackend({ maxLen: config.MEMORY_QUEUE_MAXLEN, dedupeWindowMs: config.DEDUPE_WINDOW_MS });
+  return new MemoryBackend({ maxLen: config.MEMORY_QUEUE_MAXLEN, dedupeWindowMs: config.DEDUPE_WINDOW_MS, deviceStateKeepMs: config.DEVICE_STATE_TTL_S * 1000 });
 }
 
 export async function serve(config: Config, log: Logger): Promise<void> {

@@ -19,7 +19,8 @@ function delta(id: string, over: Partial<DeviceDelta> = {}): DeviceDelta {
   return { id, seen: 0, tr: '', c: {}, skew: 0, skn: 0, ...over };
 }
 
-export function runFleetStoreContract(name: string, create: () => Promise<FleetUnderTest>): void {
+/** @param create `keepMs`: how long a device's state is kept after its last fact (default: the production 30 days) */
+export function runFleetStoreContract(name: string, create: (keepMs?: number) => Promise<FleetUnderTest>): void {
   describe(`fleet store contract - ${name}`, () => {
     test(`${name} - counts by transport and sensor, duplicates, refusals with the last reason, clock skew; last seen never goes back`, async () => {
       const { store } = await create();
@@ -93,6 +94,20 @@ export function runFleetStoreContract(name: string, create: () => Promise<FleetU
       expect(rejecting.devices[0]).toMatchObject({ device_id: ids[3], last_reject_reason: 'worse', rejected: 1 });
       const wider = await store.list({ kind: 'rejecting', ms: 60_000 }, 0, 10, now);
       expect(wider.devices.map((d) => d.device_id)).toEqual([ids[3]!, ids[1]!]);
+    });
+
+    test(`${name} - a device not heard of for the keep time is dropped: from the lists and its stats`, async () => {
+      const { store } = await create(400);
+      const [gone, stays] = [dev(), dev()];
+      await store.apply([delta(gone, { seen: Date.now(), tr: 'http', c: { 'n:http': 1 } })], 'i1', Date.now());
+      await sleep(600);
+      const now = Date.now();
+      await store.apply([delta(stays, { seen: now, tr: 'http', c: { 'n:http': 1 } })], 'i1', now);
+      expect(await store.stats(gone, now)).toBeUndefined();
+      expect((await store.stats(stays, now))?.readings.total).toBe(1);
+      const all = (await store.list({ kind: 'all' }, 0, 1000, now)).devices.map((d) => d.device_id);
+      expect(all).toContain(stays);
+      expect(all).not.toContain(gone);
     });
 
     test(`${name} - MQTT connection: set by its instance, cleared only by it, gone when the instance stops flushing`, async () => {

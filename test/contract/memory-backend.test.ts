@@ -13,4 +13,4 @@ runQueueBackendContract('memory', async (dedupeWindowMs) => {
   };
 }, false);
 
-runFleetStoreContract('memory', async () => ({ store: new MemoryBackend({ maxLen: 10, dedupeWindowMs: 0 }).fleet }));
+runFleetStoreContract('memory', async (keepMs?: number) => ({ store: new MemoryBackend({ maxLen: 10, dedupeWindowMs: 0, ...(keepMs ? { deviceStateKeepMs: keepMs } : {}) }).fleet }));

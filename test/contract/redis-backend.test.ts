@@ -42,4 +42,4 @@ runQueueBackendContract('redis', async (dedupeWindowMs) => {
   };
 }, true);
 
-runFleetStoreContract('redis', async () => ({ store: new RedisFleetStore(redis.client(), `fleet${++suite}`, 600), instanceTtlMs: 600 }));
+runFleetStoreContract('redis', async (keepMs = 30 * 86_400_000) => ({ store: new RedisFleetStore(redis.client(), `fleet${++suite}`, 600, keepMs), instanceTtlMs: 600 }));

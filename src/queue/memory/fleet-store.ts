@@ -1,7 +1,9 @@
 /**
  * Fleet state of the embedded backend: the same hashes and answers as the Redis store, in a
  * map (one instance, so every MQTT connection's instance is alive). Queries sort the devices
- * they match: fine for the embedded default's fleets, which fit one process.
+ * they match: fine for the embedded default's fleets, which fit one process. Bounded: a device
+ * is dropped `keepMs` after its last fact, and past `maxDevices` the least recently heard of
+ * goes first.
  * @module
  */
 import { type DevicePage, type DeviceQuery, type DeviceDelta, type DeviceStats, type FleetStore, mergeDelta, statsOf, summaryOf } from '../fleet.ts';
@@ -9,13 +11,35 @@ import { type DevicePage, type DeviceQuery, type DeviceDelta, type DeviceStats, 
 const alive = () => true;
 
 export class MemoryFleetStore implements FleetStore {
+  /** In order of the last fact (oldest first), with its time. */
   readonly #devices = new Map<string, Record<string, string>>();
+  readonly #touched = new Map<string, number>();
+  readonly #keepMs: number;
+  readonly #maxDevices: number;
 
-  async apply(deltas: readonly DeviceDelta[], instance: string): Promise<void> {
+  constructor(keepMs = 30 * 86_400_000, maxDevices = 100_000) {
+    this.#keepMs = keepMs;
+    this.#maxDevices = maxDevices;
+  }
+
+  async apply(deltas: readonly DeviceDelta[], instance: string, nowMs: number): Promise<void> {
     for (const d of deltas) {
       const h = this.#devices.get(d.id) ?? {};
+      this.#devices.delete(d.id);
+      this.#touched.delete(d.id);
       this.#devices.set(d.id, mergeDelta(h, d, instance));
+      this.#touched.set(d.id, nowMs);
     }
+    for (const [id, at] of this.#touched) {
+      if (at >= nowMs - this.#keepMs && this.#devices.size <= this.#maxDevices) break;
+      this.#devices.delete(id);
+      this.#touched.delete(id);
+    }
+  }
+
+  /** Devices kept. */
+  get size(): number {
+    return this.#devices.size;
   }
 
   async stats(deviceId: string): Promise<DeviceStats | undefined> {

@@ -28,6 +28,8 @@ export interface MemoryBackendOptions {
   dedupeWindowMs: number;
   /** @default 1_000_000 */
   maxDedupeKeys?: number;
+  /** A device's fleet state is dropped this long after its last fact. @default 30 days */
+  deviceStateKeepMs?: number;
 }
 
 class MemoryMetadata implements MetadataStore {
@@ -43,7 +45,7 @@ class MemoryMetadata implements MetadataStore {
 export class MemoryBackend implements QueueBackend {
   readonly kind = 'memory' as const;
   readonly metadata = new MemoryMetadata();
-  readonly fleet = new MemoryFleetStore();
+  readonly fleet: MemoryFleetStore;
   readonly #data: CappedStream;
   readonly #rejects: CappedStream;
   readonly #dlq: CappedStream;
@@ -52,6 +54,7 @@ export class MemoryBackend implements QueueBackend {
   #closed = false;
 
   constructor(opts: MemoryBackendOptions) {
+    this.fleet = new MemoryFleetStore(opts.deviceStateKeepMs);
     this.#data = new CappedStream(opts.maxLen);
     this.#rejects = new CappedStream(opts.maxLen);
     this.#dlq = new CappedStream(opts.maxLen);

@@ -4,15 +4,21 @@
  * and last refused, per device. Per device: a ZADD GT, one HMGET of the fields it changes,
  * one HSET (plus a ZADD when it was refused): three or four calls whatever its reading count.
  *
+ * A device's hash expires `device TTL` after its last fact, and the sorted sets drop the devices
+ * not seen (not refused) within it, so device ids that stop coming (decommissioned devices, or
+ * made-up ids in refused payloads) do not pile up.
+ *
  * ARGV[1] key prefix, ARGV[2] instance id, ARGV[3] instance key TTL ms, ARGV[4] JSON array of
- * DeviceDelta, ARGV[5] SEQ_RESTART_GAP.
+ * DeviceDelta, ARGV[5] SEQ_RESTART_GAP, ARGV[6] device TTL ms, ARGV[7] now (ms).
  * @module
  */
 export const FLEET_SCRIPT = `
-local prefix, inst, ttl, gap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
+local prefix, inst, ttl, gap, keep, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local D = cjson.decode(ARGV[4])
 local function s(x) return string.format('%.0f', x) end
 redis.call('SET', prefix .. ':instance:' .. inst, '1', 'PX', ttl)
+redis.call('ZREMRANGEBYSCORE', prefix .. ':seen', '-inf', '(' .. s(now - tonumber(keep)))
+redis.call('ZREMRANGEBYSCORE', prefix .. ':rejected', '-inf', '(' .. s(now - tonumber(keep)))
 for _, d in ipairs(D) do
   local key = prefix .. ':d:' .. d.id
   local set = {}
@@ -59,6 +65,7 @@ for _, d in ipairs(D) do
     redis.call('HDEL', key, 'mqtt_instance', 'mqtt_since')
   end
   if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  redis.call('PEXPIRE', key, keep)
 end
 return #D
 `;

@@ -12,26 +12,29 @@ import { FLEET_SCRIPT } from './fleet-script.ts';
 
 const CHUNK = 200;
 
-type FleetCommand = (prefix: string, instance: string, ttl: number, deltas: string, gap: number) => Promise<number>;
+type FleetCommand = (prefix: string, instance: string, ttl: number, deltas: string, gap: number, keepMs: number, nowMs: number) => Promise<number>;
 
 export class RedisFleetStore implements FleetStore {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #instanceTtlMs: number;
+  readonly #keepMs: number;
 
-  constructor(redis: Redis, prefix: string, instanceTtlMs: number) {
+  /** @param keepMs a device's state is dropped this long after its last fact */
+  constructor(redis: Redis, prefix: string, instanceTtlMs: number, keepMs: number) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#instanceTtlMs = instanceTtlMs;
+    this.#keepMs = keepMs;
     redis.defineCommand('fleetApply', { numberOfKeys: 0, lua: FLEET_SCRIPT });
   }
 
-  async apply(deltas: readonly DeviceDelta[], instance: string): Promise<void> {
+  async apply(deltas: readonly DeviceDelta[], instance: string, nowMs: number): Promise<void> {
     const run = (this.#redis as unknown as { fleetApply: FleetCommand }).fleetApply.bind(this.#redis);
     // a script blocks Redis while it runs: a few hundred devices per call (~1-2 ms), so the
     // ingest batches on the same connection go in between the calls instead of waiting for all
     for (let i = 0; i < deltas.length || i === 0; i += CHUNK) {
-      await run(this.#prefix, instance, this.#instanceTtlMs, JSON.stringify(deltas.slice(i, i + CHUNK)), SEQ_RESTART_GAP);
+      await run(this.#prefix, instance, this.#instanceTtlMs, JSON.stringify(deltas.slice(i, i + CHUNK)), SEQ_RESTART_GAP, this.#keepMs, nowMs);
     }
   }
 

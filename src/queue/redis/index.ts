@@ -28,6 +28,8 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   rejectsMaxLen: number;
   /** Key prefix of the fleet state. @default device-state */
   deviceStatePrefix?: string;
+  /** A device's fleet state is dropped this long after its last fact. @default 30 days */
+  deviceStateKeepMs?: number;
   /** How long an instance counts as alive after its last fleet flush. @default 5000 */
   instanceTtlMs?: number;
   /** When an append counts as stored (ACK_DURABILITY). @default append */
@@ -66,7 +68,7 @@ export class RedisBackend implements QueueBackend {
     this.#cmd.defineCommand('ingestBatch', { numberOfKeys: 2, lua: INGEST_SCRIPT });
     this.#dedupePrefix = `${opts.stream}:dedupe:`;
     this.metadata = new RedisMetadata(this.#cmd, opts.metadataKey, log);
-    this.fleet = new RedisFleetStore(this.#cmd, opts.deviceStatePrefix ?? 'device-state', opts.instanceTtlMs ?? 5000);
+    this.fleet = new RedisFleetStore(this.#cmd, opts.deviceStatePrefix ?? 'device-state', opts.instanceTtlMs ?? 5000, opts.deviceStateKeepMs ?? 30 * 86_400_000);
     this.#events.setMaxListeners(0);
     this.#watch();
     this.#unwatch = [this.#cmd, this.#sub].map((r) =>

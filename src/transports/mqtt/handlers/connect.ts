@@ -66,9 +66,10 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   c.keepAlive = p.keepalive ?? 0;
   if (p.will) c.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload ?? ''), qos: p.will.qos ?? 0, retain: p.will.retain ?? false };
   c.state = 'connected';
-  // the fleet state's "connected over MQTT": the authenticated device, or the client id without auth
-  if (c.ctx.devices) {
-    c.trackedDevice = c.identity.via === 'none' ? clientId : c.identity.id;
+  // the fleet state's "connected over MQTT": the authenticated device from here on (without
+  // auth, the device of the first reading the connection stores: handlers/publish.ts)
+  if (c.ctx.devices && c.identity.via !== 'none') {
+    c.trackedDevice = c.identity.id;
     c.ctx.devices.mqttConnected(c.trackedDevice, Date.now());
   }
 

@@ -58,6 +58,17 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   ingest(c, p, item);
 }
 
+/**
+ * Without authentication, a connection counts as its device's MQTT connection in the fleet
+ * state from the first reading it stores (a client id names a client, not necessarily a device;
+ * a gateway publishing for several devices counts for the first).
+ */
+function trackDevice(c: MqttConnection, deviceId: string): void {
+  if (c.trackedDevice !== undefined || c.ctx.devices === undefined || c.state === 'closed') return;
+  c.trackedDevice = deviceId;
+  c.ctx.devices.mqttConnected(deviceId, Date.now());
+}
+
 /** Counts rate-limit strikes (reset by an admitted publish); true when `o` was refused for the rate, and answered. */
 function strikes(c: MqttConnection, p: IPublishPacket, o: Outcome): boolean {
   if (o.ok || o.error.code !== ErrorCode.RATE_LIMITED) {
@@ -93,7 +104,10 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
   const session = c.session!;
   if (qos === 0) {
     // at most once: a reading the queue cannot take now is counted and gone
-    void c.track(c.ctx.pipeline.ingest(item), item.payload.length).then((o) => item.admit && strikes(c, p, o));
+    void c.track(c.ctx.pipeline.ingest(item), item.payload.length).then((o) => {
+      if (o.ok) trackDevice(c, o.reading.device_id);
+      if (item.admit) strikes(c, p, o);
+    });
     return;
   }
   const outcome = c.track(
@@ -105,6 +119,7 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
       if (qos === 2) session.qos2Received.delete(messageId!);
       return;
     }
+    if (o.ok) trackDevice(c, o.reading.device_id);
     const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
     if (answer === NO_ACK) {
       // not stored: no acknowledgement, the device keeps the message and sends it again
