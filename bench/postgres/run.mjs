@@ -22,7 +22,6 @@
 // Everything listens on and targets 127.0.0.1 only. Every child process is killed on exit, on
 // errors and on SIGINT/SIGTERM (PostgreSQL gets an immediate shutdown); a watchdog bounds the run.
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -39,6 +38,7 @@ import { sectionHead, tablePart, writeSection } from '../lib/results-md.mjs';
 import { scanLog } from '../lib/server-logs.mjs';
 import { startNodeServer, unclean } from '../lib/servers.mjs';
 import { int, ms, textTable } from '../lib/tables.mjs';
+import { cpuSeconds, entry, statFields, TICKS } from './readings.mjs';
 
 const START = '<!-- bench:postgres:start -->';
 const END = '<!-- bench:postgres:end -->';
@@ -81,21 +81,6 @@ const bundle = bundleInfo(DIST);
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-postgres-'));
 
 // ------------------------------------------------------------------------------------ helpers
-/** Fields of /proc/<pid>/stat after the command name (index 0 = state); undefined when gone. */
-function statFields(pid) {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-const TICKS = 100; // USER_HZ on Linux
-/** utime + stime of a process in seconds (from /proc), NaN when gone. */
-function cpuSeconds(pid) {
-  const f = statFields(pid);
-  return f ? (Number(f[11]) + Number(f[12])) / TICKS : NaN;
-}
 /** CPU seconds of the whole cluster so far: the postmaster, its children, and (cutime/cstime) its children that exited. */
 function clusterCpu(postmasterPid) {
   let total = 0;
@@ -115,17 +100,6 @@ function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-/** An enriched reading's stream fields as the server writes them. */
-function entry(i, t0) {
-  const dev = `esp32-${String(i % 1000).padStart(4, '0')}`;
-  const ts = new Date(t0 + i).toISOString();
-  const id = randomUUID();
-  const md = i % 2 === 0 ? `,"device_metadata":{"location":"HQ","room":"lab-${i % 40}","zone":"north","firmware_version":"1.4.2"}` : '';
-  const data =
-    `{"device_id":"${dev}","timestamp":"${ts}","sensors":{"ld2410":{"presence":${i % 3 === 0},"distance":${i % 600},"energy":${i % 100}},` +
-    `"pir":{"motion_detected":${i % 2 === 0}},"mq134":{"gas_concentration":${(i % 900) + 0.5},"unit":"ppm"}},"received_at":"${ts}","message_id":"${id}"${md}}`;
-  return ['data', data, 'device_id', dev, 'message_id', id];
-}
 
 async function preload(redis, n) {
   const started = performance.now();
