@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
     }
   }
   // SENSOR_TYPES_DIR: read and compiled now, so that a bad schema file is refused like any other bad setting
-  if (args.command === 'serve') {
+  if (args.command === 'serve' || args.command === 'consume' || args.command === 'rejects') {
     try {
       configuredSensorTypes(config);
     } catch (err) {

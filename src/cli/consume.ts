@@ -11,6 +11,7 @@ import { type Sink, SinkConfigError } from '../consumer/sinks/sink.ts';
 import { StreamConsumer } from '../consumer/stream-consumer.ts';
 import { createRedis } from '../queue/redis/connection.ts';
 import { redisConnection } from './redis-connection.ts';
+import { configuredSensorTypes } from './sensor-types.ts';
 
 export class ConsumeUsageError extends Error {}
 
@@ -18,8 +19,9 @@ export async function consume(config: Config, log: Logger, sinks: Record<string,
   const sink = name === undefined ? undefined : sinks[name];
   if (!sink) throw new ConsumeUsageError(`consume needs a sink: ${Object.keys(sinks).join(' or ')} (got ${name === undefined ? 'none' : JSON.stringify(name)})`);
   if (!config.REDIS_URL && !config.REDIS_HOST) throw new ConsumeUsageError('consume reads the Redis stream: set REDIS_URL or REDIS_HOST');
+  const sensors = configuredSensorTypes(config);
   try {
-    sink.check?.(config);
+    sink.check?.(config, sensors);
   } catch (err) {
     if (err instanceof SinkConfigError) throw new ConsumeUsageError(err.message);
     throw err;
@@ -27,7 +29,7 @@ export async function consume(config: Config, log: Logger, sinks: Record<string,
   const redis = createRedis(redisConnection(config), `neurobuild-consume-${name}`);
   redis.on('error', () => {});
   await redis.connect();
-  const instance = await sink.open(config, log, redis).catch((err: unknown) => {
+  const instance = await sink.open(config, log, redis, sensors).catch((err: unknown) => {
     if (err instanceof SinkConfigError) throw new ConsumeUsageError(err.message);
     throw err;
   });

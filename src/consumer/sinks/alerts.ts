@@ -13,6 +13,7 @@
  * in the stream. A crash mid-delivery hands the alert to another consumer (at least once).
  * @module
  */
+import type { SensorType } from '../../core/readings/registry.ts';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
@@ -43,8 +44,8 @@ export interface AlertsOptions {
   now?: () => number;
 }
 
-/** Reads ALERT_RULES_FILE, or the defaults. @throws RulesError */
-export function loadRules(file: string | undefined): RuleSet {
+/** Reads ALERT_RULES_FILE, or the defaults; rules are checked against `sensors`. @throws RulesError */
+export function loadRules(file: string | undefined, sensors?: readonly SensorType[]): RuleSet {
   if (!file) return defaultRules();
   let text: string;
   try {
@@ -52,7 +53,7 @@ export function loadRules(file: string | undefined): RuleSet {
   } catch (err) {
     throw new RulesError(`cannot read ALERT_RULES_FILE ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parseRules(text, `ALERT_RULES_FILE ${file}`);
+  return parseRules(text, `ALERT_RULES_FILE ${file}`, sensors);
 }
 
 interface Item {
@@ -177,9 +178,9 @@ export async function openAlerts(o: AlertsOptions): Promise<SinkInstance & { sto
 }
 
 /** @throws SinkConfigError */
-function rulesOf(config: Config): RuleSet {
+function rulesOf(config: Config, sensors: readonly SensorType[]): RuleSet {
   try {
-    return loadRules(config.ALERT_RULES_FILE);
+    return loadRules(config.ALERT_RULES_FILE, sensors);
   } catch (err) {
     if (err instanceof RulesError) throw new SinkConfigError(`invalid alert rules: ${err.message}`);
     throw err;
@@ -189,11 +190,11 @@ function rulesOf(config: Config): RuleSet {
 export const alertsSink: Sink = {
   group: 'alerts',
   describe: 'alert rules (gas threshold, presence in a secure area outside business hours, any numeric threshold) into the alerts stream and channel, and a webhook',
-  check(config: Config) {
-    rulesOf(config);
+  check(config: Config, sensors: readonly SensorType[]) {
+    rulesOf(config, sensors);
   },
-  async open(config: Config, log: Logger, redis: Redis) {
-    const rules = rulesOf(config);
+  async open(config: Config, log: Logger, redis: Redis, sensors: readonly SensorType[]) {
+    const rules = rulesOf(config, sensors);
     for (const r of rules.rules) {
       if (r.kind === 'presence_outside_hours' && r.secureAreas.size === 0) log.warn({ rule_id: r.id }, `alerts: rule ${r.id} has no secure areas (set "secure_areas" in ALERT_RULES_FILE): it never fires`);
     }

@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
+import type { SensorType } from '../../core/readings/registry.ts';
 import type { BatchHandler } from '../stream-consumer.ts';
 
 /** A sink's own settings are wrong (e.g. a bad rules file): `consume` exits 2 with the message. */
@@ -24,8 +25,11 @@ export interface Sink {
   /** The consumer group's default name. */
   group: string;
   describe: string;
-  /** Checks the sink's own settings before anything connects. @throws SinkConfigError */
-  check?(config: Config): void;
+  /**
+   * Checks the sink's own settings before anything connects; `sensors`: the server's sensor
+   * types (built-in and SENSOR_TYPES_DIR). @throws SinkConfigError
+   */
+  check?(config: Config, sensors: readonly SensorType[]): void;
   /** Connects and prepares (e.g. creates the schema); throws with a clear message when it cannot (SinkConfigError: a bad setting). */
-  open(config: Config, log: Logger, redis: Redis): Promise<SinkInstance>;
+  open(config: Config, log: Logger, redis: Redis, sensors: readonly SensorType[]): Promise<SinkInstance>;
 }

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { buildRules, defaultRules, parseRules, RulesError, type PresenceRule, type ThresholdRule } from '../../../src/consumer/alerts/rules.ts';
+import { builtinSensorTypes } from '../../../src/core/readings/registry.ts';
+import { sensorTypeFromJsonSchema } from '../../../src/core/readings/json-schema.ts';
 
 const parse = (v: unknown) => parseRules(JSON.stringify(v), 'rules.json');
 const error = (v: unknown): string => {
@@ -79,5 +81,13 @@ describe('alert rules', () => {
     // top-level hours are checked even when no rule uses them
     expect(error({ business_hours: { time_zone: 'Nowhere/Town' }, rules: [] })).toContain('unknown time zone "Nowhere/Town"');
     expect(() => buildRules({ rules: [] }, 'x')).not.toThrow();
+  });
+
+  test('rules - a threshold on a sensor type of SENSOR_TYPES_DIR is accepted when the server has it, refused otherwise', () => {
+    const co2 = sensorTypeFromJsonSchema('co2', { type: 'object', properties: { ppm: { type: 'number', minimum: 0 } }, required: ['ppm'] });
+    const rule = { rules: [{ id: 'co2-high', kind: 'threshold', sensor: 'co2', field: 'ppm', op: '>', value: 1200 }] };
+    const { rules } = parseRules(JSON.stringify(rule), 'rules.json', [...builtinSensorTypes, co2]);
+    expect(rules[0]).toMatchObject({ kind: 'threshold', sensor: 'co2', field: 'ppm', value: 1200 });
+    expect(error(rule)).toContain('co2');
   });
 });
