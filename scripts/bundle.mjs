@@ -1,5 +1,20 @@
 // Bundles src/main.ts into one CommonJS file for Node 20 (the input of the single binary).
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+
+/**
+ * `import text from './file' with { type: 'text' }` → the file's text as a string (esbuild
+ * 0.27 refuses that attribute by itself; Bun, which runs the tests, does it natively). Used
+ * for the console's files and uPlot, embedded in the bundle so the binary needs no files.
+ */
+const textImports = {
+  name: 'text-imports',
+  setup(b) {
+    b.onLoad({ filter: /[\\/](src[\\/]console|uplot[\\/]dist)[\\/][^\\/]+\.(html|css|js)$/ }, async (args) =>
+      args.with?.type === 'text' ? { contents: await readFile(args.path, 'utf8'), loader: 'text' } : undefined,
+    );
+  },
+};
 
 const started = Date.now();
 await build({
@@ -17,6 +32,7 @@ await build({
   // inside the single executable only built-in modules can be required: skip msgpackr's native
   // accelerator there instead of a failed require and its warning (it falls back to pure JS)
   banner: { js: "try{if(require('node:sea').isSea())process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED='true'}catch{}" },
+  plugins: [textImports],
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'silent' },
 });

@@ -9,8 +9,8 @@ export interface Identity {
   /** The device id (role device) or the subscriber's name (role subscriber). */
   id: string;
   role: Role;
-  /** How it was proven: an API key, a JWT, a client certificate (MQTT over TLS), or nothing (AUTH_MODE=none). */
-  via: 'api-key' | 'jwt' | 'mtls' | 'none';
+  /** How it was proven: an API key, a JWT, a client certificate (MQTT over TLS), the admin token (live WebSocket only), or nothing (AUTH_MODE=none). */
+  via: 'api-key' | 'jwt' | 'mtls' | 'admin-token' | 'none';
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ id: '', role: 'device', via: 'none' }) as Identity;

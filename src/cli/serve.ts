@@ -90,6 +90,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   let draining = false;
   const perAddress = new AddressLimit(config.MAX_CONNECTIONS_PER_IP);
   const mqtt = createMqtt(config, { auth, limiter, perAddress, pipeline, backend, metrics, log, sensorNames: validator.sensorNames, devices });
+  // HTTPS and WSS on PORT and WS_PORT; the separate metrics listener stays plain HTTP
+  const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE } : undefined;
   const ctx: HttpContext = {
     pipeline,
     validator,
@@ -111,9 +113,12 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     auth,
     limiter,
     adminToken: config.ADMIN_TOKEN,
+    console: {
+      ws: config.WS_PORT === 0 ? undefined : { port: config.WS_PORT, tls: tls !== undefined },
+      fleetState: config.DEVICE_STATE === 'on',
+      queues: { queue: config.QUEUE_NAME, dlq: config.DLQ_NAME, rejects: config.REJECTS_NAME },
+    },
   };
-  // HTTPS and WSS on PORT and WS_PORT; the separate metrics listener stays plain HTTP
-  const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE } : undefined;
   const http = new UwsHttpTransport(uws, 'http', config.HOST, config.PORT, apiRoutes(ctx), metrics, tls);
   const transports: Transport[] = [http];
   if (config.METRICS_PORT !== 0 && !link) {
@@ -139,6 +144,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
           },
           {
             auth,
+            adminToken: config.ADMIN_TOKEN,
             perAddress,
             metrics,
             log,

@@ -16,6 +16,16 @@ export interface Lifecycle {
   draining(): boolean;
 }
 
+/** What the built-in console page is told about this server, besides what HttpContext has. */
+export interface ConsoleSettings {
+  /** The live WebSocket listener (WS_PORT); undefined when it is off. */
+  ws: { port: number; tls: boolean } | undefined;
+  /** DEVICE_STATE=on: the device table has data. */
+  fleetState: boolean;
+  /** Stream names, to label queue_size{queue_name}. */
+  queues: { queue: string; dlq: string; rejects: string };
+}
+
 export interface HttpContext {
   pipeline: Pipeline;
   /** The pipeline's validator (replay checks a quarantined reading with it first). */
@@ -37,4 +47,5 @@ export interface HttpContext {
   adminToken: string | undefined;
   /** Prometheus text of this process, or of every worker with --workers. */
   scrapeMetrics(): Promise<string>;
+  console: ConsoleSettings;
 }

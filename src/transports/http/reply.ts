@@ -46,13 +46,24 @@ export class Reply {
     return !this.#done;
   }
 
-  send(status: string, body: string, contentType = 'application/json', headers?: readonly (readonly [string, string])[]): void {
+  send(status: string, body: string | Uint8Array, contentType = 'application/json', headers?: readonly (readonly [string, string])[]): void {
     if (this.#done) return;
     this.#done = true;
     this.res.cork(() => {
       this.res.writeStatus(status).writeHeader('Content-Type', contentType);
       if (headers) for (const [k, v] of headers) this.res.writeHeader(k, v);
       this.res.end(body, this.closeAfter);
+    });
+  }
+
+  /** 304: the client's copy is current (no body, no Content-Length). */
+  notModified(headers: readonly (readonly [string, string])[]): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.res.cork(() => {
+      this.res.writeStatus('304 Not Modified');
+      for (const [k, v] of headers) this.res.writeHeader(k, v);
+      this.res.endWithoutBody(undefined, this.closeAfter);
     });
   }
 

@@ -13,6 +13,7 @@ import type { HttpContext } from './context.ts';
 import { httpStatus, Reply } from './reply.ts';
 import { getDevice, registerDevice, revokeDevice, rotateKey } from './routes/admin.ts';
 import { batch } from './routes/batch.ts';
+import { consoleConfig, consoleFile, consolePage } from './routes/console.ts';
 import { deviceList, deviceStats } from './routes/devices.ts';
 import { health, live, ready } from './routes/health.ts';
 import { metadata } from './routes/metadata.ts';
@@ -48,6 +49,9 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'get', path: '/ready', handler: ready(ctx) },
     { method: 'get', path: '/live', handler: live() },
     { method: 'get', path: ctx.metricsPath, handler: metricsRoute(ctx.scrapeMetrics, ctx.metrics.contentType) },
+    { method: 'get', path: '/', handler: consolePage(ctx) },
+    { method: 'get', path: '/console/config.json', handler: consoleConfig(ctx) },
+    { method: 'get', path: '/console/:file', handler: consoleFile(ctx) },
   ];
 }
 

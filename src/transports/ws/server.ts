@@ -9,6 +9,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebS
 import { ErrorCode, errorType } from '../../core/errors.ts';
 import type { Logger } from 'pino';
 import { type Authenticator, bearerOf } from '../../auth/authenticator.ts';
+import { adminIdentity } from '../../auth/admin-token.ts';
 import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { ConnectionSet } from '../mqtt/connection-set.ts';
@@ -36,6 +37,8 @@ export interface WsOptions {
 
 export interface WsDeps {
   auth: Authenticator;
+  /** ADMIN_TOKEN: `?admin_token=` opens a subscriber session that may watch every reading (the console). */
+  adminToken?: string | undefined;
   perAddress: AddressLimit;
   metrics: Metrics;
   log: Logger;
@@ -164,12 +167,13 @@ export class WsTransport implements Transport {
           apiKey: req.getHeader('x-api-key') || query.get('api_key') || undefined,
           bearer: bearerOf(req.getHeader('authorization')) ?? query.get('token') ?? undefined,
         };
+        const adminToken = query.get('admin_token');
         let aborted = false;
         res.onAborted(() => {
           aborted = true;
           this.#deps.perAddress.remove(address);
         });
-        this.#deps.auth.authenticate(credentials).then(
+        (adminToken !== null ? Promise.resolve(adminIdentity(adminToken, this.#deps.adminToken)) : this.#deps.auth.authenticate(credentials)).then(
           (who) => {
             if (aborted) return;
             res.cork(() => {

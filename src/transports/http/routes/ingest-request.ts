@@ -3,12 +3,12 @@
  * credentials (with AUTH_MODE on), and the IngestItem handed to the pipeline.
  * @module
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ErrorCode, ForbiddenError, IngestError, ShuttingDownError, errorType } from '../../../core/errors.ts';
 import { Buckets } from '../../../auth/rate/setup.ts';
 import { admission } from '../../admission.ts';
 import { bearerOf } from '../../../auth/authenticator.ts';
+import { isAdminToken } from '../../../auth/admin-token.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import { readBody } from '../body.ts';
 import type { HttpContext } from '../context.ts';
@@ -74,9 +74,7 @@ export function adminRefusal(ctx: HttpContext, authorization: string): IngestErr
   if (!ctx.adminToken) return new ForbiddenError('the admin API is off (ADMIN_TOKEN is not set)');
   const token = bearerOf(authorization);
   if (!token) return new IngestError(ErrorCode.UNAUTHENTICATED, 'Unauthorized', 'admin routes need Authorization: Bearer <ADMIN_TOKEN>');
-  const a = Buffer.from(token);
-  const b = Buffer.from(ctx.adminToken);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) return new ForbiddenError('not the admin token');
+  if (!isAdminToken(token, ctx.adminToken)) return new ForbiddenError('not the admin token');
   return undefined;
 }
 
