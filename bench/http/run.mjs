@@ -22,6 +22,7 @@ import { DIST, RESULTS, ROOT } from '../lib/paths.mjs';
 import { installCleanup, killAll, sleep, startWatchdog, stop } from '../lib/processes.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
 import { medianRows, printRun, printSummary, ratioRows, rawRows, reportServerHealth } from '../lib/report.mjs';
+import { figs, reportDoc, saveReport } from '../lib/report-json.mjs';
 import { renderSection, writeSection } from '../lib/results-md.mjs';
 import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { summarize } from '../lib/stats.mjs';
@@ -106,19 +107,24 @@ async function runOnce({ round, scenario, target, order, redis, redisPort, tmp }
   return { run, findings };
 }
 
+/** The facts of the run: bullet points of the RESULTS.md section, also in bench/reports/http.json. */
+function runFacts({ startedAt, finishedAt, machine, bundle, command }) {
+  return [
+    `date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${QUICK ? ' (QUICK smoke run, not representative)' : ''}`,
+    `machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}`,
+    `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), wrk ${machine.wrk}`,
+    `ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}; baseline: bench/baselines/express-seed.mjs`,
+    `command: \`${command}\``,
+    `settings: ${ROUNDS} round(s) × ${DURATION} s per run, ${WARMUP} s warm-up per server start, wrk \`-t${WRK_THREADS} --timeout ${WRK_TIMEOUT} --latency\`, target order alternating per round and scenario, Redis FLUSHALL and fresh server per run`,
+    `caveat: wrk, redis-server and the server under test share the ${machine.nproc} cores; absolute figures are bound to this machine and load, only ratios from the same run are meaningful.`,
+  ];
+}
+
 /** The RESULTS.md section of this run. */
 function section({ startedAt, finishedAt, machine, bundle, command, summary, runs, logFindings }) {
   return renderSection({
     title: '## HTTP (bench/http)',
-    facts: [
-      `date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${QUICK ? ' (QUICK smoke run, not representative)' : ''}`,
-      `machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}`,
-      `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), wrk ${machine.wrk}`,
-      `ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}; baseline: bench/baselines/express-seed.mjs`,
-      `command: \`${command}\``,
-      `settings: ${ROUNDS} round(s) × ${DURATION} s per run, ${WARMUP} s warm-up per server start, wrk \`-t${WRK_THREADS} --timeout ${WRK_TIMEOUT} --latency\`, target order alternating per round and scenario, Redis FLUSHALL and fresh server per run`,
-      `caveat: wrk, redis-server and the server under test share the ${machine.nproc} cores; absolute figures are bound to this machine and load, only ratios from the same run are meaningful.`,
-    ],
+    facts: runFacts({ startedAt, finishedAt, machine, bundle, command }),
     mediansNote: [
       'readings/s = req/s × readings per request × share of 2xx answers. "stored check": after each run the',
       'stream (XLEN sensor-data) or list (LLEN sensor-data-baseline) grew by at least the readings answered 2xx.',
@@ -126,6 +132,42 @@ function section({ startedAt, finishedAt, machine, bundle, command, summary, run
     tables: { medians: medianRows(summary, TARGETS), ratios: ratioRows(summary), raw: rawRows(runs) },
     rawNote: `wrk command of the last run: \`${runs.at(-1)?.wrkCmd ?? ''}\``,
     logFindings,
+  });
+}
+
+/** The run's figures in the stable JSON form of bench/reports/ (see bench/lib/report-json.mjs). */
+function reportJsonDoc({ startedAt, finishedAt, machine, bundle, command, runs }) {
+  return reportDoc({
+    bench: 'http',
+    title: 'HTTP ingest (bench/http)',
+    startedAt,
+    finishedAt,
+    quick: QUICK,
+    command,
+    facts: runFacts({ startedAt, finishedAt, machine, bundle, command }),
+    machine,
+    metrics: {
+      readingsPerSec: { label: 'readings/s', unit: 'readings/s', better: 'higher' },
+      rps: { label: 'req/s', unit: 'req/s', better: 'higher' },
+      p50: { label: 'p50', unit: 'ms', better: 'lower' },
+      p99: { label: 'p99', unit: 'ms', better: 'lower' },
+    },
+    targets: [
+      { id: 'ours', label: 'neurobuild-ingest', role: 'ours', what: 'dist/neurobuild-ingest.cjs, QUEUE_BACKEND=redis, RATE_LIMIT=off' },
+      { id: 'baseline', label: 'express-seed', role: 'baseline', what: 'bench/baselines/express-seed.mjs: express 5, LPUSH + LLEN awaited per reading (the previous design)' },
+    ],
+    scenarios: SCENARIOS.map((s) => ({
+      id: s.id,
+      label: s.label,
+      targets: TARGETS.map((t) => t.id),
+      subject: 'ours',
+      panels: [
+        { title: 'Throughput', metrics: ['readingsPerSec'] },
+        { title: 'Request latency (wrk)', metrics: ['p50', 'p99'] },
+      ],
+      details: ['rps'],
+    })),
+    runs: runs.map((r) => ({ round: r.round, scenario: r.scenario, target: r.target, order: r.order, ok: r.stored.ok, ...figs(r, ['readingsPerSec', 'rps', 'p50', 'p99', 'non2xx', 'socketErrors']) })),
   });
 }
 
@@ -177,6 +219,7 @@ async function main() {
   } else {
     console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
   }
+  await saveReport(reportJsonDoc({ startedAt, finishedAt, machine, bundle, command, runs }), { tmp, commit: WRITE_RESULTS });
   if (runs.some((r) => !r.stored.ok)) process.exitCode = 1;
 }
 

@@ -1,6 +1,7 @@
 // Output of the MQTT benchmark (used by run.mjs): console lines per run and the summary, the
 // tables, and the RESULTS.md section; formats, tables and the section plumbing come from bench/lib.
 import { RUN_HEAD, runCells } from '../lib/report.mjs';
+import { figs, reportDoc } from '../lib/report-json.mjs';
 import { sectionHead, tablePart } from '../lib/results-md.mjs';
 import { summarizeLines } from '../lib/server-logs.mjs';
 import { median, perRoundRatio } from '../lib/stats.mjs';
@@ -162,10 +163,9 @@ const IDLE_NOTE = [
   'they were all open plus a settle time, divided by the connections; median over rounds.',
 ];
 
-/** The Markdown of the MQTT section of RESULTS.md (without its markers). */
-export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, scenarios, idleScenario, targets, findings, failures }) {
-  const loadScen = scenarios.filter((s) => !s.idle);
-  const facts = [
+/** The facts of the run: bullet points of the RESULTS.md section, also in bench/reports/mqtt.json. */
+export function runFacts({ startedAt, finishedAt, quick, machine, bundle, command, settings }) {
+  return [
     `date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${quick ? ' (QUICK smoke run, not representative)' : ''}`,
     `machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}; open-files limit of the children ${machine.nofile}`,
     `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), mosquitto ${machine.mosquitto}, aedes ${machine.aedes} + ioredis ${machine.ioredis}, mqtt-packet ${machine.mqttPacket}`,
@@ -174,6 +174,12 @@ export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, 
     `settings: ${settings}`,
     `caveat: the load generator (one Node process), redis-server and the broker under test share the ${machine.nproc} cores; absolute figures are bound to this machine and load, only ratios from the same run are meaningful.`,
   ];
+}
+
+/** The Markdown of the MQTT section of RESULTS.md (without its markers). */
+export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, scenarios, idleScenario, targets, findings, failures }) {
+  const loadScen = scenarios.filter((s) => !s.idle);
+  const facts = runFacts({ startedAt, finishedAt, quick, machine, bundle, command, settings });
   return [
     ...sectionHead('## MQTT (bench/mqtt)', facts),
     ...tablePart('### Medians over rounds', MEDIANS_NOTE, loadMedianRows(runs, loadScen, targets)),
@@ -188,4 +194,71 @@ export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, 
     ...failures.map((f) => `- FAILED ${f}`),
     findings.length ? findings.map((f) => `- ${f.run}: ${summarizeLines(f.lines)}`).join('\n') : '- nothing at warn level or above from any server, every server stopped cleanly.',
   ].join('\n');
+}
+
+/** What the targets are, for the charts (bench/reports/mqtt.json). */
+const TARGET_INFO = {
+  ours: { role: 'ours', what: 'dist/neurobuild-ingest.cjs: validation, dedupe, enrichment, batched XADD, PUBACK after the append' },
+  aedes: { role: 'peer', what: "bench/baselines/aedes-redis.mjs: Aedes with one XADD per message in its authorizePublish hook, PUBACK after Redis' answer" },
+  mosquitto: { role: 'reference', what: 'mosquitto as a plain relay, no Redis work: the ceiling of "just a broker", not a peer' },
+};
+
+/** The run's figures in the stable JSON form of bench/reports/ (see bench/lib/report-json.mjs). */
+export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, scenarios, targets, allTargets }) {
+  const ids = targets.map((t) => t.id);
+  const scenarioOf = (s) => {
+    if (s.idle) return { id: s.id, label: s.label, targets: ids, subject: 'ours', panels: [{ title: 'Memory per idle connection (server RSS growth)', metrics: ['perConnKiB'] }], details: ['rssBeforeMiB', 'rssAfterMiB'] };
+    if (!s.qos) return { id: s.id, label: s.label, targets: ids, subject: 'ours', panels: [{ title: 'Throughput (read by the broker, appended to Redis)', metrics: ['msgPerS', 'storedPerS'] }], details: ['loadgenCpu'] };
+    return {
+      id: s.id,
+      label: s.label,
+      targets: ids,
+      subject: 'ours',
+      panels: [
+        { title: 'Throughput (PUBACKs per second)', metrics: ['msgPerS'] },
+        { title: 'Ack latency, PUBLISH → PUBACK', metrics: ['p50', 'p99'] },
+      ],
+      details: ['storedPerS', 'loadgenCpu'],
+    };
+  };
+  const loadRun = (r) => ({
+    round: r.round,
+    scenario: r.scenario,
+    target: r.target,
+    order: r.order,
+    ok: !(r.stored && r.stored.strict && !r.stored.ok) && !(r.sub && !r.sub.ok) && issues(r) === 0,
+    ...figs({ msgPerS: r.msgPerS, storedPerS: r.stored ? r.storedPerS : null, p50: r.p50, p99: r.p99, loadgenCpu: r.load.loadgen_cpu_pct, issues: issues(r) }, ['msgPerS', 'storedPerS', 'p50', 'p99', 'loadgenCpu', 'issues']),
+  });
+  const idleRun = (r) => ({
+    round: r.round,
+    scenario: r.scenario,
+    target: r.target,
+    order: r.order,
+    ok: r.stillOpen === r.connected,
+    ...figs({ perConnKiB: r.perConnKiB, rssBeforeMiB: r.rssBefore / 1024, rssAfterMiB: r.rssAfter / 1024, connected: r.connected }, ['perConnKiB', 'rssBeforeMiB', 'rssAfterMiB', 'connected']),
+  });
+  const ran = new Set([...runs, ...idle].map((r) => r.scenario));
+  return reportDoc({
+    bench: 'mqtt',
+    title: 'MQTT ingest (bench/mqtt)',
+    startedAt,
+    finishedAt,
+    quick,
+    command,
+    facts: runFacts({ startedAt, finishedAt, quick, machine, bundle, command, settings }),
+    machine,
+    metrics: {
+      msgPerS: { label: 'msg/s', unit: 'msg/s', better: 'higher' },
+      storedPerS: { label: 'stored/s', unit: 'readings/s', better: 'higher' },
+      p50: { label: 'ack p50', unit: 'ms', better: 'lower' },
+      p99: { label: 'ack p99', unit: 'ms', better: 'lower' },
+      loadgenCpu: { label: 'loadgen CPU', unit: '%', better: 'lower' },
+      perConnKiB: { label: 'KiB per idle connection', unit: 'KiB', better: 'lower' },
+      rssBeforeMiB: { label: 'RSS before', unit: 'MiB', better: 'lower' },
+      rssAfterMiB: { label: 'RSS after', unit: 'MiB', better: 'lower' },
+    },
+    targets: allTargets.map((t) => ({ id: t.id, label: t.label, ...TARGET_INFO[t.id] })),
+    scenarios: scenarios.filter((s) => ran.has(s.id)).map(scenarioOf),
+    runs: [...runs.map(loadRun), ...idle.map(idleRun)],
+  });
 }

@@ -21,10 +21,11 @@ import { DIST, RESULTS, ROOT } from '../lib/paths.mjs';
 import { installCleanup, killAll, rssKiB, sleep, startWatchdog, stop } from '../lib/processes.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
 import { reportServerHealth } from '../lib/report.mjs';
+import { saveReport } from '../lib/report-json.mjs';
 import { writeSection } from '../lib/results-md.mjs';
 import { runClient } from './clients.mjs';
 import { childNofile, nofileOf } from './open-files.mjs';
-import { END, START, printIdleRun, printLoadRun, printSummary, resultsSection } from './report.mjs';
+import { END, START, printIdleRun, printLoadRun, printSummary, reportJsonDoc, resultsSection } from './report.mjs';
 import { TARGETS, startTarget } from './targets.mjs';
 
 setBenchName('bench:mqtt');
@@ -235,11 +236,15 @@ async function main() {
     `Redis FLUSHALL and a fresh server per run; idle: ${IDLE_CONNS} connections opened 100 at a time, keep-alive 60 s, RSS read ${IDLE_SETTLE} s after the last CONNACK`;
   fs.writeFileSync(path.join(tmp, 'results.json'), JSON.stringify({ machine, bundle, command, settings, runs, idle, findings, failures }, null, 1));
   console.log(`raw figures: ${path.join(tmp, 'results.json')}`);
-  const section = resultsSection({ startedAt, finishedAt: new Date(), quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, idleScenario, targets: TGTS, findings, failures });
+  const finishedAt = new Date();
+  const section = resultsSection({ startedAt, finishedAt, quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, idleScenario, targets: TGTS, findings, failures });
   if (WRITE_RESULTS) {
     writeSection(RESULTS, START, END, section);
     console.log(`\nwrote ${path.relative(ROOT, RESULTS)} (section ${START} … ${END})`);
   } else console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
+  if (runs.length || idle.length) {
+    await saveReport(reportJsonDoc({ startedAt, finishedAt, quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, targets: TGTS, allTargets: TARGETS }), { tmp, commit: WRITE_RESULTS });
+  }
   if (failures.length) process.exitCode = 1;
 }
 

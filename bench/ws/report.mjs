@@ -1,5 +1,6 @@
 // Figures of the WebSocket benchmark: console lines per run, medians over rounds, the
 // grouped/per-turn and slow/none ratios (per round, then median), and the RESULTS.md section.
+import { figs, reportDoc } from '../lib/report-json.mjs';
 import { median } from '../lib/stats.mjs';
 import { int, mdTable, ms, ratio, textTable } from '../lib/tables.mjs';
 
@@ -334,4 +335,111 @@ export function logSummary(findings) {
     }
   }
   return [...by].map(([m, e]) => `- ${e.lines}× in ${e.runs.size} run(s) (first: ${[...e.runs][0]}): \`${m.replaceAll('`', "'")}\``);
+}
+
+// ------------------------------------------------------------------------ bench/reports/ws.json
+/**
+ * The run's figures in the stable JSON form of bench/reports/ (see bench/lib/report-json.mjs):
+ * fan-out per subscriber count (delivered frames/s and server CPU per rate, the flush settings side
+ * by side), the headline per count as a summary chart, and ingest with and without slow subscribers.
+ */
+export function reportJsonDoc({ startedAt, finishedAt, quick, command, facts, machine, plan, targets, variants, ingestId, fanout, ingest, heads }) {
+  const fanoutIds = new Set(fanout.map((r) => r.count));
+  const scenarios = plan
+    .filter((p) => fanoutIds.has(p.count))
+    .map((p) => ({
+      id: `fanout-c${p.count}`,
+      label: `fan-out to ${int(p.count)} subscribers (${p.procs} client processes), readings/s = offered frames/s ÷ subscribers`,
+      targets: p.targets.map((t) => t.id),
+      subject: p.targets[0].id,
+      panels: [
+        { title: 'Delivered frames/s (all subscribers)', metrics: ['framesPerSec'], groupBy: 'rate', groupLabel: 'readings/s' },
+        { title: 'Server CPU (primary + workers, 100 = one core)', metrics: ['serverCpu'], groupBy: 'rate', groupLabel: 'readings/s' },
+      ],
+      details: ['offeredFramesPerSec', 'completeness', 'subscriberCpu'],
+    }));
+  if (ingest.length && ingestId) {
+    scenarios.push({
+      id: ingestId,
+      label: `HTTP batch ingest (wrk, 100 readings per request) with no WebSocket subscriber, and with ${variants[1].label} that never read`,
+      targets: variants.map((v) => v.id),
+      subject: variants[1].id,
+      panels: [
+        { title: 'Ingest throughput', metrics: ['readingsPerSec'] },
+        { title: 'Request latency (wrk)', metrics: ['p50', 'p99'] },
+      ],
+      details: ['serverCpu', 'rssMiB'],
+    });
+  }
+  const fanoutRun = (r) => ({
+    round: r.round,
+    scenario: `fanout-c${r.count}`,
+    target: r.target,
+    order: r.order,
+    ok: r.issues.length === 0,
+    rate: r.rate,
+    ...figs(
+      { framesPerSec: r.framesPerSec, offeredFramesPerSec: r.acceptedPerSec * r.subscribers, completeness: 100 * r.completeness, serverCpu: r.cpu.server, subscriberCpu: r.cpu.subs.reduce((a, x) => a + x, 0), rssMiB: r.rssMiB },
+      ['framesPerSec', 'offeredFramesPerSec', 'completeness', 'serverCpu', 'subscriberCpu', 'rssMiB'],
+    ),
+  });
+  const ingestRun = (r) => ({
+    round: r.round,
+    scenario: ingestId,
+    target: r.variant,
+    order: r.order,
+    ok: r.issues.length === 0,
+    ...figs({ readingsPerSec: r.readingsPerSec, p50: r.p50, p99: r.p99, serverCpu: r.cpu.server, rssMiB: r.rssMiB }, ['readingsPerSec', 'p50', 'p99', 'serverCpu', 'rssMiB']),
+  });
+  const headGroups = [...new Set(heads.map((h) => h.count))]
+    .filter((c) => fanoutIds.has(c))
+    .map((count) => ({
+      label: `${int(count)} subscribers`,
+      bars: heads
+        .filter((h) => h.count === count)
+        .map((h) => {
+          const b = h.best;
+          const why = (s) => (s.completeness >= COMPLETE ? `${s.issues}/${s.n} runs with problems` : `completeness ${share(s.completeness)}`);
+          const next = h.next ? `at ${int(h.next.rate)} readings/s: ${why(h.next)}` : 'no higher rate failed, so not the limit';
+          return { target: h.target.id, value: figs({ v: b?.framesPerSec }, ['v']).v, note: b ? `at ${int(b.rate)} readings/s, completeness ${share(b.completeness)}; ${next}` : `no rate reached completeness ≥ ${share(COMPLETE)}; ${next}` };
+        }),
+    }));
+  return reportDoc({
+    bench: 'ws',
+    title: 'WebSocket fan-out (bench/ws)',
+    startedAt,
+    finishedAt,
+    quick,
+    command,
+    facts,
+    machine,
+    metrics: {
+      framesPerSec: { label: 'delivered frames/s', unit: 'frames/s', better: 'higher' },
+      offeredFramesPerSec: { label: 'offered frames/s', unit: 'frames/s', better: 'higher' },
+      completeness: { label: 'completeness', unit: '%', better: 'higher', digits: 2 },
+      serverCpu: { label: 'server CPU', unit: '%', better: 'lower' },
+      subscriberCpu: { label: 'subscriber processes CPU', unit: '%', better: 'lower' },
+      rssMiB: { label: 'server RSS', unit: 'MiB', better: 'lower' },
+      readingsPerSec: { label: 'readings/s', unit: 'readings/s', better: 'higher' },
+      p50: { label: 'p50', unit: 'ms', better: 'lower' },
+      p99: { label: 'p99', unit: 'ms', better: 'lower' },
+    },
+    targets: [
+      ...targets.map((t, i) => ({ id: t.id, label: t.label, role: i === 0 ? 'ours' : 'variant', what: `${t.what}${i === 0 ? ' (the default)' : ''}` })),
+      ...variants.map((v, i) => ({ id: v.id, label: v.label, role: i === 0 ? 'baseline' : 'variant', what: v.what })),
+    ],
+    scenarios,
+    runs: [...fanout.map(fanoutRun), ...(ingestId ? ingest.map(ingestRun) : [])],
+    summaries: headGroups.length
+      ? [
+          {
+            id: 'ws-fanout-headline',
+            title: 'Fan-out: highest delivered frames/s with completeness ≥ 99.9 %, per subscriber count',
+            metric: 'framesPerSec',
+            note: 'Per subscriber count and flush setting, the highest median delivered frames/s among the offered rates at which every reading reached every subscriber (≥ 99.9 %) with no problems. Target: ≥ 1,000,000 frames/s to 1,000 subscribers.',
+            groups: headGroups,
+          },
+        ]
+      : [],
+  });
 }

@@ -30,6 +30,7 @@ import { DIST, RESULTS, ROOT } from '../lib/paths.mjs';
 import { installCleanup, killAll, sleep, startWatchdog, stop } from '../lib/processes.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
 import { reportServerHealth } from '../lib/report.mjs';
+import { saveReport } from '../lib/report-json.mjs';
 import { writeSection } from '../lib/results-md.mjs';
 import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { int } from '../lib/tables.mjs';
@@ -379,16 +380,16 @@ async function main() {
 
   const finishedAt = new Date();
   const procs = [...new Set([...fanout, ...ingest].map((r) => r.processes))].join(' or ');
+  const facts = [
+    `date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${QUICK ? ' (QUICK smoke run, not representative)' : ''}`,
+    `machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}`,
+    `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), wrk ${machine.wrk}, uWebSockets.js ${uws.version} (in the server)`,
+    `ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}, NODE_ENV=production, QUEUE_BACKEND=redis, LOG_LEVEL=warn, RATE_LIMIT=off, ${WORKERS === undefined ? 'WORKERS unset (auto)' : `WORKERS=${WORKERS}`}: ${procs} server process(es) per run (CPU % and RSS below are their sum), fan-out runs with WS_MAX_CONNECTIONS=max(10,000, subscribers + 1,000) (the limit is per server process, and every subscriber could land on one) and MAX_CONNECTIONS_PER_IP=0, other WS_* settings at their defaults`,
+    `command: \`${command}\``,
+    `settings: ${ROUNDS} round(s) × ${DURATION} s measured after ${WARMUP} s warm-up, Redis FLUSHALL and a fresh server per run; fan-out: ${PLAN.map((p) => `${int(p.count)} subscribers in ${p.procs} processes at ${p.rates.map(int).join(', ')} readings/s`).join('; ')}${FIXED_RATES ? ' (BENCH_WS_RATES)' : ` (${FRAMES.map(int).join(', ')} frames/s offered ÷ subscribers)`}, ${COMPARED.length ? `WS_FLUSH_MS=${FLUSH_MS} and 0 at ${COMPARED.map(int).join(', ')} subscribers (order alternating per round and rate), WS_FLUSH_MS=${FLUSH_MS} only at the others` : `WS_FLUSH_MS=${FLUSH_MS} only`}, sender tick ${TICK_MS} ms; ingest: wrk \`-t1 -c${WRK_CONNECTIONS}\` with bench/http/batch.lua (100 readings per request), WS_SLOW_TIMEOUT_MS=${SLOW_TIMEOUT_MS} for both variants, variant order alternating per round`,
+    `caveat: the server, redis-server and the clients (subscriber processes, sender or wrk) share the ${machine.nproc} cores; absolute figures are bound to this machine and load, compare figures of the same run only.`,
+  ];
   if (WRITE_RESULTS) {
-    const facts = [
-      `date: ${startedAt.toISOString()} → ${finishedAt.toISOString()}${QUICK ? ' (QUICK smoke run, not representative)' : ''}`,
-      `machine: ${machine.nproc} cores, ${machine.cpu}, ${machine.memGiB} GiB RAM, ${machine.kernel}`,
-      `software: node ${machine.node}, redis-server ${machine.redis} (\`--save '' --appendonly no\`), wrk ${machine.wrk}, uWebSockets.js ${uws.version} (in the server)`,
-      `ours: dist/neurobuild-ingest.cjs sha256:${bundle.sha} (built ${bundle.built})${bundle.stale ? ' — WARNING: src/ was newer than the bundle' : ''}, NODE_ENV=production, QUEUE_BACKEND=redis, LOG_LEVEL=warn, RATE_LIMIT=off, ${WORKERS === undefined ? 'WORKERS unset (auto)' : `WORKERS=${WORKERS}`}: ${procs} server process(es) per run (CPU % and RSS below are their sum), fan-out runs with WS_MAX_CONNECTIONS=max(10,000, subscribers + 1,000) (the limit is per server process, and every subscriber could land on one) and MAX_CONNECTIONS_PER_IP=0, other WS_* settings at their defaults`,
-      `command: \`${command}\``,
-      `settings: ${ROUNDS} round(s) × ${DURATION} s measured after ${WARMUP} s warm-up, Redis FLUSHALL and a fresh server per run; fan-out: ${PLAN.map((p) => `${int(p.count)} subscribers in ${p.procs} processes at ${p.rates.map(int).join(', ')} readings/s`).join('; ')}${FIXED_RATES ? ' (BENCH_WS_RATES)' : ` (${FRAMES.map(int).join(', ')} frames/s offered ÷ subscribers)`}, ${COMPARED.length ? `WS_FLUSH_MS=${FLUSH_MS} and 0 at ${COMPARED.map(int).join(', ')} subscribers (order alternating per round and rate), WS_FLUSH_MS=${FLUSH_MS} only at the others` : `WS_FLUSH_MS=${FLUSH_MS} only`}, sender tick ${TICK_MS} ms; ingest: wrk \`-t1 -c${WRK_CONNECTIONS}\` with bench/http/batch.lua (100 readings per request), WS_SLOW_TIMEOUT_MS=${SLOW_TIMEOUT_MS} for both variants, variant order alternating per round`,
-      `caveat: the server, redis-server and the clients (subscriber processes, sender or wrk) share the ${machine.nproc} cores; absolute figures are bound to this machine and load, compare figures of the same run only.`,
-    ];
     const notes = {
       fanout: [
         `${rep.listText(PLAN.map((p) => int(p.count)))} WebSocket subscribers without filters: raw node:net clients that count frames from their headers (the first frame of`,
@@ -420,6 +421,10 @@ async function main() {
     console.log(`\nwrote ${path.relative(ROOT, RESULTS)} (section ${START} … ${END})`);
   } else {
     console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
+  }
+  if (fanout.length || ingest.length) {
+    const doc = rep.reportJsonDoc({ startedAt, finishedAt, quick: QUICK, command, facts, machine, plan: PLAN, targets: TARGETS, variants: VARIANTS, ingestId: SCENARIOS.find((s) => s.kind === 'ingest')?.id, fanout, ingest, heads });
+    await saveReport(doc, { tmp, commit: WRITE_RESULTS });
   }
   if (problems) process.exitCode = 1;
 }
