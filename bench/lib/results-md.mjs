@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { mdTable } from './tables.mjs';
 
-const DEFAULT_HEADER = '# Benchmark results\n\nSections are written by the benchmark scripts under bench/; see bench/README.md.\n';
+const DEFAULT_HEADER = '# Benchmark results\n\nSections are written by the benchmark scripts under bench/; see bench/README.md.\n\nCharts: [bench/reports/index.html](reports/index.html), rebuilt by `npm run bench:report`.\n';
 
 /** Lines opening a section: the "## …" title, then the facts as bullet points. */
 export function sectionHead(title, facts) {
