@@ -395,20 +395,27 @@ function scenarioFigure(doc, s) {
   const groupHead = groupBy ? `<th scope="col">${esc(s.panels.find((p) => p.groupBy).groupLabel ?? groupBy)}</th>` : '';
   const table = `<details><summary>Figures (median, lowest–highest round)</summary><table><thead><tr>${groupHead}<th scope="col">target</th>${cols.map((k) => `<th scope="col">${esc(colHead(doc.metrics[k]))}</th>`).join('')}<th scope="col">runs</th></tr></thead><tbody>${tableRows.join('')}</tbody></table></details>`;
 
-  // ratios of the subject to every other target, per round then median (panels without groups)
+  // ratios of the subject to every other target, per round then median: over the scenario's runs
+  // (panels without groups), or per group value (panels grouped by e.g. the rate)
   const subject = s.subject ?? s.targets[0];
   const ratioKeys = s.panels.filter((p) => !p.groupBy).flatMap((p) => p.metrics);
-  const ratioLines = targets
-    .filter((t) => t !== subject && runsOf(subject).length)
-    .map((t) => {
-      const parts = ratioKeys.map((k) => [k, perRoundRatio(doc.runs, s.id, subject, t, k)]).filter(([, x]) => Number.isFinite(x));
-      return parts.length ? `<li>${esc(tById.get(subject).label)} / ${esc(tById.get(t).label)}: ${parts.map(([k, x]) => `${esc(doc.metrics[k].label)} <strong>${ratioText(x)}</strong>`).join(', ')}</li>` : '';
-    })
-    .filter(Boolean);
+  const groupedKeys = s.panels.filter((p) => p.groupBy).flatMap((p) => p.metrics);
+  const ratioItem = (t, runs, ks, where) => {
+    const parts = ks.map((k) => [k, perRoundRatio(runs, s.id, subject, t, k)]).filter(([, x]) => Number.isFinite(x));
+    return parts.length ? `<li>${esc(tById.get(subject).label)} / ${esc(tById.get(t).label)}${where}: ${parts.map(([k, x]) => `${esc(doc.metrics[k].label)} <strong>${ratioText(x)}</strong>`).join(', ')}</li>` : '';
+  };
+  const others = targets.filter((t) => t !== subject && runsOf(subject).length);
+  const ratioLines = [
+    ...others.map((t) => ratioItem(t, doc.runs, ratioKeys, '')),
+    ...(groupBy && groupedKeys.length
+      ? keys.flatMap((g) => others.map((t) => ratioItem(t, doc.runs.filter((r) => r[groupBy] === g), groupedKeys, ` at ${full(g)}${s.panels.find((p) => p.groupBy).groupLabel ? ` ${s.panels.find((p) => p.groupBy).groupLabel}` : ''}`)))
+      : []),
+  ].filter(Boolean);
+  const ratioMetrics = [...ratioKeys, ...(groupBy ? groupedKeys : [])];
   const failed = doc.runs.filter((r) => r.scenario === s.id && r.ok === false).length;
   const notes = [
     `<p class="note">Bars: median over ${rounds} round${rounds === 1 ? '' : 's'}${rounds > 1 ? '; whiskers: lowest and highest round' : ''}.${failed ? ` <strong>${failed} run(s) failed a check</strong> (see RESULTS.md).` : ''}</p>`,
-    ratioLines.length ? `<p class="note">Ratios, per round then median (${ratioKeys.map((k) => `${doc.metrics[k].label}: ${doc.metrics[k].better} is better`).join('; ')}):</p><ul class="ratios">${ratioLines.join('')}</ul>` : '',
+    ratioLines.length ? `<p class="note">Ratios, per round then median (${ratioMetrics.map((k) => `${doc.metrics[k].label}: ${doc.metrics[k].better} is better`).join('; ')}):</p><ul class="ratios">${ratioLines.join('')}</ul>` : '',
     table,
   ].join('\n');
   return figure({

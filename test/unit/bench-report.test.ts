@@ -86,6 +86,7 @@ describe('bench report from fixture JSON', () => {
     expect(fan).toContain('>2.01M<');
     expect(fan).toContain('>1.99M<');
     expect(fan).toContain('99.95');
+    expect(fan).toContain('WS_FLUSH_MS=5 / WS_FLUSH_MS=0 at 2,000 readings/s: delivered frames/s <strong>1.01×</strong>');
     // the slow-subscriber effect: 50,823 / 54,328
     expect(byKey.get('ingest-slow10')![0]).toContain('readings/s <strong>0.94×</strong>');
     // the summary chart the benchmark computed, and the overview of ratios across scenarios
