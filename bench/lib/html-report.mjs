@@ -224,11 +224,11 @@ function axis(max) {
 }
 
 /** A tick of the value axis: compact for large values, else as many decimals as the step needs. */
-function tickText(v, step) {
+function tickText(v, step, end) {
   if (v === 0) return '0';
-  if (step >= 1000) return compact(v);
-  const decimals = (String(Number(step.toPrecision(3))).split('.')[1] ?? '').length;
-  return v.toFixed(Math.min(3, decimals));
+  const [div, suffix] = end >= 1e6 ? [1e6, 'M'] : end >= 1e4 ? [1e3, 'k'] : [1, ''];
+  const decimals = (String(Number((step / div).toPrecision(3))).split('.')[1] ?? '').length;
+  return `${(v / div).toFixed(Math.min(3, decimals))}${suffix}`;
 }
 
 const PANEL_W = 430;
@@ -252,7 +252,7 @@ function panelSvg({ x0, y0, idp, title, metric, groups, refLine, fmt = compact }
   out.push(`<text x="${x0 + PANEL_W / 2}" y="${y0 + 16}" class="pt" text-anchor="middle">${esc(title)}</text>`);
   for (let v = 0; v <= end + step / 1e6; v += step) {
     out.push(`<line x1="${left}" x2="${right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="${v === 0 ? 'ax' : 'grid'}"/>`);
-    out.push(`<text x="${left - 6}" y="${(y(v) + 3.5).toFixed(1)}" class="tick" text-anchor="end">${esc(tickText(v, step))}</text>`);
+    out.push(`<text x="${left - 6}" y="${(y(v) + 3.5).toFixed(1)}" class="tick" text-anchor="end">${esc(tickText(v, step, end))}</text>`);
   }
   const axisLabel = `${metric.unit || metric.label}, ${metric.better} is better`;
   out.push(`<text transform="translate(${x0 + 14},${(top + bottom) / 2}) rotate(-90)" class="al" text-anchor="middle">${esc(axisLabel)}</text>`);

@@ -249,7 +249,7 @@ export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, c
     machine,
     metrics: {
       msgPerS: { label: 'msg/s', unit: 'msg/s', better: 'higher' },
-      storedPerS: { label: 'stored/s', unit: 'readings/s', better: 'higher' },
+      storedPerS: { label: 'stored/s', unit: 'msg/s', better: 'higher' },
       p50: { label: 'ack p50', unit: 'ms', better: 'lower' },
       p99: { label: 'ack p99', unit: 'ms', better: 'lower' },
       loadgenCpu: { label: 'loadgen CPU', unit: '%', better: 'lower' },
