@@ -11,8 +11,11 @@ const has = (cmd) =>
 
 /** Debian packages the suite runs: command → package. */
 const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clients', mosquitto: 'mosquitto', openssl: 'openssl' };
-/** Installed too when root; without them (not root) the tests that need them are skipped, saying why. */
-const OPTIONAL = { postgres: 'postgresql' };
+/**
+ * Installed too when root; without them (not root) the tests that need them are skipped, saying why.
+ * chromium: Debian's, for the console's browser test (playwright-core drives it; no browser is downloaded).
+ */
+const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium' };
 
 function ensurePackages() {
   const lacking = (table) => Object.entries(table).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
