@@ -302,8 +302,8 @@ describe.skipIf(why !== undefined)('consume postgres', () => {
     expect((await db.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'sensor_readings'`)).length).toBe(6);
   });
 
-  test('postgres - no DATABASE_URL, or a database that does not answer: exit 1 with the reason', async () => {
-    await expect(ConsumeProcess.start('postgres', { REDIS_URL: stack.redis.url })).rejects.toThrow('consume postgres needs DATABASE_URL');
-    await expect(ConsumeProcess.start('postgres', { REDIS_URL: stack.redis.url, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' })).rejects.toThrow('cannot prepare sensor_readings at 127.0.0.1:1/x');
+  test('postgres - no DATABASE_URL: exit 2 (a setting); a database that does not answer: exit 1; each with the reason', async () => {
+    await expect(ConsumeProcess.start('postgres', { REDIS_URL: stack.redis.url })).rejects.toThrow(/exited with 2: [^]*consume postgres needs DATABASE_URL/);
+    await expect(ConsumeProcess.start('postgres', { REDIS_URL: stack.redis.url, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' })).rejects.toThrow(/exited with 1: [^]*cannot prepare sensor_readings at 127.0.0.1:1\/x/);
   });
 });

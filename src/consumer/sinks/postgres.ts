@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import pg from 'pg';
 import type { Config } from '../../config/schema.ts';
 import type { ConsumedEntry } from '../entry.ts';
-import type { Sink, SinkInstance } from './sink.ts';
+import { type Sink, type SinkInstance, SinkConfigError } from './sink.ts';
 
 export const TABLE = 'sensor_readings';
 const UNIQUE_INDEX = 'idx_sensor_readings_message_id_sensor_type';
@@ -210,8 +210,11 @@ export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance
 export const postgresSink: Sink = {
   group: 'storage',
   describe: `PostgreSQL ${TABLE} (the platform's schema), one row per sensor per reading, idempotent on (message_id, sensor_type)`,
+  check(config: Config) {
+    if (!config.DATABASE_URL) throw new SinkConfigError('consume postgres needs DATABASE_URL (or --database-url postgres://user:password@host:5432/db)');
+  },
   async open(config: Config, log: Logger) {
-    if (!config.DATABASE_URL) throw new Error('consume postgres needs DATABASE_URL (or --database-url postgres://user:password@host:5432/db)');
+    if (!config.DATABASE_URL) throw new SinkConfigError('consume postgres needs DATABASE_URL (or --database-url postgres://user:password@host:5432/db)');
     const { handle, close } = await openPostgres({ connectionString: config.DATABASE_URL, log });
     return { handle, close };
   },
