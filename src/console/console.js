@@ -18,6 +18,7 @@
   var DEVICE_LIMIT = 1000;
   var TAIL_MAX = 200;
   var P95_WINDOW_S = 60;
+  var MIN_SPAN_S = 60;
 
   var $ = function (id) {
     return document.getElementById(id);
@@ -56,6 +57,16 @@
     if (seconds < 5400) return Math.round(seconds / 60) + ' min ago';
     if (seconds < 172800) return Math.round(seconds / 3600) + ' h ago';
     return Math.round(seconds / 86400) + ' d ago';
+  }
+
+  function pad(n, w) {
+    return String(n).padStart(w || 2, '0');
+  }
+
+  /** Unix seconds → HH:MM:SS, local time (one line: uPlot's two-line date labels collide at a minute boundary). */
+  function clock(t) {
+    var d = new Date(t * 1000);
+    return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
   }
 
   function fmtSkew(ms) {
@@ -148,7 +159,16 @@
 
   var charts = {};
 
-  function makeChart(name, series, fmt) {
+  /** Whole-number tick steps for charts of counts (uPlot's defaults would put ticks at 0.5 connections). */
+  var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
+
+  /** The latest value of a series, for the legend while the cursor is not on the chart. */
+  function latest(values) {
+    for (var i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
+    return null;
+  }
+
+  function makeChart(name, series, fmt, whole) {
     var el = $('chart-' + name);
     var target = el.querySelector('.plot');
     var data = [[]];
@@ -158,7 +178,15 @@
       height: 200,
       cursor: { drag: { x: false, y: false } },
       scales: {
-        x: { time: true },
+        // before the first point (see push for the rest)
+        x: {
+          time: true,
+          range: function (u, min, max) {
+            var end = max === null || max === undefined ? Date.now() / 1000 : max;
+            var start = min === null || min === undefined ? end : min;
+            return [end - Math.max(MIN_SPAN_S, end - start), end];
+          },
+        },
         y: {
           range: function (u, min, max) {
             return [0, max > 0 ? max * 1.15 : 1];
@@ -166,7 +194,15 @@
         },
       },
       axes: [
-        { stroke: '#5d6778', grid: { stroke: '#eef1f5' } },
+        {
+          stroke: '#5d6778',
+          grid: { stroke: '#eef1f5' },
+          space: 70,
+          size: 32,
+          values: function (u, vals) {
+            return vals.map(clock);
+          },
+        },
         {
           stroke: '#5d6778',
           grid: { stroke: '#eef1f5' },
@@ -184,13 +220,15 @@
             width: 1.5,
             fill: s.fill,
             points: { show: false },
-            value: function (u, v) {
+            value: function (u, v, seriesIdx, idx) {
+              if (idx === null || idx === undefined) v = latest(u.data[seriesIdx]);
               return v === null || v === undefined ? '—' : fmt(v);
             },
           };
         }),
       ),
     };
+    if (whole) opts.axes[1].incrs = WHOLE;
     charts[name] = { el: el, target: target, data: data, plot: new uPlot(opts, data, target) };
   }
 
@@ -199,7 +237,11 @@
     c.data[0].push(t);
     for (var i = 0; i < values.length; i++) c.data[i + 1].push(values[i]);
     if (c.data[0].length > WINDOW) for (var j = 0; j < c.data.length; j++) c.data[j].shift();
-    c.plot.setData(c.data);
+    // x: at least a minute wide, growing to the five minutes kept, ending at the latest point
+    // (uPlot's own x auto-range spans 1,000 days around a single point); y re-ranges with it
+    c.plot.setData(c.data, false);
+    c.plot.setScale('x', { min: t - Math.max(MIN_SPAN_S, t - c.data[0][0]), max: t });
+    c.plot.setLegend({}, false);
     var peak = 0;
     var first = c.data[1];
     for (var k = 0; k < first.length; k++) if (first[k] !== null && first[k] > peak) peak = first[k];
@@ -243,6 +285,7 @@
         { label: 'websocket', color: '#1f8a4c' },
       ],
       fmtCount,
+      true,
     );
     var resize = function () {
       for (var name in charts) {
@@ -620,9 +663,6 @@
   function timeOf(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return '';
-    var pad = function (n, w) {
-      return String(n).padStart(w || 2, '0');
-    };
     return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
   }
 
