@@ -182,6 +182,8 @@ export function compact(x, digits) {
   return full(x);
 }
 
+/** A group's value (e.g. a rate): integers as they are, with thousands separators. */
+const groupText = (v) => (typeof v !== 'number' ? String(v) : Number.isInteger(v) ? v.toLocaleString('en-US') : full(v));
 const colHead = (m) => (m.unit && m.unit !== m.label ? `${m.label} (${m.unit})` : m.label);
 const ratioText = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—');
 const withUnit = (m, text) => (m.unit === '%' ? `${text} %` : m.unit ? `${text} ${m.unit}` : text);
@@ -237,10 +239,11 @@ const LEGEND_H = 30;
 
 /**
  * One panel of bars: groups side by side, in each the bars of the targets (styleIndex), the median
- * as the bar, min–max as a whisker, the figure above it. `refLine`: a dashed line at that value.
+ * as the bar, min–max as a whisker, the figure above it. `refLine`: a dashed line at that value;
+ * `xLabel`: a title under the group labels (what the groups are values of).
  * @returns {string} SVG elements
  */
-function panelSvg({ x0, y0, idp, title, metric, groups, refLine, fmt = compact }) {
+function panelSvg({ x0, y0, idp, title, metric, groups, refLine, xLabel, fmt = compact }) {
   const left = x0 + 66;
   const right = x0 + PANEL_W - 12;
   const top = y0 + 34;
@@ -285,6 +288,7 @@ function panelSvg({ x0, y0, idp, title, metric, groups, refLine, fmt = compact }
     out.push(`<text x="${(left + gw * (gi + 0.5)).toFixed(1)}" y="${bottom + (named ? 30 : 16)}" class="gl" text-anchor="middle">${esc(g.label)}</text>`);
     if (g.sub) out.push(`<text x="${(left + gw * (gi + 0.5)).toFixed(1)}" y="${bottom + (named ? 42 : 28)}" class="gs" text-anchor="middle">${esc(g.sub)}</text>`);
   });
+  if (xLabel) out.push(`<text x="${((left + right) / 2).toFixed(1)}" y="${bottom + 34}" class="al" text-anchor="middle">${esc(xLabel)}</text>`);
   if (Number.isFinite(refLine) && refLine <= end) {
     out.push(`<line x1="${left}" x2="${right}" y1="${y(refLine).toFixed(1)}" y2="${y(refLine).toFixed(1)}" class="ref"/>`);
     out.push(`<text x="${right}" y="${(y(refLine) - 4).toFixed(1)}" class="tick" text-anchor="end">${esc(fmt(refLine))}</text>`);
@@ -363,13 +367,13 @@ function scenarioFigure(doc, s) {
       const k = pn.metrics[0];
       const values = sortGroups(doc.runs.filter((r) => r.scenario === s.id).map((r) => r[pn.groupBy]));
       groups = values.map((v) => ({
-        label: `${typeof v === 'number' ? full(v) : v}${pn.groupLabel ? ` ${pn.groupLabel}` : ''}`,
-        bars: targets.filter((t) => runsOf(t).some((r) => r[pn.groupBy] === v)).map((t) => bar(t, runsOf(t).filter((r) => r[pn.groupBy] === v), k, `at ${full(v)}${pn.groupLabel ? ` ${pn.groupLabel}` : ''}`)),
+        label: groupText(v),
+        bars: targets.filter((t) => runsOf(t).some((r) => r[pn.groupBy] === v)).map((t) => bar(t, runsOf(t).filter((r) => r[pn.groupBy] === v), k, `at ${groupText(v)}${pn.groupLabel ? ` ${pn.groupLabel}` : ''}`)),
       }));
     } else {
       groups = pn.metrics.map((k) => ({ label: doc.metrics[k].label, bars: targets.map((t) => bar(t, runsOf(t), k)) }));
     }
-    return { title: pn.title, metric: metrics[0], groups, fmt: (x) => compact(x, metrics[0].digits) };
+    return { title: pn.title, metric: metrics[0], groups, xLabel: pn.groupBy ? (pn.axisLabel ?? pn.groupLabel ?? pn.groupBy) : undefined, fmt: (x) => compact(x, metrics[0].digits) };
   });
 
   // the figures table: one row per target (and group value), one column per metric
@@ -382,7 +386,7 @@ function scenarioFigure(doc, s) {
       if (!rs.length) continue;
       const failed = rs.filter((r) => r.ok === false).length;
       tableRows.push(
-        `<tr>${g === undefined ? '' : `<td>${esc(full(g))}</td>`}<th scope="row">${esc(tById.get(t).label)}</th>${cols
+        `<tr>${g === undefined ? '' : `<td>${esc(groupText(g))}</td>`}<th scope="row">${esc(tById.get(t).label)}</th>${cols
           .map((k) => {
             const st = stats(rs, k);
             const d = doc.metrics[k].digits;
@@ -408,7 +412,7 @@ function scenarioFigure(doc, s) {
   const ratioLines = [
     ...others.map((t) => ratioItem(t, doc.runs, ratioKeys, '')),
     ...(groupBy && groupedKeys.length
-      ? keys.flatMap((g) => others.map((t) => ratioItem(t, doc.runs.filter((r) => r[groupBy] === g), groupedKeys, ` at ${full(g)}${s.panels.find((p) => p.groupBy).groupLabel ? ` ${s.panels.find((p) => p.groupBy).groupLabel}` : ''}`)))
+      ? keys.flatMap((g) => others.map((t) => ratioItem(t, doc.runs.filter((r) => r[groupBy] === g), groupedKeys, ` at ${groupText(g)}${s.panels.find((p) => p.groupBy).groupLabel ? ` ${s.panels.find((p) => p.groupBy).groupLabel}` : ''}`)))
       : []),
   ].filter(Boolean);
   const ratioMetrics = [...ratioKeys, ...(groupBy ? groupedKeys : [])];

@@ -13,7 +13,8 @@
 //                in a fixed order: a target's colour and pattern follow its position
 //   scenarios    [{ id, label, targets: [target ids], subject?: target id whose ratios to the
 //                  others are printed (default: the first), panels: [{ title, metrics: [keys],
-//                  groupBy?: run field whose values make the groups (fan-out rates), groupLabel? }] }]
+//                  groupBy?: run field whose values make the groups (fan-out rates), groupLabel?: their
+//                  unit, axisLabel?: the title under them }], details?: [metric keys shown in the table only] }]
 //   runs         [{ round, scenario, target, order, ok, <metric key>: number | null, ... }]
 //   summaries    optional precomputed charts: [{ id, title, metric, note?, groups: [{ label,
 //                  bars: [{ target, value, note? }] }] }]

@@ -353,8 +353,8 @@ export function reportJsonDoc({ startedAt, finishedAt, quick, command, facts, ma
       targets: p.targets.map((t) => t.id),
       subject: p.targets[0].id,
       panels: [
-        { title: 'Delivered frames/s (all subscribers)', metrics: ['framesPerSec'], groupBy: 'rate', groupLabel: 'readings/s' },
-        { title: 'Server CPU (primary + workers, 100 = one core)', metrics: ['serverCpu'], groupBy: 'rate', groupLabel: 'readings/s' },
+        { title: 'Delivered frames/s (all subscribers)', metrics: ['framesPerSec'], groupBy: 'rate', groupLabel: 'readings/s', axisLabel: 'readings/s sent (offered frames/s ÷ subscribers)' },
+        { title: 'Server CPU (primary + workers, 100 = one core)', metrics: ['serverCpu'], groupBy: 'rate', groupLabel: 'readings/s', axisLabel: 'readings/s sent (offered frames/s ÷ subscribers)' },
       ],
       details: ['offeredFramesPerSec', 'completeness', 'subscriberCpu'],
     }));
