@@ -230,7 +230,8 @@ function tickText(v, step, end) {
   if (v === 0) return '0';
   const [div, suffix] = end >= 1e6 ? [1e6, 'M'] : end >= 1e4 ? [1e3, 'k'] : [1, ''];
   const decimals = (String(Number((step / div).toPrecision(3))).split('.')[1] ?? '').length;
-  return `${(v / div).toFixed(Math.min(3, decimals))}${suffix}`;
+  const d = Math.min(3, decimals);
+  return `${(v / div).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })}${suffix}`;
 }
 
 const PANEL_W = 430;
@@ -248,8 +249,11 @@ function panelSvg({ x0, y0, idp, title, metric, groups, refLine, xLabel, fmt = c
   const right = x0 + PANEL_W - 12;
   const top = y0 + 34;
   const bottom = y0 + PANEL_H - 46;
-  const values = groups.flatMap((g) => g.bars.flatMap((b) => [b.value, b.max])).filter(Number.isFinite);
-  const { end, step } = axis(Math.max(0, ...values, refLine ?? 0));
+  // the axis fits the bars and the whiskers, unless a whisker reaches beyond twice the highest bar
+  // (one slow round): then it is cut at the top of the axis, with an arrow and its figure
+  const medians = Math.max(0, ...groups.flatMap((g) => g.bars.map((b) => b.value)).filter(Number.isFinite), refLine ?? 0);
+  const highs = Math.max(0, ...groups.flatMap((g) => g.bars.map((b) => b.max)).filter(Number.isFinite));
+  const { end, step } = axis(highs <= 2 * medians || medians === 0 ? Math.max(medians, highs) : medians * 1.15);
   const y = (v) => bottom - ((bottom - top) * v) / end;
   const out = [];
   out.push(`<text x="${x0 + PANEL_W / 2}" y="${y0 + 16}" class="pt" text-anchor="middle">${esc(title)}</text>`);
@@ -275,9 +279,18 @@ function panelSvg({ x0, y0, idp, title, metric, groups, refLine, xLabel, fmt = c
         out.push(`<rect x="${bx}" y="${(bottom - h).toFixed(1)}" width="${bw.toFixed(1)}" height="${h.toFixed(1)}" fill="url(#${idp}p${b.style})" stroke="#222" stroke-width="0.8"><title>${esc(b.tip)}</title></rect>`);
         let labelY = y(b.value) - 5;
         if (Number.isFinite(b.min) && Number.isFinite(b.max) && b.max > b.min) {
-          const [ya, yb] = [y(b.min), y(b.max)];
-          out.push(`<path d="M${cx.toFixed(1)},${ya.toFixed(1)} V${yb.toFixed(1)} M${(cx - 5).toFixed(1)},${ya.toFixed(1)} h10 M${(cx - 5).toFixed(1)},${yb.toFixed(1)} h10" class="wh"/>`);
-          labelY = Math.min(labelY, yb - 5);
+          const ya = y(b.min);
+          if (b.max <= end) {
+            const yb = y(b.max);
+            out.push(`<path d="M${cx.toFixed(1)},${ya.toFixed(1)} V${yb.toFixed(1)} M${(cx - 5).toFixed(1)},${ya.toFixed(1)} h10 M${(cx - 5).toFixed(1)},${yb.toFixed(1)} h10" class="wh"/>`);
+            labelY = Math.min(labelY, yb - 5);
+          } else {
+            out.push(`<path d="M${cx.toFixed(1)},${ya.toFixed(1)} V${top + 6} M${(cx - 5).toFixed(1)},${ya.toFixed(1)} h10" class="wh"/>`);
+            out.push(`<path d="M${(cx - 4).toFixed(1)},${top + 7} L${cx.toFixed(1)},${top - 1} L${(cx + 4).toFixed(1)},${top + 7} Z" class="arrow"/>`);
+            const cut = `highest round ${fmt(b.max)}`;
+            const leftOf = cx + 8 + cut.length * 5.6 > x0 + PANEL_W;
+            out.push(`<text x="${(leftOf ? cx - 7 : cx + 7).toFixed(1)}" y="${top + 6}" class="cut" text-anchor="${leftOf ? 'end' : 'start'}">${esc(cut)}</text>`);
+          }
         }
         out.push(`<text x="${cx.toFixed(1)}" y="${labelY.toFixed(1)}" class="val" text-anchor="middle">${esc(fmt(b.value))}</text>`);
       } else {
@@ -418,7 +431,7 @@ function scenarioFigure(doc, s) {
   const ratioMetrics = [...ratioKeys, ...(groupBy ? groupedKeys : [])];
   const failed = doc.runs.filter((r) => r.scenario === s.id && r.ok === false).length;
   const notes = [
-    `<p class="note">Bars: median over ${rounds} round${rounds === 1 ? '' : 's'}${rounds > 1 ? '; whiskers: lowest and highest round' : ''}.${failed ? ` <strong>${failed} run(s) failed a check</strong> (see RESULTS.md).` : ''}</p>`,
+    `<p class="note">Bars: median over ${rounds} round${rounds === 1 ? '' : 's'}${rounds > 1 ? '; whiskers: lowest and highest round (one far above the bars is cut at the top with an arrow and its figure)' : ''}.${failed ? ` <strong>${failed} run(s) failed a check</strong> (see RESULTS.md).` : ''}</p>`,
     ratioLines.length ? `<p class="note">Ratios, per round then median (${ratioMetrics.map((k) => `${doc.metrics[k].label}: ${doc.metrics[k].better} is better`).join('; ')}):</p><ul class="ratios">${ratioLines.join('')}</ul>` : '',
     table,
   ].join('\n');
@@ -526,7 +539,8 @@ code{font:13px ui-monospace,Menlo,Consolas,monospace;background:#f2f2f2;padding:
 figure.chart{margin:1.5rem 0;padding:.75rem;border:1px solid #ccc;border-radius:4px;overflow-x:auto}
 figcaption{font-weight:600;margin-bottom:.3rem}svg{max-width:100%;height:auto;display:block}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#111}
-.pt{font-size:13px;font-weight:600}.tick{font-size:10px;fill:#444}.al{font-size:11px;fill:#333}.val{font-size:11px;font-weight:600}
+.pt{font-size:13px;font-weight:600}.tick{font-size:10px;fill:#444}.al{font-size:11px;fill:#333}.val{font-size:11px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.cut{font-size:10px;font-style:italic;paint-order:stroke;stroke:#fff;stroke-width:3px}.arrow{fill:#111}
 .gl{font-size:11.5px;font-weight:600}.gs,.bl{font-size:10px;fill:#333}.lg{font-size:12px}.na{font-size:10px;fill:#555;font-style:italic}
 .grid{stroke:#e3e3e3;stroke-width:1}.ax{stroke:#333;stroke-width:1.2}.wh{stroke:#111;stroke-width:1.3;fill:none}.ref{stroke:#111;stroke-width:1.2;stroke-dasharray:5 4}
 .note{font-size:13px;color:#333;margin:.4rem 0}.ratios{font-size:13px;margin:.2rem 0 .5rem}.warn{background:#fff3cd;border:1px solid #d6b656;padding:.4rem .6rem}

@@ -104,6 +104,20 @@ describe('bench report from fixture JSON', () => {
     expect(html).toContain('QUICK smoke run');
   });
 
+  test('a whisker far above the bars is cut at the top of the axis, with its figure', () => {
+    const docs = built.docs.map((d) => structuredClone(d));
+    // a third round: the baseline's p99 4,000 ms there, its median stays 40 ms
+    docs[0]!.runs.push(
+      { round: 3, scenario: 'single-c64', target: 'ours', order: 1, ok: true, readingsPerSec: 25000, p50: 2.4, p99: 5.5 },
+      { round: 3, scenario: 'single-c64', target: 'baseline', order: 2, ok: true, readingsPerSec: 4000, p50: 15.5, p99: 4000 },
+    );
+    const fig = charts(renderHtml(docs)).get('single-c64')![0]!;
+    expect(fig).toContain('highest round 4,000');
+    expect(fig).toContain('>40.0<'); // the bar: the median
+    expect(fig).not.toMatch(/class="tick" text-anchor="end">\d,\d{3}</); // the axis stops near the bars, not at 4,000 ms
+    expect(fig).toContain('class="arrow"');
+  });
+
   test('the same reports give the same bytes', () => {
     expect(renderHtml(built.docs)).toBe(html);
   });
