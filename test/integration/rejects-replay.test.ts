@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ReplayReport } from '../../src/core/replay.ts';
 import { reading } from '../fixtures/readings.ts';
 import { BUNDLE, type ServerProcess } from '../helpers/spawn-server.ts';
 import { useStack } from '../helpers/stack.ts';
@@ -33,18 +34,6 @@ interface Page {
   count: number;
   next_cursor: string | null;
 }
-interface Report {
-  dry_run: boolean;
-  examined: number;
-  accepted: number;
-  rejected_again: number;
-  duplicate: number;
-  unreplayable: number;
-  failed: number;
-  not_found: number;
-  next_cursor: string | null;
-  results: { id: string; status: string; device_id?: string; message_id?: string; code?: string; reason?: string }[];
-}
 
 let ahead = 0;
 /** 10 minutes ahead (refused with the default CLOCK_SKEW_MS of 5 minutes), each a distinct (device_id, timestamp). */
@@ -57,9 +46,9 @@ async function list(server: ServerProcess, query: string): Promise<Page> {
   return (await res.json()) as Page;
 }
 
-async function replay(server: ServerProcess, body: unknown): Promise<Report> {
+async function replay(server: ServerProcess, body: unknown): Promise<ReplayReport> {
   const res = await fetch(`${server.base}/api/v1/admin/rejects/replay`, { method: 'POST', headers: admin, body: JSON.stringify(body) });
-  const report = (await res.json()) as Report;
+  const report = (await res.json()) as ReplayReport;
   expect({ status: res.status, report }).toMatchObject({ status: 200 });
   return report;
 }
@@ -134,9 +123,9 @@ describe('rejects - Redis, several instances', () => {
     const entries = await refuse(stack.servers[0]!, 'rj-cli', sent);
     const before = await stack.client.xlen('sensor-data-invalid');
 
-    const dry = cliJson<Report>(['replay', '--device-id', 'rj-cli', '--dry-run'], { CLOCK_SKEW_MS: HOUR });
+    const dry = cliJson<ReplayReport>(['replay', '--device-id', 'rj-cli', '--dry-run'], { CLOCK_SKEW_MS: HOUR });
     expect(dry).toMatchObject({ dry_run: true, examined: 3, accepted: 2, rejected_again: 1, duplicate: 0, unreplayable: 0 });
-    const unchanged = cliJson<Report>(['replay', '--device-id', 'rj-cli']);
+    const unchanged = cliJson<ReplayReport>(['replay', '--device-id', 'rj-cli']);
     expect(unchanged).toMatchObject({ dry_run: false, examined: 3, accepted: 0, rejected_again: 3 });
     expect(unchanged.results[0]!.reason).toBe('timestamp is more than 300 s in the future');
     expect(await stored('rj-cli')).toEqual([]);
@@ -161,7 +150,7 @@ describe('rejects - Redis, several instances', () => {
     expect(await stack.client.xlen('sensor-data-invalid')).toBe(before - 2);
 
     // again: nothing left to accept; the invalid one is rejected again and stays
-    expect(cliJson<Report>(['replay', '--device-id', 'rj-cli'], { CLOCK_SKEW_MS: HOUR })).toMatchObject({ examined: 1, accepted: 0, rejected_again: 1 });
+    expect(cliJson<ReplayReport>(['replay', '--device-id', 'rj-cli'], { CLOCK_SKEW_MS: HOUR })).toMatchObject({ examined: 1, accepted: 0, rejected_again: 1 });
     expect((await list(stack.servers[0]!, '?device_id=rj-cli')).count).toBe(1);
     expect(await stored('rj-cli')).toHaveLength(2);
   });
@@ -224,7 +213,7 @@ describe('rejects - Redis, several instances', () => {
     // two requests at once on the instance too: both list the same entries before either deletes them
     const api = await Promise.all([replay(lenient, { device_id: 'rj-race' }), replay(lenient, { device_id: 'rj-race' })]);
     expect(await exited).toBe(0);
-    const reports = [JSON.parse(out) as Report, ...api];
+    const reports = [JSON.parse(out) as ReplayReport, ...api];
     expect(reports.reduce((n, r) => n + r.failed + r.rejected_again + r.unreplayable, 0)).toBe(0);
     expect(reports.reduce((n, r) => n + r.accepted, 0)).toBe(20);
     const stored20 = await stored('rj-race');
@@ -238,12 +227,12 @@ describe('rejects - Redis, several instances', () => {
     const co2 = { device_id: 'rj-co2', timestamp: new Date(Date.now() - 5000).toISOString(), sensors: { co2: { ppm: 812 } } };
     const [entry] = await refuse(stack.servers[0]!, 'rj-co2', [co2]);
     expect(entry!.reason).toStartWith('sensors.co2 is not a known sensor type');
-    expect(cliJson<Report>(['replay', '--ids', entry!.id])).toMatchObject({ rejected_again: 1 });
+    expect(cliJson<ReplayReport>(['replay', '--ids', entry!.id])).toMatchObject({ rejected_again: 1 });
     writeFileSync(join(dir, 'co2.json'), JSON.stringify({ type: 'object', properties: { ppm: { type: 'number', minimum: 0, maximum: 5000 } }, required: ['ppm'] }));
-    const report = cliJson<Report>(['replay', '--ids', entry!.id], { SENSOR_TYPES_DIR: dir });
+    const report = cliJson<ReplayReport>(['replay', '--ids', entry!.id], { SENSOR_TYPES_DIR: dir });
     expect(report).toMatchObject({ examined: 1, accepted: 1 });
     expect(await stored('rj-co2')).toEqual([expect.objectContaining({ device_id: 'rj-co2', timestamp: co2.timestamp, sensors: co2.sensors, message_id: report.results[0]!.message_id })]);
-    expect(cliJson<Report>(['replay', '--ids', entry!.id], { SENSOR_TYPES_DIR: dir })).toMatchObject({ examined: 0, not_found: 1 });
+    expect(cliJson<ReplayReport>(['replay', '--ids', entry!.id], { SENSOR_TYPES_DIR: dir })).toMatchObject({ examined: 0, not_found: 1 });
   });
 
   test('rejects - admin API: missing token 401, wrong token 403, bad ids and queries 400, unknown id 404', async () => {
