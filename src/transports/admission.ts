@@ -18,9 +18,14 @@ export function admission(limiter: RateLimiter, bucket: string, key: string, per
   let live: Promise<Admission> | undefined;
   let backfill: Promise<Admission> | undefined;
   const take = (b: string) => limiter.take(b, key).then((t: Take): Admission => (t.ok ? t : { ok: false, retryAfterSeconds: t.retryAfterSeconds, details: `more than the ${b} rate allowed for ${key}; retry in ${t.retryAfterSeconds} s` }));
+  // an answer is kept for the item, a failure to answer (the limiter's Redis down) is not: asking again retries
+  const forgetOnFailure = (p: Promise<Admission>, forget: () => void) => p.catch((err: unknown) => {
+    forget();
+    throw err;
+  });
   return (kind) => {
-    if (kind === 'live') return (live ??= take(bucket));
+    if (kind === 'live') return (live ??= forgetOnFailure(take(bucket), () => (live = undefined)));
     if (perReading) return take(Buckets.backfill);
-    return (backfill ??= take(Buckets.backfill));
+    return (backfill ??= forgetOnFailure(take(Buckets.backfill), () => (backfill = undefined)));
   };
 }
