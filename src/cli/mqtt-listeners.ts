@@ -17,11 +17,9 @@ import type { QueueBackend } from '../queue/backend.ts';
 import { MqttAcl } from '../transports/mqtt/acl.ts';
 import { MqttBridge } from '../transports/mqtt/bridge.ts';
 import { ConnectionSet } from '../transports/mqtt/connection-set.ts';
-import type { MqttContext } from '../transports/mqtt/context.ts';
-import { InFlightBudget } from '../transports/mqtt/flow.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
 import { Reason } from '../transports/mqtt/reason-codes.ts';
-import { MqttRouter } from '../transports/mqtt/router.ts';
+import { createMqttContext } from '../transports/mqtt/setup.ts';
 import { TopicMap } from '../transports/mqtt/topics.ts';
 
 export interface MqttParts {
@@ -48,25 +46,20 @@ export interface MqttSide {
 
 export function createMqtt(config: Config, p: MqttParts): MqttSide {
   const topics = new TopicMap(config.MQTT_TOPIC_PREFIX, p.sensorNames);
-  const ctx: MqttContext = {
+  const ctx = createMqttContext({
     pipeline: p.pipeline,
     topics,
-    router: new MqttRouter({
-      feed: (listener) => p.backend.onEvent(listener),
-      prefix: config.MQTT_TOPIC_PREFIX,
-      maxRetained: config.MQTT_MAX_RETAINED,
-      metrics: p.metrics,
-      log: p.log,
-    }),
     metrics: p.metrics,
     log: p.log,
-    devices: p.devices,
-    sessions: new Map(),
     auth: p.auth,
-    limiter: p.limiter,
-    perAddress: p.perAddress,
     acl: config.MQTT_ACL_FILE ? MqttAcl.fromFile(config.MQTT_TOPIC_PREFIX, config.MQTT_ACL_FILE) : new MqttAcl(config.MQTT_TOPIC_PREFIX),
-    budget: new InFlightBudget(config.MQTT_MAX_IN_FLIGHT_BYTES),
+    perAddress: p.perAddress,
+    limiter: p.limiter,
+    devices: p.devices,
+    feed: (listener) => p.backend.onEvent(listener),
+    prefix: config.MQTT_TOPIC_PREFIX,
+    maxInFlightBytes: config.MQTT_MAX_IN_FLIGHT_BYTES,
+    maxRetained: config.MQTT_MAX_RETAINED,
     limits: {
       maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
       connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
@@ -74,9 +67,19 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       topicAliasMaximum: config.MQTT_TOPIC_ALIAS_MAXIMUM,
       drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
       retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
-      maxOfflineMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
+      maxSubscriptionsPerClient: config.MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+      maxFilterBytes: config.MQTT_MAX_FILTER_BYTES,
+      maxTopicLevels: config.MQTT_MAX_TOPIC_LEVELS,
+      maxKeepAliveSeconds: config.MQTT_MAX_KEEP_ALIVE_S,
     },
-  };
+    sessions: {
+      maxSessions: config.MQTT_MAX_SESSIONS,
+      maxExpiryMs: config.MQTT_MAX_SESSION_EXPIRY_S * 1000,
+      maxQueuedMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
+      maxQueuedBytes: config.MQTT_MAX_OFFLINE_BYTES,
+      offlineBytesBudget: config.MQTT_OFFLINE_BYTES_BUDGET,
+    },
+  });
   // a revoked or rotated identity loses its live connections on every instance
   p.auth.onRevoked((id) => {
     for (const s of ctx.sessions.values()) {
@@ -106,6 +109,6 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     listeners,
     bridge,
     overWebSocket: new ConnectionSet(ctx),
-    tables: () => ({ mqtt_sessions: ctx.sessions.size, mqtt_subscribers: ctx.router.subscriberCount, mqtt_retained: ctx.router.retainedCount }),
+    tables: () => ({ mqtt_sessions: ctx.sessions.size, mqtt_subscriptions: ctx.router.subscriptionCount, mqtt_retained: ctx.router.retainedCount, mqtt_queued_bytes: ctx.sessions.queuedBytes }),
   };
 }

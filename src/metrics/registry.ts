@@ -145,6 +145,50 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     registers: [registry],
   });
 
+  // MQTT: messages to subscribers not delivered, bounds hit, and the sizes of the shared tables
+  const mqttDropped = new client.Counter({
+    name: 'mqtt_messages_dropped_total',
+    help: 'Messages to MQTT subscribers not delivered, by reason (session_queue_full, offline_budget, qos0_offline, expired, packet_too_large, session_ended)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const mqttBounds = new client.Counter({
+    name: 'mqtt_bounds_hit_total',
+    help: 'Times an MQTT bound was reached (sessions, session_expiry, subscriptions, filter_bytes, topic_levels, session_queue, offline_budget, keep_alive)',
+    labelNames: ['bound'] as const,
+    registers: [registry],
+  });
+  let mqttSnapshot: (() => MqttSnapshot) | undefined;
+  const mqttLast = { received: 0, sent: 0 };
+  new client.Counter({
+    name: 'mqtt_messages_total',
+    help: 'PUBLISH packets received from and sent to MQTT clients',
+    labelNames: ['direction'] as const,
+    registers: [registry],
+    collect() {
+      const s = mqttSnapshot?.();
+      if (s === undefined) return;
+      this.inc({ direction: 'received' }, s.messagesReceived - mqttLast.received);
+      this.inc({ direction: 'sent' }, s.messagesSent - mqttLast.sent);
+      mqttLast.received = s.messagesReceived;
+      mqttLast.sent = s.messagesSent;
+    },
+  });
+  const mqttGauge = (name: string, help: string, pick: (s: MqttSnapshot) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = mqttSnapshot?.();
+        if (s !== undefined) this.set(pick(s));
+      },
+    });
+  mqttGauge('mqtt_sessions', 'MQTT sessions held by this instance (connected, and persistent ones kept for clients away)', (s) => s.sessions);
+  mqttGauge('mqtt_subscriptions', 'MQTT subscriptions held by this instance', (s) => s.subscriptions);
+  mqttGauge('mqtt_retained_messages', 'Retained MQTT messages held by this instance', (s) => s.retained);
+  mqttGauge('mqtt_queued_bytes', 'Bytes of messages waiting in MQTT session queues (bounded by MQTT_OFFLINE_BYTES_BUDGET)', (s) => s.queuedBytes);
+
   const errorChildren = new Map<string, { inc(): void }>();
   const ingestLatency = latency.labels({ operation: 'ingest' });
   const appendLatency = latency.labels({ operation: 'queue_append' });
@@ -199,7 +243,28 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     backfill(): void {
       backfilled.inc();
     },
+    /** A message to an MQTT subscriber was not delivered (also counted as sensor_data_errors_total{error_type="mqtt_message_dropped"} except for expiry). */
+    mqttDropped(reason: string): void {
+      mqttDropped.inc({ reason });
+    },
+    mqttBoundHit(bound: string): void {
+      mqttBounds.inc({ bound });
+    },
+    /** Where the MQTT gauges and message counters are read from at scrape time. */
+    mqttSource(snapshot: () => MqttSnapshot): void {
+      mqttSnapshot = snapshot;
+    },
   };
+}
+
+/** What the MQTT side reports at scrape time. */
+export interface MqttSnapshot {
+  sessions: number;
+  subscriptions: number;
+  retained: number;
+  queuedBytes: number;
+  messagesReceived: number;
+  messagesSent: number;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -52,7 +52,7 @@ test('mqtt - 10,000 connect/disconnect cycles leave no connection, session or me
   await churn(10_000, 'churn');
   const after = await memoryReport();
   console.log(`mqtt churn: 10000 cycles, heap used after GC ${before.heap_used} → ${after.heap_used} bytes, RSS ${before.rss} → ${after.rss}`);
-  expect({ sessions: after.mqtt_sessions, subscribers: after.mqtt_subscribers, in_flight: after.in_flight }).toEqual({ sessions: 0, subscribers: 0, in_flight: 0 });
+  expect({ sessions: after.mqtt_sessions, subscriptions: after.mqtt_subscriptions, in_flight: after.in_flight }).toEqual({ sessions: 0, subscriptions: 0, in_flight: 0 });
   // retained heap: a leak of 200 bytes per cycle would show as 2 MB
   expect(after.heap_used! - before.heap_used!).toBeLessThan(2_000_000);
   const c = await RawMqtt.connected(stack.server.mqttPort, 4);

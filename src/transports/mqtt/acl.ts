@@ -51,6 +51,12 @@ export class MqttAcl {
     return this.#extra(who, 'subscribe').some((f) => covers(f, filter));
   }
 
+  /** $SYS topics: only what an ACL rule grants (the built-in rules cover the sensor topics only). */
+  mayWatchSystem(who: Identity, filter: string): boolean {
+    if (who.via === 'none') return true;
+    return this.#extra(who, 'subscribe').some((f) => covers(f, filter));
+  }
+
   #extra(who: Identity, what: 'publish' | 'subscribe'): string[] {
     return this.#rules.filter((r) => r.role === undefined || r.role === who.role).flatMap((r) => (r[what] ?? []).map((f) => f.replaceAll('%u', who.id)));
   }

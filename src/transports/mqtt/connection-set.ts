@@ -1,14 +1,13 @@
 /**
  * The open MQTT connections of one listener (TCP, TLS or WebSocket): counted in
  * `active_connections{connection_type="mqtt"}` and swept once a second for clients past their
- * CONNECT deadline or keep-alive (1.5 × the keep-alive they announced [MQTT-3.1.2-24]).
+ * CONNECT deadline or keep-alive (1.5 × the keep-alive, from the last bytes received [MQTT-3.1.2-22]).
  * @module
  */
 import type { Duplex } from 'node:stream';
 import { MqttConnection } from './connection.ts';
 import type { MqttContext } from './context.ts';
 import { Reason } from './reason-codes.ts';
-import { expireSessions } from './sessions.ts';
 
 export class ConnectionSet {
   readonly #connections = new Set<MqttConnection>();
@@ -45,11 +44,10 @@ export class ConnectionSet {
 
   #sweep(): void {
     const now = Date.now();
-    expireSessions(this.#ctx, now);
     const { connectTimeoutMs } = this.#ctx.limits;
     for (const c of this.#connections) {
       if (c.state === 'awaiting-connect' && now - c.openedAt > connectTimeoutMs) c.destroy();
-      else if (c.state === 'connected' && c.keepAlive > 0 && now - c.lastPacketAt > c.keepAlive * 1500) {
+      else if (c.state === 'connected' && c.keepAliveExpired(now)) {
         c.disconnect(Reason.keepAliveTimeout, 'keep-alive timeout');
       }
     }

@@ -1,26 +1,31 @@
 /**
- * One MQTT network connection: socket ⇄ framer ⇄ parser (fast path or mqtt-packet) ⇄ handlers.
+ * One MQTT network connection: socket ⇄ framer ⇄ decoder (fast path or mqtt-packet) ⇄ handlers.
  * Reads only while there is room for more publishes in flight (pull, not push), so a slow
- * or saturated queue turns into TCP backpressure instead of memory or dropped readings. Writes honour the socket's
- * backpressure and drop clients that stop reading.
+ * or saturated queue turns into TCP backpressure instead of memory or dropped readings. Writes
+ * honour the socket's backpressure: messages to a subscriber wait in its session's bounded
+ * queue while the socket has not taken what was written, and a client that takes nothing for
+ * MQTT_DRAIN_TIMEOUT_MS is dropped.
  * @module
  */
 import type { Duplex } from 'node:stream';
 import * as mqtt from 'mqtt-packet';
-import type { Packet, Parser } from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
 import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { MqttContext } from './context.ts';
 import { parsePublish } from './fast-publish.ts';
 import { FrameError, Framer } from './framer.ts';
-import { endSession } from './sessions.ts';
 import { dispatch } from './handlers/index.ts';
+import { decodeFrame } from './packet-decoder.ts';
+import { encodePublish, publishSize, type PublishDelivery } from './publish-encoder.ts';
 import { Reason } from './reason-codes.ts';
-import type { Message } from './router.ts';
-import type { Session } from './session.ts';
+import type { Delivery, Session } from './session.ts';
+import type { Will } from './sessions.ts';
 import { connectLevel, illFormedString } from './utf8.ts';
 
-/** Bytes queued to a subscriber past which messages to it are dropped (counted) instead of buffered. */
-const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
+/** Bytes read ahead while publishes wait for room, to answer PINGREQs behind them; past it, TCP backpressure. */
+const READ_AHEAD_BYTES = 64 * 1024;
+/** The Maximum Packet Size of a client that announces none: the protocol's limit [MQTT-3.1.2-24]. */
+const PROTOCOL_MAX_PACKET = 268_435_460;
 
 export type ConnectionState = 'awaiting-connect' | 'connected' | 'closed';
 
@@ -30,7 +35,7 @@ export class MqttConnection {
   clientId = '';
   /** The device this connection counts for in the fleet state (set at CONNECT when DEVICE_STATE=on). */
   trackedDevice: string | undefined;
-  /** Seconds, from CONNECT; 0 = no keep-alive. */
+  /** Seconds, from CONNECT (or the Server Keep Alive sent back); 0 = no keep-alive. */
   keepAlive = 0;
   /** The device a verified TLS client certificate names (mTLS), if any. */
   certificate: Identity | undefined;
@@ -39,38 +44,50 @@ export class MqttConnection {
   /** Who the client proved to be at CONNECT (ANONYMOUS with AUTH_MODE=none). */
   identity: Identity = ANONYMOUS;
   /** v5 topic aliases the client set on this network connection (not kept in the session). */
-  readonly topicAliases = new Map<number, string>();
+  topicAliases: Map<number, string> | undefined;
   /** Set by CONNECT; outlives the connection when persistent. */
   session: Session | undefined;
+  /** QoS 1 publishes from the client not yet acknowledged (for its Receive Maximum, v5). */
+  unackedQos1 = 0;
+  /** v5: the largest packet the client accepts [MQTT-3.1.2-24]. */
+  maxPacketToClient = PROTOCOL_MAX_PACKET;
+  /** v5: the highest topic alias the client accepts from the server (0: none) [MQTT-3.3.2-11]. */
+  topicAliasMaxToClient = 0;
   /** A TCP or TLS socket, or the byte stream of an MQTT-over-WebSocket connection. */
   readonly socket: Duplex;
   readonly ctx: MqttContext;
   readonly openedAt = Date.now();
+  /**
+   * When the last whole packet arrived from the client (read off the socket, handled or not):
+   * keep-alive is measured from here [MQTT-3.1.2-22]. Not from the last packet *handled*: a
+   * connection the server stopped reading (queue down) would otherwise time out by our doing.
+   * Not from any byte either: a packet trickled a byte at a time must not hold a connection.
+   */
   lastPacketAt = Date.now();
   /** The will to publish if the connection ends without a normal DISCONNECT [MQTT-3.1.2-8]. */
-  will: Message | undefined;
+  will: Will | undefined;
   #framer: Framer;
-  #parser: Parser;
   #inFlight = 0;
   #waitingForRoom = false;
+  /** Reading stopped by the server (a publish waits for room): the keep-alive clock does not run against the client. */
+  #paused = false;
+  #readAhead = 0;
   #drainTimer: NodeJS.Timeout | undefined;
   #corked = false;
+  /** Counted in the connected clients ($SYS, sessions) since its CONNACK. */
+  #counted = false;
   /** Frames read and not yet handled (a PUBLISH waiting for room stops the loop). */
   #frames: Buffer[] = [];
   #next = 0;
   /** Set while CONNECT is being authenticated: no further packet is handled until it is settled. */
   #holding = false;
+  /** Server → client topic aliases; they live as long as this network connection. */
+  #aliasesOut: Map<string, number> | undefined;
 
   constructor(socket: Duplex, ctx: MqttContext) {
     this.socket = socket;
     this.ctx = ctx;
     this.#framer = new Framer(ctx.limits.maxPacketBytes);
-    this.#parser = mqtt.parser({ protocolVersion: 4 });
-    this.#parser.on('packet', (p: Packet) => {
-      this.lastPacketAt = Date.now();
-      dispatch(this, p);
-    });
-    this.#parser.on('error', (err: Error) => this.protocolError(Reason.malformedPacket, err.message));
     socket.on('readable', this.#read);
     socket.on('drain', this.#drained);
     socket.on('error', () => this.destroy());
@@ -80,6 +97,16 @@ export class MqttConnection {
   /** Publishes awaiting the queue on this connection. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** The socket has not taken what was written: messages wait in the session's queue until it drains. */
+  get congested(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  /** Whether the keep-alive has run out: 1.5 × the keep-alive without a packet from the client [MQTT-3.1.2-22], never while the server itself stopped reading. */
+  keepAliveExpired(now: number): boolean {
+    return this.keepAlive > 0 && !this.#paused && now - this.lastPacketAt > this.keepAlive * 1500;
   }
 
   /** Counts a publish of `bytes` until `work` settles; reading resumes when there is room again. */
@@ -98,20 +125,62 @@ export class MqttConnection {
 
   readonly #read = (): void => {
     while (this.state !== 'closed') {
-      if (!this.#handleFrames()) return;
-      const chunk = this.socket.read() as Buffer | null;
-      if (chunk === null) return;
-      const frames = this.#framer.push(chunk);
-      if (!Array.isArray(frames)) {
-        if (frames.error === FrameError.tooLarge) {
-          this.protocolError(Reason.packetTooLarge, `packet of ${frames.size} bytes exceeds the maximum of ${this.ctx.limits.maxPacketBytes}`);
-        } else this.protocolError(Reason.malformedPacket, 'malformed remaining length');
+      if (!this.#handleFrames()) {
+        if (this.#paused && (this.state as ConnectionState) !== 'closed') this.#readAheadForPings();
         return;
       }
-      this.#frames = frames;
-      this.#next = 0;
+      const chunk = this.socket.read() as Buffer | null;
+      if (chunk === null) return;
+      if (!this.#take(chunk)) return;
     }
   };
+
+  /** Frames `chunk`; false when the stream is broken (the connection is then closed). */
+  #take(chunk: Buffer): boolean {
+    this.ctx.stats.bytesReceived += chunk.length;
+    const frames = this.#framer.push(chunk);
+    if (!Array.isArray(frames)) {
+      if (frames.error === FrameError.tooLarge) {
+        this.protocolError(Reason.packetTooLarge, `packet of ${frames.size} bytes exceeds the maximum of ${this.ctx.limits.maxPacketBytes}`);
+      } else this.protocolError(Reason.malformedPacket, 'malformed remaining length');
+      return false;
+    }
+    if (frames.length > 0) this.lastPacketAt = Date.now();
+    if (this.#next >= this.#frames.length) {
+      this.#frames = frames;
+      this.#next = 0;
+    } else for (const f of frames) this.#frames.push(f);
+    return true;
+  }
+
+  /**
+   * While a publish waits for room, the client's PINGREQs behind it are answered (up to
+   * READ_AHEAD_BYTES read ahead), so that a client held back by the server does not give up on
+   * a keep-alive it kept; everything else stays in order behind the publish.
+   */
+  #readAheadForPings(): void {
+    this.#answerPings();
+    while (this.#readAhead < READ_AHEAD_BYTES && this.state !== 'closed') {
+      const chunk = this.socket.read() as Buffer | null;
+      if (chunk === null) return;
+      const before = this.#frames.length;
+      if (!this.#take(chunk)) return;
+      for (let i = before; i < this.#frames.length; i++) this.#readAhead += this.#frames[i]!.length;
+      this.#answerPings();
+    }
+  }
+
+  #answerPings(): void {
+    const frames = this.#frames;
+    let kept = this.#next + 1;
+    for (let i = this.#next + 1; i < frames.length; i++) {
+      const f = frames[i]!;
+      // PINGREQ: type 12, no flags, remaining length 0 [MQTT-3.12.4-1]
+      if (f.length === 2 && f[0] === 0xc0 && f[1] === 0) this.send({ cmd: 'pingresp' });
+      else frames[kept++] = f;
+    }
+    frames.length = Math.max(kept, this.#next + 1);
+  }
 
   /**
    * Handles the frames already read, one by one, while there is room: a PUBLISH waits (and with
@@ -123,7 +192,11 @@ export class MqttConnection {
     while (this.#next < this.#frames.length) {
       if (this.state === 'closed' || this.#holding) return false;
       const frame = this.#frames[this.#next]!;
-      if (frame[0]! >> 4 === 3 && !this.#roomForPublish()) return false;
+      if (frame[0]! >> 4 === 3 && !this.#roomForPublish()) {
+        this.#paused = true;
+        return false;
+      }
+      this.#paused = false;
       this.#next++;
       try {
         const illFormed = illFormedString(frame, this.protocolVersion);
@@ -133,10 +206,15 @@ export class MqttConnection {
           return false;
         }
         const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
-        if (publish !== undefined) {
-          this.lastPacketAt = Date.now();
-          dispatch(this, publish);
-        } else this.#parser.parse(frame);
+        if (publish !== undefined) dispatch(this, publish);
+        else {
+          const packet = decodeFrame(frame, this.protocolVersion);
+          if (packet instanceof Error) {
+            this.protocolError(Reason.malformedPacket, packet.message);
+            return false;
+          }
+          dispatch(this, packet);
+        }
       } catch (err) {
         this.#failed(err);
         return false;
@@ -144,6 +222,8 @@ export class MqttConnection {
     }
     this.#frames = [];
     this.#next = 0;
+    this.#readAhead = 0;
+    this.#paused = false;
     return this.state !== 'closed';
   }
 
@@ -184,39 +264,113 @@ export class MqttConnection {
   /** Handles no further packet until `work` settles (CONNECT awaiting its credentials check). */
   hold(work: Promise<unknown>): void {
     this.#holding = true;
-    work.finally(() => {
-      this.#holding = false;
-      this.#read();
-    });
+    work.then(
+      () => this.#unhold(),
+      (err: unknown) => {
+        this.#unhold();
+        this.#failed(err);
+      },
+    );
+  }
+
+  #unhold(): void {
+    this.#holding = false;
+    this.#read();
+  }
+
+  /** The CONNECT was accepted (CONNACK sent): the client counts as connected until the socket closes. */
+  accepted(): void {
+    this.state = 'connected';
+    this.#counted = true;
+    this.ctx.stats.connected++;
   }
 
   /** Called by the CONNECT handler once the protocol version is known. */
   setProtocolVersion(v: number): void {
     this.protocolVersion = v;
-    (this.#parser as Parser & { settings: { protocolVersion: number } }).settings.protocolVersion = v;
   }
 
-  /** Writes a packet; a client that does not take its bytes within drainTimeoutMs is dropped. */
+  /**
+   * Writes a packet (not PUBLISH to subscribers: sendPublish). A v5 packet larger than the
+   * client accepts [MQTT-3.1.2-24] loses its reason string and user properties; one still too
+   * large is not sent.
+   */
   send(packet: Packet): void {
     if (this.state === 'closed') return;
+    let bytes = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    if (bytes.length > this.maxPacketToClient) {
+      const props = (packet as { properties?: Record<string, unknown> }).properties;
+      if (props === undefined) return;
+      const { reasonString: _r, userProperties: _u, ...rest } = props;
+      bytes = mqtt.generate({ ...packet, properties: rest } as Packet, { protocolVersion: this.protocolVersion });
+      if (bytes.length > this.maxPacketToClient) return;
+    }
+    this.#write(bytes);
+  }
+
+  /**
+   * Writes the PUBLISH of `d` with packet identifier `packetId` (QoS 1/2). False when the client's
+   * Maximum Packet Size does not allow it: discarded, as the specification asks [MQTT-3.1.2-25].
+   */
+  sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {
+    if (this.state === 'closed') return true;
+    const v5 = this.protocolVersion === 5;
+    const m = d.m;
+    const p: PublishDelivery = { qos: d.qos, retain: d.retain, dup };
+    if (packetId !== undefined) p.packetId = packetId;
+    let newAlias = false;
+    if (v5) {
+      // the expiry sent is what is left of it [MQTT-3.3.2-6]
+      if (m.expiresAt !== undefined) p.expirySeconds = Math.max(1, Math.ceil((m.expiresAt - Date.now()) / 1000));
+      if (d.subscriptionIds !== undefined) p.subscriptionIds = d.subscriptionIds;
+      if (this.topicAliasMaxToClient > 0) newAlias = this.#alias(m.topic, p);
+    }
+    if (this.maxPacketToClient < PROTOCOL_MAX_PACKET && publishSize(m, p, v5) > this.maxPacketToClient) {
+      if (newAlias) this.#unalias(m.topic);
+      this.ctx.sessions.dropped('packet_too_large');
+      return false;
+    }
+    this.ctx.stats.messagesSent++;
+    this.#write(encodePublish(m, p, v5));
+    return true;
+  }
+
+  /** Server → client topic alias: the topic's alias if it has one (topic omitted), else a new one while any is left. True when a new alias was set. */
+  #alias(topic: string, p: PublishDelivery): boolean {
+    const aliases = (this.#aliasesOut ??= new Map());
+    const known = aliases.get(topic);
+    if (known !== undefined) {
+      p.topicAlias = known;
+      p.topicOmitted = true;
+      return false;
+    }
+    // [MQTT-3.3.2-11] never above the client's Topic Alias Maximum
+    if (aliases.size >= this.topicAliasMaxToClient) return false;
+    const alias = aliases.size + 1;
+    aliases.set(topic, alias);
+    p.topicAlias = alias;
+    return true;
+  }
+
+  #unalias(topic: string): void {
+    this.#aliasesOut?.delete(topic);
+  }
+
+  #write(bytes: Buffer): void {
     // coalesce: the acks of one queue batch settle in one microtask run; one writev for all of them
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();
       process.nextTick(this.#uncork);
     }
-    const ok = mqtt.writeToStream(packet, this.socket, { protocolVersion: this.protocolVersion });
+    this.ctx.stats.bytesSent += bytes.length;
+    const ok = this.socket.write(bytes);
     if (!ok && this.#drainTimer === undefined) {
       this.#drainTimer = setTimeout(() => {
         this.ctx.log.info({ client_id: this.clientId }, 'mqtt client not reading its answers: disconnected');
         this.destroy();
       }, this.ctx.limits.drainTimeoutMs);
     }
-  }
-
-  /** True while the client is not taking its bytes: messages to it are dropped, not buffered. */
-  get slow(): boolean {
-    return this.socket.writableLength > SLOW_SUBSCRIBER_BYTES;
   }
 
   /** The client ended the connection with DISCONNECT: no will (unless v5 asked for it with 0x04). */
@@ -233,6 +387,7 @@ export class MqttConnection {
   readonly #drained = (): void => {
     clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;
+    if (this.session?.connection === this) this.session.pump();
   };
 
   /** A protocol violation: v5 clients are told why (DISCONNECT with a reason code), then the connection closes. */
@@ -276,16 +431,12 @@ export class MqttConnection {
     }
     this.ctx.budget.forget(this.#read);
     clearTimeout(this.#drainTimer);
-    const session = this.session;
-    if (session && session.connection === this) {
-      session.connection = undefined;
-      if (session.persistent) session.expiresAt = Date.now() + session.expiryMs;
-      else endSession(this.ctx, session);
+    if (this.#counted) {
+      this.#counted = false;
+      this.ctx.stats.connected--;
     }
-    if (this.will) {
-      const will = this.will;
-      this.will = undefined;
-      this.ctx.router.publish(will);
-    }
+    const will = this.will;
+    this.will = undefined;
+    this.ctx.sessions.connectionClosed(this, will);
   }
 }

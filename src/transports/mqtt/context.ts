@@ -1,6 +1,6 @@
 /**
- * What MQTT connections share: the core pipeline, the topic map, the session registry,
- * limits and metrics, handed in by the composition root.
+ * What MQTT connections share: the core pipeline, the topic map, the session registry, the
+ * router, limits, counters and metrics, handed in by the composition root.
  * @module
  */
 import type { Logger } from 'pino';
@@ -11,9 +11,10 @@ import type { Pipeline } from '../../core/pipeline.ts';
 import type { DeviceTracker } from '../../core/fleet/device-tracker.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { MqttAcl } from './acl.ts';
+import type { BoundNotifier } from './bounds.ts';
 import type { InFlightBudget } from './flow.ts';
 import type { MqttRouter } from './router.ts';
-import type { Session } from './session.ts';
+import type { SessionRegistry } from './sessions.ts';
 import type { TopicMap } from './topics.ts';
 
 export interface MqttLimits {
@@ -21,16 +22,34 @@ export interface MqttLimits {
   maxPacketBytes: number;
   /** CONNECT must arrive within this time after the TCP connection opens. */
   connectTimeoutMs: number;
-  /** QoS 1/2 publishes awaiting the queue per connection before the socket stops being read. */
+  /** QoS 1/2 publishes per connection awaiting the queue before the socket stops being read (announced to v5 clients). */
   receiveMaximum: number;
-  /** Highest topic alias a v5 client may use on one connection (0: none) [MQTT-3.3.2.3.4]. */
+  /** Highest topic alias a v5 client may use on one connection (0: none) [MQTT-3.3.2-12]. */
   topicAliasMaximum: number;
   /** A client that does not read its answers for this long is disconnected. */
   drainTimeoutMs: number;
-  /** QoS 1/2 messages kept per persistent session while its client is away. */
-  maxOfflineMessages: number;
   /** Longest wait between two attempts to store a held publish while the queue is unavailable. */
   retryMaxDelayMs: number;
+  /** Subscriptions one session may hold (MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT). */
+  maxSubscriptionsPerClient: number;
+  /** Longest topic filter in bytes (MQTT_MAX_FILTER_BYTES). */
+  maxFilterBytes: number;
+  /** Most levels in a topic name or filter (MQTT_MAX_TOPIC_LEVELS). */
+  maxTopicLevels: number;
+  /** Longest keep-alive accepted; larger (or, v5, none) is answered with Server Keep Alive (MQTT_MAX_KEEP_ALIVE_S). */
+  maxKeepAliveSeconds: number;
+}
+
+/** Counters of this instance's MQTT traffic, read by $SYS and the metrics. */
+export interface MqttStats {
+  /** Clients connected now (CONNACK sent, socket open). */
+  connected: number;
+  /** PUBLISH packets received from clients. */
+  messagesReceived: number;
+  /** PUBLISH packets sent to clients. */
+  messagesSent: number;
+  bytesReceived: number;
+  bytesSent: number;
 }
 
 export interface MqttContext {
@@ -51,5 +70,7 @@ export interface MqttContext {
   /** Per-device fleet state (DEVICE_STATE=on): told when a device's MQTT connection opens and closes. */
   devices?: DeviceTracker | undefined;
   /** Sessions by client id, connected or kept for a persistent client. */
-  sessions: Map<string, Session>;
+  sessions: SessionRegistry;
+  stats: MqttStats;
+  bounds: BoundNotifier;
 }

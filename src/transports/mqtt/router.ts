@@ -1,135 +1,249 @@
 /**
- * Delivery to MQTT subscribers on this instance: subscriptions with wildcards, retained
- * messages, relayed publishes, and every accepted reading (from any transport and, through
- * the queue backend's events, any instance) on `{prefix}/{device_id}/data`, exactly once.
+ * Delivery to MQTT subscribers on this instance: subscriptions (with wildcards, v5 options and
+ * shared groups), retained messages, relayed publishes, wills, and every accepted reading (from
+ * any transport and, through the queue backend's events, any instance) on
+ * `{prefix}/{device_id}/data`.
+ *
+ * Routing a message costs O(topic levels + matching subscriptions) (subscription-index.ts),
+ * never one test per subscription; a reading event costs a topic lookup and nothing more
+ * when nobody here subscribed to it, and the event channel is listened to only while some
+ * subscription could match a reading topic at all.
  * @module
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics/registry.ts';
-import { matches } from './topic-filter.ts';
-
-export interface Message {
-  topic: string;
-  payload: Buffer;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  /** v5 Message Expiry: not delivered after this time (ms since epoch) [MQTT-3.3.2-5]. */
-  expiresAt?: number;
-  /** v5 properties forwarded to v5 subscribers. */
-  contentType?: string;
-  payloadFormatIndicator?: boolean;
-}
-
-/** Whether `m` has outlived its v5 Message Expiry Interval. */
-export function expired(m: Message, now = Date.now()): boolean {
-  return m.expiresAt !== undefined && now >= m.expiresAt;
-}
-
-/** Who receives messages: a session (connected, or persistent and away). */
-export interface Subscriber {
-  deliver(m: Message, subscriptionQos: 0 | 1 | 2): void;
-  readonly subscriptions: Map<string, 0 | 1 | 2>;
-}
+import { expired, type Message } from './message.ts';
+import { readingDeviceId } from './reading-topic.ts';
+import { RetainedStore } from './retained.ts';
+import { delivery, type Delivery, type Session } from './session.ts';
+import { SharedGroup } from './shared-group.ts';
+import { SubscriptionIndex, type Target } from './subscription-index.ts';
+import { parseShared, Subscription, type SubscriptionOptions } from './subscription.ts';
 
 /** Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function. */
 export type ReadingFeed = (listener: (json: string) => void) => () => void;
 
+export interface RouterOptions {
+  feed: ReadingFeed;
+  prefix: string;
+  maxRetained: number;
+  /** Topic names and filters have at most this many levels (checked before they reach the router). */
+  maxTopicLevels: number;
+  metrics: Metrics;
+  log: Logger;
+}
+
 export class MqttRouter {
-  readonly #subs = new Set<Subscriber>();
-  readonly #retained = new Map<string, Message>();
+  readonly #index: SubscriptionIndex;
+  readonly #groups = new Map<string, SharedGroup>();
+  readonly #retained: RetainedStore;
   readonly #feed: ReadingFeed;
   readonly #prefix: string;
-  readonly #maxRetained: number;
+  readonly #readingPattern: string[];
   readonly #metrics: Metrics;
-  readonly #log: Logger;
+  /** Subscriptions whose filter can match some reading topic: the event channel is listened to while > 0. */
+  #readingSubscriptions = 0;
+  #subscriptions = 0;
   #unfeed: (() => void) | undefined;
 
-  constructor(o: { feed: ReadingFeed; prefix: string; maxRetained: number; metrics: Metrics; log: Logger }) {
+  constructor(o: RouterOptions) {
     this.#feed = o.feed;
     this.#prefix = o.prefix.endsWith('/') ? o.prefix : o.prefix + '/';
-    this.#maxRetained = o.maxRetained;
+    this.#readingPattern = [...this.#prefix.slice(0, -1).split('/'), '+', 'data'];
+    this.#retained = new RetainedStore(o.maxRetained);
+    this.#index = new SubscriptionIndex(o.maxTopicLevels);
     this.#metrics = o.metrics;
-    this.#log = o.log;
   }
 
-  get subscriberCount(): number {
-    return this.#subs.size;
+  /** Subscriptions held by sessions on this instance (a shared subscription counts per member). */
+  get subscriptionCount(): number {
+    return this.#subscriptions;
   }
 
   get retainedCount(): number {
     return this.#retained.size;
   }
 
-  /** Adds or replaces a subscription and sends the retained messages it matches [MQTT-3.3.1-6]. */
-  subscribe(c: Subscriber, filter: string, qos: 0 | 1 | 2): void {
-    c.subscriptions.set(filter, qos);
-    this.#subs.add(c);
-    // readings cross the queue's event channel only while someone here listens
-    this.#unfeed ??= this.#feed(this.#onReading);
-    const now = Date.now();
-    for (const m of this.#retained.values()) {
-      if (expired(m, now)) this.#retained.delete(m.topic);
-      else if (matches(filter, m.topic)) c.deliver(m, qos);
-    }
+  /** Whether the readings' event channel is listened to (some subscription could match a reading topic). */
+  get listeningToReadings(): boolean {
+    return this.#unfeed !== undefined;
   }
 
-  unsubscribe(c: Subscriber, filter: string): boolean {
-    const existed = c.subscriptions.delete(filter);
-    if (c.subscriptions.size === 0) this.drop(c);
-    return existed;
+  /**
+   * Adds, or replaces [MQTT-3.8.4-3], the subscription `key` (a topic filter, or
+   * `$share/{name}/{filter}`) of `session`, then sends the retained messages it asks for
+   * [MQTT-3.3.1-9..11] (none for a shared subscription, MQTT 5 §4.8.2). The key must be valid.
+   */
+  subscribe(session: Session, key: string, options: SubscriptionOptions): void {
+    const existing = session.subscriptions.get(key);
+    if (existing !== undefined) existing.options = options;
+    else {
+      const shared = parseShared(key);
+      const filter = typeof shared === 'object' ? shared.filter : key;
+      let group: SharedGroup | undefined;
+      if (typeof shared === 'object') {
+        const groupKey = SharedGroup.key(shared.group, shared.filter);
+        group = this.#groups.get(groupKey);
+        if (group === undefined) {
+          group = new SharedGroup(shared.group, shared.filter);
+          this.#groups.set(groupKey, group);
+          this.#index.add(group);
+        }
+      }
+      const sub = new Subscription(session, key, filter, options, group);
+      session.subscriptions.set(key, sub);
+      if (group !== undefined) group.add(sub);
+      else this.#index.add(sub);
+      this.#subscriptions++;
+      if (this.#couldMatchReadings(filter)) this.#readingSubscriptionsChanged(+1);
+    }
+    const shared = existing !== undefined ? existing.group !== undefined : parseShared(key) !== undefined;
+    const rh = options.retainHandling;
+    if (shared || rh === 2 || (rh === 1 && existing !== undefined)) return;
+    this.#retained.forEachMatch(key, (m) => {
+      // a retained message sent for a new subscription keeps RETAIN = 1 [MQTT-3.3.1-9]
+      session.deliver(delivery(m, minQos(m.qos, options.qos), true, options.identifier === undefined ? undefined : [options.identifier]));
+    });
+  }
+
+  /** Removes the subscription `key` of `session`; false when it had none [MQTT-3.10.4-5]. */
+  unsubscribe(session: Session, key: string): boolean {
+    const sub = session.subscriptions.get(key);
+    if (sub === undefined) return false;
+    session.subscriptions.delete(key);
+    this.#remove(sub);
+    return true;
   }
 
   /** Forgets every subscription of an ended session. */
-  drop(c: Subscriber): void {
-    this.#subs.delete(c);
-    if (this.#subs.size === 0 && this.#unfeed) {
+  dropSession(session: Session): void {
+    for (const sub of session.subscriptions.values()) this.#remove(sub);
+    session.subscriptions.clear();
+  }
+
+  /** A message published by a client, a will or the server ($SYS): retained if asked, then routed. */
+  publish(m: Message): void {
+    if (m.retain) this.retain(m);
+    this.#route(m);
+  }
+
+  /**
+   * Keeps (or with an empty payload removes) the retained message of `m.topic`, without
+   * delivering it [MQTT-3.3.1-5], [MQTT-3.3.1-6]. False when refused (MQTT_MAX_RETAINED, counted).
+   */
+  retain(m: Message): boolean {
+    if (this.#retained.set(m)) return true;
+    this.#metrics.error('mqtt_retained_full');
+    return false;
+  }
+
+  /**
+   * Deliveries a session gave back when its client left (shared subscriptions): each goes to
+   * another member of its group; with none left, back to `keeper` (the persistent session that
+   * gave it up, which sends it when its client returns) or, without one, it is dropped and counted.
+   */
+  redistribute(ds: readonly Delivery[], from: Session, keeper: Session | undefined, dropped: () => void): void {
+    for (const d of ds) {
+      const member = d.group!.pick(from);
+      if (member !== undefined) member.session.deliver(this.#sharedDelivery(d.m, member));
+      else if (keeper !== undefined) keeper.deliver(d);
+      else dropped();
+    }
+  }
+
+  readonly #onReading = (json: string): void => {
+    const deviceId = readingDeviceId(json);
+    if (deviceId === undefined) return;
+    const topic = `${this.#prefix}${deviceId}/data`;
+    const targets = this.#index.match(topic);
+    if (targets.length === 0) return;
+    this.#deliver({ topic, payload: Buffer.from(json), qos: 1, retain: false }, targets);
+  };
+
+  #route(m: Message): void {
+    if (expired(m)) return;
+    const targets = this.#index.match(m.topic);
+    if (targets.length > 0) this.#deliver(m, targets);
+  }
+
+  /** One delivery per session even when several of its filters match: at the highest QoS, with every identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]. */
+  #deliver(m: Message, targets: readonly Target[]): void {
+    if (targets.length === 1) {
+      const t = targets[0]!;
+      if (t.kind === 'shared') this.#deliverShared(m, t);
+      else if (!(t.options.noLocal && m.origin === t.session.clientId)) t.session.deliver(this.#ownDelivery(m, t.options));
+      return;
+    }
+    const perSession = new Map<Session, { qos: 0 | 1 | 2; rap: boolean; ids: number[] | undefined }>();
+    for (const t of targets) {
+      if (t.kind === 'shared') {
+        this.#deliverShared(m, t);
+        continue;
+      }
+      // [MQTT-3.8.3-3] No Local: not back to the client that published it
+      if (t.options.noLocal && m.origin === t.session.clientId) continue;
+      const o = t.options;
+      const seen = perSession.get(t.session);
+      if (seen === undefined) perSession.set(t.session, { qos: o.qos, rap: o.retainAsPublished, ids: o.identifier === undefined ? undefined : [o.identifier] });
+      else {
+        if (o.qos > seen.qos) seen.qos = o.qos;
+        seen.rap ||= o.retainAsPublished;
+        if (o.identifier !== undefined) (seen.ids ??= []).push(o.identifier);
+      }
+    }
+    for (const [session, s] of perSession) session.deliver(delivery(m, minQos(m.qos, s.qos), s.rap && m.retain, s.ids));
+  }
+
+  #deliverShared(m: Message, group: SharedGroup): void {
+    const member = group.pick();
+    if (member !== undefined) member.session.deliver(this.#sharedDelivery(m, member));
+  }
+
+  #sharedDelivery(m: Message, member: Subscription): Delivery {
+    const o = member.options;
+    return delivery(m, minQos(m.qos, o.qos), o.retainAsPublished && m.retain, o.identifier === undefined ? undefined : [o.identifier], member.group);
+  }
+
+  /** [MQTT-3.3.1-12], [MQTT-3.3.1-13]: RETAIN is kept only with Retain As Published. */
+  #ownDelivery(m: Message, o: SubscriptionOptions): Delivery {
+    return delivery(m, minQos(m.qos, o.qos), o.retainAsPublished && m.retain, o.identifier === undefined ? undefined : [o.identifier]);
+  }
+
+  #remove(sub: Subscription): void {
+    this.#subscriptions--;
+    const group = sub.group;
+    if (group !== undefined) {
+      if (group.remove(sub)) {
+        this.#groups.delete(SharedGroup.key(group.name, group.filter));
+        this.#index.remove(group);
+      }
+    } else this.#index.remove(sub);
+    if (this.#couldMatchReadings(sub.filter)) this.#readingSubscriptionsChanged(-1);
+  }
+
+  #readingSubscriptionsChanged(by: 1 | -1): void {
+    this.#readingSubscriptions += by;
+    if (this.#readingSubscriptions > 0) this.#unfeed ??= this.#feed(this.#onReading);
+    else if (this.#unfeed !== undefined) {
       this.#unfeed();
       this.#unfeed = undefined;
     }
   }
 
-  /** A message published by a client (relay topics, status topics, wills): retained if asked, delivered once per subscriber. */
-  publish(m: Message): void {
-    if (m.retain) this.#retain(m);
-    this.#deliver({ ...m, retain: false });
-  }
-
-  /** Keeps (or with an empty payload removes) the retained message of `m.topic`, without delivering it. */
-  retain(m: Message): void {
-    this.#retain(m);
-  }
-
-  #retain(m: Message): void {
-    // [MQTT-3.3.1-10] an empty retained payload removes the retained message
-    if (m.payload.length === 0) {
-      this.#retained.delete(m.topic);
-      return;
+  /** Whether some topic `{prefix}/{device_id}/data` matches `filter`. */
+  #couldMatchReadings(filter: string): boolean {
+    const f = filter.split('/');
+    const p = this.#readingPattern;
+    if (p[0]!.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === '#') return true;
+      if (i >= p.length) return false;
+      if (f[i] !== '+' && p[i] !== '+' && f[i] !== p[i]) return false;
     }
-    if (!this.#retained.has(m.topic) && this.#retained.size >= this.#maxRetained) {
-      this.#metrics.error('mqtt_retained_full');
-      return;
-    }
-    this.#retained.set(m.topic, m);
+    return f.length === p.length;
   }
+}
 
-  readonly #onReading = (json: string): void => {
-    let deviceId: unknown;
-    try {
-      deviceId = (JSON.parse(json) as { device_id?: unknown }).device_id;
-    } catch {
-      this.#log.warn('ignored an event that is not a JSON reading');
-      return;
-    }
-    if (typeof deviceId !== 'string') return;
-    this.#deliver({ topic: `${this.#prefix}${deviceId}/data`, payload: Buffer.from(json), qos: 1, retain: false });
-  };
-
-  #deliver(m: Message): void {
-    for (const c of this.#subs) {
-      // one delivery per subscriber even when several of its filters match, at the highest QoS
-      let best = -1;
-      for (const [filter, qos] of c.subscriptions) if (qos > best && matches(filter, m.topic)) best = qos;
-      if (best >= 0) c.deliver(m, best as 0 | 1 | 2);
-    }
-  }
+function minQos(a: 0 | 1 | 2, b: 0 | 1 | 2): 0 | 1 | 2 {
+  return a < b ? a : b;
 }

@@ -1,117 +1,290 @@
 /**
  * MQTT session state, which outlives a connection when the client asked for a persistent
  * session (v3.1.1 clean session 0, v5 Session Expiry Interval > 0) [MQTT-3.1.2-4]:
- * subscriptions, QoS 2 packet ids received, messages sent and not yet acknowledged, and a
- * bounded queue of QoS 1/2 messages that arrived while the client was away [MQTT-3.1.2-5].
+ * subscriptions, QoS 2 packet ids received, messages sent and not yet acknowledged, and the
+ * queue of messages waiting to be sent [MQTT-3.1.2-5].
+ *
+ * Outbound flow: a QoS 1/2 message is sent only while fewer than the client's Receive Maximum
+ * are unacknowledged [MQTT-3.3.4-9], and nothing is written while the socket has not taken
+ * what was already written; everything else waits in the session's queue, in order, and is
+ * sent as acknowledgements and drains make room. The queue is bounded per session (messages
+ * and bytes) and over all sessions (OfflineBudget); past a bound the oldest queued QoS 0
+ * message goes first, then the new message is refused, each counted by reason. Nothing is
+ * dropped silently.
  * @module
  */
-import type { IPublishPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.ts';
-import { expired, type Message } from './router.ts';
+import { accountedBytes, expired, type Message } from './message.ts';
+import type { OfflineBudget } from './offline-budget.ts';
+import type { Will } from './sessions.ts';
+import type { SharedGroup } from './shared-group.ts';
+import type { Subscription } from './subscription.ts';
 
-/** QoS 1/2 messages to one client awaiting its acknowledgement, at most. */
-const MAX_OUTGOING = 1024;
+/** Why a message to a subscriber was not delivered (the label of mqtt_messages_dropped_total). */
+export type DropReason = 'session_queue_full' | 'offline_budget' | 'qos0_offline' | 'expired' | 'packet_too_large' | 'session_ended';
 
-interface Pending {
-  m: Message;
-  qos: 1 | 2;
-  /** PUBREC received and PUBREL sent: only PUBCOMP is awaited. */
-  released: boolean;
+/** What a session needs from the server around it. */
+export interface SessionEnv {
+  limits: {
+    /** Messages a session's queue holds at most (MQTT_MAX_OFFLINE_MESSAGES). */
+    maxQueuedMessages: number;
+    /** Bytes a session's queue holds at most (MQTT_MAX_OFFLINE_BYTES). */
+    maxQueuedBytes: number;
+  };
+  budget: OfflineBudget;
+  dropped(reason: DropReason): void;
 }
 
+/** One message on its way to this session's client. */
+export interface Delivery {
+  readonly m: Message;
+  readonly qos: 0 | 1 | 2;
+  readonly retain: boolean;
+  readonly subscriptionIds?: readonly number[];
+  /** The shared subscription it came through: given to another member if this client leaves. */
+  readonly group?: SharedGroup;
+  readonly bytes: number;
+  /** QoS 2: PUBREC received and PUBREL sent, only PUBCOMP awaited. */
+  released?: boolean;
+  /** Taken out of the queue (evicted) while it was not at its head. */
+  dropped?: boolean;
+}
+
+export function delivery(m: Message, qos: 0 | 1 | 2, retain: boolean, subscriptionIds?: readonly number[], group?: SharedGroup): Delivery {
+  const d: { -readonly [K in keyof Delivery]: Delivery[K] } = { m, qos, retain, bytes: accountedBytes(m) };
+  if (subscriptionIds !== undefined && subscriptionIds.length > 0) d.subscriptionIds = subscriptionIds;
+  if (group !== undefined) d.group = group;
+  return d;
+}
+
+/** The Receive Maximum of a client that announces none: 65,535 (MQTT 5 §3.1.2.11.3). */
+const DEFAULT_RECEIVE_MAXIMUM = 65_535;
+
 export class Session {
-  readonly subscriptions = new Map<string, 0 | 1 | 2>();
+  readonly subscriptions = new Map<string, Subscription>();
   /** QoS 2 ids received: 'pending' while the reading awaits the queue, 'stored' once PUBREC was sent. */
   readonly qos2Received = new Map<number, 'pending' | 'stored'>();
-  readonly #outgoing = new Map<number, Pending>();
-  readonly #offline: { m: Message; qos: 1 | 2 }[] = [];
-  #lastId = 0;
   connection: MqttConnection | undefined;
-  /** QoS 1/2 messages to the client unacknowledged at most: its v5 Receive Maximum, capped [MQTT-3.3.4-7]. */
-  maxOutgoing = MAX_OUTGOING;
+  /** QoS 1/2 messages to the client unacknowledged at most: its v5 Receive Maximum [MQTT-3.3.4-9]. */
+  maxInflight = DEFAULT_RECEIVE_MAXIMUM;
   /** When the session ends after its connection closed (ms since epoch); undefined while connected. */
   expiresAt: number | undefined;
+  /** The timer that ends this session once its client stayed away past its expiry. */
+  expiryTimer: NodeJS.Timeout | undefined;
+  /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
+  pendingWill: { will: Will; timer: NodeJS.Timeout | undefined } | undefined;
+  readonly #inflight = new Map<number, Delivery>();
+  #queue: Delivery[] = [];
+  #head = 0;
+  #queuedCount = 0;
+  #queuedBytes = 0;
+  #queuedQos0 = 0;
+  #lastId = 0;
 
   constructor(
     readonly clientId: string,
-    /** 0 = the session ends with its connection; Infinity = never (v3.1.1 persistent). */
+    /** 0 = the session ends with its connection. */
     public expiryMs: number,
-    readonly maxOffline: number,
-    readonly onDrop: () => void,
+    readonly env: SessionEnv,
   ) {}
 
   get persistent(): boolean {
     return this.expiryMs > 0;
   }
 
-  /** Sends `m` at the lower QoS of message and subscription, or keeps it while the client is away. */
-  deliver(m: Message, subscriptionQos: 0 | 1 | 2): void {
-    if (expired(m)) return;
-    const qos = Math.min(m.qos, subscriptionQos) as 0 | 1 | 2;
+  /** Messages waiting in the queue (not yet sent). */
+  get queued(): number {
+    return this.#queuedCount;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** QoS 1/2 messages sent and not yet acknowledged. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  /** Whether a message of `qos` would be written at once (connected, socket taking bytes, room in the window). */
+  readyFor(qos: 0 | 1 | 2): boolean {
+    const c = this.connection;
+    return c !== undefined && c.state === 'connected' && !c.congested && this.#queuedCount === 0 && (qos === 0 || this.#inflight.size < this.maxInflight);
+  }
+
+  /** Sends `d` now if it can go, else queues it (QoS 0 is not kept for a client that is away). */
+  deliver(d: Delivery): void {
+    if (expired(d.m)) return this.env.dropped('expired');
     const c = this.connection;
     if (c === undefined || c.state !== 'connected') {
-      if (qos === 0) return; // QoS 0 messages are not kept for an absent client
-      if (this.#offline.length >= this.maxOffline) {
-        this.#offline.shift();
-        this.onDrop();
-      }
-      this.#offline.push({ m, qos });
+      // QoS 0 messages are not kept for a client that is away (mosquitto's default as well)
+      if (d.qos === 0) return this.env.dropped('qos0_offline');
+    } else if (this.#queuedCount === 0 && !c.congested && (d.qos === 0 || this.#inflight.size < this.maxInflight)) {
+      this.#send(c, d);
       return;
     }
-    if (c.slow) {
-      this.onDrop();
-      return;
-    }
-    if (qos === 0) {
-      c.send(publishPacket(m, 0));
-      return;
-    }
-    const id = this.#allocateId();
-    if (id === undefined) {
-      this.onDrop();
-      return;
-    }
-    this.#outgoing.set(id, { m, qos, released: false });
-    c.send({ ...publishPacket(m, qos), messageId: id });
+    this.#enqueue(d);
   }
 
-  /** The client's PUBACK / PUBREC / PUBCOMP [MQTT-4.3.2, 4.3.3]. */
-  acknowledged(cmd: 'puback' | 'pubrec' | 'pubcomp', messageId: number): void {
-    const p = this.#outgoing.get(messageId);
-    if (cmd === 'pubrec' && p?.qos === 2) {
-      p.released = true;
-      this.connection?.send({ cmd: 'pubrel', messageId });
-    } else this.#outgoing.delete(messageId);
+  /** The client's PUBACK / PUBREC / PUBCOMP [MQTT-4.3.2], [MQTT-4.3.3]. */
+  acknowledged(cmd: 'puback' | 'pubrec' | 'pubcomp', packetId: number, reasonCode = 0): void {
+    const d = this.#inflight.get(packetId);
+    if (d === undefined) return;
+    // a PUBREC with a failure reason code ends the exchange [MQTT-4.3.3-4]
+    if (cmd === 'pubrec' && d.qos === 2 && reasonCode < 0x80) {
+      d.released = true;
+      this.connection?.send({ cmd: 'pubrel', messageId: packetId });
+      return;
+    }
+    this.#inflight.delete(packetId);
+    this.pump();
   }
 
-  /** A connection took this session: resend what was unacknowledged [MQTT-4.4.0-1], then what queued meanwhile. */
+  /**
+   * A connection took this session: what was unacknowledged is sent again (PUBLISH with DUP,
+   * or PUBREL) [MQTT-4.4.0-1], [MQTT-4.4.0-2], then the queue.
+   */
   resume(c: MqttConnection): void {
     this.connection = c;
     this.expiresAt = undefined;
-    for (const [id, p] of this.#outgoing) {
-      if (p.released) c.send({ cmd: 'pubrel', messageId: id });
-      else c.send({ ...publishPacket(p.m, p.qos), messageId: id, dup: true });
+    for (const [id, d] of this.#inflight) {
+      if (d.released) c.send({ cmd: 'pubrel', messageId: id });
+      else if (!c.sendPublish(d, id, true)) this.#inflight.delete(id);
     }
-    // deliver() skips what expired while the client was away
-    const queued = this.#offline.splice(0);
-    for (const q of queued) this.deliver(q.m, q.qos);
+    this.pump();
   }
 
-  #allocateId(): number | undefined {
-    if (this.#outgoing.size >= this.maxOutgoing) return undefined;
+  /** Sends from the queue while the client can take it (called on acknowledgements, drains, resumption). */
+  pump(): void {
+    const c = this.connection;
+    if (c === undefined || c.state !== 'connected') return;
+    const queue = this.#queue;
+    const now = Date.now();
+    while (this.#head < queue.length) {
+      const d = queue[this.#head]!;
+      if (!d.dropped && (c.congested || (d.qos > 0 && this.#inflight.size >= this.maxInflight))) break;
+      queue[this.#head++] = undefined as unknown as Delivery;
+      if (d.dropped) continue;
+      this.#release(d);
+      if (expired(d.m, now)) this.env.dropped('expired');
+      else this.#send(c, d);
+      if (c.state !== 'connected') break;
+    }
+    this.#compact();
+  }
+
+  /**
+   * The connection closed. What came through a shared subscription and is not in the middle of
+   * a QoS 2 exchange is handed back for another member: queued messages, and QoS 1 messages
+   * sent but not acknowledged (MQTT 5 §4.8.2 allows it as soon as the connection is lost; a QoS 2
+   * delivery under way stays with this client). Queued QoS 0 messages are dropped (not kept for a
+   * client that is away).
+   */
+  detach(): Delivery[] {
+    this.connection = undefined;
+    const handBack: Delivery[] = [];
+    for (const [id, d] of this.#inflight) {
+      if (d.group !== undefined && d.qos === 1) {
+        handBack.push(d);
+        this.#inflight.delete(id);
+      }
+    }
+    if (this.#queuedCount > 0) {
+      const kept: Delivery[] = [];
+      for (let i = this.#head; i < this.#queue.length; i++) {
+        const d = this.#queue[i]!;
+        if (d.dropped) continue;
+        if (d.group === undefined && d.qos > 0) {
+          kept.push(d);
+          continue;
+        }
+        this.#release(d);
+        if (d.group !== undefined) handBack.push(d);
+        else this.env.dropped('qos0_offline');
+      }
+      this.#queue = kept;
+      this.#head = 0;
+    }
+    return handBack;
+  }
+
+  /** The session ends: its queue's bytes go back to the budget; what it held is forgotten. */
+  clear(): Delivery[] {
+    const handBack = this.detach();
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const d = this.#queue[i]!;
+      if (!d.dropped) this.#release(d);
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#inflight.clear();
+    this.qos2Received.clear();
+    return handBack;
+  }
+
+  #send(c: MqttConnection, d: Delivery): void {
+    if (d.qos === 0) {
+      c.sendPublish(d, undefined, false);
+      return;
+    }
+    const id = this.#allocateId();
+    this.#inflight.set(id, d);
+    // too large for the client [MQTT-3.1.2-25]: discarded, and done as if it had been sent
+    if (!c.sendPublish(d, id, false)) this.#inflight.delete(id);
+  }
+
+  #enqueue(d: Delivery): void {
+    const { maxQueuedMessages, maxQueuedBytes } = this.env.limits;
+    const budget = this.env.budget;
+    for (;;) {
+      const sessionFull = this.#queuedCount >= maxQueuedMessages || this.#queuedBytes + d.bytes > maxQueuedBytes;
+      const budgetFull = !budget.fits(d.bytes);
+      if (!sessionFull && !budgetFull) break;
+      // past a bound: the oldest queued QoS 0 message goes first, then the newcomer is refused
+      if (!this.#evictOldestQos0()) return this.env.dropped(sessionFull ? 'session_queue_full' : 'offline_budget');
+      this.env.dropped(sessionFull ? 'session_queue_full' : 'offline_budget');
+    }
+    this.#queue.push(d);
+    this.#queuedCount++;
+    this.#queuedBytes += d.bytes;
+    if (d.qos === 0) this.#queuedQos0++;
+    budget.take(d.bytes);
+  }
+
+  #evictOldestQos0(): boolean {
+    if (this.#queuedQos0 === 0) return false;
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const d = this.#queue[i]!;
+      if (!d.dropped && d.qos === 0) {
+        this.#release(d);
+        d.dropped = true;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Takes `d`'s bytes off the queue's accounts. */
+  #release(d: Delivery): void {
+    this.#queuedCount--;
+    this.#queuedBytes -= d.bytes;
+    this.env.budget.give(d.bytes);
+    if (d.qos === 0) this.#queuedQos0--;
+  }
+
+  #compact(): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #allocateId(): number {
     do this.#lastId = (this.#lastId % 65_535) + 1;
-    while (this.#outgoing.has(this.#lastId));
+    while (this.#inflight.has(this.#lastId));
     return this.#lastId;
   }
-}
-
-function publishPacket(m: Message, qos: 0 | 1 | 2): IPublishPacket {
-  const packet: IPublishPacket = { cmd: 'publish', topic: m.topic, payload: m.payload, qos, retain: m.retain, dup: false };
-  // v5 properties (ignored when encoding for v3.1.1); the expiry sent is what is left of it [MQTT-3.3.2-6]
-  const properties: NonNullable<IPublishPacket['properties']> = {};
-  if (m.expiresAt !== undefined) properties.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - Date.now()) / 1000));
-  if (m.contentType !== undefined) properties.contentType = m.contentType;
-  if (m.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = m.payloadFormatIndicator;
-  if (Object.keys(properties).length > 0) packet.properties = properties;
-  return packet;
 }

@@ -1,43 +1,172 @@
 /**
- * The registry of sessions by client id: take over, start clean, resume, end, expire.
+ * The registry of sessions by client id: take over, start clean, resume, end, expire, and the
+ * wills of connections that ended. Bounded: MQTT_MAX_SESSIONS sessions (connected and kept),
+ * no session kept longer than MQTT_MAX_SESSION_EXPIRY_S after its client left (v3.1.1
+ * persistent sessions included), and no new persistent session while the process-wide queue
+ * budget is spent. Sessions end on their own timer, never by a sweep over all of them.
  * @module
  */
 import type { MqttConnection } from './connection.ts';
-import type { MqttContext } from './context.ts';
-import { Reason } from './reason-codes.ts';
-import { Session } from './session.ts';
+import type { Message } from './message.ts';
+import type { OfflineBudget } from './offline-budget.ts';
+import type { MqttRouter } from './router.ts';
+import { Session, type DropReason, type SessionEnv } from './session.ts';
 
-/**
- * Attaches `c` to the session of `clientId`: the previous connection with that id is closed
- * [MQTT-3.1.4-2]; a clean start discards the old state [MQTT-3.1.2-6]. Returns whether a
- * session was present (for CONNACK).
- */
-export function attachSession(ctx: MqttContext, c: MqttConnection, clientId: string, cleanStart: boolean, expiryMs: number): boolean {
-  const old = ctx.sessions.get(clientId);
-  if (old?.connection && old.connection !== c) {
-    const previous = old.connection;
-    old.connection = undefined;
-    previous.disconnect(Reason.sessionTakenOver, 'another connection took over this client id');
+/** Which bound refused a CONNECT. */
+export type SessionRefusal = 'sessions' | 'offline_budget';
+
+/** A will as kept for a connection: the message, its Message Expiry and its Will Delay Interval [MQTT-3.1.3-9]. */
+export interface Will {
+  message: Message;
+  /** v5 Message Expiry Interval of the will, counted from when it is published. */
+  expirySeconds?: number;
+  delayMs: number;
+}
+
+/** The will's message as published now. */
+function willMessage(w: Will): Message {
+  return w.expirySeconds === undefined ? w.message : { ...w.message, expiresAt: Date.now() + w.expirySeconds * 1000 };
+}
+
+export interface SessionLimits {
+  maxSessions: number;
+  maxExpiryMs: number;
+}
+
+export class SessionRegistry {
+  readonly #sessions = new Map<string, Session>();
+  readonly #env: SessionEnv;
+  readonly #router: MqttRouter;
+  readonly #limits: SessionLimits;
+  readonly #budget: OfflineBudget;
+
+  constructor(o: { env: SessionEnv; router: MqttRouter; limits: SessionLimits }) {
+    this.#env = o.env;
+    this.#router = o.router;
+    this.#limits = o.limits;
+    this.#budget = o.env.budget;
   }
-  let session = old;
-  const present = old !== undefined && !cleanStart;
-  if (!present) {
-    if (old) endSession(ctx, old);
-    session = new Session(clientId, expiryMs, ctx.limits.maxOfflineMessages, () => ctx.metrics.error('mqtt_message_dropped'));
-    ctx.sessions.set(clientId, session);
-  } else session!.expiryMs = expiryMs;
-  c.session = session;
-  session!.connection = c;
-  return present;
-}
 
-/** Forgets a session and its subscriptions. */
-export function endSession(ctx: MqttContext, s: Session): void {
-  if (ctx.sessions.get(s.clientId) === s) ctx.sessions.delete(s.clientId);
-  ctx.router.drop(s);
-}
+  get size(): number {
+    return this.#sessions.size;
+  }
 
-/** Ends the sessions whose client stayed away past their expiry. */
-export function expireSessions(ctx: MqttContext, now: number): void {
-  for (const s of ctx.sessions.values()) if (s.connection === undefined && s.expiresAt !== undefined && now >= s.expiresAt) endSession(ctx, s);
+  get limits(): SessionLimits {
+    return this.#limits;
+  }
+
+  /** Bytes waiting in all session queues. */
+  get queuedBytes(): number {
+    return this.#budget.bytes;
+  }
+
+  /** Counts a message to a subscriber that was not delivered. */
+  dropped(reason: DropReason): void {
+    this.#env.dropped(reason);
+  }
+
+  values(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  get(clientId: string): Session | undefined {
+    return this.#sessions.get(clientId);
+  }
+
+  /** `requestedMs` (v5 Session Expiry Interval, or v3.1.1 persistent: Infinity) within MQTT_MAX_SESSION_EXPIRY_S. */
+  clampExpiry(requestedMs: number): number {
+    return Math.min(requestedMs, this.#limits.maxExpiryMs);
+  }
+
+  /**
+   * Attaches `c` to the session of `clientId`: the previous connection with that id is closed
+   * [MQTT-3.1.4-3]; a clean start discards the old state [MQTT-3.1.2-4]. Returns whether a
+   * session was present (for CONNACK), or the bound that refuses a new session.
+   */
+  attach(c: MqttConnection, clientId: string, cleanStart: boolean, expiryMs: number): { present: boolean } | { refused: SessionRefusal } {
+    const old = this.#sessions.get(clientId);
+    const present = old !== undefined && !cleanStart;
+    if (!present) {
+      if (old === undefined && this.#sessions.size >= this.#limits.maxSessions) return { refused: 'sessions' };
+      if (expiryMs > 0 && this.#budget.exhausted) return { refused: 'offline_budget' };
+    }
+    if (old?.connection !== undefined && old.connection !== c) {
+      const previous = old.connection;
+      const handBack = old.detach();
+      this.#router.redistribute(handBack, old, old, () => this.#env.dropped('session_ended'));
+      previous.disconnect(0x8e, 'another connection took over this client id');
+    }
+    let session: Session;
+    if (present) {
+      session = old;
+      session.expiryMs = expiryMs;
+      this.#stopTimers(session, false);
+    } else {
+      if (old !== undefined) this.end(old);
+      session = new Session(clientId, expiryMs, this.#env);
+      this.#sessions.set(clientId, session);
+    }
+    c.session = session;
+    session.connection = c;
+    return { present };
+  }
+
+  /**
+   * `c` closed. A persistent session stays until its expiry; a will is published now, or after
+   * its delay unless the client comes back first [MQTT-3.1.3-9], and at the latest when the
+   * session ends [MQTT-3.1.2-8].
+   */
+  connectionClosed(c: MqttConnection, will: Will | undefined): void {
+    const session = c.session;
+    if (session === undefined || session.connection !== c) {
+      // never attached, or taken over: the will goes unless the session lives on with a delayed will
+      if (will !== undefined && !(will.delayMs > 0 && session !== undefined && this.#sessions.get(session.clientId) === session)) this.#router.publish(willMessage(will));
+      return;
+    }
+    const handBack = session.detach();
+    this.#router.redistribute(handBack, session, session.persistent ? session : undefined, () => this.#env.dropped('session_ended'));
+    if (!session.persistent) {
+      this.end(session);
+      if (will !== undefined) this.#router.publish(willMessage(will));
+      return;
+    }
+    session.expiresAt = Date.now() + session.expiryMs;
+    session.expiryTimer = setTimeout(() => this.end(session), session.expiryMs);
+    session.expiryTimer.unref();
+    if (will === undefined) return;
+    if (will.delayMs <= 0) this.#router.publish(willMessage(will));
+    else {
+      // the will goes at the end of its delay or of the session, whichever comes first [MQTT-3.1.3-9]
+      let timer: NodeJS.Timeout | undefined;
+      if (will.delayMs < session.expiryMs) {
+        timer = setTimeout(() => {
+          session.pendingWill = undefined;
+          this.#router.publish(willMessage(will));
+        }, will.delayMs);
+        timer.unref();
+      }
+      session.pendingWill = { will, timer };
+    }
+  }
+
+  /** Forgets a session, its subscriptions and its queue; a will still waiting is published now [MQTT-3.1.3-9]. */
+  end(s: Session): void {
+    if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+    this.#stopTimers(s, true);
+    this.#router.dropSession(s);
+    const handBack = s.clear();
+    this.#router.redistribute(handBack, s, undefined, () => this.#env.dropped('session_ended'));
+  }
+
+  /** Clears the expiry timer and the pending will (published when `publishWill`, else cancelled). */
+  #stopTimers(s: Session, publishWill: boolean): void {
+    clearTimeout(s.expiryTimer);
+    s.expiryTimer = undefined;
+    s.expiresAt = undefined;
+    const pending = s.pendingWill;
+    if (pending === undefined) return;
+    s.pendingWill = undefined;
+    clearTimeout(pending.timer);
+    if (publishWill) this.#router.publish(willMessage(pending.will));
+  }
 }

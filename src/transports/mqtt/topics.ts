@@ -3,9 +3,7 @@
  * name (that sensor only) or status (device status, not a reading).
  * @module
  */
-import { DEVICE_ID_MAX_LENGTH } from '../../core/readings/reading.ts';
-
-const DEVICE_ID = /^[a-zA-Z0-9_-]+$/;
+import { validDeviceId } from '../../core/readings/reading.ts';
 
 export type SensorTopic =
   | { kind: 'data'; deviceId: string }
@@ -28,7 +26,7 @@ export class TopicMap {
     const slash = rest.indexOf('/');
     if (slash <= 0 || rest.indexOf('/', slash + 1) !== -1) return undefined;
     const deviceId = rest.slice(0, slash);
-    if (deviceId.length > DEVICE_ID_MAX_LENGTH || !DEVICE_ID.test(deviceId)) return undefined;
+    if (!validDeviceId(deviceId)) return undefined;
     const kind = rest.slice(slash + 1);
     if (kind === 'data') return { kind: 'data', deviceId };
     if (kind === 'status') return { kind: 'status', deviceId };
@@ -40,4 +38,11 @@ export class TopicMap {
 /** A topic name a client may publish to: no wildcards, not empty [MQTT-3.3.2-2], [MQTT-4.7.3-1]. */
 export function validTopicName(topic: string): boolean {
   return topic.length > 0 && !topic.includes('+') && !topic.includes('#') && !topic.includes('\u0000');
+}
+
+/** Levels of a topic name or filter (`a/b` has 2). */
+export function topicLevels(topic: string): number {
+  let n = 1;
+  for (let i = topic.indexOf('/'); i >= 0; i = topic.indexOf('/', i + 1)) n++;
+  return n;
 }

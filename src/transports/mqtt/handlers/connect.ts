@@ -1,13 +1,17 @@
 /**
  * CONNECT → CONNACK: credentials (AUTH_MODE), protocol version, client id rules, session
- * takeover, keep-alive. While the credentials are checked, no later packet is handled.
+ * takeover and the session bounds, keep-alive (Server Keep Alive), the client's limits (Receive
+ * Maximum, Maximum Packet Size, Topic Alias Maximum) and its will. While the credentials are
+ * checked, no later packet is handled.
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
-import type { MqttConnection } from '../connection.ts';
 import { ErrorCode, errorType } from '../../../core/errors.ts';
+import { Bound } from '../bounds.ts';
+import type { MqttConnection } from '../connection.ts';
+import { messageOf } from '../message.ts';
 import { Reason } from '../reason-codes.ts';
-import { attachSession } from '../sessions.ts';
+import { validTopicName } from '../topics.ts';
 
 const MAX_CLIENT_ID = 256;
 /** MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2.3]. */
@@ -15,10 +19,14 @@ const V3_IDENTIFIER_REJECTED = 2;
 const V3_SERVER_UNAVAILABLE = 3;
 const V3_BAD_USERNAME_OR_PASSWORD = 4;
 const V3_NOT_AUTHORIZED = 5;
+/** The largest keep-alive the protocol can express: MQTT_MAX_KEEP_ALIVE_S at it means no limit. */
+const PROTOCOL_MAX_KEEP_ALIVE = 65_535;
+const NEVER = 0xffff_ffff;
 
 export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   const v = p.protocolVersion ?? 4;
   c.setProtocolVersion(v);
+  if (p.will && (!validTopicName(p.will.topic) || p.will.topic.startsWith('$SYS'))) return refuse(c, V3_NOT_AUTHORIZED, Reason.topicNameInvalid);
   // a verified client certificate is the identity; a username, if given, must be its CN
   if (c.certificate) {
     if (p.username && p.username !== c.certificate.id) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
@@ -47,6 +55,7 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
 }
 
 function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
+  const { ctx } = c;
   let clientId = p.clientId ?? '';
   let assigned = false;
   if (clientId === '') {
@@ -57,20 +66,53 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   }
   if (clientId.length > MAX_CLIENT_ID) return refuse(c, V3_IDENTIFIER_REJECTED, Reason.clientIdentifierNotValid);
 
-  // v3.1.1: clean session 0 keeps the session for good; v5: Session Expiry Interval (s), 0xFFFFFFFF = never
-  const expirySeconds = v === 5 ? (p.properties?.sessionExpiryInterval ?? 0) : p.clean === false ? Number.POSITIVE_INFINITY : 0;
-  const expiryMs = expirySeconds >= 0xffffffff ? Number.POSITIVE_INFINITY : expirySeconds * 1000;
-  const sessionPresent = attachSession(c.ctx, c, clientId, p.clean !== false, expiryMs);
+  // keep-alive: past MQTT_MAX_KEEP_ALIVE_S (or none, when a maximum is set) a v5 client is told the
+  // Server Keep Alive it must use [MQTT-3.2.2-21]; a v3.1.1 client cannot be told, so it is refused
+  // (mosquitto's max_keepalive does the same)
+  const maxKeepAlive = ctx.limits.maxKeepAliveSeconds;
+  let keepAlive = p.keepalive ?? 0;
+  let serverKeepAlive: number | undefined;
+  if (keepAlive > maxKeepAlive || (keepAlive === 0 && maxKeepAlive < PROTOCOL_MAX_KEEP_ALIVE)) {
+    ctx.bounds.hit(Bound.keepAlive, 'MQTT_MAX_KEEP_ALIVE_S');
+    if (v < 5) return refuse(c, V3_IDENTIFIER_REJECTED, Reason.clientIdentifierNotValid);
+    keepAlive = serverKeepAlive = maxKeepAlive;
+  }
+
+  // v3.1.1: clean session 0 keeps the session (up to MQTT_MAX_SESSION_EXPIRY_S); v5: Session Expiry Interval (s)
+  const requested = v === 5 ? (p.properties?.sessionExpiryInterval ?? 0) : p.clean === false ? NEVER : 0;
+  const requestedMs = requested >= NEVER ? Number.POSITIVE_INFINITY : requested * 1000;
+  const expiryMs = ctx.sessions.clampExpiry(requestedMs);
+  const clamped = expiryMs < requestedMs;
+  if (clamped) ctx.bounds.hit(Bound.sessionExpiry, 'MQTT_MAX_SESSION_EXPIRY_S');
+
+  const attached = ctx.sessions.attach(c, clientId, p.clean !== false, expiryMs);
+  if ('refused' in attached) {
+    ctx.bounds.hit(attached.refused === 'sessions' ? Bound.sessions : Bound.offlineBudget, attached.refused === 'sessions' ? 'MQTT_MAX_SESSIONS' : 'MQTT_OFFLINE_BYTES_BUDGET');
+    return refuse(c, V3_SERVER_UNAVAILABLE, Reason.quotaExceeded);
+  }
+  const session = c.session!;
   c.clientId = clientId;
-  c.session!.maxOutgoing = Math.min(1024, p.properties?.receiveMaximum ?? 1024);
-  c.keepAlive = p.keepalive ?? 0;
-  if (p.will) c.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload ?? ''), qos: p.will.qos ?? 0, retain: p.will.retain ?? false };
-  c.state = 'connected';
+  c.keepAlive = keepAlive;
+  if (v === 5) {
+    // the client's own limits on what the server sends it [MQTT-3.3.4-9], [MQTT-3.1.2-24], [MQTT-3.3.2-11]
+    session.maxInflight = p.properties?.receiveMaximum ?? 65_535;
+    c.maxPacketToClient = p.properties?.maximumPacketSize ?? c.maxPacketToClient;
+    c.topicAliasMaxToClient = p.properties?.topicAliasMaximum ?? 0;
+  } else session.maxInflight = 65_535;
+  if (p.will) {
+    const wp = p.will.properties;
+    c.will = {
+      message: messageOf({ topic: p.will.topic, payload: p.will.payload ?? Buffer.alloc(0), qos: p.will.qos ?? 0, retain: p.will.retain ?? false, properties: { ...wp, messageExpiryInterval: undefined } }, clientId),
+      delayMs: (wp?.willDelayInterval ?? 0) * 1000,
+      ...(wp?.messageExpiryInterval !== undefined ? { expirySeconds: wp.messageExpiryInterval } : {}),
+    };
+  }
+  c.accepted();
   // the fleet state's "connected over MQTT": the authenticated device from here on (without
   // auth, the device of the first reading the connection stores: handlers/publish.ts)
-  if (c.ctx.devices && c.identity.via !== 'none') {
+  if (ctx.devices && c.identity.via !== 'none') {
     c.trackedDevice = c.identity.id;
-    c.ctx.devices.mqttConnected(c.trackedDevice, Date.now());
+    ctx.devices.mqttConnected(c.trackedDevice, Date.now());
   }
 
   const connack: IConnackPacket =
@@ -78,22 +120,25 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
       ? {
           cmd: 'connack',
           reasonCode: Reason.success,
-          sessionPresent,
+          sessionPresent: attached.present,
           properties: {
-            receiveMaximum: c.ctx.limits.receiveMaximum,
-            maximumPacketSize: c.ctx.limits.maxPacketBytes,
-            topicAliasMaximum: c.ctx.limits.topicAliasMaximum,
+            receiveMaximum: ctx.limits.receiveMaximum,
+            maximumPacketSize: ctx.limits.maxPacketBytes,
+            topicAliasMaximum: ctx.limits.topicAliasMaximum,
             retainAvailable: true,
             wildcardSubscriptionAvailable: true,
-            subscriptionIdentifiersAvailable: false,
-            sharedSubscriptionAvailable: false,
+            subscriptionIdentifiersAvailable: true,
+            sharedSubscriptionAvailable: true,
+            // the expiry the server uses when it is not the one asked for (MQTT 5 §3.2.2.3.2)
+            ...(clamped ? { sessionExpiryInterval: Math.floor(expiryMs / 1000) } : {}),
+            ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
             ...(assigned ? { assignedClientIdentifier: clientId } : {}),
           },
         }
-      : { cmd: 'connack', returnCode: 0, sessionPresent };
+      : { cmd: 'connack', returnCode: 0, sessionPresent: attached.present };
   c.send(connack);
-  // [MQTT-4.4.0-1] a resumed session resends what the client had not acknowledged
-  if (sessionPresent) c.session!.resume(c);
+  // [MQTT-4.4.0-1] a resumed session resends what the client had not acknowledged, then its queue
+  if (attached.present) session.resume(c);
 }
 
 function refuse(c: MqttConnection, v3Code: number, v5Reason: Reason): void {

@@ -42,7 +42,7 @@ export function dispatch(c: MqttConnection, p: Packet): void {
     case 'puback':
     case 'pubrec':
     case 'pubcomp':
-      return c.session!.acknowledged(p.cmd, p.messageId!);
+      return c.session!.acknowledged(p.cmd, p.messageId!, c.protocolVersion === 5 ? (p.reasonCode ?? 0) : 0);
     case 'connect':
       // [MQTT-3.1.0-2] a second CONNECT is a protocol violation
       return c.protocolError(Reason.protocolError, 'second CONNECT');

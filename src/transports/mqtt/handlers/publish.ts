@@ -13,15 +13,23 @@ import { admission } from '../../admission.ts';
 import type { MqttConnection } from '../connection.ts';
 import { holdUntilStored } from '../hold.ts';
 import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
-import type { Message } from '../router.ts';
-import { validTopicName } from '../topics.ts';
+import { Bound } from '../bounds.ts';
+import { messageOf } from '../message.ts';
+import { topicLevels, validTopicName } from '../topics.ts';
 
 export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
+  c.ctx.stats.messagesReceived++;
   if (p.properties?.topicAlias !== undefined && !resolveTopicAlias(c, p, p.properties.topicAlias)) return;
   const { topic, qos, messageId } = p;
   const session = c.session!;
   // [MQTT-3.3.2-2] no wildcards in a topic name
   if (!validTopicName(topic)) return c.protocolError(Reason.topicNameInvalid, 'topic name must not be empty or contain wildcards');
+  if (topicLevels(topic) > c.ctx.limits.maxTopicLevels) {
+    c.ctx.bounds.hit(Bound.topicLevels, 'MQTT_MAX_TOPIC_LEVELS');
+    return c.protocolError(Reason.topicNameInvalid, `topic name has more than ${c.ctx.limits.maxTopicLevels} levels`);
+  }
+  // $SYS topics are the server's own (MQTT 5 §4.7.2)
+  if (topic.startsWith('$SYS')) return notAuthorized(c, p, 'clients may not publish to $SYS topics');
   if (c.identity.via !== 'none' && !c.ctx.acl.mayPublish(c.identity, topic)) return notAuthorized(c, p, `${c.identity.id} may not publish to ${topic}`);
 
   if (qos === 2) {
@@ -30,18 +38,23 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     // still awaiting the queue: its PUBREC follows when the append is confirmed
     if (seen === 'pending') return;
   }
+  // a v5 client may not have more QoS 1/2 publishes unacknowledged than the Receive Maximum it
+  // was given (QoS 2: until PUBCOMP) [MQTT-3.3.4-7]; the server answers 0x93 (MQTT 5 §4.9)
+  if (qos > 0 && c.protocolVersion === 5 && c.unackedQos1 + session.qos2Received.size >= c.ctx.limits.receiveMaximum) {
+    return c.protocolError(Reason.receiveMaximumExceeded, `more than ${c.ctx.limits.receiveMaximum} QoS 1/2 publishes unacknowledged`);
+  }
 
   const sensor = c.ctx.topics.parse(topic);
   if (sensor === undefined || sensor.kind === 'status') {
     // a relay topic (status included): nothing to store, delivered to subscribers here
-    c.ctx.router.publish(toMessage(p));
+    c.ctx.router.publish(messageOf(p, c.clientId));
     if (qos === 2) session.qos2Received.set(messageId!, 'stored');
     if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
   }
-  // a reading reaches subscribers enriched, through the queue's events, once it is stored;
-  // a retained flag keeps the device's own payload for late subscribers of this topic
-  if (p.retain) c.ctx.router.retain(toMessage(p));
+  // a reading reaches subscribers enriched, through the queue's events, once it is stored; a
+  // retained flag keeps the device's own payload for late subscribers of this topic, once the
+  // reading was accepted (a refused reading retained would be served to every new subscriber)
 
   const item: IngestItem = {
     source: 'mqtt',
@@ -104,22 +117,27 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
   const session = c.session!;
   if (qos === 0) {
     // at most once: a reading the queue cannot take now is counted and gone
-    void c.track(c.ctx.pipeline.ingest(item), item.payload.length).then((o) => {
-      if (o.ok) trackDevice(c, o.reading.device_id);
-      if (item.admit) strikes(c, p, o);
-    });
+    c.track(c.ctx.pipeline.ingest(item), item.payload.length).then(
+      (o) => {
+        if (o.ok) stored(c, p, o.reading.device_id);
+        if (item.admit) strikes(c, p, o);
+      },
+      (err: unknown) => failed(c, err),
+    );
     return;
   }
+  if (qos === 1) c.unackedQos1++;
   const outcome = c.track(
     holdUntilStored(c.ctx.pipeline, item, () => c.state === 'connected', c.ctx.limits.retryMaxDelayMs),
     item.payload.length,
   );
   outcome.then((o) => {
+    if (qos === 1) c.unackedQos1--;
     if (item.admit && strikes(c, p, o)) {
       if (qos === 2) session.qos2Received.delete(messageId!);
       return;
     }
-    if (o.ok) trackDevice(c, o.reading.device_id);
+    if (o.ok) stored(c, p, o.reading.device_id);
     const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
     if (answer === NO_ACK) {
       // not stored: no acknowledgement, the device keeps the message and sends it again
@@ -132,7 +150,23 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
       else session.qos2Received.set(messageId!, 'stored');
     }
     ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
+  }, (err: unknown) => {
+    if (qos === 1) c.unackedQos1--;
+    failed(c, err);
   });
+}
+
+/** A reading was stored: its device is tracked, and a retained publish is kept for the topic. */
+function stored(c: MqttConnection, p: IPublishPacket, deviceId: string): void {
+  trackDevice(c, deviceId);
+  if (p.retain) c.ctx.router.retain(messageOf(p, c.clientId));
+}
+
+/** The ack continuation threw (a bug): this connection is closed, the process carries on. */
+function failed(c: MqttConnection, err: unknown): void {
+  c.ctx.log.error({ err, client_id: c.clientId }, 'mqtt publish handling failed: connection closed');
+  c.ctx.metrics.error('internal');
+  c.disconnect(Reason.implementationSpecificError, 'internal error');
 }
 
 /**
@@ -146,13 +180,13 @@ function resolveTopicAlias(c: MqttConnection, p: IPublishPacket, alias: number):
     return false;
   }
   if (p.topic === '') {
-    const topic = c.topicAliases.get(alias);
+    const topic = c.topicAliases?.get(alias);
     if (topic === undefined) {
       c.protocolError(Reason.protocolError, `topic alias ${alias} was never set on this connection`);
       return false;
     }
     p.topic = topic;
-  } else if (validTopicName(p.topic)) c.topicAliases.set(alias, p.topic);
+  } else if (validTopicName(p.topic)) (c.topicAliases ??= new Map()).set(alias, p.topic);
   return true;
 }
 
@@ -165,15 +199,6 @@ function notAuthorized(c: MqttConnection, p: IPublishPacket, why: string): void 
   if (c.protocolVersion === 5 && p.qos > 0) return ack(c, p.qos === 1 ? 'puback' : 'pubrec', p.messageId!, Reason.notAuthorized, why);
   c.ctx.log.info({ client_id: c.clientId, identity: c.identity.id, topic: p.topic }, 'mqtt publish not authorized: disconnected');
   c.disconnect(Reason.notAuthorized, why);
-}
-
-function toMessage(p: IPublishPacket): Message {
-  const m: Message = { topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain };
-  const props = p.properties;
-  if (props?.messageExpiryInterval !== undefined) m.expiresAt = Date.now() + props.messageExpiryInterval * 1000;
-  if (props?.contentType !== undefined) m.contentType = props.contentType;
-  if (props?.payloadFormatIndicator !== undefined) m.payloadFormatIndicator = props.payloadFormatIndicator;
-  return m;
 }
 
 function ack(c: MqttConnection, cmd: 'puback' | 'pubrec', messageId: number, reason: Reason, reasonString?: string): void {

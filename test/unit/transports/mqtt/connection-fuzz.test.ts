@@ -10,33 +10,9 @@
  *   FUZZ_SEED=123 FUZZ_ITERATIONS=100000 npx bun test test/unit/transports/mqtt/connection-fuzz.test.ts
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { Duplex } from 'node:stream';
 import { pino } from 'pino';
-import { Authenticator } from '../../../../src/auth/authenticator.ts';
-import type { KeyStore } from '../../../../src/auth/key-store.ts';
-import { Pipeline } from '../../../../src/core/pipeline.ts';
-import { builtinSensorTypes } from '../../../../src/core/readings/registry.ts';
-import { ReadingValidator } from '../../../../src/core/validate.ts';
-import { createMetrics } from '../../../../src/metrics/registry.ts';
-import { MemoryBackend } from '../../../../src/queue/memory/index.ts';
-import { AddressLimit } from '../../../../src/transports/address-limit.ts';
-import { MqttAcl } from '../../../../src/transports/mqtt/acl.ts';
-import { ConnectionSet } from '../../../../src/transports/mqtt/connection-set.ts';
-import type { MqttContext } from '../../../../src/transports/mqtt/context.ts';
-import { InFlightBudget } from '../../../../src/transports/mqtt/flow.ts';
-import { MqttRouter } from '../../../../src/transports/mqtt/router.ts';
-import { TopicMap } from '../../../../src/transports/mqtt/topics.ts';
+import { MemorySocket, mqttContext } from '../../../helpers/mqtt-context.ts';
 import { fuzzInput, fuzzIterations, fuzzSeed, Prng, withSeed, type FuzzInput } from '../../../helpers/mqtt-fuzz.ts';
-
-/** A socket that takes whatever the server writes and gives it the bytes the test pushes. */
-class MemorySocket extends Duplex {
-  written = 0;
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.written += chunk.length;
-    cb();
-  }
-}
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -45,26 +21,8 @@ const errors: string[] = [];
 
 function context() {
   const log = pino({ level: 'error' }, { write: (line: string) => errors.push(line) });
-  const metrics = createMetrics({ queueSizes: async () => ({}), queueUp: () => true, inFlight: () => 0 }, { defaultMetrics: false });
-  const backend = new MemoryBackend({ maxLen: 10_000, dedupeWindowMs: 60_000 });
-  const pipeline = new Pipeline({ validator: new ReadingValidator(builtinSensorTypes, 300_000), backend, metrics, log }, { dedupeWindowMs: 60_000, queueBatchSize: 100, maxInFlight: 10_000 });
-  const prefix = 'neurobuild/sensors';
-  const ctx: MqttContext = {
-    pipeline,
-    topics: new TopicMap(prefix, builtinSensorTypes.map((s) => s.name)),
-    router: new MqttRouter({ feed: (l) => backend.onEvent(l), prefix, maxRetained: 1000, metrics, log }),
-    metrics,
-    log,
-    sessions: new Map(),
-    auth: new Authenticator('none', { onRevoked() {} } as unknown as KeyStore, undefined),
-    limiter: undefined,
-    perAddress: new AddressLimit(0),
-    acl: new MqttAcl(prefix),
-    budget: new InFlightBudget(64 * 1_048_576),
-    // a small packet limit, so "too large" is reached by the mutated lengths too
-    limits: { maxPacketBytes: 4096, connectTimeoutMs: 1000, receiveMaximum: 8, topicAliasMaximum: 16, drainTimeoutMs: 1000, maxOfflineMessages: 10, retryMaxDelayMs: 100 },
-  };
-  return { ctx, pipeline, connections: new ConnectionSet(ctx) };
+  // a small packet limit, so "too large" is reached by the mutated lengths too
+  return mqttContext({ log, limits: { maxPacketBytes: 4096, receiveMaximum: 8 }, sessions: { maxQueuedMessages: 10 } });
 }
 
 const rejections: unknown[] = [];

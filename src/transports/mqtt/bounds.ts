@@ -1,0 +1,55 @@
+/**
+ * The MQTT side's bounds, counted every time one is hit (`mqtt_bounds_hit_total{bound}`) and
+ * logged once when it starts being hit and once a minute while it still is, with the count
+ * (never one line per refused message, connection or subscription).
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../../metrics/registry.ts';
+
+export const Bound = {
+  /** MQTT_MAX_SESSIONS: a CONNECT needing a new session was refused. */
+  sessions: 'sessions',
+  /** MQTT_MAX_SESSION_EXPIRY_S: a requested session expiry was shortened. */
+  sessionExpiry: 'session_expiry',
+  /** MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT: a subscription was refused. */
+  subscriptions: 'subscriptions',
+  /** MQTT_MAX_FILTER_BYTES: a subscription was refused. */
+  filterBytes: 'filter_bytes',
+  /** MQTT_MAX_TOPIC_LEVELS: a subscription or publish was refused. */
+  topicLevels: 'topic_levels',
+  /** MQTT_MAX_OFFLINE_MESSAGES / MQTT_MAX_OFFLINE_BYTES: a session's queue was full. */
+  sessionQueue: 'session_queue',
+  /** MQTT_OFFLINE_BYTES_BUDGET: the queues of all sessions were full (messages shed, new persistent sessions refused). */
+  offlineBudget: 'offline_budget',
+  /** MQTT_MAX_KEEP_ALIVE_S: a client's keep-alive was replaced (v5) or its CONNECT refused (3.1.1). */
+  keepAlive: 'keep_alive',
+} as const;
+export type Bound = (typeof Bound)[keyof typeof Bound];
+
+const LOG_EVERY_MS = 60_000;
+
+export class BoundNotifier {
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  /** Hits since the last log line per bound, and when it was written. */
+  readonly #seen = new Map<Bound, { hits: number; loggedAt: number }>();
+
+  constructor(metrics: Metrics, log: Logger) {
+    this.#metrics = metrics;
+    this.#log = log;
+  }
+
+  hit(bound: Bound, setting: string): void {
+    this.#metrics.mqttBoundHit(bound);
+    const now = Date.now();
+    const seen = this.#seen.get(bound);
+    if (seen !== undefined && now - seen.loggedAt < LOG_EVERY_MS) {
+      seen.hits++;
+      return;
+    }
+    const hits = (seen?.hits ?? 0) + 1;
+    this.#seen.set(bound, { hits: 0, loggedAt: now });
+    this.#log.warn({ bound, setting, hits }, `mqtt bound reached: ${setting} (${hits} time(s) since the last report; see mqtt_bounds_hit_total)`);
+  }
+}

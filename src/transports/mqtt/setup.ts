@@ -1,0 +1,84 @@
+/**
+ * Builds the shared MQTT context from its parts and limits: the router, the session registry
+ * with its queue budget, the counters, the bounds notifier and the metrics that read them.
+ * One place, used by the composition root (cli/mqtt-listeners.ts) and by in-process tests.
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { Authenticator } from '../../auth/authenticator.ts';
+import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
+import type { DeviceTracker } from '../../core/fleet/device-tracker.ts';
+import type { Pipeline } from '../../core/pipeline.ts';
+import type { Metrics } from '../../metrics/registry.ts';
+import type { AddressLimit } from '../address-limit.ts';
+import type { MqttAcl } from './acl.ts';
+import { BoundNotifier, Bound } from './bounds.ts';
+import type { MqttContext, MqttLimits, MqttStats } from './context.ts';
+import { InFlightBudget } from './flow.ts';
+import { OfflineBudget } from './offline-budget.ts';
+import { MqttRouter, type ReadingFeed } from './router.ts';
+import type { DropReason } from './session.ts';
+import { SessionRegistry } from './sessions.ts';
+import type { TopicMap } from './topics.ts';
+
+export interface MqttSetup {
+  pipeline: Pipeline;
+  topics: TopicMap;
+  metrics: Metrics;
+  log: Logger;
+  auth: Authenticator;
+  acl: MqttAcl;
+  perAddress: AddressLimit;
+  limiter: RateLimiter | undefined;
+  devices?: DeviceTracker | undefined;
+  /** Accepted readings, for `{prefix}/{device_id}/data` subscribers. */
+  feed: ReadingFeed;
+  prefix: string;
+  limits: MqttLimits;
+  maxInFlightBytes: number;
+  maxRetained: number;
+  sessions: { maxSessions: number; maxExpiryMs: number; maxQueuedMessages: number; maxQueuedBytes: number; offlineBytesBudget: number };
+}
+
+export function createMqttContext(o: MqttSetup): MqttContext {
+  const router = new MqttRouter({ feed: o.feed, prefix: o.prefix, maxRetained: o.maxRetained, maxTopicLevels: o.limits.maxTopicLevels, metrics: o.metrics, log: o.log });
+  const bounds = new BoundNotifier(o.metrics, o.log);
+  const budget = new OfflineBudget(o.sessions.offlineBytesBudget);
+  const dropped = (reason: DropReason): void => {
+    o.metrics.mqttDropped(reason);
+    if (reason !== 'expired') o.metrics.error('mqtt_message_dropped');
+    if (reason === 'session_queue_full') bounds.hit(Bound.sessionQueue, 'MQTT_MAX_OFFLINE_MESSAGES / MQTT_MAX_OFFLINE_BYTES');
+    else if (reason === 'offline_budget') bounds.hit(Bound.offlineBudget, 'MQTT_OFFLINE_BYTES_BUDGET');
+  };
+  const sessions = new SessionRegistry({
+    env: { limits: { maxQueuedMessages: o.sessions.maxQueuedMessages, maxQueuedBytes: o.sessions.maxQueuedBytes }, budget, dropped },
+    router,
+    limits: { maxSessions: o.sessions.maxSessions, maxExpiryMs: o.sessions.maxExpiryMs },
+  });
+  const stats: MqttStats = { connected: 0, messagesReceived: 0, messagesSent: 0, bytesReceived: 0, bytesSent: 0 };
+  o.metrics.mqttSource(() => ({
+    sessions: sessions.size,
+    subscriptions: router.subscriptionCount,
+    retained: router.retainedCount,
+    queuedBytes: budget.bytes,
+    messagesReceived: stats.messagesReceived,
+    messagesSent: stats.messagesSent,
+  }));
+  return {
+    pipeline: o.pipeline,
+    topics: o.topics,
+    metrics: o.metrics,
+    log: o.log,
+    limits: o.limits,
+    router,
+    budget: new InFlightBudget(o.maxInFlightBytes),
+    auth: o.auth,
+    acl: o.acl,
+    perAddress: o.perAddress,
+    limiter: o.limiter,
+    devices: o.devices,
+    sessions,
+    stats,
+    bounds,
+  };
+}
