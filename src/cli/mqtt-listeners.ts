@@ -20,6 +20,8 @@ import { ConnectionSet } from '../transports/mqtt/connection-set.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
 import { Reason } from '../transports/mqtt/reason-codes.ts';
 import { createMqttContext } from '../transports/mqtt/setup.ts';
+import { SysTopics } from '../transports/mqtt/sys-topics.ts';
+import { VERSION } from './version.ts';
 import { TopicMap } from '../transports/mqtt/topics.ts';
 
 export interface MqttParts {
@@ -80,6 +82,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       offlineBytesBudget: config.MQTT_OFFLINE_BYTES_BUDGET,
     },
   });
+  if (config.MQTT_SYS_INTERVAL_S > 0) new SysTopics(ctx, VERSION).start(config.MQTT_SYS_INTERVAL_S);
   // a revoked or rotated identity loses its live connections on every instance
   p.auth.onRevoked((id) => {
     for (const s of ctx.sessions.values()) {

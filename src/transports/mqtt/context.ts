@@ -48,6 +48,8 @@ export interface MqttStats {
   messagesReceived: number;
   /** PUBLISH packets sent to clients. */
   messagesSent: number;
+  /** Messages to subscribers not delivered (mqtt_messages_dropped_total, every reason). */
+  messagesDropped: number;
   bytesReceived: number;
   bytesSent: number;
 }

@@ -44,7 +44,9 @@ export function createMqttContext(o: MqttSetup): MqttContext {
   const router = new MqttRouter({ feed: o.feed, prefix: o.prefix, maxRetained: o.maxRetained, maxTopicLevels: o.limits.maxTopicLevels, metrics: o.metrics, log: o.log });
   const bounds = new BoundNotifier(o.metrics, o.log);
   const budget = new OfflineBudget(o.sessions.offlineBytesBudget);
+  const stats: MqttStats = { connected: 0, messagesReceived: 0, messagesSent: 0, messagesDropped: 0, bytesReceived: 0, bytesSent: 0 };
   const dropped = (reason: DropReason): void => {
+    stats.messagesDropped++;
     o.metrics.mqttDropped(reason);
     if (reason !== 'expired') o.metrics.error('mqtt_message_dropped');
     if (reason === 'session_queue_full') bounds.hit(Bound.sessionQueue, 'MQTT_MAX_OFFLINE_MESSAGES / MQTT_MAX_OFFLINE_BYTES');
@@ -55,7 +57,6 @@ export function createMqttContext(o: MqttSetup): MqttContext {
     router,
     limits: { maxSessions: o.sessions.maxSessions, maxExpiryMs: o.sessions.maxExpiryMs },
   });
-  const stats: MqttStats = { connected: 0, messagesReceived: 0, messagesSent: 0, bytesReceived: 0, bytesSent: 0 };
   o.metrics.mqttSource(() => ({
     sessions: sessions.size,
     subscriptions: router.subscriptionCount,
