@@ -12,6 +12,7 @@ import * as mqtt from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
 import type { MqttContext } from './context.ts';
+import { parseAck } from './fast-acks.ts';
 import { parsePublish } from './fast-publish.ts';
 import { FrameError, Framer } from './framer.ts';
 import { dispatch } from './handlers/index.ts';
@@ -205,8 +206,8 @@ export class MqttConnection {
           this.#malformedString(frame, illFormed);
           return false;
         }
-        const publish = this.state === 'connected' ? parsePublish(frame, this.protocolVersion) : undefined;
-        if (publish !== undefined) dispatch(this, publish);
+        const fast = this.state === 'connected' ? (parsePublish(frame, this.protocolVersion) ?? parseAck(frame, this.protocolVersion)) : undefined;
+        if (fast !== undefined) dispatch(this, fast);
         else {
           const packet = decodeFrame(frame, this.protocolVersion);
           if (packet instanceof Error) {

@@ -13,8 +13,8 @@ export interface MessageProperties {
   responseTopic?: string;
   /** Request / response: handed back with the answer [MQTT-3.3.2-16]. */
   correlationData?: Buffer;
-  /** Forwarded unchanged, in order [MQTT-3.3.2-17], [MQTT-3.3.2-18]. */
-  userProperties?: Record<string, string | string[]>;
+  /** Name / value pairs, forwarded unchanged and in order [MQTT-3.3.2-17], [MQTT-3.3.2-18]. */
+  userProperties?: [string, string][];
 }
 
 export interface Message {
@@ -40,7 +40,7 @@ export function accountedBytes(m: Message): number {
   const p = m.properties;
   if (p !== undefined) {
     n += (p.contentType?.length ?? 0) + (p.responseTopic?.length ?? 0) + (p.correlationData?.length ?? 0);
-    if (p.userProperties !== undefined) for (const [k, v] of Object.entries(p.userProperties)) n += k.length + (Array.isArray(v) ? v.join('').length + 4 * v.length : v.length + 4);
+    if (p.userProperties !== undefined) for (const [k, v] of p.userProperties) n += k.length + v.length + 4;
   }
   return n;
 }
@@ -52,6 +52,8 @@ interface PacketProperties {
   responseTopic?: string;
   correlationData?: Buffer;
   userProperties?: Record<string, string | string[]>;
+  /** The same User Properties in wire order, when the decoder kept it (fast-publish.ts). */
+  userPropertyPairs?: [string, string][];
   messageExpiryInterval?: number;
 }
 
@@ -64,8 +66,16 @@ export function forwardedProperties(p: PacketProperties | undefined): MessagePro
   if (p.contentType !== undefined) ((out.contentType = p.contentType), (any = true));
   if (p.responseTopic !== undefined) ((out.responseTopic = p.responseTopic), (any = true));
   if (p.correlationData !== undefined) ((out.correlationData = p.correlationData), (any = true));
-  if (p.userProperties !== undefined) ((out.userProperties = p.userProperties), (any = true));
+  const pairs = p.userPropertyPairs ?? (p.userProperties === undefined ? undefined : pairsOf(p.userProperties));
+  if (pairs !== undefined) ((out.userProperties = pairs), (any = true));
   return any ? out : undefined;
+}
+
+/** mqtt-packet's User Properties object as pairs (order across different names is not known there). */
+function pairsOf(o: Record<string, string | string[]>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(o)) for (const one of Array.isArray(v) ? v : [v]) out.push([k, String(one)]);
+  return out;
 }
 
 /** A client's PUBLISH as a message: its properties kept, its expiry made absolute [MQTT-3.3.2-5]. */

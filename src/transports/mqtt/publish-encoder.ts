@@ -135,11 +135,7 @@ function encodeStaticProperties(p: MessageProperties): Buffer {
   if (p.responseTopic !== undefined) parts.push(stringProperty(PROPERTY.responseTopic, p.responseTopic));
   if (p.correlationData !== undefined) parts.push(binaryProperty(PROPERTY.correlationData, p.correlationData));
   if (p.userProperties !== undefined) {
-    for (const [name, value] of Object.entries(p.userProperties)) {
-      for (const v of Array.isArray(value) ? value : [value]) {
-        parts.push(Buffer.concat([stringProperty(PROPERTY.userProperty, name), lengthPrefixed(Buffer.from(String(v), 'utf8'))]));
-      }
-    }
+    for (const [name, value] of p.userProperties) parts.push(Buffer.concat([stringProperty(PROPERTY.userProperty, name), lengthPrefixed(Buffer.from(value, 'utf8'))]));
   }
   return parts.length === 0 ? EMPTY : Buffer.concat(parts);
 }

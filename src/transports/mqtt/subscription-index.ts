@@ -73,13 +73,12 @@ export class SubscriptionIndex {
   match(topic: string): readonly Target[] {
     const exact = this.#exact.get(topic);
     if (this.#wildcardCount === 0) return exact === undefined ? NONE : Array.isArray(exact) ? exact : [exact];
-    let found = this.#wildcards.match(topic);
+    // qlobber may hand back a trie node's own array: never change what it returns
+    let found: readonly Target[] = this.#wildcards.match(topic);
     // [MQTT-4.7.2-1] a filter starting with a wildcard does not match a topic name starting with "$"
     if (topic.charCodeAt(0) === 36 && found.length > 0) found = found.filter((t) => !startsWithWildcard(t.filter));
     if (exact === undefined) return found;
-    if (Array.isArray(exact)) for (const t of exact) found.push(t);
-    else found.push(exact);
-    return found;
+    return found.length === 0 ? (Array.isArray(exact) ? exact : [exact]) : found.concat(exact);
   }
 }
 

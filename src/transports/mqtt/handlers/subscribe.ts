@@ -27,6 +27,8 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
   if (Array.isArray(rawId)) return c.protocolError(Reason.protocolError, 'more than one Subscription Identifier');
   // 0 is not a Subscription Identifier: a Protocol Error (MQTT 5 §3.8.2.1.2)
   if (rawId !== undefined && (rawId < 1 || rawId > MAX_SUBSCRIPTION_ID)) return c.protocolError(Reason.protocolError, 'Subscription Identifier 0');
+  // [MQTT-3.8.3-2] at least one topic filter (mqtt-packet refuses an empty payload already)
+  if (p.subscriptions.length === 0) return c.protocolError(Reason.protocolError, 'SUBSCRIBE without a topic filter');
   const accepted: { key: string; options: SubscriptionOptions }[] = [];
   let added = 0;
   const granted: number[] = [];
@@ -83,6 +85,8 @@ function mayWatch(c: MqttConnection, filter: string): boolean {
 }
 
 export function handleUnsubscribe(c: MqttConnection, p: IUnsubscribePacket): void {
+  // [MQTT-3.10.3-2] at least one topic filter
+  if (p.unsubscriptions.length === 0) return c.protocolError(Reason.protocolError, 'UNSUBSCRIBE without a topic filter');
   const results = p.unsubscriptions.map((key) => (c.ctx.router.unsubscribe(c.session!, key) ? Reason.success : Reason.noSubscriptionExisted));
   c.send({ cmd: 'unsuback', messageId: p.messageId!, granted: c.protocolVersion === 5 ? results : [] });
 }

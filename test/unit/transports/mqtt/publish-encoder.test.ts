@@ -6,6 +6,7 @@ import { describe, expect, test } from 'bun:test';
 import * as mqtt from 'mqtt-packet';
 import type { IPublishPacket } from 'mqtt-packet';
 import type { Message } from '../../../../src/transports/mqtt/message.ts';
+import { parsePublish } from '../../../../src/transports/mqtt/fast-publish.ts';
 import { encodePublish, publishSize, type PublishDelivery } from '../../../../src/transports/mqtt/publish-encoder.ts';
 
 function parse(frame: Buffer, protocolVersion: number): IPublishPacket {
@@ -39,7 +40,13 @@ describe('mqtt PUBLISH encoder', () => {
                 contentType: 'application/json',
                 responseTopic: `resp/${i}`,
                 correlationData: random(i % 30),
-                userProperties: { a: '1', b: ['x', 'y'], ünï: 'çødé' },
+                userProperties: [
+                  ['a', '1'],
+                  ['b', 'x'],
+                  ['a', '2'],
+                  ['ünï', 'çødé'],
+                  ['b', 'y'],
+                ] as [string, string][],
               },
             }
           : {}),
@@ -69,12 +76,14 @@ describe('mqtt PUBLISH encoder', () => {
         want.contentType = m.properties.contentType;
         want.responseTopic = m.properties.responseTopic;
         want.correlationData = m.properties.correlationData;
-        want.userProperties = m.properties.userProperties;
+        want.userProperties = { a: ['1', '2'], b: ['x', 'y'], ünï: 'çødé' };
       }
       if (d.expirySeconds !== undefined) want.messageExpiryInterval = d.expirySeconds;
       if (d.topicAlias !== undefined) want.topicAlias = d.topicAlias;
       if (d.subscriptionIds !== undefined) want.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : [...d.subscriptionIds];
       expect({ ...props, userProperties: props.userProperties ? { ...props.userProperties } : undefined }).toEqual({ ...want, userProperties: want.userProperties } as never);
+      // the pairs in wire order, as the fast path reads them [MQTT-3.3.2-18]
+      if (m.properties && !d.topicOmitted && d.subscriptionIds === undefined) expect(parsePublish(frame, 5)?.properties?.userPropertyPairs).toEqual(m.properties.userProperties!);
     }
   });
 

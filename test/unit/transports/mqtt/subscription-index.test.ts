@@ -55,6 +55,18 @@ describe('mqtt subscription index', () => {
     expect(new Set(index.match('x/broker/uptime'))).toEqual(new Set([all, plus]));
   });
 
+  test('subscription index - matching never changes what is stored (qlobber hands back its own arrays)', () => {
+    const index = new SubscriptionIndex(128);
+    const exact = group('t/a');
+    const wild = group('t/#');
+    index.add(exact);
+    index.add(wild);
+    for (let i = 0; i < 5; i++) expect(new Set(index.match('t/a'))).toEqual(new Set([exact, wild]));
+    expect(index.match('t/b')).toEqual([wild]);
+    index.remove(exact);
+    expect(index.match('t/a')).toEqual([wild]);
+  });
+
   test('subscription index - 50,000 exact filters and one wildcard: a topic finds its own filter only', () => {
     const index = new SubscriptionIndex(128);
     const own: Target[] = [];
