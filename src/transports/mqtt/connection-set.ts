@@ -5,11 +5,11 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { MqttConnection } from './connection.ts';
+import { MqttConnection, type ConnectionOwner } from './connection.ts';
 import type { MqttContext } from './context.ts';
 import { Reason } from './reason-codes.ts';
 
-export class ConnectionSet {
+export class ConnectionSet implements ConnectionOwner {
   readonly #connections = new Set<MqttConnection>();
   readonly #ctx: MqttContext;
   readonly #gauge: { inc(): void; dec(): void };
@@ -26,20 +26,21 @@ export class ConnectionSet {
     return this.#connections.size;
   }
 
-  /** A new MQTT connection on `socket`, tracked until the socket closes. */
-  accept(socket: Duplex): MqttConnection {
-    const c = new MqttConnection(socket, this.#ctx);
+  /** A new MQTT connection on `socket`, tracked until the socket closes; `address` is released from MAX_CONNECTIONS_PER_IP then. */
+  accept(socket: Duplex, address?: string): MqttConnection {
+    const c = new MqttConnection(socket, this.#ctx, this, address);
     this.#connections.add(c);
     this.#gauge.inc();
     if (!this.#sweeper) {
       this.#sweeper = setInterval(() => this.#sweep(), 1000);
       this.#sweeper.unref();
     }
-    socket.once('close', () => {
-      this.#connections.delete(c);
-      this.#gauge.dec();
-    });
     return c;
+  }
+
+  /** `c`'s socket closed. */
+  closed(c: MqttConnection): void {
+    if (this.#connections.delete(c)) this.#gauge.dec();
   }
 
   #sweep(): void {

@@ -23,12 +23,41 @@ import type { Delivery, Session } from './session.ts';
 import type { Will } from './sessions.ts';
 import { connectLevel, illFormedString } from './utf8.ts';
 
+/** Frames of a connection with none pending (shared; replaced, never written to). */
+const NO_FRAMES: Buffer[] = [];
 /** Bytes read ahead while publishes wait for room, to answer PINGREQs behind them; past it, TCP backpressure. */
 const READ_AHEAD_BYTES = 64 * 1024;
 /** The Maximum Packet Size of a client that announces none: the protocol's limit [MQTT-3.1.2-24]. */
 const PROTOCOL_MAX_PACKET = 268_435_460;
 
 export type ConnectionState = 'awaiting-connect' | 'connected' | 'closed';
+
+/**
+ * Socket events reach their connection through this map and shared listener functions, not
+ * through closures per connection: four closures and their contexts were a tenth of an idle
+ * connection's memory.
+ */
+const bySocket = new WeakMap<Duplex, MqttConnection>();
+function onReadable(this: Duplex): void {
+  bySocket.get(this)?.socketReadable();
+}
+function onDrain(this: Duplex): void {
+  bySocket.get(this)?.socketDrained();
+}
+function onError(this: Duplex): void {
+  bySocket.get(this)?.destroy();
+}
+function onClose(this: Duplex): void {
+  bySocket.get(this)?.socketClosed();
+}
+function uncork(c: MqttConnection): void {
+  c.socketUncork();
+}
+
+/** Told when a connection's socket closed (the set that tracks it). */
+export interface ConnectionOwner {
+  closed(c: MqttConnection): void;
+}
 
 export class MqttConnection {
   state: ConnectionState = 'awaiting-connect';
@@ -78,21 +107,29 @@ export class MqttConnection {
   /** Counted in the connected clients ($SYS, sessions) since its CONNACK. */
   #counted = false;
   /** Frames read and not yet handled (a PUBLISH waiting for room stops the loop). */
-  #frames: Buffer[] = [];
+  #frames: Buffer[] = NO_FRAMES;
   #next = 0;
   /** Set while CONNECT is being authenticated: no further packet is handled until it is settled. */
   #holding = false;
   /** Server → client topic aliases; they live as long as this network connection. */
   #aliasesOut: Map<string, number> | undefined;
+  /** Registered with the in-flight budget or the pipeline while waiting for room (made on first need). */
+  #resume: (() => void) | undefined;
+  readonly #owner: ConnectionOwner | undefined;
+  /** The source address counted in MAX_CONNECTIONS_PER_IP, released when the socket closes. */
+  readonly #address: string | undefined;
 
-  constructor(socket: Duplex, ctx: MqttContext) {
+  constructor(socket: Duplex, ctx: MqttContext, owner?: ConnectionOwner, address?: string) {
     this.socket = socket;
     this.ctx = ctx;
+    this.#owner = owner;
+    this.#address = address;
     this.#framer = new Framer(ctx.limits.maxPacketBytes);
-    socket.on('readable', this.#read);
-    socket.on('drain', this.#drained);
-    socket.on('error', () => this.destroy());
-    socket.on('close', () => this.#closed());
+    bySocket.set(socket, this);
+    socket.on('readable', onReadable);
+    socket.on('drain', onDrain);
+    socket.on('error', onError);
+    socket.on('close', onClose);
   }
 
   /** Publishes awaiting the queue on this connection. */
@@ -124,7 +161,12 @@ export class MqttConnection {
     });
   }
 
-  readonly #read = (): void => {
+  /** The socket has bytes to read (its 'readable' event). */
+  socketReadable(): void {
+    this.#read();
+  }
+
+  #read(): void {
     while (this.state !== 'closed') {
       if (!this.#handleFrames()) {
         if (this.#paused && (this.state as ConnectionState) !== 'closed') this.#readAheadForPings();
@@ -134,7 +176,7 @@ export class MqttConnection {
       if (chunk === null) return;
       if (!this.#take(chunk)) return;
     }
-  };
+  }
 
   /** Frames `chunk`; false when the stream is broken (the connection is then closed). */
   #take(chunk: Buffer): boolean {
@@ -180,7 +222,7 @@ export class MqttConnection {
       if (f.length === 2 && f[0] === 0xc0 && f[1] === 0) this.send({ cmd: 'pingresp' });
       else frames[kept++] = f;
     }
-    frames.length = Math.max(kept, this.#next + 1);
+    if (kept < frames.length) frames.length = kept;
   }
 
   /**
@@ -221,7 +263,7 @@ export class MqttConnection {
         return false;
       }
     }
-    this.#frames = [];
+    this.#frames = NO_FRAMES;
     this.#next = 0;
     this.#readAhead = 0;
     this.#paused = false;
@@ -251,12 +293,12 @@ export class MqttConnection {
       return false;
     }
     if (this.ctx.budget.exhausted) {
-      this.ctx.budget.whenRoom(this.#read);
+      this.ctx.budget.whenRoom((this.#resume ??= () => this.#read()));
       return false;
     }
     if (this.ctx.pipeline.saturated) {
       // QoS 0 included: a busy queue slows the sender down instead of dropping its readings
-      this.ctx.pipeline.whenRoom(this.#read);
+      this.ctx.pipeline.whenRoom((this.#resume ??= () => this.#read()));
       return false;
     }
     return true;
@@ -362,7 +404,7 @@ export class MqttConnection {
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();
-      process.nextTick(this.#uncork);
+      process.nextTick(uncork, this);
     }
     this.ctx.stats.bytesSent += bytes.length;
     const ok = this.socket.write(bytes);
@@ -380,16 +422,17 @@ export class MqttConnection {
     this.#end();
   }
 
-  readonly #uncork = (): void => {
+  socketUncork(): void {
     this.#corked = false;
     this.socket.uncork();
-  };
+  }
 
-  readonly #drained = (): void => {
+  /** The socket took what was written (its 'drain' event): the session's queue may go on. */
+  socketDrained(): void {
     clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;
     if (this.session?.connection === this) this.session.pump();
-  };
+  }
 
   /** A protocol violation: v5 clients are told why (DISCONNECT with a reason code), then the connection closes. */
   protocolError(reason: Reason, message: string): void {
@@ -424,13 +467,17 @@ export class MqttConnection {
     this.socket.destroy();
   }
 
-  #closed(): void {
+  /** The socket closed (its 'close' event). */
+  socketClosed(): void {
+    bySocket.delete(this.socket);
     this.state = 'closed';
     if (this.trackedDevice !== undefined) {
       this.ctx.devices?.mqttDisconnected(this.trackedDevice);
       this.trackedDevice = undefined;
     }
-    this.ctx.budget.forget(this.#read);
+    if (this.#resume !== undefined) this.ctx.budget.forget(this.#resume);
+    if (this.#address !== undefined) this.ctx.perAddress.remove(this.#address);
+    this.#owner?.closed(this);
     clearTimeout(this.#drainTimer);
     if (this.#counted) {
       this.#counted = false;

@@ -19,9 +19,14 @@ export interface FrameProblem {
   size?: number;
 }
 
+const NO_FRAMES: Buffer[] = [];
+
 export class Framer {
-  #pending: Buffer[] = [];
+  /** Chunks of an unfinished packet (made on first need: most reads end on a packet boundary). */
+  #pending: Buffer[] | undefined;
   #pendingBytes = 0;
+  /** Size of the unfinished packet once its fixed header was read: chunks are only gathered until then, never joined again and again. */
+  #needed = 0;
   readonly #maxPacketBytes: number;
 
   /** @param maxPacketBytes largest whole packet (fixed header included) accepted */
@@ -39,24 +44,40 @@ export class Framer {
     let buf: Buffer;
     if (this.#pendingBytes === 0) buf = chunk;
     else {
-      this.#pending.push(chunk);
-      buf = Buffer.concat(this.#pending, this.#pendingBytes + chunk.length);
+      this.#pending!.push(chunk);
+      this.#pendingBytes += chunk.length;
+      // the packet's size is known and not all of it is here: keep the chunk, join nothing yet
+      // (joining on every read made a packet sent in small pieces cost quadratic time)
+      if (this.#pendingBytes < this.#needed) return NO_FRAMES;
+      buf = Buffer.concat(this.#pending!, this.#pendingBytes);
     }
-    const frames: Buffer[] = [];
+    let frames = NO_FRAMES;
     let pos = 0;
+    let needed = 0;
     while (pos < buf.length) {
       const header = readFixedHeader(buf, pos);
       if (header === undefined) break;
       if ('error' in header) return header;
       const total = header.headerBytes + header.remaining;
       if (total > this.#maxPacketBytes) return { error: FrameError.tooLarge, size: total };
-      if (pos + total > buf.length) break;
+      if (pos + total > buf.length) {
+        needed = total;
+        break;
+      }
+      if (frames === NO_FRAMES) frames = [];
       frames.push(buf.subarray(pos, pos + total));
       pos += total;
     }
     const rest = buf.length - pos;
-    this.#pending = rest === 0 ? [] : [buf.subarray(pos)];
-    this.#pendingBytes = rest;
+    if (rest === 0) {
+      this.#pending = undefined;
+      this.#pendingBytes = 0;
+      this.#needed = 0;
+    } else {
+      this.#pending = [buf.subarray(pos)];
+      this.#pendingBytes = rest;
+      this.#needed = needed;
+    }
     return frames;
   }
 }

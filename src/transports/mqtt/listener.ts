@@ -43,8 +43,7 @@ export class MqttListener implements Transport {
         socket.destroy();
         return;
       }
-      socket.once('close', () => perAddress.remove(address));
-      const c = this.#connections.accept(socket);
+      const c = this.#connections.accept(socket, address);
       if (this.#tls && this.#tls.clientCert !== 'off') c.certificate = certificateIdentity(socket as TLSSocket);
     };
     const server = this.#tls ? createTlsServer({ ...serverOptions(this.#tls), noDelay: true }, accept) : createServer({ noDelay: true }, accept);

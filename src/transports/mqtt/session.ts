@@ -57,13 +57,14 @@ export function delivery(m: Message, qos: 0 | 1 | 2, retain: boolean, subscripti
   return d;
 }
 
+/** The queue of a session with nothing queued (shared: most sessions never queue anything). */
+const NO_DELIVERIES: Delivery[] = [];
+
 /** The Receive Maximum of a client that announces none: 65,535 (MQTT 5 §3.1.2.11.3). */
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
 
 export class Session {
   readonly subscriptions = new Map<string, Subscription>();
-  /** QoS 2 ids received: 'pending' while the reading awaits the queue, 'stored' once PUBREC was sent. */
-  readonly qos2Received = new Map<number, 'pending' | 'stored'>();
   connection: MqttConnection | undefined;
   /** QoS 1/2 messages to the client unacknowledged at most: its v5 Receive Maximum [MQTT-3.3.4-9]. */
   maxInflight = DEFAULT_RECEIVE_MAXIMUM;
@@ -73,8 +74,11 @@ export class Session {
   expiryTimer: NodeJS.Timeout | undefined;
   /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
   pendingWill: { will: Will; timer: NodeJS.Timeout | undefined } | undefined;
-  readonly #inflight = new Map<number, Delivery>();
-  #queue: Delivery[] = [];
+  // created on first use: most sessions of a fleet never receive a QoS 2 message or more than one at a time
+  /** QoS 2 ids received: 'pending' while the reading awaits the queue, 'stored' once PUBREC was sent. */
+  #qos2: Map<number, 'pending' | 'stored'> | undefined;
+  #inflight: Map<number, Delivery> | undefined;
+  #queue: Delivery[] = NO_DELIVERIES;
   #head = 0;
   #queuedCount = 0;
   #queuedBytes = 0;
@@ -103,13 +107,32 @@ export class Session {
 
   /** QoS 1/2 messages sent and not yet acknowledged. */
   get inflight(): number {
-    return this.#inflight.size;
+    return this.#inflight?.size ?? 0;
+  }
+
+  /** A QoS 2 packet id received from the client: 'pending' (awaiting the queue), 'stored' (PUBREC sent), or unknown. */
+  qos2(id: number): 'pending' | 'stored' | undefined {
+    return this.#qos2?.get(id);
+  }
+
+  setQos2(id: number, state: 'pending' | 'stored'): void {
+    (this.#qos2 ??= new Map()).set(id, state);
+  }
+
+  /** Forgets a QoS 2 packet id (PUBREL, or a refusal); false when it was not known. */
+  deleteQos2(id: number): boolean {
+    return this.#qos2?.delete(id) ?? false;
+  }
+
+  /** QoS 2 publishes from the client not yet completed (PUBCOMP not sent). */
+  get qos2Count(): number {
+    return this.#qos2?.size ?? 0;
   }
 
   /** Whether a message of `qos` would be written at once (connected, socket taking bytes, room in the window). */
   readyFor(qos: 0 | 1 | 2): boolean {
     const c = this.connection;
-    return c !== undefined && c.state === 'connected' && !c.congested && this.#queuedCount === 0 && (qos === 0 || this.#inflight.size < this.maxInflight);
+    return c !== undefined && c.state === 'connected' && !c.congested && this.#queuedCount === 0 && (qos === 0 || this.inflight < this.maxInflight);
   }
 
   /** Sends `d` now if it can go, else queues it (QoS 0 is not kept for a client that is away). */
@@ -119,7 +142,7 @@ export class Session {
     if (c === undefined || c.state !== 'connected') {
       // QoS 0 messages are not kept for a client that is away (mosquitto's default as well)
       if (d.qos === 0) return this.env.dropped('qos0_offline');
-    } else if (this.#queuedCount === 0 && !c.congested && (d.qos === 0 || this.#inflight.size < this.maxInflight)) {
+    } else if (this.#queuedCount === 0 && !c.congested && (d.qos === 0 || this.inflight < this.maxInflight)) {
       this.#send(c, d);
       return;
     }
@@ -128,7 +151,7 @@ export class Session {
 
   /** The client's PUBACK / PUBREC / PUBCOMP [MQTT-4.3.2], [MQTT-4.3.3]. */
   acknowledged(cmd: 'puback' | 'pubrec' | 'pubcomp', packetId: number, reasonCode = 0): void {
-    const d = this.#inflight.get(packetId);
+    const d = this.#inflight?.get(packetId);
     if (d === undefined) return;
     // a PUBREC with a failure reason code ends the exchange [MQTT-4.3.3-4]
     if (cmd === 'pubrec' && d.qos === 2 && reasonCode < 0x80) {
@@ -136,7 +159,7 @@ export class Session {
       this.connection?.send({ cmd: 'pubrel', messageId: packetId });
       return;
     }
-    this.#inflight.delete(packetId);
+    this.#inflight!.delete(packetId);
     this.pump();
   }
 
@@ -147,9 +170,12 @@ export class Session {
   resume(c: MqttConnection): void {
     this.connection = c;
     this.expiresAt = undefined;
-    for (const [id, d] of this.#inflight) {
-      if (d.released) c.send({ cmd: 'pubrel', messageId: id });
-      else if (!c.sendPublish(d, id, true)) this.#inflight.delete(id);
+    const inflight = this.#inflight;
+    if (inflight !== undefined) {
+      for (const [id, d] of inflight) {
+        if (d.released) c.send({ cmd: 'pubrel', messageId: id });
+        else if (!c.sendPublish(d, id, true)) inflight.delete(id);
+      }
     }
     this.pump();
   }
@@ -162,7 +188,7 @@ export class Session {
     const now = Date.now();
     while (this.#head < queue.length) {
       const d = queue[this.#head]!;
-      if (!d.dropped && (c.congested || (d.qos > 0 && this.#inflight.size >= this.maxInflight))) break;
+      if (!d.dropped && (c.congested || (d.qos > 0 && this.inflight >= this.maxInflight))) break;
       queue[this.#head++] = undefined as unknown as Delivery;
       if (d.dropped) continue;
       this.#release(d);
@@ -183,10 +209,13 @@ export class Session {
   detach(): Delivery[] {
     this.connection = undefined;
     const handBack: Delivery[] = [];
-    for (const [id, d] of this.#inflight) {
-      if (d.group !== undefined && d.qos === 1) {
-        handBack.push(d);
-        this.#inflight.delete(id);
+    const inflight = this.#inflight;
+    if (inflight !== undefined) {
+      for (const [id, d] of inflight) {
+        if (d.group !== undefined && d.qos === 1) {
+          handBack.push(d);
+          inflight.delete(id);
+        }
       }
     }
     if (this.#queuedCount > 0) {
@@ -215,10 +244,10 @@ export class Session {
       const d = this.#queue[i]!;
       if (!d.dropped) this.#release(d);
     }
-    this.#queue = [];
+    this.#queue = NO_DELIVERIES;
     this.#head = 0;
-    this.#inflight.clear();
-    this.qos2Received.clear();
+    this.#inflight = undefined;
+    this.#qos2 = undefined;
     return handBack;
   }
 
@@ -227,10 +256,11 @@ export class Session {
       c.sendPublish(d, undefined, false);
       return;
     }
-    const id = this.#allocateId();
-    this.#inflight.set(id, d);
+    const inflight = (this.#inflight ??= new Map());
+    const id = this.#allocateId(inflight);
+    inflight.set(id, d);
     // too large for the client [MQTT-3.1.2-25]: discarded, and done as if it had been sent
-    if (!c.sendPublish(d, id, false)) this.#inflight.delete(id);
+    if (!c.sendPublish(d, id, false)) inflight.delete(id);
   }
 
   #enqueue(d: Delivery): void {
@@ -244,6 +274,7 @@ export class Session {
       if (!this.#evictOldestQos0()) return this.env.dropped(sessionFull ? 'session_queue_full' : 'offline_budget');
       this.env.dropped(sessionFull ? 'session_queue_full' : 'offline_budget');
     }
+    if (this.#queue === NO_DELIVERIES) this.#queue = [];
     this.#queue.push(d);
     this.#queuedCount++;
     this.#queuedBytes += d.bytes;
@@ -274,7 +305,7 @@ export class Session {
 
   #compact(): void {
     if (this.#head === this.#queue.length) {
-      this.#queue = [];
+      this.#queue = NO_DELIVERIES;
       this.#head = 0;
     } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
@@ -282,9 +313,9 @@ export class Session {
     }
   }
 
-  #allocateId(): number {
+  #allocateId(inflight: Map<number, Delivery>): number {
     do this.#lastId = (this.#lastId % 65_535) + 1;
-    while (this.#inflight.has(this.#lastId));
+    while (inflight.has(this.#lastId));
     return this.#lastId;
   }
 }

@@ -33,14 +33,14 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   if (c.identity.via !== 'none' && !c.ctx.acl.mayPublish(c.identity, topic)) return notAuthorized(c, p, `${c.identity.id} may not publish to ${topic}`);
 
   if (qos === 2) {
-    const seen = session.qos2Received.get(messageId!);
+    const seen = session.qos2(messageId!);
     if (seen === 'stored') return ack(c, 'pubrec', messageId!, Reason.success);
     // still awaiting the queue: its PUBREC follows when the append is confirmed
     if (seen === 'pending') return;
   }
   // a v5 client may not have more QoS 1/2 publishes unacknowledged than the Receive Maximum it
   // was given (QoS 2: until PUBCOMP) [MQTT-3.3.4-7]; the server answers 0x93 (MQTT 5 §4.9)
-  if (qos > 0 && c.protocolVersion === 5 && c.unackedQos1 + session.qos2Received.size >= c.ctx.limits.receiveMaximum) {
+  if (qos > 0 && c.protocolVersion === 5 && c.unackedQos1 + session.qos2Count >= c.ctx.limits.receiveMaximum) {
     return c.protocolError(Reason.receiveMaximumExceeded, `more than ${c.ctx.limits.receiveMaximum} QoS 1/2 publishes unacknowledged`);
   }
 
@@ -48,7 +48,7 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
   if (sensor === undefined || sensor.kind === 'status') {
     // a relay topic (status included): nothing to store, delivered to subscribers here
     c.ctx.router.publish(messageOf(p, c.clientId));
-    if (qos === 2) session.qos2Received.set(messageId!, 'stored');
+    if (qos === 2) session.setQos2(messageId!, 'stored');
     if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
   }
@@ -64,7 +64,7 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
     expect: sensor.kind === 'sensor' ? { deviceId: sensor.deviceId, sensor: sensor.sensor } : { deviceId: sensor.deviceId },
     identity: c.identity.via === 'none' ? undefined : c.identity.id,
   };
-  if (qos === 2) session.qos2Received.set(messageId!, 'pending');
+  if (qos === 2) session.setQos2(messageId!, 'pending');
   const limiter = c.ctx.limiter;
   // admission is asked by the pipeline once it knows whether the reading is live or backfill
   if (limiter) item.admit = admission(limiter, Buckets.single, c.identity.via === 'none' ? `mqtt-client:${c.clientId}` : c.identity.id, false);
@@ -134,20 +134,20 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
   outcome.then((o) => {
     if (qos === 1) c.unackedQos1--;
     if (item.admit && strikes(c, p, o)) {
-      if (qos === 2) session.qos2Received.delete(messageId!);
+      if (qos === 2) session.deleteQos2(messageId!);
       return;
     }
     if (o.ok) stored(c, p, o.reading.device_id);
     const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
     if (answer === NO_ACK) {
       // not stored: no acknowledgement, the device keeps the message and sends it again
-      if (qos === 2) session.qos2Received.delete(messageId!);
+      if (qos === 2) session.deleteQos2(messageId!);
       return;
     }
     // [MQTT-4.3.3] a PUBREC with a failure reason ends the exchange and frees the id
     if (qos === 2) {
-      if (answer >= 0x80) session.qos2Received.delete(messageId!);
-      else session.qos2Received.set(messageId!, 'stored');
+      if (answer >= 0x80) session.deleteQos2(messageId!);
+      else session.setQos2(messageId!, 'stored');
     }
     ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
   }, (err: unknown) => {

@@ -4,7 +4,7 @@ import type { MqttConnection } from '../connection.ts';
 import { Reason } from '../reason-codes.ts';
 
 export function handlePubrel(c: MqttConnection, p: IPubrelPacket): void {
-  const known = c.session!.qos2Received.delete(p.messageId!);
+  const known = c.session!.deleteQos2(p.messageId!);
   if (c.protocolVersion === 5) {
     c.send({ cmd: 'pubcomp', messageId: p.messageId!, reasonCode: known ? Reason.success : Reason.packetIdentifierNotFound });
   } else c.send({ cmd: 'pubcomp', messageId: p.messageId! });
