@@ -15,7 +15,9 @@
 //    (what the server consumed, not what the kernel buffered).
 // Phases: ramp (connections opened in batches of --ramp-batch, each waiting for its CONNACKs),
 // warm-up (--warmup s, then a barrier: everything outstanding is acked), measure (--duration s or
-// --count messages), drain (outstanding acks awaited up to --drain-timeout s). Prints progress
+// --count messages), drain (outstanding acks awaited up to --drain-timeout s). With --count,
+// --rate R paces the messages: R per second over all connections (released every --tick-ms),
+// still within each connection's window (bench/mqtt/fanout.mjs publishes this way). Prints progress
 // events and finally one result line, all JSON, on stdout. --idle opens the connections, prints
 // {"event":"ready"}, sends nothing until stdin closes, then disconnects and prints the result.
 // --credentials <file> ("<device_id> <password>" lines, e.g. API keys of registered devices):
@@ -38,6 +40,8 @@ const opt = (() => {
       qos0Marker: { default: 32, min: 1 },
       duration: { default: 10, min: 0.1, int: false },
       count: { default: 0 },
+      rate: { default: 0, int: false },
+      tickMs: { default: 5, min: 1 },
       warmup: { default: 0, int: false },
       devicesPerConn: { default: 10, min: 1 },
       rampBatch: { default: 100, min: 1 },
@@ -58,6 +62,10 @@ const opt = (() => {
 })();
 if (opt.qos !== 0 && opt.qos !== 1) {
   console.error('load.mjs: --qos must be 0 or 1');
+  process.exit(2);
+}
+if (opt.rate && !opt.count) {
+  console.error('load.mjs: --rate needs --count (a paced run publishes a fixed number of messages)');
   process.exit(2);
 }
 if (opt.inflight > 65535) {
@@ -103,6 +111,7 @@ let t0 = 0;
 let t1 = 0;
 let cpuMeasure = null;
 let budget = Infinity; // messages still allowed in count mode
+let unreleased = 0; // --rate: messages of --count not yet released to `budget` by the pacer
 let waiter = null; // resolves when no connection has anything outstanding
 const conns = [];
 
@@ -250,7 +259,8 @@ function result(extra = {}) {
   const secs = t1 > t0 && t0 > 0 ? (t1 - t0) / 1000 : 0;
   return {
     ok: stats.errors === 0 && stats.closes === 0 && stats.lost === 0 && stats.unknownAcks === 0 && stats.unexpected === 0,
-    mode: opt.idle ? 'idle' : opt.count ? 'count' : 'duration',
+    mode: opt.idle ? 'idle' : opt.count ? (opt.rate ? 'paced' : 'count') : 'duration',
+    rate: opt.rate || undefined,
     run: RUN,
     port: opt.port,
     connections: opt.connections,
@@ -319,7 +329,7 @@ async function ramp() {
 }
 
 async function main() {
-  const limitS = opt.timeout || Math.ceil(opt.warmup + (opt.count ? 120 : opt.duration) + opt.drainTimeout * 2 + opt.connectTimeout + opt.connections / 100 + 30);
+  const limitS = opt.timeout || Math.ceil(opt.warmup + (opt.count ? 120 + (opt.rate ? opt.count / opt.rate : 0) : opt.duration) + opt.drainTimeout * 2 + opt.connectTimeout + opt.connections / 100 + 30);
   setTimeout(() => {
     finish({ error: `load.mjs: time limit of ${limitS} s reached in phase ${phase}` }, 1);
   }, limitS * 1000).unref();
@@ -343,13 +353,30 @@ async function main() {
     if (!(await whenIdle(opt.drainTimeout * 1000))) throw new Error(`warm-up: ${outstandingTotal()} messages still unacknowledged after ${opt.drainTimeout} s`);
   }
 
-  if (opt.count) budget = opt.count;
+  if (opt.count) budget = opt.rate ? 0 : opt.count;
+  if (opt.rate) unreleased = opt.count;
   phase = 'measure';
   const cpuStart = process.cpuUsage();
   t0 = performance.now();
-  emit({ event: 'measure-start' });
+  emit({ event: 'measure-start', at: performance.timeOrigin + t0 });
   conns.forEach((c) => c.fill());
-  if (opt.count) {
+  if (opt.rate) {
+    // released = rate × elapsed, handed out every tick starting with a different connection each time
+    let next = 0;
+    const pacer = setInterval(() => {
+      const due = Math.min(opt.count, Math.floor((opt.rate * (performance.now() - t0)) / 1000));
+      const add = due - (opt.count - unreleased);
+      if (add > 0) {
+        unreleased -= add;
+        budget += add;
+      }
+      for (let k = 0; k < conns.length && budget > 0; k++) conns[(next + k) % conns.length].fill();
+      next = (next + 1) % conns.length;
+      if (!unreleased) clearInterval(pacer);
+    }, opt.tickMs);
+    while (((unreleased > 0 || budget > 0) && conns.some((c) => !c.closed)) || outstandingTotal() > 0) await sleep(20);
+    clearInterval(pacer);
+  } else if (opt.count) {
     // outstanding only drops to 0 once the budget is spent (or every connection closed)
     while ((budget > 0 && conns.some((c) => !c.closed)) || outstandingTotal() > 0) await whenIdle(1000);
   } else {

@@ -6,6 +6,7 @@ import { sectionHead, tablePart } from '../lib/results-md.mjs';
 import { summarizeLines } from '../lib/server-logs.mjs';
 import { median, perRoundRatio } from '../lib/stats.mjs';
 import { int, mdTable, ms, ratio, textTable } from '../lib/tables.mjs';
+import { CMD_NOTE, IDLE_SUB_NOTE, capNote, cmdRatioRows, cmdVerdict, idleSubOk, idleSubRawRows, idleSubRows } from './report-fleet.mjs';
 
 export const START = '<!-- bench:mqtt:start -->';
 export const END = '<!-- bench:mqtt:end -->';
@@ -22,8 +23,8 @@ export function loadMedianRows(runs, scenarios, targets) {
     for (const t of targets) {
       const rs = runs.filter((r) => r.scenario === s.id && r.target === t.id);
       if (!rs.length) continue;
-      const checked = rs.filter((r) => r.stored || r.sub);
-      const okN = checked.filter((r) => (!r.stored || r.stored.ok) && (!r.sub || r.sub.ok)).length;
+      const checked = rs.filter((r) => r.stored || r.sub || r.fleet);
+      const okN = checked.filter((r) => (!r.stored || r.stored.ok) && (!r.sub || r.sub.ok) && (!r.fleet || r.fleet.ok)).length;
       const short = rs.filter((r) => r.stored && !r.stored.ok).map((r) => (100 * r.stored.delta) / r.stored.expected);
       const shortText = short.length ? ` (stored ${Math.round(Math.min(...short))}–${Math.round(Math.max(...short))} %)` : '';
       rows.push([
@@ -59,7 +60,7 @@ export function loadRatioRows(runs, scenarios, targets) {
 }
 
 export function loadRawRows(runs) {
-  const rows = [[...RUN_HEAD, 'msg/s', 'stored/s', 'p50 ms', 'p99 ms', 'acked/confirmed total', 'stored Δ', 'sub received', 'issues']];
+  const rows = [[...RUN_HEAD, 'msg/s', 'stored/s', 'p50 ms', 'p99 ms', 'acked/confirmed total', 'stored Δ', 'sub received', 'fleet devices: received, open', 'issues']];
   for (const r of runs) {
     rows.push([
       ...runCells(r),
@@ -70,6 +71,7 @@ export function loadRawRows(runs) {
       int(r.load.acked_total),
       r.stored ? `${int(r.stored.delta)} ${r.stored.ok ? 'ok' : r.stored.strict ? 'FAILED' : 'short'}${r.stored.rejects ? ` (+${int(r.stored.rejects)} rejects)` : ''}` : '—',
       r.sub ? `${int(r.sub.received)} ${r.sub.ok ? 'ok' : 'short'}` : '—',
+      r.fleet ? `${int(r.fleet.devices)}: ${int(r.fleet.received)}, ${int(r.fleet.open)} ${r.fleet.ok ? 'ok' : 'FAILED'}` : '—',
       int(issues(r)),
     ]);
   }
@@ -128,16 +130,26 @@ export function printIdleRun(head, r, serverNofile) {
 }
 
 /** Prints the medians, ratios and idle tables, the failures and the server-log verdict. */
-export function printSummary({ runs, idle, loadScenarios, idleScenario, targets, failures, findings, logDir }) {
+export function printSummary({ runs, idle, idleSub = [], loadScenarios, idleScenario, idleSubScenario, cmdScenario, targets, failures, findings, logDir }) {
   if (runs.length) {
     console.log('\nMedians over rounds:\n');
     console.log(textTable(loadMedianRows(runs, loadScenarios, targets)));
     console.log('\nRatios, per round then median (msg/s: higher is better for ours; latency: lower is better):\n');
     console.log(textTable(loadRatioRows(runs, loadScenarios, targets)));
   }
+  if (cmdScenario && runs.some((r) => r.scenario === cmdScenario.id)) {
+    console.log(`\nWith subscribed-idle devices: ${cmdScenario.id} ÷ ${cmdScenario.baseline}, per target, per round then median:\n`);
+    console.log(textTable(cmdRatioRows(runs, cmdScenario, targets)));
+    for (const line of cmdVerdict(runs, cmdScenario)) console.log(line);
+  }
   if (idle.length) {
     console.log(`\nIdle connections (${idleScenario.label}):\n`);
     console.log(textTable(idleRows(idle, targets)));
+  }
+  if (idleSub.length) {
+    console.log(`\nSubscribed idle devices (${idleSubScenario.label}):\n`);
+    console.log(textTable(idleSubRows(idleSub, targets)));
+    if (capNote(idleSubScenario)) console.log(`\n${capNote(idleSubScenario)}`);
   }
   console.log(`\nfailures: ${failures.length ? `\n  ${failures.join('\n  ')}` : 'none'}`);
   console.log(`server logs: ${findings.length ? `${findings.length} run(s) with warn/error lines, see ${logDir}` : 'clean (nothing at warn or above)'}`);
@@ -149,7 +161,8 @@ const MEDIANS_NOTE = [
   'them (the server has read them, not necessarily stored them). stored/s: entries added to `sensor-data`',
   'from the start of the measured window until the stream stopped growing, per second of that span.',
   'checks: stored = after the run the stream grew by at least every acknowledged (QoS 1) / confirmed',
-  '(QoS 0, informational) message; delivered = the `neurobuild/sensors/#` subscriber received every one.',
+  '(QoS 0, informational) message; delivered = the `neurobuild/sensors/#` subscriber received every one;',
+  'fleet (qos1-c100-cmd…) = the subscribed-idle devices received nothing and all stayed connected.',
   'issues = lost acks + socket errors + unexpected closes/packets seen by the load generator.',
   "loadgen CPU % = the generator's CPU over the measured window; at ≥ 90 % the figure is bounded by the client, not the broker.",
 ];
@@ -177,16 +190,21 @@ export function runFacts({ startedAt, finishedAt, quick, machine, bundle, comman
 }
 
 /** The Markdown of the MQTT section of RESULTS.md (without its markers). */
-export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, scenarios, idleScenario, targets, findings, failures }) {
-  const loadScen = scenarios.filter((s) => !s.idle);
+export function resultsSection({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, idleSub = [], scenarios, idleScenario, idleSubScenario, cmdScenario, targets, findings, failures }) {
+  const loadScen = scenarios.filter((s) => !s.idle && !s.idleSub);
+  const cmdRan = cmdScenario && runs.some((r) => r.scenario === cmdScenario.id);
   const facts = runFacts({ startedAt, finishedAt, quick, machine, bundle, command, settings });
   return [
     ...sectionHead('## MQTT (bench/mqtt)', facts),
     ...tablePart('### Medians over rounds', MEDIANS_NOTE, loadMedianRows(runs, loadScen, targets)),
     ...tablePart('### Ratios (per round, then median)', RATIOS_NOTE, loadRatioRows(runs, loadScen, targets)),
+    ...(cmdRan ? tablePart(`### Ingest beside subscribed-idle devices (${cmdScenario.id} ÷ ${cmdScenario.baseline})`, CMD_NOTE(cmdScenario), cmdRatioRows(runs, cmdScenario, targets)) : []),
+    ...(cmdRan ? [...cmdVerdict(runs, cmdScenario), ''] : []),
     ...(idleScenario && idle.length ? tablePart(`### Idle connections (${idleScenario.label})`, IDLE_NOTE, idleRows(idle, targets)) : []),
+    ...(idleSubScenario && idleSub.length ? tablePart(`### Subscribed idle devices (${idleSubScenario.id})`, IDLE_SUB_NOTE(idleSubScenario), idleSubRows(idleSub, targets)) : []),
     ...tablePart('### Per-round raw figures', [], loadRawRows(runs)),
     ...(idle.length ? [mdTable(idleRawRows(idle)), ''] : []),
+    ...(idleSub.length ? [mdTable(idleSubRawRows(idleSub)), ''] : []),
     `load command of the last run: \`${runs.at(-1)?.cmd ?? ''}\``,
     '',
     '### Server logs and failures',
@@ -204,9 +222,22 @@ const TARGET_INFO = {
 };
 
 /** The run's figures in the stable JSON form of bench/reports/ (see bench/lib/report-json.mjs). */
-export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, scenarios, targets, allTargets }) {
+export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, command, settings, runs, idle, idleSub = [], scenarios, targets, allTargets }) {
   const ids = targets.map((t) => t.id);
   const scenarioOf = (s) => {
+    if (s.idleSub) {
+      return {
+        id: s.id,
+        label: s.label,
+        targets: ids,
+        subject: 'ours',
+        panels: [
+          { title: 'Memory per subscribed idle device (server RSS growth)', metrics: ['perConnKiB'] },
+          { title: 'One command to every device: first PUBLISH → last received', metrics: ['deliverSeconds'] },
+        ],
+        details: ['rssBeforeMiB', 'rssAfterMiB', 'deliveredPct'],
+      };
+    }
     if (s.idle) return { id: s.id, label: s.label, targets: ids, subject: 'ours', panels: [{ title: 'Memory per idle connection (server RSS growth)', metrics: ['perConnKiB'] }], details: ['rssBeforeMiB', 'rssAfterMiB'] };
     if (!s.qos) return { id: s.id, label: s.label, targets: ids, subject: 'ours', panels: [{ title: 'Throughput (read by the broker, appended to Redis)', metrics: ['msgPerS', 'storedPerS'] }], details: ['loadgenCpu'] };
     return {
@@ -226,7 +257,7 @@ export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, c
     scenario: r.scenario,
     target: r.target,
     order: r.order,
-    ok: !(r.stored && r.stored.strict && !r.stored.ok) && !(r.sub && !r.sub.ok) && issues(r) === 0,
+    ok: !(r.stored && r.stored.strict && !r.stored.ok) && !(r.sub && !r.sub.ok) && !(r.fleet && !r.fleet.ok) && issues(r) === 0,
     ...figs({ msgPerS: r.msgPerS, storedPerS: r.stored ? r.storedPerS : null, p50: r.p50, p99: r.p99, loadgenCpu: r.load.loadgen_cpu_pct, issues: issues(r) }, ['msgPerS', 'storedPerS', 'p50', 'p99', 'loadgenCpu', 'issues']),
   });
   const idleRun = (r) => ({
@@ -237,7 +268,15 @@ export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, c
     ok: r.stillOpen === r.connected,
     ...figs({ perConnKiB: r.perConnKiB, rssBeforeMiB: r.rssBefore / 1024, rssAfterMiB: r.rssAfter / 1024, connected: r.connected }, ['perConnKiB', 'rssBeforeMiB', 'rssAfterMiB', 'connected']),
   });
-  const ran = new Set([...runs, ...idle].map((r) => r.scenario));
+  const idleSubRun = (r) => ({
+    round: r.round,
+    scenario: r.scenario,
+    target: r.target,
+    order: r.order,
+    ok: idleSubOk(r),
+    ...figs({ perConnKiB: r.perConnKiB, rssBeforeMiB: r.rssBefore / 1024, rssAfterMiB: r.rssAfter / 1024, connected: r.connected, deliverSeconds: r.deliverMs / 1000, deliveredPct: 100 * r.deliveredShare }, ['perConnKiB', 'rssBeforeMiB', 'rssAfterMiB', 'connected', 'deliverSeconds', 'deliveredPct']),
+  });
+  const ran = new Set([...runs, ...idle, ...idleSub].map((r) => r.scenario));
   return reportDoc({
     bench: 'mqtt',
     title: 'MQTT ingest (bench/mqtt)',
@@ -256,9 +295,11 @@ export function reportJsonDoc({ startedAt, finishedAt, quick, machine, bundle, c
       perConnKiB: { label: 'KiB per idle connection', unit: 'KiB', better: 'lower' },
       rssBeforeMiB: { label: 'RSS before', unit: 'MiB', better: 'lower' },
       rssAfterMiB: { label: 'RSS after', unit: 'MiB', better: 'lower' },
+      deliverSeconds: { label: 'delivery to every device', unit: 's', better: 'lower', digits: 2 },
+      deliveredPct: { label: 'devices that received their command', unit: '%', better: 'higher', digits: 2 },
     },
     targets: allTargets.map((t) => ({ id: t.id, label: t.label, ...TARGET_INFO[t.id] })),
     scenarios: scenarios.filter((s) => ran.has(s.id)).map(scenarioOf),
-    runs: [...runs.map(loadRun), ...idle.map(idleRun)],
+    runs: [...runs.map(loadRun), ...idle.map(idleRun), ...idleSub.map(idleSubRun)],
   });
 }

@@ -7,7 +7,9 @@
 // Env knobs: BENCH_ROUNDS (3), BENCH_DURATION s (10), BENCH_WARMUP s (2), BENCH_QUICK=1 (1 round ×
 // 3 s, warm-up 1 s, RESULTS.md left alone), BENCH_SCENARIOS (comma list of ids), BENCH_WRITE_RESULTS
 // (0|1), BENCH_MQTT_TARGETS (ours,aedes,mosquitto), BENCH_MQTT_INFLIGHT (16), BENCH_MQTT_QOS0_WINDOW
-// (256), BENCH_MQTT_IDLE_CONNECTIONS (10000), BENCH_MQTT_IDLE_SETTLE s (3). See bench/README.md.
+// (256), BENCH_MQTT_IDLE_CONNECTIONS (10000), BENCH_MQTT_IDLE_SETTLE s (3), BENCH_MQTT_CMD_SUBSCRIBERS
+// (10000), BENCH_MQTT_IDLE_SUB_CONNECTIONS (50000, capped by the open-files limit),
+// BENCH_MQTT_FLEET_PER_PROCESS (10000), BENCH_MQTT_CMD_INFLIGHT (64). See bench/README.md.
 //
 // Everything listens on and targets 127.0.0.1 only. Every child process is killed on exit, on
 // errors and on SIGINT/SIGTERM; a watchdog bounds the whole run.
@@ -23,9 +25,12 @@ import { startRedis } from '../lib/redis-server.mjs';
 import { reportServerHealth } from '../lib/report.mjs';
 import { saveReport } from '../lib/report-json.mjs';
 import { writeSection } from '../lib/results-md.mjs';
+import { processTree } from '../ws/procstat.mjs';
 import { runClient } from './clients.mjs';
+import { startFleet, waitDelivered } from './command-fleet.mjs';
 import { childNofile, nofileOf } from './open-files.mjs';
 import { END, START, printIdleRun, printLoadRun, printSummary, reportJsonDoc, resultsSection } from './report.mjs';
+import { printFleetCheck, printIdleSubRun } from './report-fleet.mjs';
 import { TARGETS, startTarget } from './targets.mjs';
 
 setBenchName('bench:mqtt');
@@ -36,6 +41,18 @@ const QOS0_MARKER = 32;
 const DEVICES_PER_CONN = 10;
 const IDLE_CONNS = intEnv('BENCH_MQTT_IDLE_CONNECTIONS', 10_000, 1, 60_000);
 const IDLE_SETTLE = intEnv('BENCH_MQTT_IDLE_SETTLE', 3, 0, 120);
+// the fleet scenarios: subscribed-idle devices, each on its own command topic fleet/dev-<n>/cmd
+const NOFILE = childNofile();
+const FD_RESERVE = 300; // a server's descriptors besides the client sockets: listeners, Redis, logs, epoll, …
+const CMD_SUBS = intEnv('BENCH_MQTT_CMD_SUBSCRIBERS', 10_000, 1, 1_000_000);
+const IDLE_SUB_ASKED = intEnv('BENCH_MQTT_IDLE_SUB_CONNECTIONS', 50_000, 1, 1_000_000);
+const IDLE_SUB = Math.min(IDLE_SUB_ASKED, NOFILE - FD_RESERVE);
+const IDLE_SUB_CAPPED = IDLE_SUB < IDLE_SUB_ASKED;
+const FLEET_PER_PROCESS = intEnv('BENCH_MQTT_FLEET_PER_PROCESS', 10_000, 100, 60_000);
+const CMD_INFLIGHT = intEnv('BENCH_MQTT_CMD_INFLIGHT', 64, 1, 65535);
+/** 10000 → "10k", 500 → "500": the count in a scenario id. */
+const shortCount = (n) => (n % 1000 === 0 ? `${n / 1000}k` : String(n));
+const CMD_ID = `qos1-c100-cmd${shortCount(CMD_SUBS)}`;
 
 const ALL_SCENARIOS = [
   { id: 'qos0-c100', label: 'QoS 0, 100 conns', qos: 0, connections: 100 },
@@ -43,9 +60,27 @@ const ALL_SCENARIOS = [
   { id: 'qos1-c100', label: `QoS 1, 100 conns × ${INFLIGHT} in flight`, qos: 1, connections: 100 },
   { id: 'qos1-c1000', label: `QoS 1, 1,000 conns × ${INFLIGHT} in flight`, qos: 1, connections: 1000 },
   { id: 'qos1-c100-sub', label: `QoS 1, 100 conns × ${INFLIGHT}, + 1 subscriber on neurobuild/sensors/#`, qos: 1, connections: 100, subscriber: true },
+  { id: CMD_ID, label: `QoS 1, 100 conns × ${INFLIGHT}, + ${CMD_SUBS.toLocaleString('en-US')} subscribed-idle devices (fleet/dev-<n>/cmd, QoS 1)`, qos: 1, connections: 100, commandSubscribers: CMD_SUBS, baseline: 'qos1-c100' },
   { id: `idle-c${IDLE_CONNS}`, label: `${IDLE_CONNS.toLocaleString('en-US')} idle connections, keep-alive 60 s`, idle: true, connections: IDLE_CONNS },
+  {
+    id: `idle-sub-c${IDLE_SUB}`,
+    label: `${IDLE_SUB.toLocaleString('en-US')} subscribed idle devices (own command topic, QoS 1), one server process, then one command each`,
+    idleSub: true,
+    connections: IDLE_SUB,
+    asked: IDLE_SUB_ASKED,
+    capped: IDLE_SUB_CAPPED,
+    nofile: NOFILE,
+  },
 ];
-const SCENARIOS = pickScenarios(ALL_SCENARIOS);
+const SCENARIOS = (() => {
+  const picked = pickScenarios(ALL_SCENARIOS);
+  // the fleet scenario's figure is a ratio to qos1-c100 of the same run: it runs too
+  if (picked.some((s) => s.baseline) && !picked.some((s) => s.id === 'qos1-c100')) {
+    console.log(`note: ${CMD_ID} is compared with qos1-c100 of the same run, so qos1-c100 runs too`);
+    return ALL_SCENARIOS.filter((s) => s.id === 'qos1-c100' || picked.includes(s));
+  }
+  return picked;
+})();
 const TGTS = pickFromEnv('BENCH_MQTT_TARGETS', TARGETS, 'target');
 const STOP_GRACE_S = 15;
 
@@ -103,10 +138,35 @@ async function startSubscriber(port) {
   return sub;
 }
 
+/** Server VmRSS in KiB, summed over the process and its descendants (ours' workers). */
+const treeRssKiB = (pid) => processTree(pid).reduce((a, p) => a + rssKiB(p), 0);
+
+/** The subscribed-idle fleet of a scenario, connected and subscribed, from its own processes. */
+function fleetOf(scenario, srv, lifetimeS) {
+  return startFleet({ port: srv.mqttPort, total: scenario.commandSubscribers ?? scenario.connections, perProcess: FLEET_PER_PROCESS, keepalive: 60, lifetimeS, run: `f${Date.now().toString(36)}` });
+}
+
 async function loadRun(scenario, target, srv, redis) {
   const args = ['--port', String(srv.mqttPort), '--connections', String(scenario.connections), '--qos', String(scenario.qos), '--duration', String(DURATION), '--warmup', String(WARMUP), '--devices-per-conn', String(DEVICES_PER_CONN)];
   if (scenario.qos) args.push('--inflight', String(INFLIGHT));
   else args.push('--qos0-window', String(QOS0_WINDOW), '--qos0-marker', String(QOS0_MARKER));
+  const fleet = scenario.commandSubscribers ? await fleetOf(scenario, srv, WARMUP + DURATION + 180 + Math.ceil(scenario.commandSubscribers / 100)) : null;
+  try {
+    if (fleet) await sleep(1000); // the server settles after the burst of CONNECTs and SUBSCRIBEs
+    const r = await loadWith(scenario, target, srv, redis, args);
+    if (fleet) {
+      const rssKiB = treeRssKiB(srv.child.pid);
+      const f = await fleet.close();
+      r.fleet = { devices: fleet.ready.connections, processes: fleet.ready.processes, rampMs: fleet.ready.rampMs, received: f.received, open: f.open, closes: f.unexpected_closes, errors: f.socket_errors, serverRssKiB: rssKiB, cmd: fleet.cmd };
+      r.fleet.ok = f.received === 0 && f.open === fleet.ready.connections && !f.errors;
+    }
+    return r;
+  } finally {
+    fleet?.kill();
+  }
+}
+
+async function loadWith(scenario, target, srv, redis, args) {
   const sub = scenario.subscriber ? await startSubscriber(srv.mqttPort) : null;
   const before = target.stores ? await redis.xlen('sensor-data') : 0;
   let xs;
@@ -159,6 +219,60 @@ async function idleRun(scenario, srv) {
   return { connected: early.connections, rssBefore, rssAfter, perConnKiB: (rssAfter - rssBefore) / early.connections, rampMs: res.ramp_ms, stillOpen: res.still_open, load: res, cmd: `node bench/mqtt/load.mjs ${args.join(' ')}` };
 }
 
+/**
+ * idle-sub: RSS of the server before and after N subscribed-idle devices, then one QoS 1 command
+ * to each device's topic from a separate publisher; every device must receive its own.
+ */
+async function idleSubRun(scenario, srv) {
+  const pid = srv.child.pid;
+  await sleep(1000);
+  const serverProcs = processTree(pid).length;
+  const rssBefore = treeRssKiB(pid);
+  const N = scenario.connections;
+  const fleet = await fleetOf(scenario, srv, IDLE_SETTLE + 240 + Math.ceil(N / 50));
+  try {
+    await sleep(IDLE_SETTLE * 1000);
+    const rssAfter = treeRssKiB(pid);
+    const args = ['--port', String(srv.mqttPort), '--count', String(N), '--inflight', String(CMD_INFLIGHT), '--qos', '1', '--timeout', String(120 + Math.ceil(N / 100))];
+    const pub = await runClient('command-publisher.mjs', args, { timeoutMs: (130 + Math.ceil(N / 100)) * 1000 }).done;
+    const waited = await waitDelivered(fleet, N, { quietMs: 5000, maxMs: 30_000 + N });
+    const final = await fleet.close();
+    const c = waited.counts;
+    return {
+      connected: fleet.ready.connections,
+      asked: scenario.asked,
+      capped: scenario.capped,
+      serverProcs,
+      serverNofile: nofileOf(pid),
+      clientProcesses: fleet.ready.processes,
+      addresses: fleet.ready.addresses,
+      rampMs: fleet.ready.rampMs,
+      rssBefore,
+      rssAfter,
+      perConnKiB: (rssAfter - rssBefore) / fleet.ready.connections,
+      published: pub.published,
+      acked: pub.acked,
+      pubSeconds: pub.seconds,
+      pubOk: pub.ok,
+      pubError: pub.error ?? null,
+      delivered: c.devices_reached,
+      deliveredShare: c.devices_reached / N,
+      missing: N - c.devices_reached,
+      duplicates: c.duplicates,
+      wrongTopic: c.wrong_topic,
+      firstWrong: c.first_wrong ?? null,
+      complete: waited.complete,
+      deliverMs: c.last_at && pub.start_at ? c.last_at - pub.start_at : NaN,
+      stillOpen: final.open,
+      closes: final.unexpected_closes,
+      fleetCmd: fleet.cmd,
+      cmd: `node bench/mqtt/command-publisher.mjs ${args.join(' ')}`,
+    };
+  } finally {
+    fleet.kill();
+  }
+}
+
 // ----------------------------------------------------------------------------------- main
 async function main() {
   ensureTool('redis-server', 'redis-server');
@@ -170,15 +284,30 @@ async function main() {
   if (idleScenario && machine.nofile < idleScenario.connections + 200) {
     fail(`the idle scenario needs an open-files limit of at least ${idleScenario.connections + 200} per process, children get ${machine.nofile} (raise the hard limit: ulimit -Hn, or BENCH_MQTT_IDLE_CONNECTIONS)`);
   }
+  const cmdScenario = SCENARIOS.find((s) => s.commandSubscribers);
+  const idleSubScenario = SCENARIOS.find((s) => s.idleSub);
+  if (cmdScenario && CMD_SUBS + 100 + FD_RESERVE > machine.nofile) {
+    fail(`${CMD_ID} needs room for ${CMD_SUBS} + 100 connections in one broker process, which gets an open-files limit of ${machine.nofile}: lower BENCH_MQTT_CMD_SUBSCRIBERS`);
+  }
+  if ((cmdScenario || idleSubScenario) && FLEET_PER_PROCESS + 200 > machine.nofile) fail(`BENCH_MQTT_FLEET_PER_PROCESS=${FLEET_PER_PROCESS} is above what one client process may hold (open-files limit ${machine.nofile})`);
+  if (idleSubScenario && IDLE_SUB < 1) fail(`the open-files limit of ${machine.nofile} leaves no room for ${idleSubScenario.id}`);
+  if (idleSubScenario && IDLE_SUB_CAPPED) {
+    console.log(
+      `NOTE: ${idleSubScenario.id}: ${IDLE_SUB.toLocaleString('en-US')} devices instead of the ${IDLE_SUB_ASKED.toLocaleString('en-US')} asked (BENCH_MQTT_IDLE_SUB_CONNECTIONS): ` +
+        `one server process holds them all, and this machine's hard open-files limit (ulimit -Hn) is ${machine.nofile}, which cannot be raised here; ${FD_RESERVE} descriptors are left for the server's own files.`,
+    );
+  }
   const command = commandLine('bench:mqtt', 'bench/mqtt/run.mjs');
   const startedAt = new Date();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-mqtt-'));
-  const loadScen = SCENARIOS.filter((s) => !s.idle);
+  const loadScen = SCENARIOS.filter((s) => !s.idle && !s.idleSub);
   const perRunS = WARMUP + DURATION + 25;
-  const budgetS = ROUNDS * TGTS.length * (loadScen.length * perRunS + (idleScenario ? 60 + IDLE_SETTLE : 0)) + 120;
+  const fleetS = (n) => 30 + n / 100; // bound of connecting and subscribing n devices
+  const budgetS =
+    ROUNDS * TGTS.length * (loadScen.length * perRunS + (idleScenario ? 60 + IDLE_SETTLE : 0) + (cmdScenario ? fleetS(CMD_SUBS) : 0) + (idleSubScenario ? 120 + IDLE_SETTLE + 3 * fleetS(IDLE_SUB) : 0)) + 120;
   startWatchdog(budgetS);
 
-  const expectS = ROUNDS * TGTS.length * (loadScen.length * (WARMUP + DURATION + 4) + (idleScenario ? 10 + IDLE_SETTLE : 0));
+  const expectS = ROUNDS * TGTS.length * (loadScen.length * (WARMUP + DURATION + 4) + (idleScenario ? 10 + IDLE_SETTLE : 0) + (cmdScenario ? 3 + CMD_SUBS / 2000 : 0) + (idleSubScenario ? 15 + IDLE_SETTLE + IDLE_SUB / 1000 : 0));
   console.log(`bench:mqtt ${QUICK ? '(QUICK smoke run) ' : ''}— ${ROUNDS} round(s) × ${SCENARIOS.length} scenario(s) × ${TGTS.length} targets, ${DURATION} s each (+${WARMUP} s warm-up), ≈${Math.ceil(expectS / 60)} min`);
   console.log(`machine: ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, redis ${machine.redis}, mosquitto ${machine.mosquitto}, aedes ${machine.aedes}; children get ulimit -n ${machine.nofile}`);
   console.log(`note: the load generator, redis-server and the broker under test share the ${machine.nproc} cores — compare ratios from the same run only.`);
@@ -190,6 +319,7 @@ async function main() {
 
   const runs = [];
   const idle = [];
+  const idleSub = [];
   const findings = [];
   const failures = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -204,9 +334,14 @@ async function main() {
         let srv;
         let exit;
         try {
-          srv = await startTarget(target, { redisPort: rd.port, logFile, tmp });
+          // idle-sub: one server process holds every device (ours otherwise forks a worker per CPU)
+          srv = await startTarget(target, { redisPort: rd.port, logFile, tmp, oursEnv: scenario.idleSub ? { WORKERS: '1' } : {} });
           const base = { round, scenario: scenario.id, target: target.id, targetLabel: target.label, order: oi + 1 };
-          if (scenario.idle) {
+          if (scenario.idleSub) {
+            const r = { ...base, ...(await idleSubRun(scenario, srv)) };
+            idleSub.push(r);
+            failures.push(...printIdleSubRun(head, tag, r));
+          } else if (scenario.idle) {
             const r = { ...base, ...(await idleRun(scenario, srv)) };
             idle.push(r);
             printIdleRun(head, r, nofileOf(srv.child.pid));
@@ -214,6 +349,7 @@ async function main() {
             const r = { ...base, ...(await loadRun(scenario, target, srv, rd.redis)) };
             runs.push(r);
             failures.push(...printLoadRun(head, tag, r, scenario, target));
+            if (r.fleet) failures.push(...printFleetCheck(tag, r));
           }
         } catch (e) {
           console.log(`${head} FAILED: ${e.message}`);
@@ -227,23 +363,27 @@ async function main() {
   }
   await rd.close();
 
-  printSummary({ runs, idle, loadScenarios: loadScen, idleScenario, targets: TGTS, failures, findings, logDir: tmp });
+  printSummary({ runs, idle, idleSub, loadScenarios: loadScen, idleScenario, idleSubScenario, cmdScenario, targets: TGTS, failures, findings, logDir: tmp });
 
   const settings =
     `${ROUNDS} round(s) × ${DURATION} s measured per run after ${WARMUP} s warm-up (then a barrier: everything acknowledged), ` +
     `QoS 1 window ${INFLIGHT} per connection, QoS 0 window ${QOS0_WINDOW} per connection with a PINGREQ after every ${QOS0_MARKER} messages, ` +
     `${DEVICES_PER_CONN} devices per connection, connections opened 100 at a time, MQTT 3.1.1, target order rotating per round and scenario, ` +
-    `Redis FLUSHALL and a fresh server per run; idle: ${IDLE_CONNS} connections opened 100 at a time, keep-alive 60 s, RSS read ${IDLE_SETTLE} s after the last CONNACK`;
-  fs.writeFileSync(path.join(tmp, 'results.json'), JSON.stringify({ machine, bundle, command, settings, runs, idle, findings, failures }, null, 1));
+    `Redis FLUSHALL and a fresh server per run; idle: ${IDLE_CONNS} connections opened 100 at a time, keep-alive 60 s, RSS read ${IDLE_SETTLE} s after the last CONNACK` +
+    (cmdScenario ? `; ${CMD_ID}: ${CMD_SUBS} devices subscribed (QoS 1, SUBACK awaited) to fleet/dev-<n>/cmd from ${Math.ceil(CMD_SUBS / FLEET_PER_PROCESS)} process(es) of their own, keep-alive 60 s, connected before the load and idle during it` : '') +
+    (idleSubScenario
+      ? `; ${idleSubScenario.id}: ${IDLE_SUB} devices (${IDLE_SUB_CAPPED ? `capped from ${IDLE_SUB_ASKED} by the open-files hard limit ${NOFILE} per process` : 'as asked'}) from ${Math.ceil(IDLE_SUB / FLEET_PER_PROCESS)} process(es), each from its own 127.0.x.y address, ours with WORKERS=1, RSS of the server process tree read ${IDLE_SETTLE} s after the last SUBACK, then one QoS 1 command per device, ${CMD_INFLIGHT} in flight`
+      : '');
+  fs.writeFileSync(path.join(tmp, 'results.json'), JSON.stringify({ machine, bundle, command, settings, runs, idle, idleSub, findings, failures }, null, 1));
   console.log(`raw figures: ${path.join(tmp, 'results.json')}`);
   const finishedAt = new Date();
-  const section = resultsSection({ startedAt, finishedAt, quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, idleScenario, targets: TGTS, findings, failures });
+  const section = resultsSection({ startedAt, finishedAt, quick: QUICK, machine, bundle, command, settings, runs, idle, idleSub, scenarios: SCENARIOS, idleScenario, idleSubScenario, cmdScenario, targets: TGTS, findings, failures });
   if (WRITE_RESULTS) {
     writeSection(RESULTS, START, END, section);
     console.log(`\nwrote ${path.relative(ROOT, RESULTS)} (section ${START} … ${END})`);
   } else console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
-  if (runs.length || idle.length) {
-    await saveReport(reportJsonDoc({ startedAt, finishedAt, quick: QUICK, machine, bundle, command, settings, runs, idle, scenarios: SCENARIOS, targets: TGTS, allTargets: TARGETS }), { tmp, commit: WRITE_RESULTS });
+  if (runs.length || idle.length || idleSub.length) {
+    await saveReport(reportJsonDoc({ startedAt, finishedAt, quick: QUICK, machine, bundle, command, settings, runs, idle, idleSub, scenarios: SCENARIOS, targets: TGTS, allTargets: TARGETS }), { tmp, commit: WRITE_RESULTS });
   }
   if (failures.length) process.exitCode = 1;
 }

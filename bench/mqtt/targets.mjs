@@ -46,11 +46,11 @@ function mosquittoConf(port) {
   ].join('\n');
 }
 
-function spawnTarget(target, { mqttPort, httpPort, wsPort, redisPort, logFile, tmp }) {
+function spawnTarget(target, { mqttPort, httpPort, wsPort, redisPort, logFile, tmp, oursEnv }) {
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   if (target.id === 'ours') {
     // RATE_LIMIT off: the per-device limits (on by default in production) would refuse the load
-    const env = { NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(httpPort), WS_PORT: String(wsPort), METRICS_PORT: '0', MQTT_PORT: String(mqttPort), MQTT_TLS_PORT: '0', QUEUE_BACKEND: 'redis', REDIS_URL: redisUrl, LOG_LEVEL: 'warn', RATE_LIMIT: 'off' };
+    const env = { NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(httpPort), WS_PORT: String(wsPort), METRICS_PORT: '0', MQTT_PORT: String(mqttPort), MQTT_TLS_PORT: '0', QUEUE_BACKEND: 'redis', REDIS_URL: redisUrl, LOG_LEVEL: 'warn', RATE_LIMIT: 'off', ...oursEnv };
     return spawnRaised(process.execPath, [DIST], { logFile, env });
   }
   if (target.id === 'aedes') return spawnRaised(process.execPath, [AEDES], { logFile, env: { NODE_ENV: 'production', AEDES_PORT: String(mqttPort), REDIS_URL: redisUrl } });
@@ -62,14 +62,15 @@ function spawnTarget(target, { mqttPort, httpPort, wsPort, redisPort, logFile, t
 /**
  * Starts a fresh target on free ports (output to logFile, mosquitto's config in tmp); resolves
  * when it answers MQTT CONNECT (ours: and GET /ready), throws with the log's tail if it exits
- * first or is not ready within 30 s.
+ * first or is not ready within 30 s. `oursEnv`: settings added to ours' environment (e.g.
+ * WORKERS=1 so that one process holds every connection); the other targets are one process anyway.
  * @returns {Promise<{child: import('node:child_process').ChildProcess, mqttPort: number, httpPort: number}>}
  */
-export async function startTarget(target, { redisPort, logFile, tmp }) {
+export async function startTarget(target, { redisPort, logFile, tmp, oursEnv = {} }) {
   const mqttPort = await freePort();
   const httpPort = target.id === 'ours' ? await freePort() : 0;
   const wsPort = target.id === 'ours' ? await freePort() : 0;
-  const child = spawnTarget(target, { mqttPort, httpPort, wsPort, redisPort, logFile, tmp });
+  const child = spawnTarget(target, { mqttPort, httpPort, wsPort, redisPort, logFile, tmp, oursEnv });
   const mqttReady = async () => (!httpPort || (await httpStatus(httpPort, '/ready')) === 200) && (await mqttAnswers(mqttPort));
   await waitReady(child, { label: target.label, logFile, isReady: mqttReady });
   return { child, mqttPort, httpPort };

@@ -1,7 +1,8 @@
 // Shared pieces of the MQTT benchmark clients (load.mjs, subscriber.mjs, run.mjs):
 // packet templates built once with mqtt-packet, a minimal incoming-packet framer (the clients
 // only ever receive CONNACK, SUBACK, PUBACK, PINGRESP and PUBLISH), a cheap ISO-timestamp
-// writer and a mergeable log-bucket latency histogram. MQTT 3.1.1 only.
+// writer and a mergeable log-bucket latency histogram. MQTT 3.1.1, and v5 where asked (CONNECT and
+// SUBSCRIBE with properties, CONNACK with properties) for the fan-out subscribers.
 import net from 'node:net';
 import mqtt from 'mqtt-packet';
 
@@ -10,14 +11,44 @@ export const TYPE = { CONNACK: 2, PUBLISH: 3, PUBACK: 4, SUBACK: 9, PINGRESP: 13
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
 export const DISCONNECT = Buffer.from([0xe0, 0x00]);
 
-/** CONNECT, with username and password when given (e.g. a device id and its API key). */
-export function connectPacket(clientId, keepalive = 60, { username, password } = {}) {
+/**
+ * CONNECT, with username and password when given (e.g. a device id and its API key);
+ * `protocolVersion` 5 with `properties` (e.g. {receiveMaximum: 20}) for a v5 client.
+ */
+export function connectPacket(clientId, keepalive = 60, { username, password, protocolVersion = PROTOCOL_VERSION, properties } = {}) {
   const creds = username === undefined ? {} : { username, password: password === undefined ? undefined : Buffer.from(password) };
-  return mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: PROTOCOL_VERSION, clean: true, clientId, keepalive, ...creds });
+  const props = protocolVersion === 5 && properties ? { properties } : {};
+  return mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, clientId, keepalive, ...creds, ...props });
 }
 
-export function subscribePacket(topic, qos = 0, messageId = 1) {
+/** SUBSCRIBE to one filter (v5: with an empty property list). */
+export function subscribePacket(topic, qos = 0, messageId = 1, protocolVersion = PROTOCOL_VERSION) {
+  if (protocolVersion === 5) return mqtt.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }], properties: {} }, { protocolVersion: 5 });
   return mqtt.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }] });
+}
+
+/** The command topic of fleet device n (bench:mqtt's subscribed-idle clients). */
+export const commandTopic = (n) => `fleet/dev-${n}/cmd`;
+
+/** PUBACK of packet id `id` (v3.1.1, and v5 with reason code 0 left out). */
+export function pubackPacket(id) {
+  return Buffer.from([0x40, 0x02, id >> 8, id & 0xff]);
+}
+
+/**
+ * Length of an MQTT variable byte integer at buf[off]: {value, bytes}, or null when it is not
+ * complete within the buffer (or longer than 4 bytes).
+ */
+export function readVarint(buf, off) {
+  let value = 0;
+  let mul = 1;
+  for (let k = 0; k < 4 && off + k < buf.length; k++) {
+    const b = buf[off + k];
+    value += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) return { value, bytes: k + 1 };
+  }
+  return null;
 }
 
 const TS_PLACEHOLDER = '2000-01-01T00:00:00.000Z'; // 24 bytes, the toISOString() form
@@ -148,15 +179,18 @@ export class Histogram {
 }
 
 /**
- * Opens a TCP connection to 127.0.0.1:port, sends CONNECT and resolves with the socket once
- * CONNACK (return code 0) arrived; bytes after the CONNACK are handed to the caller's framer.
- * `username` / `password`: sent in the CONNECT when given.
+ * Opens a TCP connection to 127.0.0.1:port (from `localAddress` when given, e.g. 127.0.0.2 when
+ * one source address runs short of ephemeral ports), sends CONNECT and resolves with the socket
+ * once CONNACK (return / reason code 0) arrived; bytes after the CONNACK are handed to the
+ * caller's framer. `username` / `password`: sent in the CONNECT when given; `protocolVersion` 5
+ * and `properties`: a v5 CONNECT (its CONNACK may carry properties; they are skipped).
  */
-export function mqttConnect(port, clientId, { keepalive = 60, timeoutMs = 10_000, username, password } = {}) {
+export function mqttConnect(port, clientId, { keepalive = 60, timeoutMs = 10_000, username, password, localAddress, protocolVersion = PROTOCOL_VERSION, properties } = {}) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+    const socket = net.connect({ host: '127.0.0.1', port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
     let done = false;
     let pending = Buffer.alloc(0);
+    let restAt = 0;
     const finish = (err) => {
       if (done) return;
       done = true;
@@ -165,20 +199,24 @@ export function mqttConnect(port, clientId, { keepalive = 60, timeoutMs = 10_000
       if (err) {
         socket.destroy();
         reject(err);
-      } else resolve({ socket, rest: pending.subarray(4) });
+      } else resolve({ socket, rest: pending.subarray(restAt) });
     };
     const timer = setTimeout(() => finish(new Error(`no CONNACK within ${timeoutMs} ms`)), timeoutMs);
     const onData = (d) => {
       pending = pending.length ? Buffer.concat([pending, d]) : d;
-      if (pending.length < 4) return;
+      if (pending.length < 2) return;
       if (pending[0] >> 4 !== TYPE.CONNACK) return finish(new Error(`expected CONNACK, got packet type ${pending[0] >> 4}`));
-      if (pending[3] !== 0) return finish(new Error(`CONNACK return code ${pending[3]}`));
+      const len = readVarint(pending, 1);
+      if (!len || pending.length < 1 + len.bytes + len.value) return;
+      const code = pending[1 + len.bytes + 1]; // after the acknowledge flags
+      if (code !== 0) return finish(new Error(`CONNACK ${protocolVersion === 5 ? 'reason' : 'return'} code ${code}`));
+      restAt = 1 + len.bytes + len.value;
       finish(null);
     };
     socket.on('data', onData);
     socket.once('error', (e) => finish(e));
     socket.once('close', () => finish(new Error('closed before CONNACK')));
-    socket.once('connect', () => socket.write(connectPacket(clientId, keepalive, { username, password })));
+    socket.once('connect', () => socket.write(connectPacket(clientId, keepalive, { username, password, protocolVersion, properties })));
   });
 }
 
