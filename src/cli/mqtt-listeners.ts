@@ -68,6 +68,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
       topicAliasMaximum: config.MQTT_TOPIC_ALIAS_MAXIMUM,
       drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS,
+      flushMs: config.MQTT_FLUSH_MS,
       retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
       maxSubscriptionsPerClient: config.MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT,
       maxFilterBytes: config.MQTT_MAX_FILTER_BYTES,

@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   MQTT_MAX_FILTER_BYTES: positive(1024, 65_535, 'Longest topic filter in a SUBSCRIBE, in bytes; longer is refused in SUBACK (0x8F, 3.1.1: 0x80)'),
   MQTT_MAX_TOPIC_LEVELS: positive(128, 1024, 'Most levels in a topic name or filter; more: SUBACK 0x8F (3.1.1: 0x80), a PUBLISH closes the connection (0x90)'),
   MQTT_MAX_KEEP_ALIVE_S: positive(65_535, 65_535, 'Longest keep-alive accepted; a v5 client asking more (or none, when this is below 65535) is told this Server Keep Alive, a 3.1.1 one is refused (CONNACK 2)'),
+  MQTT_FLUSH_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 5, description: 'Messages to MQTT subscribers are written out together every this many ms (0: at the end of every event-loop turn); acknowledgements are never held' }),
   MQTT_SYS_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86_400, default: 10, description: 'Seconds between updates of the retained $SYS/broker/... statistics topics (0: no $SYS topics); with AUTH_MODE on only identities an ACL rule grants $SYS may subscribe' }),
   MQTT_MAX_RETAINED: positive(100_000, 10_000_000, 'Retained messages kept (one per topic); beyond it new retained topics are refused and counted'),
   MQTT_DRAIN_TIMEOUT_MS: positive(30_000, 600_000, 'A client that does not read what the server sends for this long is disconnected'),

@@ -65,6 +65,7 @@ export function mqttContext(o: { log?: Logger; limits?: Partial<MqttLimits>; ses
       receiveMaximum: 64,
       topicAliasMaximum: 16,
       drainTimeoutMs: 1000,
+      flushMs: 0,
       retryMaxDelayMs: 100,
       maxSubscriptionsPerClient: 100,
       maxFilterBytes: 1024,

@@ -54,6 +54,21 @@ function uncork(c: MqttConnection): void {
   c.socketUncork();
 }
 
+/**
+ * Deliveries to subscribers are written out together every MQTT_FLUSH_MS: with 1,000
+ * subscribers and readings arriving one by one, writing each at once made the write syscalls
+ * half of the server's CPU (profiled). One timer for all connections; acknowledgements and
+ * other answers still leave at the end of the event-loop turn.
+ */
+const delayed = new Set<MqttConnection>();
+let flushTimer: NodeJS.Timeout | undefined;
+function flushDelayed(): void {
+  flushTimer = undefined;
+  const due = [...delayed];
+  delayed.clear();
+  for (const c of due) c.socketUncork();
+}
+
 /** Told when a connection's socket closed (the set that tracks it). */
 export interface ConnectionOwner {
   closed(c: MqttConnection): void;
@@ -103,7 +118,8 @@ export class MqttConnection {
   #paused = false;
   #readAhead = 0;
   #drainTimer: NodeJS.Timeout | undefined;
-  #corked = false;
+  /** Corked until the end of this event-loop turn ('turn') or the next delivery flush ('flush'). */
+  #corked: 'no' | 'turn' | 'flush' = 'no';
   /** Counted in the connected clients ($SYS, sessions) since its CONNACK. */
   #counted = false;
   /** Frames read and not yet handled (a PUBLISH waiting for room stops the loop). */
@@ -374,7 +390,7 @@ export class MqttConnection {
       return false;
     }
     this.ctx.stats.messagesSent++;
-    this.#write(encodePublish(m, p, v5));
+    this.#write(encodePublish(m, p, v5), true);
     return true;
   }
 
@@ -399,11 +415,24 @@ export class MqttConnection {
     this.#aliasesOut?.delete(topic);
   }
 
-  #write(bytes: Buffer): void {
-    // coalesce: the acks of one queue batch settle in one microtask run; one writev for all of them
-    if (!this.#corked) {
-      this.#corked = true;
+  #write(bytes: Buffer, delivery = false): void {
+    // coalesce: the acks of one queue batch settle in one microtask run; one writev for all of
+    // them; deliveries to subscribers wait for the next flush (MQTT_FLUSH_MS)
+    const flushMs = this.ctx.limits.flushMs;
+    if (this.#corked === 'no') {
       this.socket.cork();
+      if (delivery && flushMs > 0) {
+        this.#corked = 'flush';
+        delayed.add(this);
+        flushTimer ??= setTimeout(flushDelayed, flushMs);
+      } else {
+        this.#corked = 'turn';
+        process.nextTick(uncork, this);
+      }
+    } else if (this.#corked === 'flush' && !delivery) {
+      // an answer does not wait for the deliveries' flush
+      delayed.delete(this);
+      this.#corked = 'turn';
       process.nextTick(uncork, this);
     }
     this.ctx.stats.bytesSent += bytes.length;
@@ -423,7 +452,8 @@ export class MqttConnection {
   }
 
   socketUncork(): void {
-    this.#corked = false;
+    if (this.#corked === 'no') return;
+    this.#corked = 'no';
     this.socket.uncork();
   }
 
@@ -470,6 +500,7 @@ export class MqttConnection {
   /** The socket closed (its 'close' event). */
   socketClosed(): void {
     bySocket.delete(this.socket);
+    delayed.delete(this);
     this.state = 'closed';
     if (this.trackedDevice !== undefined) {
       this.ctx.devices?.mqttDisconnected(this.trackedDevice);

@@ -26,6 +26,8 @@ export interface MqttLimits {
   receiveMaximum: number;
   /** Highest topic alias a v5 client may use on one connection (0: none) [MQTT-3.3.2-12]. */
   topicAliasMaximum: number;
+  /** Deliveries to subscribers are written out together this often (0: at the end of each event-loop turn). */
+  flushMs: number;
   /** A client that does not read its answers for this long is disconnected. */
   drainTimeoutMs: number;
   /** Longest wait between two attempts to store a held publish while the queue is unavailable. */

@@ -74,7 +74,7 @@ export class MqttRouter {
    * `$share/{name}/{filter}`) of `session`, then sends the retained messages it asks for
    * [MQTT-3.3.1-9..11] (none for a shared subscription, MQTT 5 §4.8.2). The key must be valid.
    */
-  subscribe(session: Session, key: string, options: SubscriptionOptions): void {
+  subscribe(session: Session, key: string, options: Readonly<SubscriptionOptions>): void {
     const existing = session.subscriptions.get(key);
     if (existing !== undefined) existing.options = options;
     else {
@@ -117,7 +117,7 @@ export class MqttRouter {
 
   /** Forgets every subscription of an ended session. */
   dropSession(session: Session): void {
-    for (const sub of session.subscriptions.values()) this.#remove(sub);
+    for (const sub of [...session.subscriptions.values()]) this.#remove(sub);
     session.subscriptions.clear();
   }
 
@@ -205,7 +205,7 @@ export class MqttRouter {
   }
 
   /** [MQTT-3.3.1-12], [MQTT-3.3.1-13]: RETAIN is kept only with Retain As Published. */
-  #ownDelivery(m: Message, o: SubscriptionOptions): Delivery {
+  #ownDelivery(m: Message, o: Readonly<SubscriptionOptions>): Delivery {
     return delivery(m, minQos(m.qos, o.qos), o.retainAsPublished && m.retain, o.identifier === undefined ? undefined : [o.identifier]);
   }
 

@@ -18,7 +18,7 @@ import { accountedBytes, expired, type Message } from './message.ts';
 import type { OfflineBudget } from './offline-budget.ts';
 import type { Will } from './sessions.ts';
 import type { SharedGroup } from './shared-group.ts';
-import type { Subscription } from './subscription.ts';
+import { SubscriptionTable } from './subscription.ts';
 
 /** Why a message to a subscriber was not delivered (the label of mqtt_messages_dropped_total). */
 export type DropReason = 'session_queue_full' | 'offline_budget' | 'qos0_offline' | 'expired' | 'packet_too_large' | 'session_ended';
@@ -64,7 +64,7 @@ const NO_DELIVERIES: Delivery[] = [];
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
 
 export class Session {
-  readonly subscriptions = new Map<string, Subscription>();
+  readonly subscriptions = new SubscriptionTable();
   connection: MqttConnection | undefined;
   /** QoS 1/2 messages to the client unacknowledged at most: its v5 Receive Maximum [MQTT-3.3.4-9]. */
   maxInflight = DEFAULT_RECEIVE_MAXIMUM;

@@ -29,7 +29,7 @@ export class Subscription {
     readonly key: string,
     /** The topic filter proper, matched against topic names. */
     readonly filter: string,
-    public options: SubscriptionOptions,
+    public options: Readonly<SubscriptionOptions>,
     readonly group?: SharedGroup,
   ) {}
 }
@@ -46,4 +46,66 @@ export function parseShared(key: string): { group: string; filter: string } | 'i
   // [MQTT-4.8.2-1] the ShareName is at least one character, without "/", "+" or "#"; a filter follows
   if (group.length === 0 || group.includes('+') || group.includes('#') || filter.length === 0) return 'invalid';
   return { group, filter };
+}
+
+const sharedOptions = new Map<number, Readonly<SubscriptionOptions>>();
+
+/**
+ * Subscription options, one frozen object per combination when there is no identifier: a fleet's
+ * subscriptions mostly share the same few, and an object per subscription was memory per client.
+ */
+export function subscriptionOptions(o: SubscriptionOptions): Readonly<SubscriptionOptions> {
+  if (o.identifier !== undefined) return Object.freeze(o);
+  const key = o.qos | (o.noLocal ? 4 : 0) | (o.retainAsPublished ? 8 : 0) | (o.retainHandling << 4);
+  let shared = sharedOptions.get(key);
+  if (shared === undefined) {
+    shared = Object.freeze({ qos: o.qos, noLocal: o.noLocal, retainAsPublished: o.retainAsPublished, retainHandling: o.retainHandling });
+    sharedOptions.set(key, shared);
+  }
+  return shared;
+}
+
+/** A session's subscriptions by key: most sessions of a fleet hold one, which needs no Map. */
+export class SubscriptionTable {
+  #one: Subscription | undefined;
+  #many: Map<string, Subscription> | undefined;
+
+  get size(): number {
+    return this.#many !== undefined ? this.#many.size : this.#one !== undefined ? 1 : 0;
+  }
+
+  get(key: string): Subscription | undefined {
+    if (this.#many !== undefined) return this.#many.get(key);
+    return this.#one?.key === key ? this.#one : undefined;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  set(key: string, sub: Subscription): void {
+    if (this.#many !== undefined) this.#many.set(key, sub);
+    else if (this.#one === undefined || this.#one.key === key) this.#one = sub;
+    else {
+      this.#many = new Map([[this.#one.key, this.#one], [key, sub]]);
+      this.#one = undefined;
+    }
+  }
+
+  delete(key: string): boolean {
+    if (this.#many !== undefined) return this.#many.delete(key);
+    if (this.#one?.key !== key) return false;
+    this.#one = undefined;
+    return true;
+  }
+
+  values(): Iterable<Subscription> {
+    if (this.#many !== undefined) return this.#many.values();
+    return this.#one !== undefined ? [this.#one] : [];
+  }
+
+  clear(): void {
+    this.#one = undefined;
+    this.#many = undefined;
+  }
 }

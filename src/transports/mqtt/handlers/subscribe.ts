@@ -10,7 +10,7 @@ import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import { Bound } from '../bounds.ts';
 import type { MqttConnection } from '../connection.ts';
 import { Reason } from '../reason-codes.ts';
-import { parseShared, type SubscriptionOptions } from '../subscription.ts';
+import { parseShared, subscriptionOptions, type SubscriptionOptions } from '../subscription.ts';
 import { validFilter } from '../topic-filter.ts';
 import { topicLevels } from '../topics.ts';
 
@@ -29,7 +29,7 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
   if (rawId !== undefined && (rawId < 1 || rawId > MAX_SUBSCRIPTION_ID)) return c.protocolError(Reason.protocolError, 'Subscription Identifier 0');
   // [MQTT-3.8.3-2] at least one topic filter (mqtt-packet refuses an empty payload already)
   if (p.subscriptions.length === 0) return c.protocolError(Reason.protocolError, 'SUBSCRIBE without a topic filter');
-  const accepted: { key: string; options: SubscriptionOptions }[] = [];
+  const accepted: { key: string; options: Readonly<SubscriptionOptions> }[] = [];
   let added = 0;
   const granted: number[] = [];
   for (const s of p.subscriptions) {
@@ -70,7 +70,7 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
     if (isNew) added++;
     const options: SubscriptionOptions = { qos: s.qos, noLocal: v5 && s.nl === true, retainAsPublished: v5 && s.rap === true, retainHandling: v5 ? ((s.rh ?? 0) as 0 | 1 | 2) : 0 };
     if (rawId !== undefined) options.identifier = rawId;
-    accepted.push({ key: s.topic, options });
+    accepted.push({ key: s.topic, options: subscriptionOptions(options) });
     granted.push(s.qos);
   }
   // [MQTT-3.8.4-1] SUBACK first; retained messages follow it
