@@ -86,7 +86,7 @@ export const idleSubOk = (r) => r.complete && r.pubOk && !r.wrongTopic && r.stil
 
 /** Prints one idle-sub run; returns its failures. */
 export function printIdleSubRun(head, tag, r) {
-  console.log(`${head} ${int(r.connected)} subscribed in ${int(r.rampMs)} ms (${r.clientProcesses} client process(es), server processes ${r.serverProcs}, nofile ${r.serverNofile}); RSS ${int(r.rssBefore)} → ${int(r.rssAfter)} KiB = ${kib(r.perConnKiB)} KiB/conn`);
+  console.log(`${head} ${int(r.connected)} subscribed in ${int(r.rampMs)} ms (${r.clientProcesses} client process(es), server processes ${r.serverProcs}, nofile ${r.serverNofile}); RSS ${int(r.rssBefore)} → ${int(r.rssAfter)} KiB = ${kib(r.perConnKiB)} KiB/conn; after the commands ${int(r.rssAfterCommands)} KiB = ${kib(r.perConnAfterCommandsKiB)} KiB/conn`);
   console.log(`  commands: ${int(r.acked)}/${int(r.published)} acknowledged in ${r.pubSeconds} s; received by ${int(r.delivered)}/${int(r.connected)} devices (${pct(r.deliveredShare)})${Number.isFinite(r.deliverMs) ? `, the last ${secs(r.deliverMs)} s after the first PUBLISH` : ''}${r.duplicates ? `, ${int(r.duplicates)} duplicates` : ''} — ${idleSubOk(r) ? 'OK' : 'FAILED'}`);
   const failures = [];
   if (!r.pubOk) failures.push(`${tag}: command publisher: ${r.pubError ?? `${r.acked} of ${r.published} acknowledged`}`);
@@ -99,13 +99,13 @@ export function printIdleSubRun(head, tag, r) {
 
 /** Medians per target of the idle-sub runs. */
 export function idleSubRows(runs, targets) {
-  const rows = [['target', 'devices', 'RSS before MiB', 'RSS after MiB', 'KiB per connection', 'commands received', 'delivery s', 'publisher msg/s', 'runs ok']];
+  const rows = [['target', 'devices', 'RSS before MiB', 'RSS after MiB', 'KiB per connection', 'KiB per connection after the commands', 'commands received', 'delivery s', 'publisher msg/s', 'runs ok']];
   for (const t of targets) {
     const rs = runs.filter((r) => r.target === t.id);
     if (!rs.length) continue;
     const m = (k) => median(rs.map((r) => r[k]));
     const goal = t.id === 'ours' && Number.isFinite(m('perConnKiB')) ? ` (goal ≤ ${GOALS.idleSubKiB}: ${m('perConnKiB') <= GOALS.idleSubKiB ? 'met' : 'NOT met'})` : '';
-    rows.push([t.label, int(m('connected')), mib(m('rssBefore')), mib(m('rssAfter')), `${kib(m('perConnKiB'))}${goal}`, `${int(m('delivered'))} / ${int(m('connected'))} (${pct(m('deliveredShare'))})`, secs(m('deliverMs')), int(median(rs.map((r) => r.acked / r.pubSeconds))), `${rs.filter(idleSubOk).length}/${rs.length}`]);
+    rows.push([t.label, int(m('connected')), mib(m('rssBefore')), mib(m('rssAfter')), `${kib(m('perConnKiB'))}${goal}`, kib(m('perConnAfterCommandsKiB')), `${int(m('delivered'))} / ${int(m('connected'))} (${pct(m('deliveredShare'))})`, secs(m('deliverMs')), int(median(rs.map((r) => r.acked / r.pubSeconds))), `${rs.filter(idleSubOk).length}/${rs.length}`]);
   }
   return rows;
 }

@@ -204,7 +204,8 @@ async function loadWith(scenario, target, srv, redis, args) {
 async function idleRun(scenario, srv) {
   const pid = srv.child.pid;
   await sleep(1000);
-  const rssBefore = rssKiB(pid);
+  // the whole process tree: ours may run workers (NODE_ENV=production), which hold the connections
+  const rssBefore = treeRssKiB(pid);
   let onReady;
   const ready = new Promise((r) => (onReady = r));
   const args = ['--idle', '--port', String(srv.mqttPort), '--connections', String(scenario.connections), '--ramp-batch', '100', '--ramp-pause-ms', '5', '--keepalive', '60', '--devices-per-conn', '1'];
@@ -212,7 +213,7 @@ async function idleRun(scenario, srv) {
   const early = await Promise.race([ready, c.done]);
   if (early.event !== 'ready') throw new Error(`load.mjs --idle: ${early.error ?? 'ended before all connections were open'}`);
   await sleep(IDLE_SETTLE * 1000);
-  const rssAfter = rssKiB(pid);
+  const rssAfter = treeRssKiB(pid);
   c.child.stdin.end();
   const res = await c.done;
   if (res.error) throw new Error(`load.mjs --idle: ${res.error}`);
@@ -236,6 +237,8 @@ async function idleSubRun(scenario, srv) {
     const args = ['--port', String(srv.mqttPort), '--count', String(N), '--inflight', String(CMD_INFLIGHT), '--qos', '1', '--timeout', String(120 + Math.ceil(N / 100))];
     const pub = await runClient('command-publisher.mjs', args, { timeoutMs: (130 + Math.ceil(N / 100)) * 1000 }).done;
     const waited = await waitDelivered(fleet, N, { quietMs: 5000, maxMs: 30_000 + N });
+    // after the commands went out (garbage collections ran): what the devices hold at steady state
+    const rssAfterCommands = treeRssKiB(pid);
     const final = await fleet.close();
     const c = waited.counts;
     return {
@@ -250,6 +253,8 @@ async function idleSubRun(scenario, srv) {
       rssBefore,
       rssAfter,
       perConnKiB: (rssAfter - rssBefore) / fleet.ready.connections,
+      rssAfterCommands,
+      perConnAfterCommandsKiB: (rssAfterCommands - rssBefore) / fleet.ready.connections,
       published: pub.published,
       acked: pub.acked,
       pubSeconds: pub.seconds,
