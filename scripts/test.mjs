@@ -6,16 +6,18 @@ import { spawn, spawnSync } from 'node:child_process';
 
 // mosquitto lives in /usr/sbin, which a non-root PATH may lack
 // PostgreSQL's server binaries are in /usr/lib/postgresql/<version>/bin, off PATH
-const has = (cmd) =>
-  spawnSync('sh', ['-c', cmd === 'postgres' ? 'ls /usr/lib/postgresql/*/bin/postgres' : `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
+// paho: Debian's Python MQTT client, imported by /usr/bin/python3 (the MQTT interop test)
+const PROBES = { postgres: 'ls /usr/lib/postgresql/*/bin/postgres', paho: "/usr/bin/python3 -c 'import paho.mqtt'" };
+const has = (cmd) => spawnSync('sh', ['-c', PROBES[cmd] ?? `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 
 /** Debian packages the suite runs: command → package. */
 const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clients', mosquitto: 'mosquitto', openssl: 'openssl' };
 /**
  * Installed too when root; without them (not root) the tests that need them are skipped, saying why.
  * chromium: Debian's, for the console's browser test (playwright-core drives it; no browser is downloaded).
+ * python3-paho-mqtt: Python's paho client for the MQTT 3.1.1/5 interop test (test/integration/mqtt-paho.test.ts).
  */
-const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium' };
+const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium', paho: 'python3-paho-mqtt' };
 
 function ensurePackages() {
   const lacking = (table) => Object.entries(table).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);

@@ -8,6 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import * as mqtt from 'mqtt-packet';
 import { waitFor } from './wait.ts';
+import { PropertyId } from '../../src/transports/mqtt/property-ids.ts';
 
 /** A v5 property as written on the wire, in order. */
 export type WireProperty =
@@ -19,16 +20,7 @@ export type WireProperty =
   | { id: 'topicAlias'; value: number }
   | { id: 'subscriptionIdentifier'; value: number };
 
-const CODE = {
-  payloadFormatIndicator: 0x01,
-  messageExpiryInterval: 0x02,
-  contentType: 0x03,
-  responseTopic: 0x08,
-  correlationData: 0x09,
-  subscriptionIdentifier: 0x0b,
-  topicAlias: 0x23,
-  userProperty: 0x26,
-} as const;
+const CODE = PropertyId;
 
 function varint(n: number): Buffer {
   const out: number[] = [];

@@ -6,9 +6,10 @@
  * import paho.
  */
 import { describe, expect, test } from 'bun:test';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { useStack } from '../helpers/stack.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = resolve(import.meta.dir, '../helpers/paho-checks.py');
@@ -24,26 +25,16 @@ describe.skipIf(skipReason !== undefined)(`mqtt paho - paho-mqtt ${pahoVersion ?
   const stack = useStack();
 
   /** Runs one check of paho-checks.py against the server; its JSON line (an "error" fails the test with paho's message). */
-  function check(name: string, timeoutMs = 20_000): Promise<Result> {
-    return new Promise((done, fail) => {
-      const p = spawn(PYTHON, [SCRIPT, String(stack.server.mqttPort), name], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-      p.on('exit', (code) => {
-        clearTimeout(timer);
-        const line = stdout
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Result)
-          .find((r) => r.check === name);
-        if (line === undefined) return fail(new Error(`paho-checks.py ${name}: no result (exit ${code}): ${stderr}${stdout}`));
-        if (typeof line.error === 'string') return fail(new Error(`paho-checks.py ${name}: ${line.error}${stderr ? `\n${stderr}` : ''}`));
-        done(line);
-      });
-    });
+  async function check(name: string, timeoutMs = 20_000): Promise<Result> {
+    const { code, stdout, stderr } = await runCommand(PYTHON, [SCRIPT, String(stack.server.mqttPort), name], timeoutMs);
+    const line = stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Result)
+      .find((r) => r.check === name);
+    if (line === undefined) throw new Error(`paho-checks.py ${name}: no result (exit ${code}): ${stderr}${stdout}`);
+    if (typeof line.error === 'string') throw new Error(`paho-checks.py ${name}: ${line.error}${stderr ? `\n${stderr}` : ''}`);
+    return line;
   }
 
   test('mqtt paho - shared subscription: each message to exactly one member of $share/g (members take turns), every message to a non-shared subscriber [MQTT-4.8.2]', async () => {

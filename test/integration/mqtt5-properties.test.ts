@@ -7,11 +7,11 @@
  * the wire order of User Properties.
  */
 import { describe, expect, test } from 'bun:test';
-import { spawn } from 'node:child_process';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { decodePublish5, encodePublish5, RawFrames, type WireProperty } from '../helpers/mqtt5-wire.ts';
 import { useStack } from '../helpers/stack.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const stack = useStack();
 
@@ -30,22 +30,6 @@ function collect(c: MqttClient): Got[] {
   const got: Got[] = [];
   c.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), packet }));
   return got;
-}
-
-/** Runs a command without blocking the event loop (the MQTT.js clients of the test live in it). */
-function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 describe('mqtt5 properties - forwarded unaltered', () => {
@@ -115,12 +99,12 @@ describe('mqtt5 properties - request / response', () => {
     await responder.subscribeAsync(`${base}/request`, { qos: 1 });
 
     // as in the README: the response topic is all mosquitto_rr sets
-    const plain = await run('mosquitto_rr', ['-V', 'mqttv5', '-p', String(stack.server.mqttPort), '-t', `${base}/request`, '-e', `${base}/response`, '-m', 'hello', '-W', '5']);
+    const plain = await runCommand('mosquitto_rr', ['-V', 'mqttv5', '-p', String(stack.server.mqttPort), '-t', `${base}/request`, '-e', `${base}/response`, '-m', 'hello', '-W', '5']);
     expect({ code: plain.code, stdout: plain.stdout, stderr: plain.stderr }).toEqual({ code: 0, stdout: 'echo:hello\n', stderr: '' });
     expect(requests[0]?.properties?.responseTopic).toBe(`${base}/response`);
 
     // with Correlation Data: the responder saw it and handed it back (%D prints the response's)
-    const correlated = await run('mosquitto_rr', ['-V', 'mqttv5', '-p', String(stack.server.mqttPort), '-t', `${base}/request`, '-e', `${base}/response2`, '-m', 'again', '-W', '5', '-D', 'publish', 'correlation-data', 'req-42', '-F', '%p|%D']);
+    const correlated = await runCommand('mosquitto_rr', ['-V', 'mqttv5', '-p', String(stack.server.mqttPort), '-t', `${base}/request`, '-e', `${base}/response2`, '-m', 'again', '-W', '5', '-D', 'publish', 'correlation-data', 'req-42', '-F', '%p|%D']);
     expect({ code: correlated.code, stdout: correlated.stdout, stderr: correlated.stderr }).toEqual({ code: 0, stdout: 'echo:again|req-42\n', stderr: '' });
     expect(requests[1]?.properties?.responseTopic).toBe(`${base}/response2`);
     expect(requests[1]?.properties?.correlationData?.toString()).toBe('req-42');

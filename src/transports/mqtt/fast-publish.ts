@@ -8,6 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
+import { PropertyId } from './property-ids.ts';
 
 export function parsePublish(frame: Buffer, protocolVersion: number): PublishPacket | undefined {
   const b0 = frame[0]!;
@@ -57,15 +58,6 @@ export type PublishProperties = NonNullable<IPublishPacket['properties']> & { us
 
 export type PublishPacket = IPublishPacket & { properties?: PublishProperties };
 
-const PROPERTY = {
-  payloadFormatIndicator: 0x01,
-  messageExpiryInterval: 0x02,
-  contentType: 0x03,
-  responseTopic: 0x08,
-  correlationData: 0x09,
-  topicAlias: 0x23,
-  userProperty: 0x26,
-} as const;
 
 /**
  * The property list of a v5 PUBLISH at `pos` (its Variable Byte Integer length first). Only the
@@ -99,7 +91,7 @@ function readProperties(frame: Buffer, start: number): { properties: PublishProp
   };
   while (pos < end) {
     const id = frame[pos++]!;
-    if (id !== PROPERTY.userProperty) {
+    if (id !== PropertyId.userProperty) {
       // each of these at most once (ids are below 64: two 32-bit masks)
       const bit = 1 << (id & 31);
       if (id < 32) {
@@ -111,30 +103,30 @@ function readProperties(frame: Buffer, start: number): { properties: PublishProp
       }
     }
     switch (id) {
-      case PROPERTY.payloadFormatIndicator: {
+      case PropertyId.payloadFormatIndicator: {
         if (pos + 1 > end || frame[pos]! > 1) return undefined;
         p.payloadFormatIndicator = frame[pos++] === 1;
         break;
       }
-      case PROPERTY.messageExpiryInterval:
+      case PropertyId.messageExpiryInterval:
         if (pos + 4 > end) return undefined;
         p.messageExpiryInterval = frame.readUInt32BE(pos);
         pos += 4;
         break;
-      case PROPERTY.topicAlias:
+      case PropertyId.topicAlias:
         if (pos + 2 > end) return undefined;
         p.topicAlias = frame.readUInt16BE(pos);
         pos += 2;
         break;
-      case PROPERTY.contentType:
-      case PROPERTY.responseTopic: {
+      case PropertyId.contentType:
+      case PropertyId.responseTopic: {
         const v = str();
         if (v === undefined) return undefined;
-        if (id === PROPERTY.contentType) p.contentType = v;
+        if (id === PropertyId.contentType) p.contentType = v;
         else p.responseTopic = v;
         break;
       }
-      case PROPERTY.correlationData: {
+      case PropertyId.correlationData: {
         if (pos + 2 > end) return undefined;
         const n = frame.readUInt16BE(pos);
         if (pos + 2 + n > end) return undefined;
@@ -142,7 +134,7 @@ function readProperties(frame: Buffer, start: number): { properties: PublishProp
         pos += 2 + n;
         break;
       }
-      case PROPERTY.userProperty: {
+      case PropertyId.userProperty: {
         const name = str();
         const value = name === undefined ? undefined : str();
         if (name === undefined || value === undefined) return undefined;

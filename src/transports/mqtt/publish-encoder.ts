@@ -10,17 +10,8 @@
  * @module
  */
 import type { Message, MessageProperties } from './message.ts';
+import { PropertyId } from './property-ids.ts';
 
-const PROPERTY = {
-  payloadFormatIndicator: 0x01,
-  messageExpiryInterval: 0x02,
-  contentType: 0x03,
-  responseTopic: 0x08,
-  correlationData: 0x09,
-  subscriptionIdentifier: 0x0b,
-  topicAlias: 0x23,
-  userProperty: 0x26,
-} as const;
 
 /** What is written per delivery. */
 export interface PublishDelivery {
@@ -69,18 +60,18 @@ export function encodePublish(m: Message, d: PublishDelivery, v5: boolean): Buff
     pos = writeVarint(out, pos, propsLength);
     pos += props.copy(out, pos);
     if (d.expirySeconds !== undefined) {
-      out[pos++] = PROPERTY.messageExpiryInterval;
+      out[pos++] = PropertyId.messageExpiryInterval;
       out.writeUInt32BE(d.expirySeconds, pos);
       pos += 4;
     }
     if (d.topicAlias !== undefined) {
-      out[pos++] = PROPERTY.topicAlias;
+      out[pos++] = PropertyId.topicAlias;
       out.writeUInt16BE(d.topicAlias, pos);
       pos += 2;
     }
     if (d.subscriptionIds !== undefined) {
       for (const id of d.subscriptionIds) {
-        out[pos++] = PROPERTY.subscriptionIdentifier;
+        out[pos++] = PropertyId.subscriptionIdentifier;
         pos = writeVarint(out, pos, id);
       }
     }
@@ -130,12 +121,12 @@ function staticProperties(m: Message): Buffer {
 
 function encodeStaticProperties(p: MessageProperties): Buffer {
   const parts: Buffer[] = [];
-  if (p.payloadFormatIndicator !== undefined) parts.push(Buffer.from([PROPERTY.payloadFormatIndicator, p.payloadFormatIndicator ? 1 : 0]));
-  if (p.contentType !== undefined) parts.push(stringProperty(PROPERTY.contentType, p.contentType));
-  if (p.responseTopic !== undefined) parts.push(stringProperty(PROPERTY.responseTopic, p.responseTopic));
-  if (p.correlationData !== undefined) parts.push(binaryProperty(PROPERTY.correlationData, p.correlationData));
+  if (p.payloadFormatIndicator !== undefined) parts.push(Buffer.from([PropertyId.payloadFormatIndicator, p.payloadFormatIndicator ? 1 : 0]));
+  if (p.contentType !== undefined) parts.push(stringProperty(PropertyId.contentType, p.contentType));
+  if (p.responseTopic !== undefined) parts.push(stringProperty(PropertyId.responseTopic, p.responseTopic));
+  if (p.correlationData !== undefined) parts.push(binaryProperty(PropertyId.correlationData, p.correlationData));
   if (p.userProperties !== undefined) {
-    for (const [name, value] of p.userProperties) parts.push(Buffer.concat([stringProperty(PROPERTY.userProperty, name), lengthPrefixed(Buffer.from(value, 'utf8'))]));
+    for (const [name, value] of p.userProperties) parts.push(Buffer.concat([stringProperty(PropertyId.userProperty, name), lengthPrefixed(Buffer.from(value, 'utf8'))]));
   }
   return parts.length === 0 ? EMPTY : Buffer.concat(parts);
 }
