@@ -14,6 +14,9 @@ export function oursEnv(ports, extra = {}) {
     METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
     RATE_LIMIT: 'off',
+    // every load generator is on 127.0.0.1: the per-address and pre-CONNECT caps are for strangers
+    MAX_CONNECTIONS_PER_IP: '0',
+    MAX_UNAUTHENTICATED_CONNECTIONS: '100000',
     WS_PORT: String(ports.ws),
     MQTT_PORT: String(ports.mqtt),
     MQTT_TLS_PORT: '0',

@@ -51,7 +51,7 @@ function spawnTarget(target, { mqttPort, httpPort, wsPort, redisPort, logFile, t
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   if (target.id === 'ours') {
     // RATE_LIMIT off: the per-device limits (on by default in production) would refuse the load
-    const env = { NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(httpPort), WS_PORT: String(wsPort), METRICS_PORT: '0', MQTT_PORT: String(mqttPort), MQTT_TLS_PORT: '0', QUEUE_BACKEND: 'redis', REDIS_URL: redisUrl, LOG_LEVEL: 'warn', RATE_LIMIT: 'off', ...oursEnv };
+    const env = { NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(httpPort), WS_PORT: String(wsPort), METRICS_PORT: '0', MQTT_PORT: String(mqttPort), MQTT_TLS_PORT: '0', QUEUE_BACKEND: 'redis', REDIS_URL: redisUrl, LOG_LEVEL: 'warn', RATE_LIMIT: 'off', MAX_CONNECTIONS_PER_IP: '0', MAX_UNAUTHENTICATED_CONNECTIONS: '100000', ...oursEnv };
     return spawnRaised(process.execPath, [DIST], { logFile, env });
   }
   if (target.id === 'aedes') return spawnRaised(process.execPath, [AEDES], { logFile, env: { NODE_ENV: 'production', AEDES_PORT: String(mqttPort), REDIS_URL: redisUrl } });
