@@ -7,15 +7,17 @@
  */
 import { type IngestError, QueueUnavailableError, UnauthenticatedError } from '../core/errors.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-key.ts';
-import { ANONYMOUS, type Identity, type Role } from './identity.ts';
+import { ANONYMOUS, type Identity, type IssuedIdentity, type Role } from './identity.ts';
 import type { JwtVerifier } from './jwt.ts';
-import type { KeyStore } from './key-store.ts';
+import type { KeyEventListener, KeyStore } from './key-store.ts';
 
 export type AuthMode = 'none' | 'api-key' | 'jwt' | 'any';
 
 /** A verified API key is trusted for this long without asking the store again (revocation still applies at once). */
 const KEY_CACHE_MS = 30_000;
 const MAX_CACHED = 100_000;
+/** How far ahead of this clock a credential's issue time may be (the issuer's clock may run ahead). */
+const CLOCK_SKEW_MS = 60_000;
 
 export interface Credentials {
   apiKey?: string | undefined;
@@ -26,22 +28,25 @@ export class Authenticator {
   readonly #keys = new Map<string, { identity: Identity; until: number }>();
   readonly #tokens = new Map<string, { identity: Identity; until: number }>();
   readonly #revokedAt = new Map<string, number | undefined>();
-  readonly #revokedListeners: ((id: string) => void)[] = [];
+  readonly #revokedListeners: KeyEventListener[] = [];
 
   constructor(
     readonly mode: AuthMode,
     readonly store: KeyStore,
     private readonly jwt: JwtVerifier | undefined,
   ) {
-    store.onRevoked((id) => this.#forget(id));
+    store.onRevoked((id, revoked) => this.#forget(id, revoked));
   }
 
   get enabled(): boolean {
     return this.mode !== 'none';
   }
 
-  /** Called on every instance when an identity's key is revoked or rotated (e.g. to disconnect its sessions). */
-  onRevoked(listener: (id: string) => void): void {
+  /**
+   * Called on every instance when an identity is revoked (`revoked` true: end what it holds) or
+   * its key rotated (false: close what the old key opened).
+   */
+  onRevoked(listener: KeyEventListener): void {
     this.#revokedListeners.push(listener);
   }
 
@@ -52,7 +57,32 @@ export class Authenticator {
     const allowJwt = this.mode === 'jwt' || this.mode === 'any';
     if (c.apiKey && allowKey) return this.#fromKey(c.apiKey);
     if (c.bearer && allowJwt) return this.#fromToken(c.bearer);
+    return this.missingCredentials();
+  }
+
+  /** The refusal of a request that brings no credentials at all. */
+  missingCredentials(): IngestError {
     return new UnauthenticatedError(`missing credentials: ${this.#expected()}`);
+  }
+
+  /**
+   * The identity of `c` when it was verified lately and is still cached here (no I/O, no
+   * promise): what lets HTTP accept a request's body at once; undefined means ask authenticate().
+   */
+  cached(c: Credentials): Identity | undefined {
+    if (this.mode === 'none') return ANONYMOUS;
+    const now = Date.now();
+    const allowKey = this.mode === 'api-key' || this.mode === 'any';
+    if (c.apiKey && allowKey) {
+      if (!looksLikeApiKey(c.apiKey)) return undefined;
+      const hit = this.#keys.get(hashApiKey(c.apiKey));
+      return hit && hit.until > now ? hit.identity : undefined;
+    }
+    if (c.bearer && (this.mode === 'jwt' || this.mode === 'any')) {
+      const hit = this.#tokens.get(c.bearer);
+      return hit && hit.until > now ? hit.identity : undefined;
+    }
+    return undefined;
   }
 
   /** MQTT CONNECT: username = the identity, password = its API key or a JWT for it. */
@@ -99,16 +129,28 @@ export class Authenticator {
     if (!this.jwt) return new UnauthenticatedError('JWT verification is not configured');
     const v = await this.jwt.verify(token);
     if (typeof v === 'string') return new UnauthenticatedError(v);
-    let revokedAt;
-    try {
-      revokedAt = await this.#revocationOf(v.identity.id);
-    } catch (err) {
-      return new QueueUnavailableError(`the key store did not answer: ${(err as Error).message}`, err);
-    }
-    if (revokedAt !== undefined && v.issuedAtMs <= revokedAt) return new UnauthenticatedError('token issued before its identity was revoked');
+    const refused = await this.checkIssued(v, 'token');
+    if (refused !== undefined) return refused;
     if (this.#tokens.size >= MAX_CACHED) this.#tokens.clear();
     this.#tokens.set(token, { identity: v.identity, until: Math.min(v.expiresAtMs, now + KEY_CACHE_MS) });
     return v.identity;
+  }
+
+  /**
+   * Whether a credential with an issue time still stands: refused when issued at or before its
+   * identity was last revoked, or in the future (past a minute of clock skew), since a far-future
+   * `iat` would otherwise outlive every revocation. `what` names it in the refusal.
+   */
+  async checkIssued(c: IssuedIdentity, what: 'token' | 'certificate'): Promise<IngestError | undefined> {
+    if (c.issuedAtMs > Date.now() + CLOCK_SKEW_MS) return new UnauthenticatedError(`${what} issued in the future`);
+    let revokedAt;
+    try {
+      revokedAt = await this.#revocationOf(c.identity.id);
+    } catch (err) {
+      return new QueueUnavailableError(`the key store did not answer: ${(err as Error).message}`, err);
+    }
+    if (revokedAt !== undefined && c.issuedAtMs <= revokedAt) return new UnauthenticatedError(`${what} issued before its identity was revoked`);
+    return undefined;
   }
 
   async #revocationOf(id: string): Promise<number | undefined> {
@@ -119,7 +161,7 @@ export class Authenticator {
     return at;
   }
 
-  #forget(id: string): void {
+  #forget(id: string, revoked: boolean): void {
     if (id === '*') {
       this.#keys.clear();
       this.#tokens.clear();
@@ -129,7 +171,7 @@ export class Authenticator {
     for (const [k, v] of this.#keys) if (v.identity.id === id) this.#keys.delete(k);
     for (const [k, v] of this.#tokens) if (v.identity.id === id) this.#tokens.delete(k);
     this.#revokedAt.delete(id);
-    for (const l of this.#revokedListeners) l(id);
+    for (const l of this.#revokedListeners) l(id, revoked);
   }
 
   /** Admin: a new key for `id` (replacing any previous one); the key itself is returned only here. */

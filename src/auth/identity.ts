@@ -4,6 +4,7 @@
  * @module
  */
 export type Role = 'device' | 'subscriber';
+export const ROLES: readonly Role[] = ['device', 'subscriber'];
 
 export interface Identity {
   /** The device id (role device) or the subscriber's name (role subscriber). */
@@ -11,6 +12,29 @@ export interface Identity {
   role: Role;
   /** How it was proven: an API key, a JWT, a client certificate (MQTT over TLS), the admin token (live WebSocket only), or nothing (AUTH_MODE=none). */
   via: 'api-key' | 'jwt' | 'mtls' | 'admin-token' | 'none';
+}
+
+/** What an identity's id may be (admin API, JWT `sub`, certificate CN): no MQTT wildcards, no `/`, no spaces. */
+export const IDENTITY_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$';
+const IDENTITY_ID = new RegExp(IDENTITY_ID_PATTERN);
+
+export function validIdentityId(id: string): boolean {
+  return IDENTITY_ID.test(id);
+}
+
+/** A credential whose issue time is known (a JWT's `iat`, a certificate's notBefore), as revocation judges it. */
+export interface IssuedIdentity {
+  identity: Identity;
+  issuedAtMs: number;
+}
+
+/**
+ * The owner of what an identity creates that outlives a connection (an MQTT session, a shared
+ * subscription group): the role and id, whatever proved them (a device's API key and its JWT own
+ * the same sessions). Empty without authentication, where everything is everyone's.
+ */
+export function ownerOf(who: Identity): string {
+  return who.via === 'none' ? '' : `${who.role}:${who.id}`;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ id: '', role: 'device', via: 'none' }) as Identity;

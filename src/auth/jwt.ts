@@ -2,12 +2,18 @@
  * JWT verification with `jose`: HS256 with JWT_SECRET, RS256/ES256 with a PEM public key
  * (JWT_PUBLIC_KEY_FILE) or a JSON Web Key Set file (JWT_JWKS_FILE). `sub` is the identity
  * (device id, or subscriber name with `"role":"subscriber"`), `exp` is required and honoured.
+ * Audience: with JWT_AUDIENCE set, `aud` must name it; without, a token that has an `aud` must
+ * name this service (DEFAULT_AUDIENCE), so a token minted for another service of the platform is
+ * not accepted here, while tokens without `aud` (the platform's device tokens) still are.
  * @module
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import type { Identity, Role } from './identity.ts';
+import { IDENTITY_ID_PATTERN, validIdentityId, type Identity, type Role } from './identity.ts';
+
+/** The audience a token's `aud`, when present, must include if JWT_AUDIENCE is not set. */
+export const DEFAULT_AUDIENCE = 'neurobuild-ingest';
 
 export interface JwtOptions {
   secret?: string | undefined;
@@ -53,9 +59,13 @@ export class JwtVerifier {
         ...(this.#opts.issuer ? { issuer: this.#opts.issuer } : {}),
         ...(this.#opts.audience ? { audience: this.#opts.audience } : {}),
       });
+      if (!this.#opts.audience && payload.aud !== undefined) {
+        const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+        if (!aud.includes(DEFAULT_AUDIENCE)) return `token audience does not include "${DEFAULT_AUDIENCE}" (set JWT_AUDIENCE to accept another)`;
+      }
       const role = payload.role === undefined ? 'device' : payload.role;
       if (role !== 'device' && role !== 'subscriber') return 'token role must be "device" or "subscriber"';
-      if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 128) return 'token subject must be a device id';
+      if (typeof payload.sub !== 'string' || !validIdentityId(payload.sub)) return `token subject must match ${IDENTITY_ID_PATTERN}`;
       return {
         identity: { id: payload.sub, role: role as Role, via: 'jwt' },
         issuedAtMs: (payload.iat ?? 0) * 1000,

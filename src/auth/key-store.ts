@@ -11,6 +11,8 @@ export interface KeyRecord {
   created_at: string;
 }
 
+export type KeyEventListener = (id: string, revoked: boolean) => void;
+
 export interface KeyStore {
   readonly kind: 'redis' | 'file';
   start(): Promise<void>;
@@ -29,7 +31,11 @@ export interface KeyStore {
   revoke(id: string): Promise<boolean>;
   /** When `id` was last revoked (ms), if ever. */
   revokedAt(id: string): Promise<number | undefined>;
-  /** Called (on every instance) when a key of `id` is revoked or replaced. */
-  onRevoked(listener: (id: string) => void): void;
+  /**
+   * Called (on every instance) when a key of `id` is revoked (`revoked` true: the identity is
+   * gone) or replaced (false: its old key is). `'*'`: forget every cached key (events may have
+   * been missed).
+   */
+  onRevoked(listener: KeyEventListener): void;
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.ts';
+import { ownerOf, ROLES } from '../auth/identity.ts';
 import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
 import type { AddressLimit } from '../transports/address-limit.ts';
 import type { Config } from '../config/schema.ts';
@@ -56,14 +57,21 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     auth: p.auth,
     acl: config.MQTT_ACL_FILE ? MqttAcl.fromFile(config.MQTT_TOPIC_PREFIX, config.MQTT_ACL_FILE) : new MqttAcl(config.MQTT_TOPIC_PREFIX),
     perAddress: p.perAddress,
+    maxUnauthenticatedConnections: config.MAX_UNAUTHENTICATED_CONNECTIONS,
     limiter: p.limiter,
     devices: p.devices,
     feed: (listener) => p.backend.onEvent(listener),
     prefix: config.MQTT_TOPIC_PREFIX,
     maxInFlightBytes: config.MQTT_MAX_IN_FLIGHT_BYTES,
-    maxRetained: config.MQTT_MAX_RETAINED,
+    retained: {
+      max: config.MQTT_MAX_RETAINED,
+      maxBytes: config.MQTT_MAX_RETAINED_BYTES,
+      maxPerOwner: config.MQTT_MAX_RETAINED_PER_IDENTITY,
+      maxBytesPerOwner: config.MQTT_MAX_RETAINED_BYTES_PER_IDENTITY,
+    },
     limits: {
       maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+      maxConnectBytes: config.MQTT_MAX_CONNECT_BYTES,
       connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
       receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
       topicAliasMaximum: config.MQTT_TOPIC_ALIAS_MAXIMUM,
@@ -71,12 +79,15 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       flushMs: config.MQTT_FLUSH_MS,
       retryMaxDelayMs: config.MQTT_RETRY_MAX_DELAY_MS,
       maxSubscriptionsPerClient: config.MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+      maxSubscriptionsPerIdentity: config.MQTT_MAX_SUBSCRIPTIONS_PER_IDENTITY,
+      maxFilterBytesPerIdentity: config.MQTT_MAX_FILTER_BYTES_PER_IDENTITY,
       maxFilterBytes: config.MQTT_MAX_FILTER_BYTES,
       maxTopicLevels: config.MQTT_MAX_TOPIC_LEVELS,
       maxKeepAliveSeconds: config.MQTT_MAX_KEEP_ALIVE_S,
     },
     sessions: {
       maxSessions: config.MQTT_MAX_SESSIONS,
+      maxSessionsPerIdentity: config.MQTT_MAX_SESSIONS_PER_IDENTITY,
       maxExpiryMs: config.MQTT_MAX_SESSION_EXPIRY_S * 1000,
       maxQueuedMessages: config.MQTT_MAX_OFFLINE_MESSAGES,
       maxQueuedBytes: config.MQTT_MAX_OFFLINE_BYTES,
@@ -84,11 +95,18 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     },
   });
   if (config.MQTT_SYS_INTERVAL_S > 0) new SysTopics(ctx, VERSION).start(config.MQTT_SYS_INTERVAL_S);
-  // a revoked or rotated identity loses its live connections on every instance
-  p.auth.onRevoked((id) => {
-    for (const s of ctx.sessions.values()) {
-      const c = s.connection;
-      if (c && c.identity.via !== 'none' && c.identity.id === id) c.disconnect(Reason.administrativeAction, 'credentials revoked');
+  // on every instance: a revoked identity loses its sessions (connected or kept), their
+  // subscriptions and queues, and the retained messages it set; a rotated key, the connections it
+  // opened (the sessions stay for the new key)
+  p.auth.onRevoked((id, revoked) => {
+    if (id === '*') return;
+    for (const role of ROLES) {
+      const owner = ownerOf({ id, role, via: 'api-key' });
+      if (revoked) {
+        ctx.sessions.endOwnedBy(owner, (c) => c.disconnect(Reason.administrativeAction, 'credentials revoked'));
+        ctx.router.removeRetainedOf(owner);
+      }
+      else ctx.sessions.connectionsOf(owner, (c) => c.disconnect(Reason.administrativeAction, 'credentials rotated'));
     }
   });
   const listeners: MqttListener[] = [];

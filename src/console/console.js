@@ -129,7 +129,7 @@
       token = null;
     }
     if (config.auth && !config.admin_api) {
-      notice('Authentication is on and ADMIN_TOKEN is not set on this server: the device table and the live tail need the admin token. The charts work without it.');
+      notice('Authentication is on and ADMIN_TOKEN is not set on this server: the charts, the device table and the live tail need the admin token.');
     } else if (needsToken()) askToken();
     else if (config.auth) $('logout').hidden = false;
 
@@ -372,7 +372,14 @@
   }
 
   function pollMetrics() {
-    fetch(config.metrics_path, { cache: 'no-store' })
+    // with auth on, the public port serves metrics to the admin token only: wait for it
+    if (config.auth && !token) {
+      prev = null;
+      status('metrics', 'wait', 'the admin token is needed for the metrics');
+      setTimeout(pollMetrics, METRICS_MS);
+      return;
+    }
+    fetch(config.metrics_path, { headers: authHeaders(), cache: 'no-store' })
       .then(function (res) {
         if (!res.ok) throw new Error('HTTP ' + res.status);
         return res.text();

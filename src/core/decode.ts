@@ -4,6 +4,7 @@
  */
 import { Unpackr } from 'msgpackr';
 import { ErrorCode, IngestError, MalformedPayloadError } from './errors.ts';
+import { duplicateKey } from './json-keys.ts';
 
 export const MediaKind = { json: 'json', msgpack: 'msgpack' } as const;
 export type MediaKind = (typeof MediaKind)[keyof typeof MediaKind];
@@ -41,11 +42,18 @@ export function jsonText(payload: Uint8Array): string | MalformedPayloadError {
 }
 
 export function parseJson(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
   }
+  // only objects have keys; a key repeated in one object is ambiguous (json-keys.ts)
+  if (typeof value === 'object' && value !== null) {
+    const dup = duplicateKey(text);
+    if (dup !== undefined) return new MalformedPayloadError(`malformed JSON: key ${JSON.stringify(dup.slice(0, 64))} appears twice in one object`);
+  }
+  return value;
 }
 
 /** Decodes a payload. MessagePack timestamps become ISO strings so they validate as JSON ones do. */

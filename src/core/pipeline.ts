@@ -41,6 +41,12 @@ export interface PipelineOptions {
   maxInFlight: number;
   /** Bytes of a refused payload kept in the rejects stream. @default 4096 */
   rejectPayloadBytes?: number;
+  /**
+   * Without an authenticated sender, refused readings update the fleet state of at most this many
+   * devices a minute (the rejects stream still keeps them, trimmed at REJECTS_MAXLEN): invented
+   * device ids cannot grow it without bound. @default 600
+   */
+  unauthenticatedRejectedDevicesPerMinute?: number;
   /** Queue batches failing in a row that open the circuit breaker. @default 5 */
   breakerThreshold?: number;
   /** How long the open breaker refuses at once before a probe. @default 5000 */
@@ -67,6 +73,8 @@ export class Pipeline {
   readonly #opts: PipelineOptions;
   readonly #data: Batcher<AppendEntry, AppendResult>;
   readonly #rejects: Batcher<RejectEntry, null>;
+  /** Device states updated for unauthenticated refusals in the current minute. */
+  readonly #rejectedDevices = { since: 0, n: 0 };
   #accepting = true;
   readonly #backfillAfterMs: number;
   readonly #rejectsFailing: Edge;
@@ -139,7 +147,7 @@ export class Pipeline {
       const t = jsonText(item.payload);
       value = t instanceof IngestError ? t : parseJson((text = t));
     } else value = kind instanceof IngestError ? kind : decode(item.payload, kind);
-    if (value instanceof IngestError) return Promise.resolve(this.#refuse(item, value));
+    if (value instanceof IngestError) return this.#refuse(item, value);
     const now = Date.now();
     return this.ingestValue(value, item, now, isoNow(now), text).then((o) => {
       if (o.ok) this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
@@ -154,11 +162,11 @@ export class Pipeline {
   async ingestBatch(item: IngestItem, max: number): Promise<Outcome[] | IngestError> {
     const started = performance.now();
     const value = this.#decode(item);
-    if (value instanceof IngestError) return this.#refuse(item, value).error;
-    if (!Array.isArray(value)) return this.#refuse(item, this.#batchError('body must be an array of readings')).error;
-    if (value.length === 0) return this.#refuse(item, this.#batchError('batch must contain at least one reading')).error;
+    if (value instanceof IngestError) return (await this.#refuse(item, value)).error;
+    if (!Array.isArray(value)) return (await this.#refuse(item, this.#batchError('body must be an array of readings'))).error;
+    if (value.length === 0) return (await this.#refuse(item, this.#batchError('batch must contain at least one reading'))).error;
     if (value.length > max) {
-      return this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${value.length})`)).error;
+      return (await this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${value.length})`))).error;
     }
     const now = Date.now();
     const receivedAt = isoNow(now);
@@ -180,14 +188,19 @@ export class Pipeline {
       return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight) }));
     }
     if (this.#saturated.active && !this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) this.#saturated.set(false);
-    const sentTimestamp = text === undefined ? undefined : (value as { timestamp?: unknown }).timestamp;
-    let checked = this.#deps.validator.validate(value, now);
-    // a device may write only its own readings; not a bad payload, so not kept in the rejects stream
-    if (item.identity !== undefined && !(checked instanceof IngestError) && checked.device_id !== item.identity) {
-      return Promise.resolve(this.#count({ ok: false, error: new ForbiddenError(`authenticated as "${item.identity}", not as "${checked.device_id}"`), deviceId: checked.device_id }));
+    const sentTimestamp = text === undefined || typeof value !== 'object' || value === null ? undefined : (value as { timestamp?: unknown }).timestamp;
+    // a device may write only its own readings, and this is judged before the reading is: a
+    // reading for another device is refused (403) whatever else is wrong with it, neither kept in
+    // the rejects stream nor counted in that device's state
+    if (item.identity !== undefined) {
+      const claimed = deviceIdOf(value);
+      if (claimed !== undefined && claimed !== item.identity) {
+        return Promise.resolve(this.#count({ ok: false, error: new ForbiddenError(`authenticated as "${item.identity}", not as "${claimed}"`) }));
+      }
     }
+    let checked = this.#deps.validator.validate(value, now);
     if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
-    if (checked instanceof IngestError) return Promise.resolve(this.#refuse(item, checked, value));
+    if (checked instanceof IngestError) return this.#refuse(item, checked, value);
     const timestampMs = Date.parse(checked.timestamp);
     const backfill = this.#backfillAfterMs > 0 && now - timestampMs > this.#backfillAfterMs;
     // backfill waits while the queue is busy: live readings keep the other half of MAX_IN_FLIGHT
@@ -273,11 +286,26 @@ export class Pipeline {
     return outcome;
   }
 
-  /** Counts the error and keeps the payload with its reason in the rejects stream. */
-  #refuse(item: IngestItem, error: IngestError, value?: unknown): Outcome & { ok: false } {
+  /**
+   * A refused payload: it spends the sender's rate budget like an accepted one (over it, the
+   * answer is 429 and nothing is kept), then the error is counted and the payload kept with its
+   * reason and its sender's identity in the rejects stream.
+   */
+  #refuse(item: IngestItem, error: IngestError, value?: unknown): Promise<Outcome & { ok: false }> {
+    if (item.admit === undefined) return Promise.resolve(this.#keepRefused(item, error, value));
+    return item.admit('live').then(
+      (a: Admission) => (a.ok ? this.#keepRefused(item, error, value) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds) })),
+      // the limiter cannot answer: the refusal stands (it was going to be refused anyway)
+      () => this.#keepRefused(item, error, value),
+    );
+  }
+
+  #keepRefused(item: IngestItem, error: IngestError, value?: unknown): Outcome & { ok: false } {
     const deviceId = deviceIdOf(value);
     const outcome = this.#count(deviceId === undefined ? { ok: false, error } : { ok: false, error, deviceId });
-    if (deviceId !== undefined) this.#deps.devices?.rejected(deviceId, error.details ?? error.message, Date.now());
+    // an authenticated sender's own device (others were refused before validation); without
+    // authentication, within a budget of devices a minute
+    if (deviceId !== undefined && (item.identity !== undefined || this.#unauthenticatedRejectedDevice())) this.#deps.devices?.rejected(deviceId, error.details ?? error.message, Date.now());
     if (this.#rejects.wouldSaturate()) {
       this.#deps.metrics.error('rejects_dropped');
       return outcome;
@@ -290,9 +318,23 @@ export class Pipeline {
       receivedAt: isoNow(),
     };
     if (deviceId !== undefined) entry.deviceId = deviceId;
+    if (item.identity !== undefined) entry.identity = item.identity;
     if (item.topic !== undefined) entry.reason = `${entry.reason} (topic ${item.topic})`;
     void this.#rejects.add(entry);
     return outcome;
+  }
+
+  /** Whether one more device's state may record a refusal by an unauthenticated sender this minute. */
+  #unauthenticatedRejectedDevice(): boolean {
+    const now = Date.now();
+    const w = this.#rejectedDevices;
+    if (now - w.since >= 60_000) {
+      w.since = now;
+      w.n = 0;
+    }
+    if (w.n >= (this.#opts.unauthenticatedRejectedDevicesPerMinute ?? 600)) return false;
+    w.n++;
+    return true;
   }
 
   #rejectPayload(item: IngestItem, value: unknown): string {

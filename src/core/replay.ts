@@ -7,7 +7,8 @@
  * invalid is reported without adding a copy of it to the rejects stream), then handed to the
  * pipeline like a live reading with source `replay`: enriched (new message_id, received_at = now),
  * deduped and appended. Accepted and duplicate entries are deleted from the rejects stream
- * (a duplicate's reading is already stored); the others stay.
+ * (a duplicate's reading is already stored); the others stay. An entry recorded with its sender's
+ * identity is replayed only as that identity's own device (else unreplayable).
  * @module
  */
 import type { QueueBackend, RejectFilter, StoredReject } from '../queue/backend.ts';
@@ -136,8 +137,13 @@ async function replayPage(deps: ReplayDeps, entries: readonly StoredReject[], dr
     const checked = deps.validator.validate(JSON.parse(payload.text), now);
     if (checked instanceof IngestError) return { ...base, status: 'rejected_again', code: checked.code, reason: checked.details ?? checked.message };
     base.device_id = checked.device_id;
+    // sent by an authenticated identity: replayed only as that identity's own device, never as
+    // another's (a reading planted for a device its sender may not write stays where it is)
+    if (e.identity !== undefined && e.identity !== checked.device_id) return { ...base, reason: `sent by "${e.identity}", which may not write device "${checked.device_id}"` };
     if (dryRun) return { ...base, status: 'accepted' };
-    return deps.pipeline.ingest({ source: 'replay', payload: Buffer.from(payload.text, 'utf8') }).then((o): ReplayResult => {
+    const item: IngestItem = { source: 'replay', payload: Buffer.from(payload.text, 'utf8') };
+    if (e.identity !== undefined) item.identity = e.identity;
+    return deps.pipeline.ingest(item).then((o): ReplayResult => {
       if (o.ok) return { ...base, status: 'accepted', message_id: o.messageId };
       const code = o.error.code;
       if (code === ErrorCode.DUPLICATE) return { ...base, status: 'duplicate', reason: 'the same reading was stored within DEDUPE_WINDOW_MS' };
@@ -244,6 +250,7 @@ export function parseSince(text: string, now: number): number | undefined {
 export function rejectView(r: StoredReject): Record<string, string> {
   const v: Record<string, string> = { id: r.id, received_at: r.receivedAt, code: r.code, reason: r.reason, source: r.source };
   if (r.deviceId !== undefined) v.device_id = r.deviceId;
+  if (r.identity !== undefined) v.identity = r.identity;
   v.payload = r.payload;
   return v;
 }

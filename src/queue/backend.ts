@@ -28,6 +28,8 @@ export interface RejectEntry {
   /** The payload as received (UTF-8 or base64 for binary), possibly truncated. */
   payload: string;
   deviceId?: string;
+  /** Who sent it (the authenticated identity), when someone was authenticated: replay checks it may write the reading's device. */
+  identity?: string;
   receivedAt: string;
 }
 

@@ -10,6 +10,7 @@ export function rejectFields(r: RejectEntry): Record<string, string> {
     received_at: r.receivedAt,
   };
   if (r.deviceId !== undefined) f.device_id = r.deviceId;
+  if (r.identity !== undefined) f.identity = r.identity;
   return f;
 }
 
@@ -17,6 +18,7 @@ export function rejectFields(r: RejectEntry): Record<string, string> {
 export function rejectFromFields(id: string, f: Record<string, string>): StoredReject {
   const r: StoredReject = { id, reason: f.reason ?? '', code: f.code ?? '', source: f.source ?? '', payload: f.payload ?? '', receivedAt: f.received_at ?? '' };
   if (f.device_id !== undefined) r.deviceId = f.device_id;
+  if (f.identity !== undefined) r.identity = f.identity;
   return r;
 }
 

@@ -134,8 +134,8 @@ suite('console in chromium - auth on', () => {
     const { page, problems, failed } = await open(stack.server);
     expect(await page.isVisible('#login')).toBe(true);
     expect(await page.getAttribute('#status-devices', 'data-state')).toBe('wait');
-    // the charts need no token
-    await until('chart points without a token', async () => (await attr(page, '#chart-ingest', 'data-points')) >= 2);
+    // the metrics behind the charts are the admin's too (on the public port, with auth on)
+    await until('the metrics waiting for the token', async () => (await page.getAttribute('#status-metrics', 'data-state')) === 'wait');
 
     await page.fill('#token', 'not-the-token');
     await page.click('#login button[type="submit"]');
@@ -146,6 +146,7 @@ suite('console in chromium - auth on', () => {
     await page.click('#login button[type="submit"]');
     await page.waitForSelector('#devices tbody tr[data-device="console-auth-1"]');
     expect(await page.isVisible('#login')).toBe(false);
+    await until('chart points with the token', async () => (await attr(page, '#chart-ingest', 'data-points')) >= 2);
     await until('the tail subscribed', async () => (await page.getAttribute('#status-tail', 'data-state')) === 'ok');
     expect(await post(reading({ device_id: 'console-auth-1', sensors: { pir: { motion_detected: true } } }))).toBe(202);
     expect(await (await page.waitForSelector('#tail li[data-device="console-auth-1"]')).textContent()).toContain('pir motion_detected=true');

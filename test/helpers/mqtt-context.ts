@@ -41,7 +41,7 @@ export interface TestMqtt {
   metrics: ReturnType<typeof createMetrics>;
 }
 
-export function mqttContext(o: { log?: Logger; limits?: Partial<MqttLimits>; sessions?: Partial<MqttSetup['sessions']>; maxRetained?: number } = {}): TestMqtt {
+export function mqttContext(o: { log?: Logger; limits?: Partial<MqttLimits>; sessions?: Partial<MqttSetup['sessions']>; retained?: Partial<MqttSetup['retained']> } = {}): TestMqtt {
   const log = o.log ?? pino({ level: 'silent' });
   const metrics = createMetrics({ queueSizes: async () => ({}), queueUp: () => true, inFlight: () => 0 }, { defaultMetrics: false });
   const backend = new MemoryBackend({ maxLen: 10_000, dedupeWindowMs: 60_000 });
@@ -54,13 +54,15 @@ export function mqttContext(o: { log?: Logger; limits?: Partial<MqttLimits>; ses
     auth: new Authenticator('none', { onRevoked() {} } as unknown as KeyStore, undefined),
     acl: new MqttAcl(PREFIX),
     perAddress: new AddressLimit(0),
+    maxUnauthenticatedConnections: 100_000,
     limiter: undefined,
     feed: (l) => backend.onEvent(l),
     prefix: PREFIX,
     maxInFlightBytes: 64 * 1_048_576,
-    maxRetained: o.maxRetained ?? 1000,
+    retained: { max: 1000, maxBytes: 64 * 1_048_576, maxPerOwner: 100, maxBytesPerOwner: 1_048_576, ...o.retained },
     limits: {
       maxPacketBytes: 262_144,
+      maxConnectBytes: 262_144,
       connectTimeoutMs: 1000,
       receiveMaximum: 64,
       topicAliasMaximum: 16,
@@ -68,12 +70,14 @@ export function mqttContext(o: { log?: Logger; limits?: Partial<MqttLimits>; ses
       flushMs: 0,
       retryMaxDelayMs: 100,
       maxSubscriptionsPerClient: 100,
+      maxSubscriptionsPerIdentity: 10_000,
+      maxFilterBytesPerIdentity: 1_048_576,
       maxFilterBytes: 1024,
       maxTopicLevels: 128,
       maxKeepAliveSeconds: 65_535,
       ...o.limits,
     },
-    sessions: { maxSessions: 10_000, maxExpiryMs: 3_600_000, maxQueuedMessages: 100, maxQueuedBytes: 1_048_576, offlineBytesBudget: 16 * 1_048_576, ...o.sessions },
+    sessions: { maxSessions: 10_000, maxSessionsPerIdentity: 100, maxExpiryMs: 3_600_000, maxQueuedMessages: 100, maxQueuedBytes: 1_048_576, offlineBytesBudget: 16 * 1_048_576, ...o.sessions },
   });
   return { ctx, pipeline, backend, connections: new ConnectionSet(ctx), metrics };
 }

@@ -2,6 +2,7 @@
  * A client of the live WebSocket protocol for tests: collects every frame (JSON text or
  * MessagePack binary, decoded) and waits for the ones a test expects.
  */
+import { request } from 'node:http';
 import { unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { waitFor } from './wait.ts';
@@ -58,4 +59,27 @@ export class LiveClient {
   close(): void {
     this.ws.terminate();
   }
+}
+
+/**
+ * A WebSocket upgrade request on `path` answered with something else than 101 (node:http; Bun's
+ * `ws` does not report the refused response): its status, headers and body.
+ */
+export function upgrade(port: number, path = '/', protocol?: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+    if (protocol !== undefined) headers['Sec-WebSocket-Protocol'] = protocol;
+    const req = request({ port, host: '127.0.0.1', path, headers });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      reject(new Error('upgraded'));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

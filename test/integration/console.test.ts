@@ -125,10 +125,14 @@ describe('console - auth off', () => {
 describe('console - auth on', () => {
   const stack = useStack({ AUTH_MODE: 'api-key', ADMIN_TOKEN: ADMIN, DEVICE_STATE_FLUSH_MS: '200' });
 
-  test('console - the page, its files, config.json and /metrics stay open; the device list needs the admin token', async () => {
+  test('console - the page, its files and config.json stay open; /metrics, the queue status and the device list need the admin token', async () => {
     expect((await fetch(stack.server.base + '/')).status).toBe(200);
     expect((await fetch(`${stack.server.base}/console/console.js`)).status).toBe(200);
-    expect((await fetch(`${stack.server.base}/metrics`)).status).toBe(200);
+    for (const path of ['/metrics', '/api/v1/queue/status']) {
+      expect([path, (await fetch(stack.server.base + path)).status]).toEqual([path, 401]);
+      expect([path, (await fetch(stack.server.base + path, { headers: { authorization: 'Bearer wrong-0123456789' } })).status]).toEqual([path, 403]);
+      expect([path, (await fetch(stack.server.base + path, { headers: { authorization: `Bearer ${ADMIN}` } })).status]).toEqual([path, 200]);
+    }
     const config = (await (await fetch(`${stack.server.base}/console/config.json`)).json()) as { auth: boolean; admin_api: boolean };
     expect(config).toMatchObject({ auth: true, admin_api: true });
     expect((await fetch(`${stack.server.base}/api/v1/devices`)).status).toBe(401);

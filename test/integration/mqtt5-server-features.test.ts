@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPubackPacket } from 'mqtt-packet';
+import { ADMIN, registerKey } from '../helpers/identities.ts';
 import { RawMqtt } from '../helpers/mqtt-raw.ts';
 import { connackCode, metricValue, publishQos1, publishes, rawConnect, rawSubscribe, roundTrip } from '../helpers/mqtt5.ts';
 import { useStack } from '../helpers/stack.ts';
@@ -128,13 +129,7 @@ describe('mqtt5 server features', () => {
   });
 });
 
-const ADMIN = 'admin-token-for-tests-0123456789';
-
-async function register(base: string, id: string, role: 'device' | 'subscriber'): Promise<string> {
-  const res = await fetch(`${base}/api/v1/admin/devices`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ device_id: id, role }) });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { api_key: string }).api_key;
-}
+const register = registerKey;
 
 describe('mqtt5 server - $SYS with AUTH_MODE=api-key and no ACL rule for it', () => {
   const stack = useStack({ AUTH_MODE: 'api-key', ADMIN_TOKEN: ADMIN, MQTT_SYS_INTERVAL_S: '1' });

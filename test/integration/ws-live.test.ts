@@ -5,13 +5,12 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { reading } from '../fixtures/readings.ts';
 import { ServerProcess } from '../helpers/spawn-server.ts';
 import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { LiveClient } from '../helpers/ws-client.ts';
+import { LiveClient, upgrade } from '../helpers/ws-client.ts';
 
 const stack = useStack({ WS_MAX_BACKPRESSURE_BYTES: '262144', WS_SLOW_TIMEOUT_MS: '1000' });
 const children: ChildProcess[] = [];
@@ -48,21 +47,6 @@ async function metric(line: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${stack.server.metricsPort}/metrics`)).text();
   const row = text.split('\n').find((l) => l.startsWith(line));
   return row ? Number(row.slice(line.length).trim()) : 0;
-}
-
-/** A WebSocket upgrade request by hand, to see the refusal's status, headers and body. */
-function upgrade(port: number): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ port, host: '127.0.0.1', path: '/', headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('upgrade', () => reject(new Error('upgraded')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** The stalled subscriber: a Node process that subscribes and stops reading (see the helper). */

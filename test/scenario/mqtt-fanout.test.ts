@@ -24,7 +24,7 @@ const RATE = 200;
 const BATCH = 20;
 const BUDGET = 64 * 1_048_576;
 
-const stack = useStack({ MQTT_OFFLINE_BYTES_BUDGET: String(BUDGET), RATE_LIMIT: 'off', MQTT_SYS_INTERVAL_S: '0' });
+const stack = useStack({ MQTT_OFFLINE_BYTES_BUDGET: String(BUDGET), RATE_LIMIT: 'off', MQTT_SYS_INTERVAL_S: '0', MAX_CONNECTIONS_PER_IP: '0', MAX_UNAUTHENTICATED_CONNECTIONS: '100000' });
 
 test(`scenario - MQTT fan-out: ${SUBSCRIBERS} v5 subscribers (Receive Maximum 20) each receive all ${READINGS} readings, none dropped, queues within budget`, async () => {
   const script = resolve(import.meta.dir, '../../bench/mqtt/fanout-subscribers.mjs');

@@ -35,7 +35,7 @@ const metricNames = new Set(
     .getMetricsAsArray()
     .flatMap((m) => (String(m.type) === 'histogram' ? [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name])),
 );
-const routes = apiRoutes({ metricsPath: defaults.METRICS_PATH, metrics, scrapeMetrics: metrics.scrape } as unknown as HttpContext);
+const routes = apiRoutes({ metricsPath: defaults.METRICS_PATH, metrics, scrapeMetrics: metrics.scrape, auth: { enabled: false } } as unknown as HttpContext);
 const getPaths = new Set(routes.filter((r) => r.method === 'get').map((r) => r.path));
 
 describe('deploy files', () => {

@@ -4,7 +4,7 @@
  * @module
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { KeyRecord, KeyStore } from '../key-store.ts';
+import type { KeyEventListener, KeyRecord, KeyStore } from '../key-store.ts';
 
 interface FileShape {
   keys: Record<string, KeyRecord>;
@@ -17,7 +17,7 @@ export class FileKeyStore implements KeyStore {
   #keys = new Map<string, KeyRecord>();
   readonly #byId = new Map<string, string>();
   #revoked = new Map<string, number>();
-  readonly #listeners: ((id: string) => void)[] = [];
+  readonly #listeners: KeyEventListener[] = [];
 
   constructor(path: string) {
     this.#path = path;
@@ -50,7 +50,7 @@ export class FileKeyStore implements KeyStore {
     this.#keys.set(hash, record);
     this.#byId.set(record.id, hash);
     this.#save();
-    if (old) this.#emit(record.id);
+    if (old) this.#emit(record.id, false);
   }
 
   async revoke(id: string): Promise<boolean> {
@@ -59,7 +59,7 @@ export class FileKeyStore implements KeyStore {
     this.#byId.delete(id);
     this.#revoked.set(id, Date.now());
     this.#save();
-    this.#emit(id);
+    this.#emit(id, true);
     return old !== undefined;
   }
 
@@ -67,12 +67,12 @@ export class FileKeyStore implements KeyStore {
     return this.#revoked.get(id);
   }
 
-  onRevoked(listener: (id: string) => void): void {
+  onRevoked(listener: KeyEventListener): void {
     this.#listeners.push(listener);
   }
 
-  #emit(id: string): void {
-    for (const l of this.#listeners) l(id);
+  #emit(id: string, revoked: boolean): void {
+    for (const l of this.#listeners) l(id, revoked);
   }
 
   #save(): void {

@@ -1,30 +1,31 @@
 /**
  * API keys in Redis, shared by every instance: hash `{prefix}` (key hash → record JSON) and
  * hash `{prefix}:by-id` (id → key hash). A revocation or rotation is published on
- * `{prefix}:events`, so every instance forgets the old key at once; when the subscription
- * reconnects (messages may have been missed) every cached key is forgotten.
+ * `{prefix}:events` (`{id}` a rotation, `!{id}` a revocation: `!` is never in an id), so every
+ * instance forgets the old key at once; when the subscription reconnects (messages may have been
+ * missed) every cached key is forgotten.
  * @module
  */
 import type { Redis } from 'ioredis';
-import type { KeyRecord, KeyStore } from '../key-store.ts';
+import type { KeyEventListener, KeyRecord, KeyStore } from '../key-store.ts';
 
 export class RedisKeyStore implements KeyStore {
   readonly kind = 'redis';
   readonly #cmd: Redis;
   readonly #sub: Redis;
   readonly #key: string;
-  readonly #listeners: ((id: string) => void)[] = [];
+  readonly #listeners: KeyEventListener[] = [];
 
   /** @param connect makes a new connection (one for commands, one for the subscription) */
   constructor(connect: (name: string) => Redis, prefix: string) {
     this.#cmd = connect('neurobuild-ingest:auth');
     this.#sub = connect('neurobuild-ingest:auth-events');
     this.#key = prefix;
-    this.#sub.on('message', (_channel: string, id: string) => this.#emit(id));
+    this.#sub.on('message', (_channel: string, m: string) => (m.startsWith('!') ? this.#emit(m.slice(1), true) : this.#emit(m, false)));
     // '*' = forget everything: after a reconnect, revocations may have been missed
     this.#sub.on('ready', () => {
       this.#sub.subscribe(`${this.#key}:events`).catch(() => {});
-      this.#emit('*');
+      this.#emit('*', false);
     });
   }
 
@@ -60,7 +61,7 @@ export class RedisKeyStore implements KeyStore {
     const old = await this.hashOf(id);
     const m = this.#cmd.multi();
     if (old) m.hdel(this.#key, old).hdel(`${this.#key}:by-id`, id);
-    await m.hset(`${this.#key}:revoked`, id, String(Date.now())).publish(`${this.#key}:events`, id).exec();
+    await m.hset(`${this.#key}:revoked`, id, String(Date.now())).publish(`${this.#key}:events`, `!${id}`).exec();
     return old !== undefined;
   }
 
@@ -69,12 +70,12 @@ export class RedisKeyStore implements KeyStore {
     return v ? Number(v) : undefined;
   }
 
-  onRevoked(listener: (id: string) => void): void {
+  onRevoked(listener: KeyEventListener): void {
     this.#listeners.push(listener);
   }
 
-  #emit(id: string): void {
-    for (const l of this.#listeners) l(id);
+  #emit(id: string, revoked: boolean): void {
+    for (const l of this.#listeners) l(id, revoked);
   }
 
   async close(): Promise<void> {

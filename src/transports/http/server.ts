@@ -16,6 +16,7 @@ import { batch } from './routes/batch.ts';
 import { consoleConfig, consoleFile, consolePage } from './routes/console.ts';
 import { deviceList, deviceStats } from './routes/devices.ts';
 import { health, live, ready } from './routes/health.ts';
+import { adminRefusal, refuse } from './routes/ingest-request.ts';
 import { metadata } from './routes/metadata.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { queueStatus } from './routes/queue-status.ts';
@@ -37,7 +38,7 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'post', path: '/api/v1/devices/metadata', handler: metadata(ctx) },
     { method: 'get', path: '/api/v1/devices', handler: deviceList(ctx) },
     { method: 'get', path: '/api/v1/devices/:id/stats', handler: deviceStats(ctx) },
-    { method: 'get', path: '/api/v1/queue/status', handler: queueStatus(ctx) },
+    { method: 'get', path: '/api/v1/queue/status', handler: operatorOnly(ctx, queueStatus(ctx)) },
     { method: 'post', path: '/api/v1/admin/devices', handler: registerDevice(ctx) },
     { method: 'post', path: '/api/v1/admin/devices/:id/rotate', handler: rotateKey(ctx) },
     { method: 'get', path: '/api/v1/admin/devices/:id', handler: getDevice(ctx) },
@@ -48,11 +49,25 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'get', path: '/health', handler: health(ctx) },
     { method: 'get', path: '/ready', handler: ready(ctx) },
     { method: 'get', path: '/live', handler: live() },
-    { method: 'get', path: ctx.metricsPath, handler: metricsRoute(ctx.scrapeMetrics, ctx.metrics.contentType) },
+    { method: 'get', path: ctx.metricsPath, handler: operatorOnly(ctx, metricsRoute(ctx.scrapeMetrics, ctx.metrics.contentType)) },
     { method: 'get', path: '/', handler: consolePage(ctx) },
     { method: 'get', path: '/console/config.json', handler: consoleConfig(ctx) },
     { method: 'get', path: '/console/:file', handler: consoleFile(ctx) },
   ];
+}
+
+/**
+ * What tells an outsider how the service is doing (its metrics, its queues): open without auth;
+ * with AUTH_MODE on, on this public port only with the admin token (METRICS_PORT, which is for
+ * the cluster's own scraper, stays open).
+ */
+function operatorOnly(ctx: HttpContext, handler: Handler): Handler {
+  if (!ctx.auth.enabled) return handler;
+  return (res, req) => {
+    const refused = adminRefusal(ctx, req.getHeader('authorization'));
+    if (refused === undefined) return handler(res, req);
+    refuse(ctx, new Reply(res), refused);
+  };
 }
 
 /** One uWS app listening on one port, serving `routes`; over TLS when `tls` is given. */

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { ThrottledLog } from '../../log/throttled.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 
 export const Bound = {
@@ -12,6 +13,10 @@ export const Bound = {
   sessions: 'sessions',
   /** MQTT_MAX_SESSION_EXPIRY_S: a requested session expiry was shortened. */
   sessionExpiry: 'session_expiry',
+  /** MQTT_MAX_SESSIONS_PER_IDENTITY: a CONNECT needing a new session for an identity was refused. */
+  identitySessions: 'identity_sessions',
+  /** MQTT_MAX_SUBSCRIPTIONS_PER_IDENTITY / MQTT_MAX_FILTER_BYTES_PER_IDENTITY: a subscription was refused. */
+  identitySubscriptions: 'identity_subscriptions',
   /** MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT: a subscription was refused. */
   subscriptions: 'subscriptions',
   /** MQTT_MAX_FILTER_BYTES: a subscription was refused. */
@@ -22,34 +27,28 @@ export const Bound = {
   sessionQueue: 'session_queue',
   /** MQTT_OFFLINE_BYTES_BUDGET: the queues of all sessions were full (messages shed, new persistent sessions refused). */
   offlineBudget: 'offline_budget',
+  /** MQTT_MAX_RETAINED / MQTT_MAX_RETAINED_BYTES: a retained message was refused. */
+  retained: 'retained',
+  /** MQTT_MAX_RETAINED_PER_IDENTITY / MQTT_MAX_RETAINED_BYTES_PER_IDENTITY: a retained message was refused. */
+  identityRetained: 'identity_retained',
+  /** MAX_UNAUTHENTICATED_CONNECTIONS: a new connection was closed at once. */
+  preConnect: 'unauthenticated_connections',
   /** MQTT_MAX_KEEP_ALIVE_S: a client's keep-alive was replaced (v5) or its CONNECT refused (3.1.1). */
   keepAlive: 'keep_alive',
 } as const;
 export type Bound = (typeof Bound)[keyof typeof Bound];
 
-const LOG_EVERY_MS = 60_000;
-
 export class BoundNotifier {
   readonly #metrics: Metrics;
-  readonly #log: Logger;
-  /** Hits since the last log line per bound, and when it was written. */
-  readonly #seen = new Map<Bound, { hits: number; loggedAt: number }>();
+  readonly #log: ThrottledLog;
 
   constructor(metrics: Metrics, log: Logger) {
     this.#metrics = metrics;
-    this.#log = log;
+    this.#log = new ThrottledLog(log, 'warn');
   }
 
   hit(bound: Bound, setting: string): void {
     this.#metrics.mqttBoundHit(bound);
-    const now = Date.now();
-    const seen = this.#seen.get(bound);
-    if (seen !== undefined && now - seen.loggedAt < LOG_EVERY_MS) {
-      seen.hits++;
-      return;
-    }
-    const hits = (seen?.hits ?? 0) + 1;
-    this.#seen.set(bound, { hits: 0, loggedAt: now });
-    this.#log.warn({ bound, setting, hits }, `mqtt bound reached: ${setting} (${hits} time(s) since the last report; see mqtt_bounds_hit_total)`);
+    this.#log.note(bound, { bound, setting }, `mqtt bound reached: ${setting} (see mqtt_bounds_hit_total)`);
   }
 }

@@ -7,6 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { MqttConnection, type ConnectionOwner } from './connection.ts';
 import type { MqttContext } from './context.ts';
+import { Bound } from './bounds.ts';
 import { Reason } from './reason-codes.ts';
 
 export class ConnectionSet implements ConnectionOwner {
@@ -26,9 +27,25 @@ export class ConnectionSet implements ConnectionOwner {
     return this.#connections.size;
   }
 
-  /** A new MQTT connection on `socket`, tracked until the socket closes; `address` is released from MAX_CONNECTIONS_PER_IP then. */
-  accept(socket: Duplex, address?: string): MqttConnection {
-    const c = new MqttConnection(socket, this.#ctx, this, address);
+  /** Whether MAX_UNAUTHENTICATED_CONNECTIONS connections are waiting for their CONNECT (a new one would be closed). */
+  get unauthenticatedFull(): boolean {
+    return this.#ctx.preConnect.full;
+  }
+
+  /**
+   * A new MQTT connection on `socket`, tracked until the socket closes; `address` is released
+   * from MAX_CONNECTIONS_PER_IP then. Undefined (the socket destroyed, `address` released) when
+   * MAX_UNAUTHENTICATED_CONNECTIONS connections are still without an accepted CONNECT.
+   */
+  accept(socket: Duplex, address?: string): MqttConnection | undefined {
+    if (!this.#ctx.preConnect.tryAdd()) {
+      this.#ctx.bounds.hit(Bound.preConnect, 'MAX_UNAUTHENTICATED_CONNECTIONS');
+      this.#ctx.metrics.error('mqtt_too_many_unauthenticated');
+      if (address !== undefined) this.#ctx.perAddress.remove(address);
+      socket.destroy();
+      return undefined;
+    }
+    const c = new MqttConnection(socket, this.#ctx, this, address, true);
     this.#connections.add(c);
     this.#gauge.inc();
     if (!this.#sweeper) {

@@ -10,7 +10,7 @@
 import type { Duplex } from 'node:stream';
 import * as mqtt from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
-import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
+import { ANONYMOUS, type Identity, type IssuedIdentity } from '../../auth/identity.ts';
 import type { MqttContext } from './context.ts';
 import { parseAck } from './fast-acks.ts';
 import { parsePublish } from './fast-publish.ts';
@@ -82,8 +82,8 @@ export class MqttConnection {
   trackedDevice: string | undefined;
   /** Seconds, from CONNECT (or the Server Keep Alive sent back); 0 = no keep-alive. */
   keepAlive = 0;
-  /** The device a verified TLS client certificate names (mTLS), if any. */
-  certificate: Identity | undefined;
+  /** The device a verified TLS client certificate names (mTLS), and when it was issued, if any. */
+  certificate: IssuedIdentity | undefined;
   /** Publishes refused in a row by the rate limit (see handlers/publish.ts). */
   rateStrikes = 0;
   /** Who the client proved to be at CONNECT (ANONYMOUS with AUTH_MODE=none). */
@@ -134,13 +134,18 @@ export class MqttConnection {
   readonly #owner: ConnectionOwner | undefined;
   /** The source address counted in MAX_CONNECTIONS_PER_IP, released when the socket closes. */
   readonly #address: string | undefined;
+  /** Counted in ctx.preConnect (MAX_UNAUTHENTICATED_CONNECTIONS) until its CONNECT is accepted or it closes. */
+  #preConnect: boolean;
 
-  constructor(socket: Duplex, ctx: MqttContext, owner?: ConnectionOwner, address?: string) {
+  /** @param preConnect the caller counted it in ctx.preConnect */
+  constructor(socket: Duplex, ctx: MqttContext, owner?: ConnectionOwner, address?: string, preConnect = false) {
+    this.#preConnect = preConnect;
     this.socket = socket;
     this.ctx = ctx;
     this.#owner = owner;
     this.#address = address;
-    this.#framer = new Framer(ctx.limits.maxPacketBytes);
+    // until its CONNECT is accepted a connection is nobody's: a smaller packet limit
+    this.#framer = new Framer(Math.min(ctx.limits.maxConnectBytes, ctx.limits.maxPacketBytes));
     bySocket.set(socket, this);
     socket.on('readable', onReadable);
     socket.on('drain', onDrain);
@@ -200,7 +205,7 @@ export class MqttConnection {
     const frames = this.#framer.push(chunk);
     if (!Array.isArray(frames)) {
       if (frames.error === FrameError.tooLarge) {
-        this.protocolError(Reason.packetTooLarge, `packet of ${frames.size} bytes exceeds the maximum of ${this.ctx.limits.maxPacketBytes}`);
+        this.protocolError(Reason.packetTooLarge, `packet of ${frames.size} bytes exceeds the maximum of ${this.#framer.maxPacketBytes}`);
       } else this.protocolError(Reason.malformedPacket, 'malformed remaining length');
       return false;
     }
@@ -342,6 +347,15 @@ export class MqttConnection {
     this.state = 'connected';
     this.#counted = true;
     this.ctx.stats.connected++;
+    this.#framer.maxPacketBytes = this.ctx.limits.maxPacketBytes;
+    this.#releasePreConnect();
+  }
+
+  /** No longer counted among the connections without an accepted CONNECT (once). */
+  #releasePreConnect(): void {
+    if (!this.#preConnect) return;
+    this.#preConnect = false;
+    this.ctx.preConnect.remove();
   }
 
   /** Called by the CONNECT handler once the protocol version is known. */
@@ -439,7 +453,7 @@ export class MqttConnection {
     const ok = this.socket.write(bytes);
     if (!ok && this.#drainTimer === undefined) {
       this.#drainTimer = setTimeout(() => {
-        this.ctx.log.info({ client_id: this.clientId }, 'mqtt client not reading its answers: disconnected');
+        this.ctx.refusals.note('mqtt_not_reading', { client_id: this.clientId }, 'mqtt client not reading its answers: disconnected');
         this.destroy();
       }, this.ctx.limits.drainTimeoutMs);
     }
@@ -508,6 +522,7 @@ export class MqttConnection {
     }
     if (this.#resume !== undefined) this.ctx.budget.forget(this.#resume);
     if (this.#address !== undefined) this.ctx.perAddress.remove(this.#address);
+    this.#releasePreConnect();
     this.#owner?.closed(this);
     clearTimeout(this.#drainTimer);
     if (this.#counted) {

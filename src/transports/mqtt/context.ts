@@ -4,6 +4,8 @@
  * @module
  */
 import type { Logger } from 'pino';
+import type { ThrottledLog } from '../../log/throttled.ts';
+import type { PreConnectLimit } from './pre-connect.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { AddressLimit } from '../address-limit.ts';
 import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
@@ -34,6 +36,11 @@ export interface MqttLimits {
   retryMaxDelayMs: number;
   /** Subscriptions one session may hold (MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT). */
   maxSubscriptionsPerClient: number;
+  /** Subscriptions and their filter bytes, all sessions of one authenticated identity (MQTT_MAX_SUBSCRIPTIONS_PER_IDENTITY, MQTT_MAX_FILTER_BYTES_PER_IDENTITY). */
+  maxSubscriptionsPerIdentity: number;
+  maxFilterBytesPerIdentity: number;
+  /** Largest CONNECT (the first packet, before anyone is authenticated) in bytes (MQTT_MAX_CONNECT_BYTES). */
+  maxConnectBytes: number;
   /** Longest topic filter in bytes (MQTT_MAX_FILTER_BYTES). */
   maxFilterBytes: number;
   /** Most levels in a topic name or filter (MQTT_MAX_TOPIC_LEVELS). */
@@ -61,6 +68,8 @@ export interface MqttContext {
   topics: TopicMap;
   metrics: Metrics;
   log: Logger;
+  /** What clients cause as often as they like (refused CONNECTs, disconnections for misbehaviour): logged throttled and clipped. */
+  refusals: ThrottledLog;
   limits: MqttLimits;
   router: MqttRouter;
   /** Payload bytes of publishes awaiting the queue, over all connections. */
@@ -69,6 +78,8 @@ export interface MqttContext {
   acl: MqttAcl;
   /** Connections per source address (MQTT and WebSocket listeners together). */
   perAddress: AddressLimit;
+  /** Connections whose CONNECT is not accepted yet (MAX_UNAUTHENTICATED_CONNECTIONS). */
+  preConnect: PreConnectLimit;
   /** Per-device token buckets; undefined when RATE_LIMIT is off. */
   limiter: RateLimiter | undefined;
   /** Per-device fleet state (DEVICE_STATE=on): told when a device's MQTT connection opens and closes. */

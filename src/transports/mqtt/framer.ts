@@ -27,11 +27,20 @@ export class Framer {
   #pendingBytes = 0;
   /** Size of the unfinished packet once its fixed header was read: chunks are only gathered until then, never joined again and again. */
   #needed = 0;
-  readonly #maxPacketBytes: number;
+  #maxPacketBytes: number;
 
   /** @param maxPacketBytes largest whole packet (fixed header included) accepted */
   constructor(maxPacketBytes: number) {
     this.#maxPacketBytes = maxPacketBytes;
+  }
+
+  /** The largest whole packet accepted from here on (the first packet, CONNECT, has a smaller limit). */
+  set maxPacketBytes(n: number) {
+    this.#maxPacketBytes = n;
+  }
+
+  get maxPacketBytes(): number {
+    return this.#maxPacketBytes;
   }
 
   /** Bytes received and not yet part of a whole packet. */

@@ -44,7 +44,7 @@ export class MqttListener implements Transport {
         return;
       }
       const c = this.#connections.accept(socket, address);
-      if (this.#tls && this.#tls.clientCert !== 'off') c.certificate = certificateIdentity(socket as TLSSocket);
+      if (c !== undefined && this.#tls && this.#tls.clientCert !== 'off') c.certificate = certificateIdentity(socket as TLSSocket);
     };
     const server = this.#tls ? createTlsServer({ ...serverOptions(this.#tls), noDelay: true }, accept) : createServer({ noDelay: true }, accept);
     // a failed TLS handshake never becomes a connection; it must not reach the process either

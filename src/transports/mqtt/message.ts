@@ -27,6 +27,8 @@ export interface Message {
   readonly properties?: MessageProperties;
   /** Client id of the publisher: subscriptions with No Local skip it [MQTT-3.8.3-3]. */
   readonly origin?: string;
+  /** The authenticated identity that published it (auth/identity.ts ownerOf; '' or absent: none): what its retained copy counts against. */
+  readonly owner?: string;
 }
 
 /** Whether `m` has outlived its v5 Message Expiry Interval. */
@@ -79,7 +81,7 @@ function pairsOf(o: Record<string, string | string[]>): [string, string][] {
 }
 
 /** A client's PUBLISH as a message: its properties kept, its expiry made absolute [MQTT-3.3.2-5]. */
-export function messageOf(p: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean; properties?: PacketProperties }, origin: string): Message {
+export function messageOf(p: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean; properties?: PacketProperties }, origin: string, owner = ''): Message {
   const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
   const properties = forwardedProperties(p.properties);
   const expiry = p.properties?.messageExpiryInterval;
@@ -89,6 +91,7 @@ export function messageOf(p: { topic: string; payload: Buffer | string; qos: 0 |
     qos: p.qos,
     retain: p.retain,
     origin,
+    ...(owner !== '' ? { owner } : {}),
     ...(expiry !== undefined ? { expiresAt: Date.now() + expiry * 1000 } : {}),
     ...(properties !== undefined ? { properties } : {}),
   };

@@ -2,10 +2,30 @@
  * Retained messages: one per topic [MQTT-3.3.1-5], found for a new subscription by walking a
  * tree of topic levels with its filter (as mosquitto's retain tree does), so a SUBSCRIBE costs
  * the levels and matches of its filter, not one test per retained message. Expired messages are
- * dropped when met [MQTT-3.3.2-5]. Bounded by count (MQTT_MAX_RETAINED).
+ * dropped when met [MQTT-3.3.2-5]. Bounded by count and bytes, in all (MQTT_MAX_RETAINED,
+ * MQTT_MAX_RETAINED_BYTES) and per authenticated identity (MQTT_MAX_RETAINED_PER_IDENTITY,
+ * MQTT_MAX_RETAINED_BYTES_PER_IDENTITY); an identity's retained messages can be removed at once
+ * (revocation).
  * @module
  */
-import { expired, type Message } from './message.ts';
+import { accountedBytes, expired, type Message } from './message.ts';
+
+export interface RetainedLimits {
+  max: number;
+  maxBytes: number;
+  /** Per authenticated identity (a message without an owner counts only in the totals). */
+  maxPerOwner: number;
+  maxBytesPerOwner: number;
+}
+
+/** Why a retained message was not kept: the bound it would pass. */
+export type RetainRefusal = 'retained' | 'retained_bytes' | 'identity_retained';
+
+interface Usage {
+  count: number;
+  bytes: number;
+  topics: Set<string>;
+}
 
 interface Node {
   children: Map<string, Node> | undefined;
@@ -16,25 +36,55 @@ const node = (): Node => ({ children: undefined, message: undefined });
 
 export class RetainedStore {
   readonly #root = node();
+  readonly #limits: RetainedLimits;
   #count = 0;
+  #bytes = 0;
+  readonly #owners = new Map<string, Usage>();
 
-  constructor(readonly max: number) {}
+  constructor(limits: RetainedLimits) {
+    this.#limits = limits;
+  }
 
   get size(): number {
     return this.#count;
   }
 
+  /** Bytes held (payload, topic and properties of each message, as accountedBytes counts them). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** What `owner`'s retained messages hold. */
+  usageOf(owner: string): { count: number; bytes: number } {
+    const u = this.#owners.get(owner);
+    return { count: u?.count ?? 0, bytes: u?.bytes ?? 0 };
+  }
+
   /**
-   * Keeps `m` as the retained message of its topic, or with an empty payload removes it
-   * [MQTT-3.3.1-6], [MQTT-3.3.1-7]. False: refused because MQTT_MAX_RETAINED topics are held.
+   * Keeps `m` as the retained message of its topic (replacing the one before, whoever set it), or
+   * with an empty payload removes it [MQTT-3.3.1-6], [MQTT-3.3.1-7]. Returns the bound that
+   * refuses it, if one does (the message before stays).
    */
-  set(m: Message): boolean {
+  set(m: Message): RetainRefusal | undefined {
     const levels = m.topic.split('/');
     if (m.payload.length === 0) {
       this.#remove(this.#root, levels, 0);
-      return true;
+      return undefined;
     }
-    if (this.#count >= this.max && !this.#has(levels)) return false;
+    const old = this.#get(levels);
+    const size = accountedBytes(m);
+    const oldSize = old === undefined ? 0 : accountedBytes(old);
+    if (old === undefined && this.#count >= this.#limits.max) return 'retained';
+    if (this.#bytes - oldSize + size > this.#limits.maxBytes) return 'retained_bytes';
+    const owner = m.owner ?? '';
+    if (owner !== '') {
+      const u = this.#owners.get(owner);
+      const mine = old !== undefined && (old.owner ?? '') === owner;
+      const count = (u?.count ?? 0) + (mine ? 0 : 1);
+      const bytes = (u?.bytes ?? 0) - (mine ? oldSize : 0) + size;
+      if (count > this.#limits.maxPerOwner || bytes > this.#limits.maxBytesPerOwner) return 'identity_retained';
+    }
+    if (old !== undefined) this.#forget(old);
     let n = this.#root;
     for (const level of levels) {
       n.children ??= new Map();
@@ -45,9 +95,39 @@ export class RetainedStore {
       }
       n = child;
     }
-    if (n.message === undefined) this.#count++;
     n.message = m;
-    return true;
+    this.#count++;
+    this.#bytes += size;
+    if (owner !== '') {
+      let u = this.#owners.get(owner);
+      if (u === undefined) this.#owners.set(owner, (u = { count: 0, bytes: 0, topics: new Set() }));
+      u.count++;
+      u.bytes += size;
+      u.topics.add(m.topic);
+    }
+    return undefined;
+  }
+
+  /** Removes every retained message `owner` set (its identity was revoked). */
+  removeOwnedBy(owner: string): void {
+    const u = this.#owners.get(owner);
+    if (u === undefined) return;
+    for (const topic of [...u.topics]) this.#remove(this.#root, topic.split('/'), 0);
+  }
+
+  /** Takes `m` (being removed or replaced) off the totals. */
+  #forget(m: Message): void {
+    const size = accountedBytes(m);
+    this.#count--;
+    this.#bytes -= size;
+    const owner = m.owner;
+    if (owner === undefined) return;
+    const u = this.#owners.get(owner);
+    if (u === undefined) return;
+    u.count--;
+    u.bytes -= size;
+    u.topics.delete(m.topic);
+    if (u.count === 0) this.#owners.delete(owner);
   }
 
   /** Calls `visit` with every live retained message whose topic `filter` matches. */
@@ -90,21 +170,21 @@ export class RetainedStore {
     if (n.children !== undefined) for (const child of n.children.values()) this.#all(child, visit);
   }
 
-  #has(levels: string[]): boolean {
+  #get(levels: string[]): Message | undefined {
     let n: Node | undefined = this.#root;
     for (const level of levels) {
       n = n.children?.get(level);
-      if (n === undefined) return false;
+      if (n === undefined) return undefined;
     }
-    return n.message !== undefined;
+    return n.message;
   }
 
   /** Removes the message at `levels` and the nodes left empty; true when `n` itself is now empty. */
   #remove(n: Node, levels: string[], i: number): boolean {
     if (i === levels.length) {
       if (n.message !== undefined) {
+        this.#forget(n.message);
         n.message = undefined;
-        this.#count--;
       }
     } else {
       const child = n.children?.get(levels[i]!);

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics/registry.ts';
 import { expired, type Message } from './message.ts';
 import { readingDeviceId } from './reading-topic.ts';
-import { RetainedStore } from './retained.ts';
+import { RetainedStore, type RetainedLimits, type RetainRefusal } from './retained.ts';
 import { delivery, type Delivery, type Session } from './session.ts';
 import { SharedGroup } from './shared-group.ts';
 import { SubscriptionIndex, type Target } from './subscription-index.ts';
@@ -26,7 +26,9 @@ export type ReadingFeed = (listener: (json: string) => void) => () => void;
 export interface RouterOptions {
   feed: ReadingFeed;
   prefix: string;
-  maxRetained: number;
+  retained: RetainedLimits;
+  /** A retained message was refused by a bound (counted and reported by the caller's BoundNotifier). */
+  retainRefused: (why: RetainRefusal) => void;
   /** Topic names and filters have at most this many levels (checked before they reach the router). */
   maxTopicLevels: number;
   metrics: Metrics;
@@ -41,6 +43,7 @@ export class MqttRouter {
   readonly #prefix: string;
   readonly #readingPattern: string[];
   readonly #metrics: Metrics;
+  readonly #retainRefused: (why: RetainRefusal) => void;
   /** Subscriptions whose filter can match some reading topic: the event channel is listened to while > 0. */
   #readingSubscriptions = 0;
   #subscriptions = 0;
@@ -50,7 +53,8 @@ export class MqttRouter {
     this.#feed = o.feed;
     this.#prefix = o.prefix.endsWith('/') ? o.prefix : o.prefix + '/';
     this.#readingPattern = [...this.#prefix.slice(0, -1).split('/'), '+', 'data'];
-    this.#retained = new RetainedStore(o.maxRetained);
+    this.#retained = new RetainedStore(o.retained);
+    this.#retainRefused = o.retainRefused;
     this.#index = new SubscriptionIndex(o.maxTopicLevels);
     this.#metrics = o.metrics;
   }
@@ -82,10 +86,12 @@ export class MqttRouter {
       const filter = typeof shared === 'object' ? shared.filter : key;
       let group: SharedGroup | undefined;
       if (typeof shared === 'object') {
-        const groupKey = SharedGroup.key(shared.group, shared.filter);
+        // groups are per identity: another identity's "$share/analytics/..." is a group of its own,
+        // so joining a group cannot divert a share of someone else's messages
+        const groupKey = SharedGroup.key(session.owner, shared.group, shared.filter);
         group = this.#groups.get(groupKey);
         if (group === undefined) {
-          group = new SharedGroup(shared.group, shared.filter);
+          group = new SharedGroup(session.owner, shared.group, shared.filter);
           this.#groups.set(groupKey, group);
           this.#index.add(group);
         }
@@ -121,20 +127,37 @@ export class MqttRouter {
     session.subscriptions.clear();
   }
 
-  /** A message published by a client, a will or the server ($SYS): retained if asked, then routed. */
-  publish(m: Message): void {
-    if (m.retain) this.retain(m);
+  /**
+   * A message published by a client, a will or the server ($SYS): retained if asked, then
+   * routed. `strict`: a retained message a bound refuses is not routed either (false returned),
+   * so that a v5 publisher can be told (PUBACK 0x97); otherwise it is delivered, not kept.
+   */
+  publish(m: Message, strict = false): boolean {
+    if (m.retain && !this.retain(m) && strict) return false;
     this.#route(m);
+    return true;
   }
 
   /**
    * Keeps (or with an empty payload removes) the retained message of `m.topic`, without
-   * delivering it [MQTT-3.3.1-5], [MQTT-3.3.1-6]. False when refused (MQTT_MAX_RETAINED, counted).
+   * delivering it [MQTT-3.3.1-5], [MQTT-3.3.1-6]. False when a bound refused it (counted).
    */
   retain(m: Message): boolean {
-    if (this.#retained.set(m)) return true;
+    const refused = this.#retained.set(m);
+    if (refused === undefined) return true;
     this.#metrics.error('mqtt_retained_full');
+    this.#retainRefused(refused);
     return false;
+  }
+
+  /** Bytes of the retained messages held. */
+  get retainedBytes(): number {
+    return this.#retained.bytes;
+  }
+
+  /** Removes the retained messages `owner` set (its identity was revoked). */
+  removeRetainedOf(owner: string): void {
+    this.#retained.removeOwnedBy(owner);
   }
 
   /**
@@ -214,7 +237,7 @@ export class MqttRouter {
     const group = sub.group;
     if (group !== undefined) {
       if (group.remove(sub)) {
-        this.#groups.delete(SharedGroup.key(group.name, group.filter));
+        this.#groups.delete(SharedGroup.key(group.owner, group.name, group.filter));
         this.#index.remove(group);
       }
     } else this.#index.remove(sub);

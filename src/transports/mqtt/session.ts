@@ -90,6 +90,8 @@ export class Session {
     /** 0 = the session ends with its connection. */
     public expiryMs: number,
     readonly env: SessionEnv,
+    /** The identity that created it (auth/identity.ts ownerOf): the only one that may resume or take it over. */
+    readonly owner = '',
   ) {}
 
   get persistent(): boolean {

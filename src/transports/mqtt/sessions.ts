@@ -13,7 +13,7 @@ import type { MqttRouter } from './router.ts';
 import { Session, type DropReason, type SessionEnv } from './session.ts';
 
 /** Which bound refused a CONNECT. */
-export type SessionRefusal = 'sessions' | 'offline_budget';
+export type SessionRefusal = 'sessions' | 'identity_sessions' | 'offline_budget' | 'owner';
 
 /** A will as kept for a connection: the message, its Message Expiry and its Will Delay Interval [MQTT-3.1.3-9]. */
 export interface Will {
@@ -30,11 +30,15 @@ function willMessage(w: Will): Message {
 
 export interface SessionLimits {
   maxSessions: number;
+  /** Sessions one authenticated identity may hold (MQTT_MAX_SESSIONS_PER_IDENTITY). */
+  maxSessionsPerIdentity: number;
   maxExpiryMs: number;
 }
 
 export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
+  /** The sessions of each authenticated identity (none without auth): its budget and its revocation. */
+  readonly #byOwner = new Map<string, Set<Session>>();
   readonly #env: SessionEnv;
   readonly #router: MqttRouter;
   readonly #limits: SessionLimits;
@@ -79,15 +83,19 @@ export class SessionRegistry {
   }
 
   /**
-   * Attaches `c` to the session of `clientId`: the previous connection with that id is closed
-   * [MQTT-3.1.4-3]; a clean start discards the old state [MQTT-3.1.2-4]. Returns whether a
-   * session was present (for CONNACK), or the bound that refuses a new session.
+   * Attaches `c`, authenticated as `owner`, to the session of `clientId`: the previous
+   * connection with that id is closed [MQTT-3.1.4-3]; a clean start discards the old state
+   * [MQTT-3.1.2-4]. Returns whether a session was present (for CONNACK), or why it is refused:
+   * a bound, or a session of that client id that another identity holds (connected or kept),
+   * which stays as it is: a client id is not a credential.
    */
-  attach(c: MqttConnection, clientId: string, cleanStart: boolean, expiryMs: number): { present: boolean } | { refused: SessionRefusal } {
+  attach(c: MqttConnection, clientId: string, owner: string, cleanStart: boolean, expiryMs: number): { present: boolean } | { refused: SessionRefusal } {
     const old = this.#sessions.get(clientId);
+    if (old !== undefined && old.owner !== owner) return { refused: 'owner' };
     const present = old !== undefined && !cleanStart;
     if (!present) {
       if (old === undefined && this.#sessions.size >= this.#limits.maxSessions) return { refused: 'sessions' };
+      if (old === undefined && owner !== '' && this.ownedBy(owner) >= this.#limits.maxSessionsPerIdentity) return { refused: 'identity_sessions' };
       if (expiryMs > 0 && this.#budget.exhausted) return { refused: 'offline_budget' };
     }
     if (old?.connection !== undefined && old.connection !== c) {
@@ -103,8 +111,13 @@ export class SessionRegistry {
       this.#stopTimers(session, false);
     } else {
       if (old !== undefined) this.end(old);
-      session = new Session(clientId, expiryMs, this.#env);
+      session = new Session(clientId, expiryMs, this.#env, owner);
       this.#sessions.set(clientId, session);
+      if (owner !== '') {
+        let own = this.#byOwner.get(owner);
+        if (own === undefined) this.#byOwner.set(owner, (own = new Set()));
+        own.add(session);
+      }
     }
     c.session = session;
     session.connection = c;
@@ -152,10 +165,55 @@ export class SessionRegistry {
   /** Forgets a session, its subscriptions and its queue; a will still waiting is published now [MQTT-3.1.3-9]. */
   end(s: Session): void {
     if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+    const own = this.#byOwner.get(s.owner);
+    if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);
     this.#stopTimers(s, true);
     this.#router.dropSession(s);
     const handBack = s.clear();
     this.#router.redistribute(handBack, s, undefined, () => this.#env.dropped('session_ended'));
+  }
+
+  /** Calls `fn` with each live connection of `owner`'s sessions. */
+  connectionsOf(owner: string, fn: (c: MqttConnection) => void): void {
+    const own = this.#byOwner.get(owner);
+    if (own === undefined) return;
+    for (const s of [...own]) if (s.connection !== undefined) fn(s.connection);
+  }
+
+  /** What `owner`'s sessions here subscribe to: how many subscriptions, how many filter bytes. */
+  subscriptionsOf(owner: string): { count: number; bytes: number } {
+    let count = 0;
+    let bytes = 0;
+    for (const s of this.#byOwner.get(owner) ?? []) {
+      count += s.subscriptions.size;
+      bytes += s.subscriptions.bytes;
+    }
+    return { count, bytes };
+  }
+
+  /** How many sessions `owner` holds here (connected and kept). */
+  ownedBy(owner: string): number {
+    return this.#byOwner.get(owner)?.size ?? 0;
+  }
+
+  /**
+   * `owner` was revoked: every session it holds ends now, with its subscriptions and queue; no
+   * will is published (the identity has no rights left). A connected one is disconnected with
+   * `reason` and ends when its connection closes.
+   */
+  endOwnedBy(owner: string, disconnect: (c: MqttConnection) => void): void {
+    const own = this.#byOwner.get(owner);
+    if (own === undefined) return;
+    for (const s of [...own]) {
+      this.#stopTimers(s, false);
+      const c = s.connection;
+      if (c === undefined) this.end(s);
+      else {
+        s.expiryMs = 0;
+        c.will = undefined;
+        disconnect(c);
+      }
+    }
   }
 
   /** Clears the expiry timer and the pending will (published when `publishWill`, else cancelled). */

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { ThrottledLog } from '../../log/throttled.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { RateLimiter } from '../../auth/rate/rate-limiter.ts';
 import type { DeviceTracker } from '../../core/fleet/device-tracker.ts';
@@ -16,7 +17,9 @@ import { BoundNotifier, Bound } from './bounds.ts';
 import type { MqttContext, MqttLimits, MqttStats } from './context.ts';
 import { InFlightBudget } from './flow.ts';
 import { OfflineBudget } from './offline-budget.ts';
+import { PreConnectLimit } from './pre-connect.ts';
 import { MqttRouter, type ReadingFeed } from './router.ts';
+import type { RetainedLimits } from './retained.ts';
 import type { DropReason } from './session.ts';
 import { SessionRegistry } from './sessions.ts';
 import type { TopicMap } from './topics.ts';
@@ -29,6 +32,8 @@ export interface MqttSetup {
   auth: Authenticator;
   acl: MqttAcl;
   perAddress: AddressLimit;
+  /** MAX_UNAUTHENTICATED_CONNECTIONS */
+  maxUnauthenticatedConnections: number;
   limiter: RateLimiter | undefined;
   devices?: DeviceTracker | undefined;
   /** Accepted readings, for `{prefix}/{device_id}/data` subscribers. */
@@ -36,13 +41,28 @@ export interface MqttSetup {
   prefix: string;
   limits: MqttLimits;
   maxInFlightBytes: number;
-  maxRetained: number;
-  sessions: { maxSessions: number; maxExpiryMs: number; maxQueuedMessages: number; maxQueuedBytes: number; offlineBytesBudget: number };
+  retained: RetainedLimits;
+  sessions: { maxSessions: number; maxSessionsPerIdentity: number; maxExpiryMs: number; maxQueuedMessages: number; maxQueuedBytes: number; offlineBytesBudget: number };
 }
 
+/** The bound and its setting behind each refused retained message. */
+const RETAIN_BOUND = {
+  retained: [Bound.retained, 'MQTT_MAX_RETAINED'],
+  retained_bytes: [Bound.retained, 'MQTT_MAX_RETAINED_BYTES'],
+  identity_retained: [Bound.identityRetained, 'MQTT_MAX_RETAINED_PER_IDENTITY / MQTT_MAX_RETAINED_BYTES_PER_IDENTITY'],
+} as const;
+
 export function createMqttContext(o: MqttSetup): MqttContext {
-  const router = new MqttRouter({ feed: o.feed, prefix: o.prefix, maxRetained: o.maxRetained, maxTopicLevels: o.limits.maxTopicLevels, metrics: o.metrics, log: o.log });
   const bounds = new BoundNotifier(o.metrics, o.log);
+  const router = new MqttRouter({
+    feed: o.feed,
+    prefix: o.prefix,
+    retained: o.retained,
+    retainRefused: (why) => bounds.hit(RETAIN_BOUND[why][0], RETAIN_BOUND[why][1]),
+    maxTopicLevels: o.limits.maxTopicLevels,
+    metrics: o.metrics,
+    log: o.log,
+  });
   const budget = new OfflineBudget(o.sessions.offlineBytesBudget);
   const stats: MqttStats = { connected: 0, messagesReceived: 0, messagesSent: 0, messagesDropped: 0, bytesReceived: 0, bytesSent: 0 };
   const dropped = (reason: DropReason): void => {
@@ -55,7 +75,7 @@ export function createMqttContext(o: MqttSetup): MqttContext {
   const sessions = new SessionRegistry({
     env: { limits: { maxQueuedMessages: o.sessions.maxQueuedMessages, maxQueuedBytes: o.sessions.maxQueuedBytes }, budget, dropped },
     router,
-    limits: { maxSessions: o.sessions.maxSessions, maxExpiryMs: o.sessions.maxExpiryMs },
+    limits: { maxSessions: o.sessions.maxSessions, maxSessionsPerIdentity: o.sessions.maxSessionsPerIdentity, maxExpiryMs: o.sessions.maxExpiryMs },
   });
   o.metrics.mqttSource(() => ({
     sessions: sessions.size,
@@ -70,12 +90,14 @@ export function createMqttContext(o: MqttSetup): MqttContext {
     topics: o.topics,
     metrics: o.metrics,
     log: o.log,
+    refusals: new ThrottledLog(o.log),
     limits: o.limits,
     router,
     budget: new InFlightBudget(o.maxInFlightBytes),
     auth: o.auth,
     acl: o.acl,
     perAddress: o.perAddress,
+    preConnect: new PreConnectLimit(o.maxUnauthenticatedConnections),
     limiter: o.limiter,
     devices: o.devices,
     sessions,

@@ -19,13 +19,15 @@ export class SharedGroup {
   #next = 0;
 
   constructor(
+    /** The identity whose sessions form the group (auth/identity.ts ownerOf; '' without auth). */
+    readonly owner: string,
     readonly name: string,
     readonly filter: string,
   ) {}
 
-  /** The group's key in the router: one group per (ShareName, filter). */
-  static key(name: string, filter: string): string {
-    return `${name}\u0000${filter}`;
+  /** The group's key in the router: one group per (owner, ShareName, filter). */
+  static key(owner: string, name: string, filter: string): string {
+    return `${owner}\u0000${name}\u0000${filter}`;
   }
 
   add(s: Subscription): void {

@@ -69,6 +69,8 @@ export function subscriptionOptions(o: SubscriptionOptions): Readonly<Subscripti
 export class SubscriptionTable {
   #one: Subscription | undefined;
   #many: Map<string, Subscription> | undefined;
+  /** UTF-16 length of all keys (≈ bytes for topic filters, which are mostly ASCII): per-identity budgets. */
+  bytes = 0;
 
   get size(): number {
     return this.#many !== undefined ? this.#many.size : this.#one !== undefined ? 1 : 0;
@@ -84,6 +86,7 @@ export class SubscriptionTable {
   }
 
   set(key: string, sub: Subscription): void {
+    if (!this.has(key)) this.bytes += key.length;
     if (this.#many !== undefined) this.#many.set(key, sub);
     else if (this.#one === undefined || this.#one.key === key) this.#one = sub;
     else {
@@ -93,8 +96,9 @@ export class SubscriptionTable {
   }
 
   delete(key: string): boolean {
+    if (!this.has(key)) return false;
+    this.bytes -= key.length;
     if (this.#many !== undefined) return this.#many.delete(key);
-    if (this.#one?.key !== key) return false;
     this.#one = undefined;
     return true;
   }
@@ -107,5 +111,6 @@ export class SubscriptionTable {
   clear(): void {
     this.#one = undefined;
     this.#many = undefined;
+    this.bytes = 0;
   }
 }

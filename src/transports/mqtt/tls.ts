@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TLSSocket, TlsOptions } from 'node:tls';
-import type { Identity } from '../../auth/identity.ts';
+import { validIdentityId, type IssuedIdentity } from '../../auth/identity.ts';
 
 export interface TlsFiles {
   cert: string;
@@ -41,10 +41,16 @@ export function serverOptions(f: TlsFiles): TlsOptions {
   };
 }
 
-/** The device a verified client certificate names (subject CN), if the socket has one. */
-export function certificateIdentity(socket: TLSSocket): Identity | undefined {
+/**
+ * The device a verified client certificate names (subject CN, an identity id: no wildcards), with
+ * when the certificate was issued (notBefore, which revocation judges), if the socket has one.
+ */
+export function certificateIdentity(socket: TLSSocket): IssuedIdentity | undefined {
   if (!socket.authorized) return undefined;
-  const cn = socket.getPeerCertificate()?.subject?.CN;
+  const cert = socket.getPeerCertificate();
+  const cn = cert?.subject?.CN;
   const id = Array.isArray(cn) ? cn[0] : cn;
-  return typeof id === 'string' && id.length > 0 && id.length <= 128 ? { id, role: 'device', via: 'mtls' } : undefined;
+  if (typeof id !== 'string' || !validIdentityId(id)) return undefined;
+  const issuedAtMs = Date.parse(cert.valid_from);
+  return { identity: { id, role: 'device', via: 'mtls' }, issuedAtMs: Number.isNaN(issuedAtMs) ? 0 : issuedAtMs };
 }

@@ -8,6 +8,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { ErrorCode, errorType } from '../../core/errors.ts';
 import type { Logger } from 'pino';
+import { ThrottledLog } from '../../log/throttled.ts';
 import { type Authenticator, bearerOf } from '../../auth/authenticator.ts';
 import { adminIdentity } from '../../auth/admin-token.ts';
 import { ANONYMOUS, type Identity } from '../../auth/identity.ts';
@@ -75,6 +76,8 @@ export class WsTransport implements Transport {
   readonly #listener: UwsListener;
   readonly #opts: WsOptions;
   readonly #deps: WsDeps;
+  /** Closings caused by clients, logged throttled (log/throttled.ts). */
+  readonly #refusals: ThrottledLog;
   readonly #sessions = new Set<StreamSession>();
   readonly #gauge: { inc(): void; dec(): void };
   #open = 0;
@@ -84,6 +87,7 @@ export class WsTransport implements Transport {
   constructor(uws: Uws, opts: WsOptions, deps: WsDeps) {
     this.#opts = opts;
     this.#deps = deps;
+    this.#refusals = new ThrottledLog(deps.log);
     // after a certificate reload, connections of the previous app stay until they close: each app publishes to its own
     this.#listener = new UwsListener(uws, 'ws', opts.host, opts.port, opts.tls, (app, gen) => this.#serve(app, gen), true);
     this.fanout = new Fanout(
@@ -125,21 +129,18 @@ export class WsTransport implements Transport {
     const address = Buffer.from(res.getRemoteAddressAsText()).toString();
     if (this.#open < this.#opts.maxConnections && this.#deps.perAddress.tryAdd(address)) return address;
     const perAddress = this.#open < this.#opts.maxConnections;
+    this.#refuseUpgrade(res, perAddress ? `at most ${this.#deps.perAddress.max} connections per source address` : `this instance serves at most ${this.#opts.maxConnections} WebSocket connections`);
+    return undefined;
+  }
+
+  /** Answers an upgrade 503 (too many connections, `details` saying which limit). */
+  #refuseUpgrade(res: HttpResponse, details: string): void {
     this.#deps.metrics.error(errorType[ErrorCode.TOO_MANY_CONNECTIONS]);
     res
       .writeStatus('503 Service Unavailable')
       .writeHeader('Content-Type', 'application/json')
       .writeHeader('Retry-After', String(this.#opts.retryAfterSeconds))
-      .end(
-        JSON.stringify({
-          error: 'Too many WebSocket connections',
-          code: ErrorCode.TOO_MANY_CONNECTIONS,
-          details: perAddress
-            ? `at most ${this.#deps.perAddress.max} connections per source address`
-            : `this instance serves at most ${this.#opts.maxConnections} WebSocket connections`,
-        }),
-      );
-    return undefined;
+      .end(JSON.stringify({ error: 'Too many WebSocket connections', code: ErrorCode.TOO_MANY_CONNECTIONS, details }));
   }
 
   #streamBehavior(gen: Generation): WebSocketBehavior<Data> {
@@ -217,6 +218,9 @@ export class WsTransport implements Transport {
       ...this.#common(),
       maxPayloadLength,
       upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+        // /mqtt sockets are nobody's until their CONNECT: at most MAX_UNAUTHENTICATED_CONNECTIONS
+        // of them (with the TCP ones), so they cannot take every WS_MAX_CONNECTIONS slot
+        if (mqtt.connections.unauthenticatedFull) return this.#refuseUpgrade(res, 'too many MQTT connections without an accepted CONNECT (MAX_UNAUTHENTICATED_CONNECTIONS)');
         const address = this.#admit(res);
         if (address === undefined) return;
         const offered = req
@@ -237,7 +241,7 @@ export class WsTransport implements Transport {
         const stream = (ws.getUserData() as MqttData).stream!;
         if (!stream.receive(message)) {
           this.#deps.metrics.error('mqtt_protocol_error');
-          this.#deps.log.info('mqtt over websocket: client sent far more than it lets the server handle; closed');
+          this.#refusals.note('ws_mqtt_unread', {}, 'mqtt over websocket: client sent far more than it lets the server handle; closed');
           ws.end(1008, 'too much unread data');
         }
       },
@@ -284,7 +288,7 @@ export class WsTransport implements Transport {
   #sweep(): void {
     for (const sub of this.fanout.sweep(Date.now())) {
       this.#deps.metrics.error('ws_subscriber_slow');
-      this.#deps.log.info({ buffered: sub.socket.bufferedAmount() }, 'websocket subscriber too slow: closed');
+      this.#refusals.note('ws_subscriber_slow', { buffered: sub.socket.bufferedAmount() }, 'websocket subscriber too slow: closed');
       sub.socket.end(CLOSE_TOO_SLOW, 'subscriber too slow');
     }
   }

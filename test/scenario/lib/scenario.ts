@@ -29,6 +29,8 @@ export const SCENARIO_ENV: Record<string, string> = {
   REDIS_COMMAND_TIMEOUT_MS: '1000',
   CIRCUIT_BREAKER_TIMEOUT_MS: '1000',
   RATE_LIMIT: 'off',
+  MAX_CONNECTIONS_PER_IP: '0',
+  MAX_UNAUTHENTICATED_CONNECTIONS: '100000',
 };
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,12 +5,11 @@
  * @module
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { IDENTITY_ID_PATTERN, validIdentityId } from '../../../auth/identity.ts';
 import { ErrorCode, IngestError } from '../../../core/errors.ts';
 import type { HttpContext } from '../context.ts';
 import { Reply } from '../reply.ts';
 import { adminRefusal, internalError, receiveItem, refuse } from './ingest-request.ts';
-
-const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 function badRequest(details: string): IngestError {
   return new IngestError(ErrorCode.INVALID_METADATA, 'Invalid request', details);
@@ -32,7 +31,7 @@ export function registerDevice(ctx: HttpContext) {
         }
         const id = body?.device_id;
         const role = body?.role ?? 'device';
-        if (typeof id !== 'string' || !ID.test(id)) return refuse(ctx, reply, badRequest('device_id must match ^[A-Za-z0-9_.:-]{1,128}$'));
+        if (typeof id !== 'string' || !validIdentityId(id)) return refuse(ctx, reply, badRequest(`device_id must match ${IDENTITY_ID_PATTERN}`));
         if (role !== 'device' && role !== 'subscriber') return refuse(ctx, reply, badRequest('role must be "device" or "subscriber"'));
         ctx.auth.store.hashOf(id).then(async (existing) => {
           if (existing) return refuse(ctx, reply, new IngestError(ErrorCode.DUPLICATE, 'Already registered', `${id} has a key; rotate or revoke it`));

@@ -9,6 +9,7 @@ import { Buckets } from '../../../auth/rate/setup.ts';
 import { admission } from '../../admission.ts';
 import { bearerOf } from '../../../auth/authenticator.ts';
 import { isAdminToken } from '../../../auth/admin-token.ts';
+import { ANONYMOUS, type Identity } from '../../../auth/identity.ts';
 import type { IngestItem } from '../../../core/item.ts';
 import { readBody } from '../body.ts';
 import type { HttpContext } from '../context.ts';
@@ -29,7 +30,7 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
   const reply = new Reply(res);
   const contentType = req.getHeader('content-type');
   const declared = req.getHeader('content-length');
-  const apiKey = req.getHeader('x-api-key');
+  const credentials = { apiKey: req.getHeader('x-api-key') || undefined, bearer: bearerOf(req.getHeader('authorization')) };
   const authorization = req.getHeader('authorization');
   const remote = ctx.limiter ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
   if (ctx.lifecycle.draining()) {
@@ -37,36 +38,65 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
     ctx.metrics.error(errorType[ErrorCode.SHUTTING_DOWN]);
     return;
   }
-  readBody(res, declared, ctx.maxBodyBytes, (body) => {
+  // credentials are judged from the headers before the body is read: a refused request is
+  // answered and its connection closed with the body unread, and while a key or token is being
+  // verified (not cached here) the body waits in the socket (paused), not in memory
+  let who: Identity | undefined;
+  if (access === 'admin') {
+    const refused = adminRefusal(ctx, authorization);
+    if (refused) return refuse(ctx, reply, refused, true);
+  } else if (!ctx.auth.enabled) who = ANONYMOUS;
+  else if (credentials.apiKey === undefined && credentials.bearer === undefined) {
+    return refuse(ctx, reply, ctx.auth.missingCredentials(), true);
+  } else {
+    who = ctx.auth.cached(credentials);
+    if (who !== undefined && who.role !== 'device') return refuse(ctx, reply, notADevice(who), true);
+  }
+  let body: Buffer | undefined;
+  const proceed = () => {
+    if (!reply.open || body === undefined || (access === 'device' && who === undefined)) return;
+    // a bug thrown here would escape into uWS (or, after authentication, be an unhandled rejection)
+    try {
+      start();
+    } catch (err) {
+      internalError(ctx, reply, err);
+    }
+  };
+  const start = () => {
+    const item: IngestItem = { source: 'http', payload: body!, contentType: contentType || undefined };
+    if (access === 'admin') return handle(reply, item);
+    if (who!.via !== 'none') item.identity = who!.id;
+    // the pipeline asks for admission once it knows whether each reading is live or backfill;
+    // without authentication, requests are counted per source address
+    if (ctx.limiter && opts.bucket) item.admit = admission(ctx.limiter, opts.bucket, who!.via === 'none' ? remote : who!.id, opts.bucket === Buckets.batch);
+    handle(reply, item);
+  };
+  readBody(res, declared, ctx.maxBodyBytes, (b) => {
     if (!reply.open) return;
-    if (body === 'too-large') {
+    if (b === 'too-large') {
       ctx.metrics.error(errorType[ErrorCode.PAYLOAD_TOO_LARGE]);
       const err = new IngestError(ErrorCode.PAYLOAD_TOO_LARGE, 'Payload too large', `body exceeds ${ctx.maxBodyBytes} bytes`);
       // the rest of the body is still on the wire: close rather than read it
       reply.error(err, ctx.retryAfterSeconds, undefined, true);
       return;
     }
-    const item: IngestItem = { source: 'http', payload: body, contentType: contentType || undefined };
-    if (access === 'admin') {
-      const refused = adminRefusal(ctx, authorization);
-      if (refused) return refuse(ctx, reply, refused);
-      return handle(reply, item);
-    }
-    // the pipeline asks for admission once it knows whether each reading is live or backfill
-    const limited = (key: string) => {
-      if (ctx.limiter && opts.bucket) item.admit = admission(ctx.limiter, opts.bucket, key, opts.bucket === Buckets.batch);
-      handle(reply, item);
-    };
-    // without authentication, requests are counted per source address
-    if (!ctx.auth.enabled) return limited(remote);
-    ctx.auth.authenticate({ apiKey: apiKey || undefined, bearer: bearerOf(authorization) }).then((who) => {
-      if (!reply.open) return;
-      if (who instanceof IngestError) return refuse(ctx, reply, who);
-      if (who.role !== 'device') return refuse(ctx, reply, new ForbiddenError(`"${who.id}" is a ${who.role}: it may watch readings, not write them`));
-      item.identity = who.id;
-      limited(who.id);
-    }, (err: unknown) => internalError(ctx, reply, err));
+    body = b;
+    proceed();
   });
+  if (access === 'admin' || who !== undefined) return;
+  res.pause();
+  ctx.auth.authenticate(credentials).then((verified) => {
+    if (!reply.open) return;
+    if (verified instanceof IngestError) return refuse(ctx, reply, verified, true);
+    if (verified.role !== 'device') return refuse(ctx, reply, notADevice(verified), true);
+    who = verified;
+    res.cork(() => res.resume());
+    proceed();
+  }).catch((err: unknown) => internalError(ctx, reply, err));
+}
+
+function notADevice(who: Identity): IngestError {
+  return new ForbiddenError(`"${who.id}" is a ${who.role}: it may watch readings, not write them`);
 }
 
 /** Why a request is not the admin's (undefined: it is). Constant-time comparison of the token. */
@@ -78,9 +108,10 @@ export function adminRefusal(ctx: HttpContext, authorization: string): IngestErr
   return undefined;
 }
 
-export function refuse(ctx: HttpContext, reply: Reply, err: IngestError): void {
+/** Answers `err` (counted); `close`: and closes the connection (a body left unread on the wire). */
+export function refuse(ctx: HttpContext, reply: Reply, err: IngestError, close = false): void {
   ctx.metrics.error(errorType[err.code]);
-  reply.error(err, ctx.retryAfterSeconds);
+  reply.error(err, ctx.retryAfterSeconds, undefined, close);
 }
 
 /** A bug surfaced as a rejected promise: logged with its stack, answered 500. */

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
-import { ErrorCode, errorType } from '../../../core/errors.ts';
+import { ownerOf, type Identity } from '../../../auth/identity.ts';
+import { ErrorCode, errorType, type IngestError } from '../../../core/errors.ts';
 import { Bound } from '../bounds.ts';
 import type { MqttConnection } from '../connection.ts';
 import { messageOf } from '../message.ts';
@@ -22,36 +23,44 @@ const V3_NOT_AUTHORIZED = 5;
 /** The largest keep-alive the protocol can express: MQTT_MAX_KEEP_ALIVE_S at it means no limit. */
 const PROTOCOL_MAX_KEEP_ALIVE = 65_535;
 const NEVER = 0xffff_ffff;
+/** The bound and its setting that refused a session. */
+const REFUSED_BY = {
+  sessions: [Bound.sessions, 'MQTT_MAX_SESSIONS'],
+  identity_sessions: [Bound.identitySessions, 'MQTT_MAX_SESSIONS_PER_IDENTITY'],
+  offline_budget: [Bound.offlineBudget, 'MQTT_OFFLINE_BYTES_BUDGET'],
+} as const;
 
 export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
   const v = p.protocolVersion ?? 4;
   c.setProtocolVersion(v);
   if (p.will && (!validTopicName(p.will.topic) || p.will.topic.startsWith('$SYS'))) return refuse(c, V3_NOT_AUTHORIZED, Reason.topicNameInvalid);
-  // a verified client certificate is the identity; a username, if given, must be its CN
-  if (c.certificate) {
-    if (p.username && p.username !== c.certificate.id) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
-    if (p.will && !c.ctx.acl.mayPublish(c.certificate, p.will.topic)) return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
-    c.identity = c.certificate;
-    return accept(c, p, v);
+  // a verified client certificate is the identity (unless it was issued before its identity was
+  // revoked); a username, if given, must be its CN
+  const cert = c.certificate;
+  if (cert) {
+    if (p.username && p.username !== cert.identity.id) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
+    c.hold(c.ctx.auth.checkIssued(cert, 'certificate').then((refused) => authenticated(c, p, v, refused ?? cert.identity)));
+    return;
   }
   if (!c.ctx.auth.enabled) return accept(c, p, v);
-  c.hold(
-    c.ctx.auth.authenticateMqtt(p.username, p.password).then((who) => {
-      if (c.state !== 'awaiting-connect') return;
-      if (!('role' in who)) {
-        c.ctx.metrics.error(errorType[who.code]);
-        c.ctx.log.info({ client_id: p.clientId, username: p.username, reason: who.details }, 'mqtt connect refused');
-        if (who.code === ErrorCode.UNAUTHENTICATED) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
-        return refuse(c, V3_SERVER_UNAVAILABLE, Reason.serverUnavailable);
-      }
-      if (p.will && !c.ctx.acl.mayPublish(who, p.will.topic)) {
-        c.ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
-        return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
-      }
-      c.identity = who;
-      accept(c, p, v);
-    }),
-  );
+  c.hold(c.ctx.auth.authenticateMqtt(p.username, p.password).then((who) => authenticated(c, p, v, who)));
+}
+
+/** The credentials were checked: refuse, or accept with the identity (whose will must be its to publish). */
+function authenticated(c: MqttConnection, p: IConnectPacket, v: number, who: Identity | IngestError): void {
+  if (c.state !== 'awaiting-connect') return;
+  if (!('role' in who)) {
+    c.ctx.metrics.error(errorType[who.code]);
+    c.ctx.refusals.note('mqtt_connect_refused', { client_id: p.clientId, username: p.username, reason: who.details }, 'mqtt connect refused');
+    if (who.code === ErrorCode.UNAUTHENTICATED) return refuse(c, V3_BAD_USERNAME_OR_PASSWORD, Reason.badUserNameOrPassword);
+    return refuse(c, V3_SERVER_UNAVAILABLE, Reason.serverUnavailable);
+  }
+  if (p.will && !c.ctx.acl.mayPublish(who, p.will.topic)) {
+    c.ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
+    return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
+  }
+  c.identity = who;
+  accept(c, p, v);
 }
 
 function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
@@ -85,9 +94,15 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   const clamped = expiryMs < requestedMs;
   if (clamped) ctx.bounds.hit(Bound.sessionExpiry, 'MQTT_MAX_SESSION_EXPIRY_S');
 
-  const attached = ctx.sessions.attach(c, clientId, p.clean !== false, expiryMs);
+  const attached = ctx.sessions.attach(c, clientId, ownerOf(c.identity), p.clean !== false, expiryMs);
   if ('refused' in attached) {
-    ctx.bounds.hit(attached.refused === 'sessions' ? Bound.sessions : Bound.offlineBudget, attached.refused === 'sessions' ? 'MQTT_MAX_SESSIONS' : 'MQTT_OFFLINE_BYTES_BUDGET');
+    if (attached.refused === 'owner') {
+      // another identity's session: neither resumed nor taken over, its connection stays
+      ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
+      return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
+    }
+    const [bound, setting] = REFUSED_BY[attached.refused];
+    ctx.bounds.hit(bound, setting);
     return refuse(c, V3_SERVER_UNAVAILABLE, Reason.quotaExceeded);
   }
   const session = c.session!;
@@ -102,7 +117,7 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   if (p.will) {
     const wp = p.will.properties;
     c.will = {
-      message: messageOf({ topic: p.will.topic, payload: p.will.payload ?? Buffer.alloc(0), qos: p.will.qos ?? 0, retain: p.will.retain ?? false, properties: { ...wp, messageExpiryInterval: undefined } }, clientId),
+      message: messageOf({ topic: p.will.topic, payload: p.will.payload ?? Buffer.alloc(0), qos: p.will.qos ?? 0, retain: p.will.retain ?? false, properties: { ...wp, messageExpiryInterval: undefined } }, clientId, session.owner),
       delayMs: (wp?.willDelayInterval ?? 0) * 1000,
       ...(wp?.messageExpiryInterval !== undefined ? { expirySeconds: wp.messageExpiryInterval } : {}),
     };

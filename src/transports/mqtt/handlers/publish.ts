@@ -46,8 +46,12 @@ export function handlePublish(c: MqttConnection, p: IPublishPacket): void {
 
   const sensor = c.ctx.topics.parse(topic);
   if (sensor === undefined || sensor.kind === 'status') {
-    // a relay topic (status included): nothing to store, delivered to subscribers here
-    c.ctx.router.publish(messageOf(p, c.clientId));
+    // a relay topic (status included): nothing to store, delivered to subscribers here; a retained
+    // one a bound refuses is refused to a v5 client (0x97, not delivered), delivered unretained to 3.1.1
+    if (!c.ctx.router.publish(messageOf(p, c.clientId, session.owner), c.protocolVersion === 5)) {
+      if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.quotaExceeded, 'retained messages bound reached');
+      return;
+    }
     if (qos === 2) session.setQos2(messageId!, 'stored');
     if (qos > 0) ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, Reason.success);
     return;
@@ -106,7 +110,7 @@ function rateLimited(c: MqttConnection, p: IPublishPacket, retryAfterSeconds: nu
   const why = details ?? `rate limit: retry in ${retryAfterSeconds} s`;
   if (c.protocolVersion === 5 && p.qos > 0) ack(c, p.qos === 1 ? 'puback' : 'pubrec', p.messageId!, Reason.quotaExceeded, why);
   if (++c.rateStrikes >= SUSTAINED_ABUSE) {
-    c.ctx.log.info({ client_id: c.clientId, identity: c.identity.id }, 'mqtt client keeps publishing over its rate limit: disconnected');
+    c.ctx.refusals.note('mqtt_rate_limited', { client_id: c.clientId, identity: c.identity.id }, 'mqtt client keeps publishing over its rate limit: disconnected');
     c.disconnect(Reason.messageRateTooHigh, why);
   }
 }
@@ -159,7 +163,7 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
 /** A reading was stored: its device is tracked, and a retained publish is kept for the topic. */
 function stored(c: MqttConnection, p: IPublishPacket, deviceId: string): void {
   trackDevice(c, deviceId);
-  if (p.retain) c.ctx.router.retain(messageOf(p, c.clientId));
+  if (p.retain) c.ctx.router.retain(messageOf(p, c.clientId, c.session?.owner));
 }
 
 /** The ack continuation threw (a bug): this connection is closed, the process carries on. */
@@ -197,7 +201,7 @@ function resolveTopicAlias(c: MqttConnection, p: IPublishPacket, alias: number):
 function notAuthorized(c: MqttConnection, p: IPublishPacket, why: string): void {
   c.ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
   if (c.protocolVersion === 5 && p.qos > 0) return ack(c, p.qos === 1 ? 'puback' : 'pubrec', p.messageId!, Reason.notAuthorized, why);
-  c.ctx.log.info({ client_id: c.clientId, identity: c.identity.id, topic: p.topic }, 'mqtt publish not authorized: disconnected');
+  c.ctx.refusals.note('mqtt_publish_forbidden', { client_id: c.clientId, identity: c.identity.id, topic: p.topic }, 'mqtt publish not authorized: disconnected');
   c.disconnect(Reason.notAuthorized, why);
 }
 

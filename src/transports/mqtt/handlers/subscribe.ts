@@ -31,6 +31,9 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
   if (p.subscriptions.length === 0) return c.protocolError(Reason.protocolError, 'SUBSCRIBE without a topic filter');
   const accepted: { key: string; options: Readonly<SubscriptionOptions> }[] = [];
   let added = 0;
+  // an authenticated identity's subscriptions over all its sessions (MQTT_MAX_*_PER_IDENTITY)
+  const owner = session.owner;
+  const identity = owner === '' ? undefined : c.ctx.sessions.subscriptionsOf(owner);
   const granted: number[] = [];
   for (const s of p.subscriptions) {
     const refuse = (v5Reason: number) => granted.push(v5 ? v5Reason : V3_FAILURE);
@@ -62,12 +65,23 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
       refuse(Reason.quotaExceeded);
       continue;
     }
+    if (isNew && identity !== undefined && (identity.count + 1 > limits.maxSubscriptionsPerIdentity || identity.bytes + s.topic.length > limits.maxFilterBytesPerIdentity)) {
+      c.ctx.bounds.hit(Bound.identitySubscriptions, identity.count + 1 > limits.maxSubscriptionsPerIdentity ? 'MQTT_MAX_SUBSCRIPTIONS_PER_IDENTITY' : 'MQTT_MAX_FILTER_BYTES_PER_IDENTITY');
+      refuse(Reason.quotaExceeded);
+      continue;
+    }
     if (!mayWatch(c, filter)) {
       c.ctx.metrics.error('forbidden');
       refuse(Reason.notAuthorized);
       continue;
     }
-    if (isNew) added++;
+    if (isNew) {
+      added++;
+      if (identity !== undefined) {
+        identity.count++;
+        identity.bytes += s.topic.length;
+      }
+    }
     const options: SubscriptionOptions = { qos: s.qos, noLocal: v5 && s.nl === true, retainAsPublished: v5 && s.rap === true, retainHandling: v5 ? ((s.rh ?? 0) as 0 | 1 | 2) : 0 };
     if (rawId !== undefined) options.identifier = rawId;
     accepted.push({ key: s.topic, options: subscriptionOptions(options) });

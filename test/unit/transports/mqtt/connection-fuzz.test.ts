@@ -45,7 +45,7 @@ test('mqtt fuzz (unit) - random and mutated packets never throw, and leave nothi
       for (i = 0; i < iterations; i++) {
         input = fuzzInput(r);
         const socket = new MemorySocket();
-        const c = connections.accept(socket);
+        const c = connections.accept(socket)!;
         for (const chunk of input.chunks) {
           if (socket.destroyed) break;
           socket.push(chunk);

@@ -134,7 +134,7 @@ describe('mqtt session queue', () => {
 
   test('session queue - a departing shared member hands back queued and in-flight QoS 1, keeps a QoS 2 exchange under way (MQTT 5 §4.8.2)', () => {
     const { session, c } = setup();
-    const group = new SharedGroup('g', 'jobs/#');
+    const group = new SharedGroup('', 'g', 'jobs/#');
     session.maxInflight = 2;
     send(session, 's1', 1, group);
     send(session, 's2', 2, group);

@@ -20,7 +20,7 @@ function randomFilter(): string {
   return levels.join('/');
 }
 
-const group = (filter: string) => new SharedGroup('g', filter) as Target;
+const group = (filter: string) => new SharedGroup('', 'g', filter) as Target;
 
 describe('mqtt subscription index', () => {
   test('subscription index - matches exactly what the plain matcher matches, with adds and removes', () => {

@@ -1,0 +1,50 @@
+/** Duplicate keys in JSON text, against a reference that counts keys per object by hand. */
+import { describe, expect, test } from 'bun:test';
+import { duplicateKey } from '../../../src/core/json-keys.ts';
+import { parseJson } from '../../../src/core/decode.ts';
+
+const KEYS = ['a', 'b', 'device_id', 'x"y', 'é', 'a\\u0062'];
+const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)]!;
+
+/** Random JSON text built by hand (so keys may repeat) and whether any object repeats a key. */
+function gen(depth: number): { text: string; dup: boolean } {
+  const r = Math.random();
+  if (depth > 3 || r < 0.3) return { text: pick(['1', '"s"', '"{\\"a\\":1,\\"a\\":2}"', 'null', 'true', '"]"', '","']), dup: false };
+  if (r < 0.5) {
+    const items = Array.from({ length: Math.floor(Math.random() * 3) }, () => gen(depth + 1));
+    return { text: `[${items.map((i) => i.text).join(',')}]`, dup: items.some((i) => i.dup) };
+  }
+  const n = Math.floor(Math.random() * 4);
+  const seen = new Set<string>();
+  let dup = false;
+  const parts: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const raw = pick(KEYS);
+    const key = JSON.parse(`"${raw.replace('"', '\\"')}"`) as string;
+    if (seen.has(key)) dup = true;
+    seen.add(key);
+    const v = gen(depth + 1);
+    dup ||= v.dup;
+    parts.push(`"${raw.replace('"', '\\"')}" : ${v.text}`);
+  }
+  return { text: `{ ${parts.join(' , ')} }`, dup };
+}
+
+describe('json duplicate keys', () => {
+  test('json keys - a repeated key in any object is found, escapes decoded ("ab" = "a\\u0062"); strings that look like JSON are not keys', () => {
+    for (let i = 0; i < 5000; i++) {
+      const { text, dup } = gen(0);
+      JSON.parse(text); // the generator makes valid JSON
+      expect([text, duplicateKey(text) !== undefined]).toEqual([text, dup]);
+    }
+  });
+
+  test('json keys - the finding that matters: device_id twice is malformed (400), whichever value would win', () => {
+    const v = parseJson('{"device_id":"dev-b","timestamp":"2026-01-01T00:00:00Z","device_id":"dev-a"}');
+    expect(v).toBeInstanceOf(Error);
+    expect(String((v as Error & { details?: string }).details ?? (v as Error).message)).toContain('device_id');
+    expect(parseJson('{"device_id":"dev-a","sensors":{"pir":{"motion":true}}}')).toEqual({ device_id: 'dev-a', sensors: { pir: { motion: true } } });
+    // the same key in two different objects is fine
+    expect(parseJson('[{"a":1},{"a":2}]')).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+});
