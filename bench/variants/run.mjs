@@ -6,6 +6,10 @@
 //       WORKERS=1 against WORKERS=2 (issue 5)
 //   npm run bench:auth      (= node scripts/bundle.mjs && node bench/variants/run.mjs auth)
 //       AUTH_MODE=none against AUTH_MODE=api-key, the load authenticating as registered devices (issue 6)
+//   BENCH_BASELINE_DIST=<an older bundle> npm run bench:hardening
+//       (= node scripts/bundle.mjs && node bench/variants/run.mjs hardening)
+//       that bundle against this one, both AUTH_MODE=api-key and WORKERS=1: what the identity
+//       checks and budgets of issue 16 cost per reading (goal: within 5 %)
 //   npm run bench:fleet     (= node scripts/bundle.mjs && node bench/variants/run.mjs fleet)
 //       DEVICE_STATE=off and QUALITY_CHECKS=off, readings without seq, against both on with every
 //       reading carrying seq (issue 9); WORKERS=1 for both
@@ -43,8 +47,13 @@ const HTTP_DIR = path.join(ROOT, 'bench/http');
 
 // ------------------------------------------------------------------------------------ settings
 const WHICH = process.argv[2];
-if (WHICH !== 'workers' && WHICH !== 'auth' && WHICH !== 'fleet') {
-  console.error('usage: node bench/variants/run.mjs workers|auth|fleet   (npm run bench:workers, bench:auth, bench:fleet)');
+if (WHICH !== 'workers' && WHICH !== 'auth' && WHICH !== 'fleet' && WHICH !== 'hardening') {
+  console.error('usage: node bench/variants/run.mjs workers|auth|fleet|hardening   (npm run bench:workers, bench:auth, bench:fleet, bench:hardening)');
+  process.exit(2);
+}
+const BASELINE_DIST = process.env.BENCH_BASELINE_DIST;
+if (WHICH === 'hardening' && (!BASELINE_DIST || !fs.existsSync(BASELINE_DIST))) {
+  console.error('bench:hardening needs BENCH_BASELINE_DIST=<path of the bundle to compare with>, e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && node scripts/bundle.mjs)');
   process.exit(2);
 }
 setBenchName(`bench:${WHICH}`);
@@ -89,6 +98,16 @@ const COMPARISONS = {
     keyed: true,
     mqttDevicesPerConn: 1,
     target: 0.85, // issue 6: within 15 % of no auth
+  },
+  hardening: {
+    npm: 'bench:hardening',
+    title: '## Hardening against the build before it, both AUTH_MODE=api-key (bench/variants, issue 16)',
+    a: { id: 'before', label: 'previous build', env: { AUTH_MODE: 'api-key', WORKERS: '1' }, procs: 1, script: BASELINE_DIST },
+    b: { id: 'after', label: 'this build', env: { AUTH_MODE: 'api-key', WORKERS: '1' }, procs: 1 },
+    ratio: 'this / previous',
+    keyed: true,
+    mqttDevicesPerConn: 1,
+    target: 0.95, // issue 16: the identity checks and pre-validation budgets cost at most 5 %
   },
   fleet: {
     npm: 'bench:fleet',
@@ -137,7 +156,7 @@ async function mqttAnswers(port) {
  * WS_PORT (SO_REUSEPORT: one socket per worker), the process tree has them all and MQTT answers.
  */
 async function startServer(variant, redisPort, logFile, adminToken) {
-  const srv = await startNodeServer({ label: `${variant.label}`, script: DIST, env: (ports) => serverEnv(ports, variant, adminToken), redisPort, logFile });
+  const srv = await startNodeServer({ label: `${variant.label}`, script: variant.script ?? DIST, env: (ports) => serverEnv(ports, variant, adminToken), redisPort, logFile });
   const want = variant.procs;
   const tree = want === 1 ? 1 : want + 1; // the primary and its workers
   const deadline = Date.now() + 15_000;
