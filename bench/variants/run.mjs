@@ -22,7 +22,7 @@
 // Everything listens on and targets 127.0.0.1 only. Every child process (redis-server, servers,
 // wrk, the MQTT load generator) is killed on exit, on errors and on SIGINT/SIGTERM; a watchdog
 // bounds the whole run.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -384,9 +384,18 @@ async function main() {
 /** The settings line of the RESULTS.md section. */
 function settingsText() {
   const both = 'NODE_ENV=production, QUEUE_BACKEND=redis, RATE_LIMIT=off, LOG_LEVEL=warn, METRICS_PORT=0';
+  if (CMP.which === 'hardening') {
+    const sha = createHash('sha256').update(fs.readFileSync(BASELINE_DIST)).digest('hex').slice(0, 12);
+    const hardening = `${both}, WORKERS=1, AUTH_MODE=api-key and ADMIN_TOKEN set for both; previous build: ${BASELINE_DIST} sha256:${sha}`;
+    return `${hardening}; ${runsText()}`;
+  }
   const variants = CMP.which === 'workers' ? `${both}; WORKERS=1 (one process) and WORKERS=2 (a primary and 2 workers)` : `${both}, ${AUTH_WORKERS === undefined ? `WORKERS unset (the default: one per CPU, here ${CMP.a.procs} workers + the primary)` : `WORKERS=${AUTH_WORKERS}`} and ADMIN_TOKEN set for both; AUTH_MODE=none and AUTH_MODE=api-key`;
+  return `${variants}; ${runsText()}`;
+}
+
+function runsText() {
   return (
-    `${variants}; ${ROUNDS} round(s) × ${DURATION} s measured after ${WARMUP} s warm-up, variant order alternating per round and scenario, Redis FLUSHALL and a fresh server per run; ` +
+    `${ROUNDS} round(s) × ${DURATION} s measured after ${WARMUP} s warm-up, variant order alternating per round and scenario, Redis FLUSHALL and a fresh server per run; ` +
     `HTTP: wrk \`-t${WRK_THREADS} --timeout ${WRK_TIMEOUT} --latency\` with bench/http's single.lua / batch.lua; ` +
     `MQTT: bench/mqtt/load.mjs, MQTT 3.1.1, QoS 1, ${INFLIGHT} in flight per connection, ${CMP.mqttDevicesPerConn} device(s) per connection`
   );

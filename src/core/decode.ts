@@ -4,7 +4,7 @@
  */
 import { Unpackr } from 'msgpackr';
 import { ErrorCode, IngestError, MalformedPayloadError } from './errors.ts';
-import { duplicateKey } from './json-keys.ts';
+import { repeatedKey } from './json-keys.ts';
 
 export const MediaKind = { json: 'json', msgpack: 'msgpack' } as const;
 export type MediaKind = (typeof MediaKind)[keyof typeof MediaKind];
@@ -49,10 +49,8 @@ export function parseJson(text: string): unknown {
     return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
   }
   // only objects have keys; a key repeated in one object is ambiguous (json-keys.ts)
-  if (typeof value === 'object' && value !== null) {
-    const dup = duplicateKey(text);
-    if (dup !== undefined) return new MalformedPayloadError(`malformed JSON: key ${JSON.stringify(dup.slice(0, 64))} appears twice in one object`);
-  }
+  const dup = repeatedKey(text, value);
+  if (dup !== undefined) return new MalformedPayloadError(`malformed JSON: key ${JSON.stringify(dup.slice(0, 64))} appears twice in one object`);
   return value;
 }
 

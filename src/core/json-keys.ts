@@ -2,8 +2,13 @@
  * Duplicate object keys in JSON text. JSON.parse keeps the last of `{"device_id":"a","device_id":"b"}`
  * while other parsers keep the first, and the device's own text may be what is stored: a reading
  * whose keys repeat would mean one thing here and another downstream, so it is refused. Run on
- * text JSON.parse has already accepted (so the scan need not check the grammar); one pass, a Set
- * only for objects with more than one key.
+ * text JSON.parse has already accepted (so the scan need not check the grammar).
+ *
+ * The check on every reading is a count: JSON.parse keeps one property per distinct key, so the
+ * keys written in the text (one `:` outside strings per key) equal the properties of the parsed
+ * value exactly when no object repeats a key. Counting costs ~0.4 µs for a 300-byte reading in
+ * Node 20 (JSON.parse itself ~1 µs); naming the repeated key (a Set per object, every key sliced)
+ * costs ~2 µs and runs only when the counts differ.
  * @module
  */
 const QUOTE = 0x22;
@@ -21,6 +26,52 @@ interface Frame {
   /** The first key (no Set for objects of one key). */
   first: string | undefined;
   keys: Set<string> | undefined;
+}
+
+const COLON = 0x3a;
+
+/** Keys written in `text` (valid JSON): colons outside strings. Strings are skipped with indexOf. */
+export function keysInText(text: string): number {
+  let count = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === QUOTE) {
+      // the closing quote is the next one not escaped (preceded by an even run of backslashes)
+      for (;;) {
+        i = text.indexOf('"', i + 1);
+        if (i < 0) return count;
+        let b = i - 1;
+        while (text.charCodeAt(b) === BACKSLASH) b--;
+        if ((i - 1 - b) % 2 === 0) break;
+      }
+    } else if (ch === COLON) count++;
+  }
+  return count;
+}
+
+/** Own properties of every object in a parsed JSON value, nested ones included. */
+export function keysInValue(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) count += keysInValue(value[i]);
+    return count;
+  }
+  const obj = value as Record<string, unknown>;
+  // JSON.parse objects inherit nothing enumerable, and a "__proto__" key is an own property
+  for (const k in obj) count += 1 + keysInValue(obj[k]);
+  return count;
+}
+
+/**
+ * The first key repeated in one object of `text`, given `value` = JSON.parse(text): the cheap
+ * count first, the naming scan only when it says a key was folded.
+ */
+export function repeatedKey(text: string, value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (keysInText(text) === keysInValue(value)) return undefined;
+  return duplicateKey(text);
 }
 
 /** The first key that appears twice in one object of `text` (valid JSON), if any. */

@@ -1,6 +1,6 @@
 /** Duplicate keys in JSON text, against a reference that counts keys per object by hand. */
 import { describe, expect, test } from 'bun:test';
-import { duplicateKey } from '../../../src/core/json-keys.ts';
+import { duplicateKey, keysInText, keysInValue, repeatedKey } from '../../../src/core/json-keys.ts';
 import { parseJson } from '../../../src/core/decode.ts';
 
 const KEYS = ['a', 'b', 'device_id', 'x"y', 'é', 'a\\u0062'];
@@ -36,7 +36,15 @@ describe('json duplicate keys', () => {
       const { text, dup } = gen(0);
       JSON.parse(text); // the generator makes valid JSON
       expect([text, duplicateKey(text) !== undefined]).toEqual([text, dup]);
+      // the cheap count agrees with the naming scan on every text
+      expect([text, repeatedKey(text, JSON.parse(text)) !== undefined]).toEqual([text, dup]);
     }
+  });
+
+  test('json keys - the count: colons outside strings, escaped quotes and backslash runs inside them, nested values', () => {
+    const texts = ['{"a":1}', '{"a\\\\":":","b\\"c:":"\\\\"}', '[{"x":{"y":[1,{"z":"a:b"}]}},{}]', '"s:t"', '{"__proto__":{"a":1}}', '{ "a" : 1 , "b" : [ ":" ] }'];
+    for (const t of texts) expect([t, keysInText(t)]).toEqual([t, keysInValue(JSON.parse(t))]);
+    expect(repeatedKey('{"a":":","a":1}', JSON.parse('{"a":":","a":1}'))).toBe('a');
   });
 
   test('json keys - the finding that matters: device_id twice is malformed (400), whichever value would win', () => {
