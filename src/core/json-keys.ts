@@ -50,23 +50,36 @@ export function keysInText(text: string): number {
   return count;
 }
 
-/** Own properties of every object in a parsed JSON value, nested ones included. */
-export function keysInValue(value: unknown): number {
+/** Recursion depth after which keysInValue gives up (-1) and the iterative scan decides. */
+const MAX_DEPTH = 64;
+
+/** Own properties of every object in a parsed JSON value, nested ones included; -1 past MAX_DEPTH. */
+export function keysInValue(value: unknown, depth = 0): number {
   if (typeof value !== 'object' || value === null) return 0;
+  if (depth > MAX_DEPTH) return -1;
   let count = 0;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) count += keysInValue(value[i]);
+    for (let i = 0; i < value.length; i++) {
+      const n = keysInValue(value[i], depth + 1);
+      if (n < 0) return -1;
+      count += n;
+    }
     return count;
   }
   const obj = value as Record<string, unknown>;
   // JSON.parse objects inherit nothing enumerable, and a "__proto__" key is an own property
-  for (const k in obj) count += 1 + keysInValue(obj[k]);
+  for (const k in obj) {
+    const n = keysInValue(obj[k], depth + 1);
+    if (n < 0) return -1;
+    count += 1 + n;
+  }
   return count;
 }
 
 /**
  * The first key repeated in one object of `text`, given `value` = JSON.parse(text): the cheap
- * count first, the naming scan only when it says a key was folded.
+ * count first, the naming scan (iterative: any depth) only when it says a key was folded or the
+ * value is nested deeper than the count recurses.
  */
 export function repeatedKey(text: string, value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;

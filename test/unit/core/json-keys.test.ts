@@ -47,6 +47,13 @@ describe('json duplicate keys', () => {
     expect(repeatedKey('{"a":":","a":1}', JSON.parse('{"a":":","a":1}'))).toBe('a');
   });
 
+  test('json keys - nesting deeper than the count recurses is decided by the iterative scan, either way', () => {
+    const deep = (inner: string) => '{"a":'.repeat(5000) + inner + '}'.repeat(5000);
+    expect(repeatedKey(deep('1'), JSON.parse(deep('1')))).toBeUndefined();
+    const dup = deep('{"b":1,"b":2}');
+    expect(repeatedKey(dup, JSON.parse(dup))).toBe('b');
+  });
+
   test('json keys - the finding that matters: device_id twice is malformed (400), whichever value would win', () => {
     const v = parseJson('{"device_id":"dev-b","timestamp":"2026-01-01T00:00:00Z","device_id":"dev-a"}');
     expect(v).toBeInstanceOf(Error);
