@@ -22,6 +22,7 @@ import { AddressLimit } from '../transports/address-limit.ts';
 import { createMqtt } from './mqtt-listeners.ts';
 import { redisConnection } from './redis-connection.ts';
 import { onMemoryReport } from './memory-report.ts';
+import { onProcessFaults } from './process-faults.ts';
 import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
@@ -70,6 +71,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
     },
   });
+  onProcessFaults(log, metrics);
   const devices = createDeviceTracker(config, backend, metrics, log);
   const validator = new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS);
   logSensorTypes(config, log);

@@ -18,12 +18,12 @@ export function clip(v: unknown): unknown {
 
 export class ThrottledLog {
   readonly #log: Logger;
-  readonly #level: 'info' | 'warn';
+  readonly #level: 'info' | 'warn' | 'error';
   readonly #everyMs: number;
   /** Per kind (a fixed set chosen by the code, never from input): occurrences not logged, and when it last logged. */
   readonly #seen = new Map<string, { skipped: number; loggedAt: number }>();
 
-  constructor(log: Logger, level: 'info' | 'warn' = 'info', everyMs = EVERY_MS) {
+  constructor(log: Logger, level: 'info' | 'warn' | 'error' = 'info', everyMs = EVERY_MS) {
     this.#log = log;
     this.#level = level;
     this.#everyMs = everyMs;

@@ -137,7 +137,7 @@ export class HttpLoad {
     while (this.#open < this.#o.concurrency) {
       const due = this.#dueResends(now);
       if (due.length > 0) {
-        this.#send(due, due.length > 1);
+        void this.#send(due, due.length > 1);
         continue;
       }
       if (!this.#producing) break;
@@ -145,11 +145,11 @@ export class HttpLoad {
       if (wantBatch && this.#credit >= this.#o.batchSize) {
         this.#credit -= this.#o.batchSize;
         this.#batched += this.#o.batchSize;
-        this.#send(Array.from({ length: this.#o.batchSize }, () => this.#fresh(now)), true);
+        void this.#send(Array.from({ length: this.#o.batchSize }, () => this.#fresh(now)), true);
       } else if (!wantBatch && this.#credit >= 1) {
         this.#credit -= 1;
         this.#single++;
-        this.#send([this.#fresh(now)], false);
+        void this.#send([this.#fresh(now)], false);
       } else break;
     }
   }
@@ -180,6 +180,7 @@ export class HttpLoad {
     this.#resends.splice(i, 0, p);
   }
 
+  /** One request; never rejects (every failure is counted and resent here), so callers `void` it. */
   async #send(items: Pending[], batch: boolean): Promise<void> {
     this.#open++;
     this.requests++;
