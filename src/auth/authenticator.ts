@@ -5,6 +5,7 @@
  * revoked or rotated (the store's events), so the hot path rarely waits for Redis.
  * @module
  */
+import { LRUCache } from 'lru-cache';
 import { type IngestError, QueueUnavailableError, UnauthenticatedError } from '../core/errors.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-key.ts';
 import { ANONYMOUS, type Identity, type IssuedIdentity, type Role } from './identity.ts';
@@ -15,6 +16,7 @@ export type AuthMode = 'none' | 'api-key' | 'jwt' | 'any';
 
 /** A verified API key is trusted for this long without asking the store again (revocation still applies at once). */
 const KEY_CACHE_MS = 30_000;
+/** Entries per cache; past it the least recently used is evicted (lru-cache: a well-kept package, one eviction per insert). */
 const MAX_CACHED = 100_000;
 /** How far ahead of this clock a credential's issue time may be (the issuer's clock may run ahead). */
 const CLOCK_SKEW_MS = 60_000;
@@ -24,17 +26,30 @@ export interface Credentials {
   bearer?: string | undefined;
 }
 
+interface Cached {
+  identity: Identity;
+  until: number;
+}
+
+const NEVER = 'never';
+
 export class Authenticator {
-  readonly #keys = new Map<string, { identity: Identity; until: number }>();
-  readonly #tokens = new Map<string, { identity: Identity; until: number }>();
-  readonly #revokedAt = new Map<string, number | undefined>();
+  readonly #keys: LRUCache<string, Cached>;
+  readonly #tokens: LRUCache<string, Cached>;
+  /** Per identity: when it was last revoked (epoch ms), or NEVER. */
+  readonly #revokedAt: LRUCache<string, number | typeof NEVER>;
   readonly #revokedListeners: KeyEventListener[] = [];
 
   constructor(
     readonly mode: AuthMode,
     readonly store: KeyStore,
     private readonly jwt: JwtVerifier | undefined,
+    /** Entries per cache (tests make it small). */
+    maxCached = MAX_CACHED,
   ) {
+    this.#keys = new LRUCache({ max: maxCached });
+    this.#tokens = new LRUCache({ max: maxCached });
+    this.#revokedAt = new LRUCache({ max: maxCached });
     store.onRevoked((id, revoked) => this.#forget(id, revoked));
   }
 
@@ -117,7 +132,6 @@ export class Authenticator {
       return new UnauthenticatedError('invalid or revoked API key');
     }
     const identity: Identity = { id: record.id, role: record.role, via: 'api-key' };
-    if (this.#keys.size >= MAX_CACHED) this.#keys.clear();
     this.#keys.set(hash, { identity, until: now + KEY_CACHE_MS });
     return identity;
   }
@@ -131,7 +145,6 @@ export class Authenticator {
     if (typeof v === 'string') return new UnauthenticatedError(v);
     const refused = await this.checkIssued(v, 'token');
     if (refused !== undefined) return refused;
-    if (this.#tokens.size >= MAX_CACHED) this.#tokens.clear();
     this.#tokens.set(token, { identity: v.identity, until: Math.min(v.expiresAtMs, now + KEY_CACHE_MS) });
     return v.identity;
   }
@@ -154,10 +167,10 @@ export class Authenticator {
   }
 
   async #revocationOf(id: string): Promise<number | undefined> {
-    if (this.#revokedAt.has(id)) return this.#revokedAt.get(id);
+    const known = this.#revokedAt.get(id);
+    if (known !== undefined) return known === NEVER ? undefined : known;
     const at = await this.store.revokedAt(id);
-    if (this.#revokedAt.size >= MAX_CACHED) this.#revokedAt.clear();
-    this.#revokedAt.set(id, at);
+    this.#revokedAt.set(id, at ?? NEVER);
     return at;
   }
 
@@ -168,8 +181,12 @@ export class Authenticator {
       this.#revokedAt.clear();
       return;
     }
-    for (const [k, v] of this.#keys) if (v.identity.id === id) this.#keys.delete(k);
-    for (const [k, v] of this.#tokens) if (v.identity.id === id) this.#tokens.delete(k);
+    // a revocation or rotation (an admin's act, not per message) walks the caches once
+    for (const cache of [this.#keys, this.#tokens]) {
+      const gone: string[] = [];
+      for (const [k, v] of cache.entries()) if (v.identity.id === id) gone.push(k);
+      for (const k of gone) cache.delete(k);
+    }
     this.#revokedAt.delete(id);
     for (const l of this.#revokedListeners) l(id, revoked);
   }
