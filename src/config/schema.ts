@@ -131,7 +131,7 @@ export const ConfigSchema = Type.Object({
   ALERT_WEBHOOK_TIMEOUT_MS: positive(5000, 600_000, 'consume alerts: longest wait for the webhook\'s answer per attempt'),
 
   SENSOR_TYPES_DIR: optionalString('Directory of <name>.json files, each the JSON Schema of one more sensor type\'s object (see README "Adding a sensor type"); read at start, other files ignored'),
-  DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, seq) — or (device_id, timestamp) when it has no seq — within this window of device time is a duplicate (0 disables)' }),
+  DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, seq) — or (device_id, timestamp) when it has no seq — in the same window of device time is a duplicate, recognised for two windows after that window was last written (0 disables)' }),
   DEVICE_STATE: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on', description: 'Per-device fleet state (last seen, counts, rejects, clock skew, sequence gaps, MQTT connection) for /api/v1/devices' }),
   DEVICE_STATE_TTL_S: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'A device\'s fleet state is dropped this long after its last reading or refusal (30 days); the embedded backend also keeps at most 100,000 devices' }),
   DEVICE_STATE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000, description: 'Per-device facts are merged into the shared fleet state once per this interval (one round trip for all devices)' }),

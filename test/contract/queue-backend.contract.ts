@@ -85,6 +85,26 @@ export function runQueueBackendContract(name: string, create: (dedupeWindowMs: n
       expect(r).toEqual(['stored', 'stored']);
     });
 
+    test(`${name} - dedupe is by device time: the same key from another window of the device's clock is a new reading`, async () => {
+      t = await create(60_000);
+      const a = entry({ dedupeKey: 'dev-seq#7' });
+      // a device restarted its seq numbering: seq 7 again, ten minutes later by its own clock
+      const later = entry({ dedupeKey: 'dev-seq#7', timestampMs: a.timestampMs + 600_000 });
+      expect(await t.backend.appendBatch([a])).toEqual(['stored']);
+      expect(await t.backend.appendBatch([later])).toEqual(['stored']);
+      // and a retransmission of the first, in the first one's window of device time, is still one
+      expect(await t.backend.appendBatch([{ ...a, messageId: 'again', timestampMs: a.timestampMs + 1 }])).toEqual(['duplicate']);
+    });
+
+    test(`${name} - a retransmission is recognised for two windows after its bucket was last touched, not one window of arrival time`, async () => {
+      t = await create(1_000);
+      const a = entry();
+      expect(await t.backend.appendBatch([a])).toEqual(['stored']);
+      // past one window of arrival time, within two: still a duplicate (the time passing is the condition)
+      await sleep(1_200);
+      expect(await t.backend.appendBatch([{ ...a, messageId: 'late' }])).toEqual(['duplicate']);
+    });
+
     test(`${name} - the window expires`, async () => {
       t = await create(200);
       const a = entry();

@@ -1,42 +1,63 @@
 /**
- * Keys seen within a time window, bounded in count. Keys are kept in insertion order,
- * which is also expiry order (one window for all), so expiry only looks at the front.
+ * The embedded backend's dedupe memory, with the rule of ../dedupe-rule.ts: one Set of keys per
+ * bucket of device time, each bucket forgotten dedupeBucketTtlMs after the last claim that
+ * touched it. Buckets are kept in the order they were last touched, which is also expiry order,
+ * so expiry only looks at the front. Bounded in keys: past maxKeys the least recently touched
+ * buckets are forgotten early.
  * @module
  */
+import { dedupeBucket, dedupeBucketTtlMs } from '../dedupe-rule.ts';
+
+interface Bucket {
+  keys: Set<string>;
+  until: number;
+}
+
 export class DedupeWindow {
-  #seen = new Map<string, number>();
+  readonly #buckets = new Map<string, Bucket>();
   readonly #windowMs: number;
   readonly #maxKeys: number;
+  #size = 0;
 
   constructor(windowMs: number, maxKeys: number) {
     this.#windowMs = windowMs;
     this.#maxKeys = maxKeys;
   }
 
+  /** Keys remembered, over all buckets. */
   get size(): number {
-    return this.#seen.size;
+    return this.#size;
   }
 
-  /** Marks `key` seen; false when it was already seen within the window. */
-  claim(key: string, now: number): boolean {
+  /** Marks `key` of a reading taken at `timestampMs` seen at `now`; false when it already was. */
+  claim(key: string, timestampMs: number, now: number): boolean {
     this.#expire(now);
-    const until = this.#seen.get(key);
-    if (until !== undefined && until > now) return false;
-    this.#seen.delete(key);
-    this.#seen.set(key, now + this.#windowMs);
-    // bounded memory: past maxKeys the oldest keys are forgotten early (the window shrinks)
-    if (this.#seen.size > this.#maxKeys) this.#seen.delete(this.#seen.keys().next().value as string);
+    const id = dedupeBucket(timestampMs, this.#windowMs);
+    let b = this.#buckets.get(id);
+    if (b === undefined) b = { keys: new Set(), until: 0 };
+    else this.#buckets.delete(id); // re-inserted below: the most recently touched goes last
+    b.until = now + dedupeBucketTtlMs(this.#windowMs);
+    this.#buckets.set(id, b);
+    // the bucket is touched either way, as Redis' PEXPIRE touches it for a duplicate too
+    if (b.keys.has(key)) return false;
+    b.keys.add(key);
+    this.#size++;
+    while (this.#size > this.#maxKeys) this.#forgetOldest();
     return true;
   }
 
-  release(key: string): void {
-    this.#seen.delete(key);
+  #forgetOldest(): void {
+    const first = this.#buckets.entries().next();
+    if (first.done === true) return;
+    const [id, b] = first.value;
+    this.#buckets.delete(id);
+    this.#size -= b.keys.size;
   }
 
   #expire(now: number): void {
-    for (const [key, until] of this.#seen) {
-      if (until > now) return;
-      this.#seen.delete(key);
+    for (const b of this.#buckets.values()) {
+      if (b.until > now) return;
+      this.#forgetOldest();
     }
   }
 }

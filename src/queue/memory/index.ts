@@ -73,7 +73,7 @@ export class MemoryBackend implements QueueBackend {
     const now = Date.now();
     const results: AppendResult[] = [];
     for (const e of entries) {
-      if (e.dedupeKey !== '' && !this.#dedupe.claim(e.dedupeKey, now)) {
+      if (e.dedupeKey !== '' && !this.#dedupe.claim(e.dedupeKey, e.timestampMs, now)) {
         results.push('duplicate');
         continue;
       }

@@ -15,6 +15,7 @@ import { INGEST_SCRIPT } from './ingest-script.ts';
 import { RedisMetadata } from './metadata.ts';
 import { RedisFleetStore } from './fleet-store.ts';
 import { readStatus } from './status.ts';
+import { dedupeBucket, dedupeBucketTtlMs } from '../dedupe-rule.ts';
 
 export interface RedisBackendOptions extends RedisConnectionOptions {
   stream: string;
@@ -128,14 +129,14 @@ export class RedisBackend implements QueueBackend {
     const flat: string[] = new Array(entries.length * 5);
     let j = 0;
     for (const e of entries) {
-      flat[j++] = e.dedupeKey === '' ? '' : String(Math.floor(e.timestampMs / window));
+      flat[j++] = e.dedupeKey === '' ? '' : dedupeBucket(e.timestampMs, window);
       flat[j++] = e.dedupeKey;
       flat[j++] = e.json;
       flat[j++] = e.deviceId;
       flat[j++] = e.messageId;
     }
     const packed = packr.pack(flat);
-    const args = [o.stream, o.eventsChannel, 2 * window, o.maxLen, '1', this.#dedupePrefix, packed] as const;
+    const args = [o.stream, o.eventsChannel, dedupeBucketTtlMs(window), o.maxLen, '1', this.#dedupePrefix, packed] as const;
     const confirm = this.#confirm;
     let reply: string[];
     if (confirm === undefined) reply = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
