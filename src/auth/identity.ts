@@ -3,6 +3,8 @@
  * watch every reading, publishes nothing), or, with AUTH_MODE=none, anyone.
  * @module
  */
+import { DEVICE_ID_RULE, validDeviceId } from '../core/device-id.ts';
+
 export type Role = 'device' | 'subscriber';
 export const ROLES: readonly Role[] = ['device', 'subscriber'];
 
@@ -14,12 +16,18 @@ export interface Identity {
   via: 'api-key' | 'jwt' | 'mtls' | 'admin-token' | 'none';
 }
 
-/** What an identity's id may be (admin API, JWT `sub`, certificate CN): no MQTT wildcards, no `/`, no spaces. */
+/** What a subscriber's id may be (admin API, JWT `sub`): no MQTT wildcards, no `/`, no spaces. */
 export const IDENTITY_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$';
 const IDENTITY_ID = new RegExp(IDENTITY_ID_PATTERN);
 
-export function validIdentityId(id: string): boolean {
-  return IDENTITY_ID.test(id);
+/**
+ * Why `id` cannot name an identity of `role` (undefined: it can). A device's id is a device id
+ * (core/device-id.ts: what its readings and topics must carry), a subscriber's the looser
+ * IDENTITY_ID_PATTERN. `what` names the id in the message.
+ */
+export function identityIdRefusal(id: unknown, role: Role, what: string): string | undefined {
+  if (role === 'device') return typeof id === 'string' && validDeviceId(id) ? undefined : `${what} of a device must match ${DEVICE_ID_RULE}`;
+  return typeof id === 'string' && IDENTITY_ID.test(id) ? undefined : `${what} must match ${IDENTITY_ID_PATTERN}`;
 }
 
 /** A credential whose issue time is known (a JWT's `iat`, a certificate's notBefore), as revocation judges it. */

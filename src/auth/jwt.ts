@@ -10,7 +10,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { IDENTITY_ID_PATTERN, validIdentityId, type Identity, type Role } from './identity.ts';
+import { identityIdRefusal, type Identity, type Role } from './identity.ts';
 
 /** The audience a token's `aud`, when present, must include if JWT_AUDIENCE is not set. */
 export const DEFAULT_AUDIENCE = 'neurobuild-ingest';
@@ -65,9 +65,10 @@ export class JwtVerifier {
       }
       const role = payload.role === undefined ? 'device' : payload.role;
       if (role !== 'device' && role !== 'subscriber') return 'token role must be "device" or "subscriber"';
-      if (typeof payload.sub !== 'string' || !validIdentityId(payload.sub)) return `token subject must match ${IDENTITY_ID_PATTERN}`;
+      const refused = identityIdRefusal(payload.sub, role, 'token subject');
+      if (refused !== undefined) return refused;
       return {
-        identity: { id: payload.sub, role: role as Role, via: 'jwt' },
+        identity: { id: payload.sub as string, role: role as Role, via: 'jwt' },
         issuedAtMs: (payload.iat ?? 0) * 1000,
         expiresAtMs: payload.exp! * 1000,
       };

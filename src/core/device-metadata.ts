@@ -5,7 +5,8 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ErrorCode, IngestError } from './errors.ts';
-import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN, type DeviceMetadata } from './readings/reading.ts';
+import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from './device-id.ts';
+import type { DeviceMetadata } from './readings/reading.ts';
 import { dotted } from './validate.ts';
 
 const text = Type.String({ maxLength: 200 });

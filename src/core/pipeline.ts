@@ -381,6 +381,7 @@ function asQueueError(err: Error): IngestError {
   return err instanceof IngestError ? err : new QueueUnavailableError(err.message, err);
 }
 
+/** The device a payload claims to be, well-formed or not (core/device-id.ts judges that); bounded for the rejects entry. */
 function deviceIdOf(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const id = (value as Partial<Reading>).device_id;

@@ -81,6 +81,22 @@ describe('security - a revoked identity stays revoked whatever the credential', 
     }
   });
 
+  test('security ids - one device-id rule for every credential: a device id that no reading could carry is refused at registration (400) and as a JWT subject (401); a subscriber keeps the looser identity rule', async () => {
+    const register = (device_id: string, role?: string) =>
+      fetch(`${stack.server.base}/api/v1/admin/devices`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ device_id, ...(role ? { role } : {}) }) });
+    for (const id of ['lobby.sensor', 'site:1', 'x'.repeat(65)]) {
+      const res = await register(id);
+      expect([id, res.status]).toEqual([id, 400]);
+      expect(await res.text()).toContain('^[a-zA-Z0-9_-]{1,64}$');
+    }
+    expect((await register('svc.dashboard:1', 'subscriber')).status).toBe(201);
+    expect((await register('ok_device-1')).status).toBe(201);
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('lobby.sensor').setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    const res = await fetch(`${stack.server.base}/api/v1/sensor-data`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(reading({ device_id: 'lobby-sensor' })) });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('token subject of a device');
+  });
+
   test('security jwt - without JWT_AUDIENCE, a token minted for another service (aud without neurobuild-ingest) is refused; one naming it, or without aud, is accepted', async () => {
     const sign = (aud: string | string[] | undefined) => {
       const t = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('aud-dev').setIssuedAt().setExpirationTime('5m');

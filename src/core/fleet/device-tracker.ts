@@ -10,14 +10,13 @@
  */
 import type { DeviceDelta, FleetStore, SeqRun } from '../../queue/fleet.ts';
 import { SEQ_RESTART_GAP } from '../../queue/fleet.ts';
-import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from '../readings/reading.ts';
+import { validDeviceId } from '../device-id.ts';
 
 // counter names, built once per transport and sensor type (not a string concatenation per reading);
 // the names come from validated readings (sensor types of the registry) and the transports
 const TRANSPORT_KEY: Record<string, string> = Object.create(null);
 const SENSOR_KEY: Record<string, string> = Object.create(null);
 
-const WELL_FORMED_ID = new RegExp(DEVICE_ID_PATTERN.replace('+$', `{1,${DEVICE_ID_MAX_LENGTH}}$`));
 
 export interface DeviceTrackerOptions {
   flushMs: number;
@@ -98,7 +97,7 @@ export class DeviceTracker {
 
   /** A refused reading that named a device (only well-formed ids: a refused payload may say anything). */
   rejected(id: string, reason: string, nowMs: number): void {
-    if (!WELL_FORMED_ID.test(id)) return;
+    if (!validDeviceId(id)) return;
     const d = this.#delta(id);
     if (d === undefined) return;
     d.c.rej = (d.c.rej ?? 0) + 1;

@@ -5,14 +5,8 @@
 import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 import type { SensorType } from './registry.ts';
 
-export const DEVICE_ID_PATTERN = '^[a-zA-Z0-9_-]+$';
-export const DEVICE_ID_MAX_LENGTH = 64;
-const DEVICE_ID = new RegExp(DEVICE_ID_PATTERN);
+import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from '../device-id.ts';
 
-/** Whether `id` is a well-formed device id (the reading schema's rule, for code that has only the id). */
-export function validDeviceId(id: string): boolean {
-  return id.length > 0 && id.length <= DEVICE_ID_MAX_LENGTH && DEVICE_ID.test(id);
-}
 /** ISO 8601 date-time with a time zone (Z or ±hh:mm); Date.parse then checks the calendar. */
 export const TIMESTAMP_PATTERN =
   '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})$';

@@ -6,7 +6,7 @@
  * it (strings and nesting skipped), still without building objects.
  * @module
  */
-import { validDeviceId } from '../../core/readings/reading.ts';
+import { validDeviceId } from '../../core/device-id.ts';
 
 const FIRST_KEY = '{"device_id":"';
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TLSSocket, TlsOptions } from 'node:tls';
-import { validIdentityId, type IssuedIdentity } from '../../auth/identity.ts';
+import { identityIdRefusal, type IssuedIdentity } from '../../auth/identity.ts';
 
 export interface TlsFiles {
   cert: string;
@@ -42,7 +42,7 @@ export function serverOptions(f: TlsFiles): TlsOptions {
 }
 
 /**
- * The device a verified client certificate names (subject CN, an identity id: no wildcards), with
+ * The device a verified client certificate names (subject CN, a device id), with
  * when the certificate was issued (notBefore, which revocation judges), if the socket has one.
  */
 export function certificateIdentity(socket: TLSSocket): IssuedIdentity | undefined {
@@ -50,7 +50,7 @@ export function certificateIdentity(socket: TLSSocket): IssuedIdentity | undefin
   const cert = socket.getPeerCertificate();
   const cn = cert?.subject?.CN;
   const id = Array.isArray(cn) ? cn[0] : cn;
-  if (typeof id !== 'string' || !validIdentityId(id)) return undefined;
+  if (typeof id !== 'string' || identityIdRefusal(id, 'device', 'certificate CN') !== undefined) return undefined;
   const issuedAtMs = Date.parse(cert.valid_from);
   return { identity: { id, role: 'device', via: 'mtls' }, issuedAtMs: Number.isNaN(issuedAtMs) ? 0 : issuedAtMs };
 }

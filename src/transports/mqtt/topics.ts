@@ -3,7 +3,7 @@
  * name (that sensor only) or status (device status, not a reading).
  * @module
  */
-import { validDeviceId } from '../../core/readings/reading.ts';
+import { validDeviceId } from '../../core/device-id.ts';
 
 export type SensorTopic =
   | { kind: 'data'; deviceId: string }

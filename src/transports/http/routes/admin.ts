@@ -5,7 +5,7 @@
  * @module
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { IDENTITY_ID_PATTERN, validIdentityId } from '../../../auth/identity.ts';
+import { identityIdRefusal } from '../../../auth/identity.ts';
 import { ErrorCode, IngestError } from '../../../core/errors.ts';
 import type { HttpContext } from '../context.ts';
 import { Reply } from '../reply.ts';
@@ -31,8 +31,9 @@ export function registerDevice(ctx: HttpContext) {
         }
         const id = body?.device_id;
         const role = body?.role ?? 'device';
-        if (typeof id !== 'string' || !validIdentityId(id)) return refuse(ctx, reply, badRequest(`device_id must match ${IDENTITY_ID_PATTERN}`));
         if (role !== 'device' && role !== 'subscriber') return refuse(ctx, reply, badRequest('role must be "device" or "subscriber"'));
+        const refused = identityIdRefusal(id, role, 'device_id');
+        if (refused !== undefined || typeof id !== 'string') return refuse(ctx, reply, badRequest(refused ?? 'device_id must be a string'));
         ctx.auth.store.hashOf(id).then(async (existing) => {
           if (existing) return refuse(ctx, reply, new IngestError(ErrorCode.DUPLICATE, 'Already registered', `${id} has a key; rotate or revoke it`));
           const key = await ctx.auth.issueKey(id, role);
