@@ -17,6 +17,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { EnrichedReading } from '../core/readings/reading.ts';
+import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
 import { type ConsumedEntry, ensureGroup, type RawEntry, toEntry } from './entry.ts';
 
@@ -91,7 +92,8 @@ export class RedisQueue {
       await deadLetter(this.#redis, this.#o, message.entry, error, attempts);
       return;
     }
-    const delay = Math.min(this.#o.retryBaseMs * 2 ** (attempts - 1), 30_000);
+    // RETRY_DELAY_MS doubling to 30 s, half jitter
+    const delay = backoffDelay({ firstMs: this.#o.retryBaseMs, maxMs: 30_000, jitter: 0.5 }, attempts);
     this.#retries.push({ message: { ...message, attempts }, at: Date.now() + delay });
   }
 

@@ -12,6 +12,7 @@
  * @module
  */
 import type { Redis } from 'ioredis';
+import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
 import { type ConsumedEntry, ensureGroup, type RawEntry, toEntry } from './entry.ts';
 
@@ -152,7 +153,8 @@ export class StreamConsumer {
     let last: unknown;
     for (let attempt = 0; attempt <= this.#o.maxRetryAttempts; attempt++) {
       if (attempt > 0) {
-        const delay = Math.min(this.#o.retryBaseMs * 2 ** (attempt - 1), 30_000);
+        // RETRY_DELAY_MS doubling to 30 s, half jitter
+        const delay = backoffDelay({ firstMs: this.#o.retryBaseMs, maxMs: 30_000, jitter: 0.5 }, attempt);
         this.#events.onRetry?.(last, attempt, delay);
         await sleep(delay);
       }

@@ -31,6 +31,13 @@ describe('architecture', () => {
       .flatMap((f) => imports(f.text).filter((i) => i.includes('transports/') || i.includes('pipeline')).map((i) => `${f.path} → ${i}`));
     expect(bad).toEqual([]);
   });
+  test('architecture - util/ is a leaf: it imports nothing of the server', () => {
+    const bad = all
+      .filter((f) => f.path.startsWith('util/'))
+      .flatMap((f) => imports(f.text).filter((i) => i.startsWith('.')).map((i) => `${f.path} → ${i}`));
+    expect(all.some((f) => f.path.startsWith('util/'))).toBe(true);
+    expect(bad).toEqual([]);
+  });
   test('architecture - only transports/ load uWebSockets.js', () => {
     const users = all.filter((f) => /['"]uWebSockets\.js/.test(f.text)).map((f) => f.path);
     expect(users.length).toBeGreaterThan(0);

@@ -5,16 +5,19 @@
  * last failed attempt, gives up: the caller logs and counts it (the alert stays in the stream).
  * @module
  */
+import { backoffDelay } from '../../util/backoff.ts';
 
 export interface WebhookOptions {
   url: string;
   /** Attempts after the first. */
   retries: number;
-  /** First retry delay, doubled per attempt (capped at 60 s). */
+  /** First retry delay, doubled per attempt (capped at 60 s), up to half of it taken off at random. */
   retryMs: number;
   timeoutMs: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
+  /** The backoff's jitter source, in [0, 1) (default Math.random; tests pass their own). */
+  random?: () => number;
   /** Called before each retry. */
   onRetry?: (attempt: number, delayMs: number, error: string) => void;
 }
@@ -39,7 +42,8 @@ export async function deliver(alert: { alert_id: string }, o: WebhookOptions): P
   let status: number | undefined;
   for (let attempt = 0; attempt <= o.retries; attempt++) {
     if (attempt > 0) {
-      const delay = Math.min(o.retryMs * 2 ** (attempt - 1), 60_000);
+      // the webhook's retry delay doubling to a minute, half jitter
+      const delay = backoffDelay({ firstMs: o.retryMs, maxMs: 60_000, jitter: 0.5 }, attempt, o.random);
       o.onRetry?.(attempt, delay, error);
       await sleep(delay);
     }

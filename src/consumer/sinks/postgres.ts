@@ -25,6 +25,7 @@
 import type { Logger } from 'pino';
 import pg from 'pg';
 import type { Config } from '../../config/schema.ts';
+import { backoffDelay } from '../../util/backoff.ts';
 import type { ConsumedEntry } from '../entry.ts';
 import { type Sink, type SinkInstance, SinkConfigError } from './sink.ts';
 
@@ -189,7 +190,7 @@ export async function openPostgres(o: PostgresSinkOptions): Promise<SinkInstance
           continue;
         }
         if (closed || !isTransient(err)) throw err;
-        const wait = Math.min(firstWait * 2 ** Math.min(attempt, 16), maxWait);
+        const wait = backoffDelay({ firstMs: firstWait, maxMs: maxWait, jitter: 0.5 }, attempt + 1);
         const level = attempt === 0 || attempt % 10 === 0 ? 'warn' : 'debug';
         o.log[level]({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, attempt: attempt + 1, wait_ms: wait }, `postgres: ${where} unavailable; the batch waits (its entries stay pending)`);
         await sleep(wait);

@@ -5,6 +5,10 @@
  * @module
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { backoffDelay } from '../../util/backoff.ts';
+
+/** Reconnecting to Redis: 100 ms doubling to 2 s, half jitter (instances that lost Redis together do not return in step). */
+const RECONNECT = { firstMs: 100, maxMs: 2000, jitter: 0.5 };
 
 export interface RedisConnectionOptions {
   url?: string | undefined;
@@ -29,7 +33,7 @@ export function redisOptions(o: RedisConnectionOptions): RedisOptions {
     commandTimeout: o.commandTimeoutMs,
     connectTimeout: 5000,
     // reconnect forever, backing off to 2 s: the server keeps answering 503 meanwhile
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: (times) => backoffDelay(RECONNECT, times),
     enableReadyCheck: true,
   };
 }

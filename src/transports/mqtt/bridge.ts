@@ -11,6 +11,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { IngestItem } from '../../core/item.ts';
 import type { Pipeline } from '../../core/pipeline.ts';
+import { backoffDelay } from '../../util/backoff.ts';
 import type { Transport } from '../transport.ts';
 import { holdUntilStored } from './hold.ts';
 import { NO_ACK, publishAnswer } from './reason-codes.ts';
@@ -31,6 +32,8 @@ export class MqttBridge implements Transport {
   readonly name = 'mqtt-bridge';
   #client: MqttClient | undefined;
   #connected = false;
+  /** Reconnections since the last CONNACK (the backoff's attempt). */
+  #reconnects = 0;
   readonly #o: BridgeOptions;
   readonly #pipeline: Pipeline;
   readonly #topics: TopicMap;
@@ -63,6 +66,7 @@ export class MqttBridge implements Transport {
     const filters = ['data', ...this.#o.sensorNames].map((kind) => `${prefix}+/${kind}`);
     client.on('connect', (ack) => {
       this.#connected = true;
+      this.#reconnects = 0;
       client.options.reconnectPeriod = RECONNECT_MIN_MS;
       this.#log.info({ session_present: ack.sessionPresent }, 'bridge connected to the upstream broker');
       if (!ack.sessionPresent) client.subscribe(filters, { qos: 1 }, (err) => err && this.#log.error({ err }, 'bridge subscribe failed'));
@@ -70,8 +74,8 @@ export class MqttBridge implements Transport {
     client.on('offline', () => {
       if (this.#connected) this.#log.error('bridge lost the upstream broker: reconnecting');
       this.#connected = false;
-      // back off: 0.5 s, 1 s, 2 s ... 30 s
-      client.options.reconnectPeriod = Math.min((client.options.reconnectPeriod ?? RECONNECT_MIN_MS) * 2, RECONNECT_MAX_MS);
+      // back off: 1 s, 2 s, 4 s ... 30 s, half jitter (many instances bridged to one broker do not return in step)
+      client.options.reconnectPeriod = backoffDelay({ firstMs: RECONNECT_MIN_MS * 2, maxMs: RECONNECT_MAX_MS, jitter: 0.5 }, ++this.#reconnects);
     });
     client.on('error', (err) => this.#log.warn({ err: err.message }, 'bridge connection error'));
     return 0;

@@ -13,7 +13,7 @@ function fake(answers: Answer[]) {
     if (a instanceof Error) throw a;
     return new Response('x', { status: a });
   }) as unknown as typeof fetch;
-  return { calls, delays, opts: { url: 'https://hooks.example/T0/secret', retries: 3, retryMs: 100, timeoutMs: 1000, fetch: f, sleep: async (ms: number) => void delays.push(ms) } };
+  return { calls, delays, opts: { url: 'https://hooks.example/T0/secret', retries: 3, retryMs: 100, timeoutMs: 1000, fetch: f, sleep: async (ms: number) => void delays.push(ms), random: () => 0 } };
 }
 
 const alert = { alert_id: 'm1:gas', type: 'high_gas_concentration', value: 620 };
