@@ -8,6 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
+import { fixedHeaderLength, readVarInt } from './fixed-header.ts';
 import { PropertyId } from './property-ids.ts';
 
 export function parsePublish(frame: Buffer, protocolVersion: number): PublishPacket | undefined {
@@ -15,9 +16,7 @@ export function parsePublish(frame: Buffer, protocolVersion: number): PublishPac
   if (b0 >> 4 !== 3) return undefined;
   const qos = (b0 >> 1) & 3;
   if (qos === 3) return undefined; // malformed: mqtt-packet reports it
-  let pos = 1;
-  while (frame[pos]! & 0x80) pos++;
-  pos++;
+  let pos = fixedHeaderLength(frame);
   if (pos + 2 > frame.length) return undefined;
   const topicLength = frame.readUInt16BE(pos);
   pos += 2;
@@ -66,17 +65,10 @@ export type PublishPacket = IPublishPacket & { properties?: PublishProperties };
  * Subscription Identifier) returns undefined and mqtt-packet reports it.
  */
 function readProperties(frame: Buffer, start: number): { properties: PublishProperties; end: number } | undefined {
-  let length = 0;
-  let multiplier = 1;
-  let pos = start;
-  for (let i = 0; ; i++) {
-    if (i === 4 || pos >= frame.length) return undefined;
-    const b = frame[pos++]!;
-    length += (b & 0x7f) * multiplier;
-    multiplier *= 128;
-    if ((b & 0x80) === 0) break;
-  }
-  const end = pos + length;
+  const v = readVarInt(frame, start, frame.length);
+  if (typeof v === 'string') return undefined;
+  let pos = v.next;
+  const end = pos + v.value;
   if (end > frame.length) return undefined;
   const p: PublishProperties = {};
   let seenLow = 0;
@@ -154,9 +146,7 @@ function readProperties(frame: Buffer, start: number): { properties: PublishProp
 /** For a PUBLISH frame: whether its topic name bytes are well-formed UTF-8 (other packets: true). */
 export function publishTopicIsUtf8(frame: Buffer): boolean {
   if (frame[0]! >> 4 !== 3) return true;
-  let h = 1;
-  while (h < 5 && frame[h]! & 0x80) h++;
-  h++;
+  const h = fixedHeaderLength(frame);
   if (frame.length < h + 2) return true; // too short: the parser reports it
   const len = frame.readUInt16BE(h);
   return isUtf8(frame.subarray(h + 2, h + 2 + len));

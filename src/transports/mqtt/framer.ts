@@ -5,6 +5,7 @@
  * limit). Pure: bytes in, frames out, no sockets.
  * @module
  */
+import { readVarInt } from './fixed-header.ts';
 
 export const FrameError = {
   /** Remaining Length encoded in more than 4 bytes [MQTT-1.5.5]. */
@@ -98,14 +99,8 @@ interface FixedHeader {
 
 /** Reads the fixed header at `pos`: undefined when more bytes are needed. */
 function readFixedHeader(buf: Buffer, pos: number): FixedHeader | FrameProblem | undefined {
-  let remaining = 0;
-  let multiplier = 1;
-  for (let i = 1; i <= 4; i++) {
-    if (pos + i >= buf.length) return undefined;
-    const byte = buf[pos + i]!;
-    remaining += (byte & 0x7f) * multiplier;
-    if ((byte & 0x80) === 0) return { headerBytes: 1 + i, remaining };
-    multiplier *= 128;
-  }
-  return { error: FrameError.malformedLength };
+  const v = readVarInt(buf, pos + 1, buf.length);
+  if (v === 'more') return undefined;
+  if (v === 'malformed') return { error: FrameError.malformedLength };
+  return { headerBytes: v.next - pos, remaining: v.value };
 }

@@ -10,6 +10,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { publishTopicIsUtf8 } from './fast-publish.ts';
+import { fixedHeaderLength, readVarInt } from './fixed-header.ts';
 
 const PUBLISH = 3;
 const CONNECT = 1;
@@ -68,9 +69,7 @@ class Reader {
   pos: number;
 
   constructor(readonly frame: Buffer) {
-    let h = 1;
-    while (h < 5 && frame[h]! & 0x80) h++;
-    this.pos = h + 1;
+    this.pos = fixedHeaderLength(frame);
   }
 
   byte(): number | undefined {
@@ -86,14 +85,9 @@ class Reader {
 
   /** Skips a v5 property list (a variable byte integer length, then that many bytes). */
   skipProperties(): void {
-    let length = 0;
-    for (let i = 0, multiplier = 1; i < 4; i++, multiplier *= 128) {
-      const b = this.byte();
-      if (b === undefined) return;
-      length += (b & 0x7f) * multiplier;
-      if ((b & 0x80) === 0) break;
-    }
-    this.pos += length;
+    const v = readVarInt(this.frame, this.pos, this.frame.length);
+    // cut short: the rest is not ours to report (every later read yields undefined)
+    this.pos = typeof v === 'string' ? this.frame.length : v.next + v.value;
   }
 
   /**

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import * as mqtt from 'mqtt-packet';
 import type { IPublishPacket } from 'mqtt-packet';
-import { parsePublish } from '../../../../src/transports/mqtt/fast-publish.ts';
+import { parsePublish, publishTopicIsUtf8 } from '../../../../src/transports/mqtt/fast-publish.ts';
+import { Framer } from '../../../../src/transports/mqtt/framer.ts';
 
 function viaMqttPacket(frame: Buffer, protocolVersion: number): IPublishPacket {
   const parser = mqtt.parser({ protocolVersion });
@@ -60,5 +61,61 @@ describe('mqtt fast PUBLISH parse', () => {
     expect(parsePublish(Buffer.from([0xc0, 0x00]), 4)).toBeUndefined();
     expect(parsePublish(Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61]), 4)).toBeUndefined(); // QoS bits 11
     expect(parsePublish(Buffer.from([0x32, 0x03, 0x00, 0x05, 0x61]), 4)).toBeUndefined(); // topic longer than the frame
+  });
+  test('fast publish - fuzz: on random valid and corrupted frames, whatever the fast path accepts mqtt-packet parses the same way', () => {
+    // seeded, so a failure replays: FUZZ_SEED=<seed>
+    let seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+    const first = seed;
+    const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const int = (n: number) => Math.floor(rnd() * n);
+    let compared = 0;
+    let accepted = 0;
+    let refusedByBoth = 0;
+    for (let i = 0; i < 6000; i++) {
+      const version = int(2) ? 5 : 4;
+      const qos = int(3) as 0 | 1 | 2;
+      const properties: NonNullable<IPublishPacket['properties']> = {};
+      if (version === 5) {
+        if (int(2)) properties.contentType = `t/${int(100)}`;
+        if (int(2)) properties.messageExpiryInterval = int(100_000);
+        if (int(3) === 0) properties.userProperties = { k: String(int(10)) };
+        if (int(3) === 0) properties.correlationData = Buffer.from([int(256), int(256)]);
+      }
+      const packet: IPublishPacket = { cmd: 'publish', topic: `d/${int(1000)}/data`, payload: Buffer.from(Array.from({ length: int(40) }, () => int(256))), qos, dup: false, retain: int(2) === 1, ...(qos > 0 ? { messageId: 1 + int(65_535) } : {}), ...(version === 5 ? { properties } : {}) };
+      const bytes = Buffer.from(mqtt.generate(packet, { protocolVersion: version }));
+      // corrupt 0-3 bytes anywhere (the type byte and the Remaining Length included)
+      for (let k = int(4); k > 0; k--) bytes[int(bytes.length)] = int(4) === 0 ? 0xff : int(256);
+      // and often the PUBLISH flags alone (DUP, QoS 3, RETAIN)
+      if (int(5) === 0) bytes[0] = 0x30 | int(16);
+      const frames = new Framer(1 << 20).push(bytes);
+      if (!Array.isArray(frames) || frames.length !== 1) continue; // the framer's own tests cover these
+      const frame = frames[0]!;
+      compared++;
+      const fast = parsePublish(frame, version);
+      const parser = mqtt.parser({ protocolVersion: version });
+      const slow: IPublishPacket[] = [];
+      let error: Error | undefined;
+      parser.on('packet', (p) => slow.push(p as IPublishPacket));
+      parser.on('error', (e) => (error = e));
+      parser.parse(frame);
+      if (fast === undefined) {
+        if (error !== undefined || slow.length === 0) refusedByBoth++;
+        continue;
+      }
+      accepted++;
+      // the connection takes the fast packet only with a well-formed UTF-8 topic; mqtt-packet decodes it the same way
+      if (!publishTopicIsUtf8(frame)) continue;
+      const where = `seed ${first}, case ${i}: ${frame.toString('hex')}`;
+      expect([where, error?.message, slow.length]).toEqual([where, undefined, 1]);
+      expect([where, pick(fast)]).toEqual([where, pick(slow[0]!)]);
+      const { userPropertyPairs: _pairs, ...fastProps } = fast.properties ?? {};
+      const slowProps = slow[0]!.properties ?? {};
+      expect([where, fastProps.contentType, fastProps.messageExpiryInterval, fastProps.correlationData?.toString('hex')]).toEqual([where, slowProps.contentType, slowProps.messageExpiryInterval, (slowProps.correlationData as Buffer | undefined)?.toString('hex')]);
+    }
+    if (process.env.FUZZ_VERBOSE) console.log({ seed: first, compared, accepted, refusedByBoth });
+    // the corpus reaches both sides: many frames accepted, many refused by both
+    expect(compared).toBeGreaterThan(3000);
+    expect(accepted).toBeGreaterThan(1000);
+    expect(refusedByBoth).toBeGreaterThan(100);
   });
 });
