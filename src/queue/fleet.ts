@@ -28,21 +28,21 @@ export interface DeviceDelta {
   /** Newest receive time (ms) of a stored reading, 0 when none. */
   seen: number;
   /** Transport of that reading. */
-  tr: string;
+  transport: string;
   /** Counter increments: `n:<transport>`, `s:<sensor>`, `dup`, `rej`, `q:<flag>`. */
-  c: Record<string, number>;
+  counts: Record<string, number>;
   /** Last refusal's reason and time (ms). */
-  rr?: string;
-  ra?: number;
+  rejectReason?: string;
+  rejectedAt?: number;
   /** Largest device timestamp − received_at (ms) of the interval, and the number of samples. */
   skew: number;
-  skn: number;
+  skewSamples: number;
   /** Sequence numbers seen; `prev` is the run before a restart seen in the same interval. */
   seq?: SeqRun;
   prev?: SeqRun;
   /** MQTT connection on this instance: 1 connected, 0 disconnected (the last change wins). */
-  conn?: 0 | 1;
-  connAt?: number;
+  mqttConnected?: 0 | 1;
+  mqttSince?: number;
 }
 
 export interface DeviceStats {
@@ -163,23 +163,23 @@ export function summaryOf(id: string, h: Record<string, string>, nowMs: number, 
 export function mergeDelta(h: Record<string, string>, d: DeviceDelta, instance: string): Record<string, string> {
   if (d.seen > 0 && d.seen >= num(h.last_seen)) {
     h.last_seen = String(d.seen);
-    h.last_transport = d.tr;
+    h.last_transport = d.transport;
   }
-  for (const [k, v] of Object.entries(d.c)) h[k] = String(num(h[k]) + v);
-  if (d.rr !== undefined && d.ra !== undefined && d.ra >= num(h.last_reject_at)) {
-    h.last_reject_reason = d.rr;
-    h.last_reject_at = String(d.ra);
+  for (const [k, v] of Object.entries(d.counts)) h[k] = String(num(h[k]) + v);
+  if (d.rejectReason !== undefined && d.rejectedAt !== undefined && d.rejectedAt >= num(h.last_reject_at)) {
+    h.last_reject_reason = d.rejectReason;
+    h.last_reject_at = String(d.rejectedAt);
   }
-  if (d.skn > 0) {
+  if (d.skewSamples > 0) {
     h.skew_ms = String(Math.round(d.skew));
     h.skew_at = String(d.seen);
   }
   if (d.prev) mergeRun(h, d.prev);
   if (d.seq) mergeRun(h, d.seq);
-  if (d.conn === 1) {
+  if (d.mqttConnected === 1) {
     h.mqtt_instance = instance;
-    h.mqtt_since = String(d.connAt ?? 0);
-  } else if (d.conn === 0 && h.mqtt_instance === instance) {
+    h.mqtt_since = String(d.mqttSince ?? 0);
+  } else if (d.mqttConnected === 0 && h.mqtt_instance === instance) {
     delete h.mqtt_instance;
     delete h.mqtt_since;
   }

@@ -16,7 +16,7 @@ let n = 0;
 const dev = () => `fleet-dev-${++n}`;
 
 function delta(id: string, over: Partial<DeviceDelta> = {}): DeviceDelta {
-  return { id, seen: 0, tr: '', c: {}, skew: 0, skn: 0, ...over };
+  return { id, seen: 0, transport: '', counts: {}, skew: 0, skewSamples: 0, ...over };
 }
 
 /** @param create `keepMs`: how long a device's state is kept after its last fact (default: the production 30 days) */
@@ -26,10 +26,10 @@ export function runFleetStoreContract(name: string, create: (keepMs?: number) =>
       const { store } = await create();
       const id = dev();
       const now = Date.now();
-      await store.apply([delta(id, { seen: now - 5000, tr: 'http', c: { 'n:http': 3, 's:pir': 3, 's:mq134': 1, dup: 2 }, skew: 1500, skn: 3 })], 'i1', now);
-      await store.apply([delta(id, { seen: now - 1000, tr: 'mqtt', c: { 'n:mqtt': 2, 's:pir': 2, rej: 1 }, rr: 'sensors.pir.motion_detected must be a boolean', ra: now - 900, skew: -250, skn: 2 })], 'i2', now);
+      await store.apply([delta(id, { seen: now - 5000, transport: 'http', counts: { 'n:http': 3, 's:pir': 3, 's:mq134': 1, dup: 2 }, skew: 1500, skewSamples: 3 })], 'i1', now);
+      await store.apply([delta(id, { seen: now - 1000, transport: 'mqtt', counts: { 'n:mqtt': 2, 's:pir': 2, rej: 1 }, rejectReason: 'sensors.pir.motion_detected must be a boolean', rejectedAt: now - 900, skew: -250, skewSamples: 2 })], 'i2', now);
       // an instance flushing late: older facts do not move last_seen or the last refusal back
-      await store.apply([delta(id, { seen: now - 3000, tr: 'ws', c: { 'n:ws': 1, rej: 1 }, rr: 'older reason', ra: now - 4000 })], 'i3', now);
+      await store.apply([delta(id, { seen: now - 3000, transport: 'ws', counts: { 'n:ws': 1, rej: 1 }, rejectReason: 'older reason', rejectedAt: now - 4000 })], 'i3', now);
       const s = await store.stats(id, now);
       expect(s).toEqual({
         device_id: id,
@@ -52,7 +52,7 @@ export function runFleetStoreContract(name: string, create: (keepMs?: number) =>
       const id = dev();
       const now = Date.now();
       const seq = async () => (await store.stats(id, now))!.sequence;
-      await store.apply([delta(id, { seen: now, tr: 'http', c: { 'n:http': 8 }, seq: { min: 5001, max: 5010, n: 8 } })], 'i1', now);
+      await store.apply([delta(id, { seen: now, transport: 'http', counts: { 'n:http': 8 }, seq: { min: 5001, max: 5010, n: 8 } })], 'i1', now);
       expect(await seq()).toEqual({ first: 5001, last: 5010, received: 8, expected: 10, missing: 2, completeness: 0.8, restarts_seen: false });
       await store.apply([delta(id, { seq: { min: 5011, max: 5020, n: 10 } }), delta(dev(), { seq: { min: 5, max: 5, n: 1 } })], 'i2', now);
       await store.apply([delta(id, { seq: { min: 5003, max: 5003, n: 1 } })], 'i1', now); // a late one
@@ -78,8 +78,8 @@ export function runFleetStoreContract(name: string, create: (keepMs?: number) =>
       const { store } = await create();
       const now = Date.now() + 10 * 86_400_000; // later than every other test's devices
       const ids: string[] = [dev(), dev(), dev(), dev()];
-      await store.apply(ids.map((id, i) => delta(id, { seen: now - (i + 1) * 60_000, tr: 'http', c: { 'n:http': 1 } })), 'i1', now);
-      await store.apply([delta(ids[1]!, { c: { rej: 1 }, rr: 'bad', ra: now - 30_000 }), delta(ids[3]!, { c: { rej: 1 }, rr: 'worse', ra: now - 10_000 })], 'i1', now);
+      await store.apply(ids.map((id, i) => delta(id, { seen: now - (i + 1) * 60_000, transport: 'http', counts: { 'n:http': 1 } })), 'i1', now);
+      await store.apply([delta(ids[1]!, { counts: { rej: 1 }, rejectReason: 'bad', rejectedAt: now - 30_000 }), delta(ids[3]!, { counts: { rej: 1 }, rejectReason: 'worse', rejectedAt: now - 10_000 })], 'i1', now);
       const all = await store.list({ kind: 'all' }, 0, 2, now);
       expect(all.devices.map((d) => d.device_id)).toEqual([ids[0]!, ids[1]!]);
       expect(all.next_cursor).toBe('2');
@@ -99,10 +99,10 @@ export function runFleetStoreContract(name: string, create: (keepMs?: number) =>
     test(`${name} - a device not heard of for the keep time is dropped: from the lists and its stats`, async () => {
       const { store } = await create(400);
       const [gone, stays] = [dev(), dev()];
-      await store.apply([delta(gone, { seen: Date.now(), tr: 'http', c: { 'n:http': 1 } })], 'i1', Date.now());
+      await store.apply([delta(gone, { seen: Date.now(), transport: 'http', counts: { 'n:http': 1 } })], 'i1', Date.now());
       await sleep(600);
       const now = Date.now();
-      await store.apply([delta(stays, { seen: now, tr: 'http', c: { 'n:http': 1 } })], 'i1', now);
+      await store.apply([delta(stays, { seen: now, transport: 'http', counts: { 'n:http': 1 } })], 'i1', now);
       expect(await store.stats(gone, now)).toBeUndefined();
       expect((await store.stats(stays, now))?.readings.total).toBe(1);
       const all = (await store.list({ kind: 'all' }, 0, 1000, now)).devices.map((d) => d.device_id);
@@ -114,17 +114,17 @@ export function runFleetStoreContract(name: string, create: (keepMs?: number) =>
       const { store, instanceTtlMs } = await create();
       const id = dev();
       const now = Date.now();
-      await store.apply([delta(id, { seen: now - 600, tr: 'mqtt', c: { 'n:mqtt': 1 }, conn: 1, connAt: now - 500 })], 'inst-a', now);
+      await store.apply([delta(id, { seen: now - 600, transport: 'mqtt', counts: { 'n:mqtt': 1 }, mqttConnected: 1, mqttSince: now - 500 })], 'inst-a', now);
       expect((await store.stats(id, now))!.mqtt).toEqual({ connected: true, since: new Date(now - 500).toISOString() });
       // a takeover elsewhere: b connected, then a's old connection closing does not clear b's
-      await store.apply([delta(id, { conn: 1, connAt: now })], 'inst-b', now);
-      await store.apply([delta(id, { conn: 0 })], 'inst-a', now);
+      await store.apply([delta(id, { mqttConnected: 1, mqttSince: now })], 'inst-b', now);
+      await store.apply([delta(id, { mqttConnected: 0 })], 'inst-a', now);
       expect((await store.stats(id, now))!.mqtt.connected).toBe(true);
-      await store.apply([delta(id, { conn: 0 })], 'inst-b', now);
+      await store.apply([delta(id, { mqttConnected: 0 })], 'inst-b', now);
       expect((await store.stats(id, now))!.mqtt.connected).toBe(false);
       if (instanceTtlMs === undefined) return;
       // an instance that died (no more flushes): its connections stop counting after the TTL
-      await store.apply([delta(id, { conn: 1, connAt: now })], 'inst-c', now);
+      await store.apply([delta(id, { mqttConnected: 1, mqttSince: now })], 'inst-c', now);
       expect((await store.stats(id, now))!.mqtt.connected).toBe(true);
       await sleep(instanceTtlMs + 200);
       expect((await store.stats(id, now))!.mqtt.connected).toBe(false);

@@ -60,7 +60,7 @@ export class DeviceTracker {
         this.#events.onDropped?.(1);
         return undefined;
       }
-      d = { id, seen: 0, tr: '', c: {}, skew: 0, skn: 0 };
+      d = { id, seen: 0, transport: '', counts: {}, skew: 0, skewSamples: 0 };
       this.#pending.set(id, d);
     }
     return d;
@@ -72,9 +72,9 @@ export class DeviceTracker {
     if (d === undefined) return;
     if (receivedMs >= d.seen) {
       d.seen = receivedMs;
-      d.tr = transport;
+      d.transport = transport;
     }
-    const c = d.c;
+    const c = d.counts;
     const nk = (TRANSPORT_KEY[transport] ??= 'n:' + transport);
     c[nk] = (c[nk] ?? 0) + 1;
     for (const s in sensors) {
@@ -85,14 +85,14 @@ export class DeviceTracker {
     // clock skew: the largest (device time − received) of the interval, the reading that waited
     // least on the way; a buffered reading only lowers it
     const skew = timestampMs - receivedMs;
-    if (d.skn === 0 || skew > d.skew) d.skew = skew;
-    d.skn++;
+    if (d.skewSamples === 0 || skew > d.skew) d.skew = skew;
+    d.skewSamples++;
     if (seq !== undefined) addSeq(d, seq);
   }
 
   duplicate(id: string): void {
     const d = this.#delta(id);
-    if (d) d.c.dup = (d.c.dup ?? 0) + 1;
+    if (d) d.counts.dup = (d.counts.dup ?? 0) + 1;
   }
 
   /** A refused reading that named a device (only well-formed ids: a refused payload may say anything). */
@@ -100,9 +100,9 @@ export class DeviceTracker {
     if (!validDeviceId(id)) return;
     const d = this.#delta(id);
     if (d === undefined) return;
-    d.c.rej = (d.c.rej ?? 0) + 1;
-    d.rr = reason.length > 500 ? reason.slice(0, 500) : reason;
-    d.ra = nowMs;
+    d.counts.rej = (d.counts.rej ?? 0) + 1;
+    d.rejectReason = reason.length > 500 ? reason.slice(0, 500) : reason;
+    d.rejectedAt = nowMs;
   }
 
   mqttConnected(id: string, nowMs: number): void {
@@ -111,8 +111,8 @@ export class DeviceTracker {
     if (n > 1) return;
     const d = this.#delta(id);
     if (d) {
-      d.conn = 1;
-      d.connAt = nowMs;
+      d.mqttConnected = 1;
+      d.mqttSince = nowMs;
     }
   }
 
@@ -124,7 +124,7 @@ export class DeviceTracker {
     }
     this.#connections.delete(id);
     const d = this.#delta(id);
-    if (d) d.conn = 0;
+    if (d) d.mqttConnected = 0;
   }
 
   /** Devices with facts waiting for the next flush. */
@@ -204,21 +204,21 @@ function joinRuns(a: SeqRun, b: SeqRun): SeqRun {
 
 /** `older` then `newer`, as if collected in one interval. */
 function mergeDeltas(older: DeviceDelta, newer: DeviceDelta): DeviceDelta {
-  const m: DeviceDelta = { ...newer, c: { ...older.c } };
-  for (const [k, v] of Object.entries(newer.c)) m.c[k] = (m.c[k] ?? 0) + v;
+  const m: DeviceDelta = { ...newer, counts: { ...older.counts } };
+  for (const [k, v] of Object.entries(newer.counts)) m.counts[k] = (m.counts[k] ?? 0) + v;
   if (older.seen > newer.seen) {
     m.seen = older.seen;
-    m.tr = older.tr;
+    m.transport = older.transport;
   }
-  if (newer.rr === undefined && older.rr !== undefined) {
-    m.rr = older.rr;
-    m.ra = older.ra;
+  if (newer.rejectReason === undefined && older.rejectReason !== undefined) {
+    m.rejectReason = older.rejectReason;
+    m.rejectedAt = older.rejectedAt;
   }
-  if (older.skn > 0 && (newer.skn === 0 || older.skew > newer.skew)) m.skew = older.skew;
-  m.skn = older.skn + newer.skn;
-  if (newer.conn === undefined && older.conn !== undefined) {
-    m.conn = older.conn;
-    m.connAt = older.connAt;
+  if (older.skewSamples > 0 && (newer.skewSamples === 0 || older.skew > newer.skew)) m.skew = older.skew;
+  m.skewSamples = older.skewSamples + newer.skewSamples;
+  if (newer.mqttConnected === undefined && older.mqttConnected !== undefined) {
+    m.mqttConnected = older.mqttConnected;
+    m.mqttSince = older.mqttSince;
   }
   // sequence runs: the older interval's runs come first
   const runs = [older.prev, older.seq, newer.prev, newer.seq].filter((r): r is SeqRun => r !== undefined);

@@ -24,20 +24,20 @@ for _, d in ipairs(D) do
   local set = {}
   local function put(k, v) set[#set + 1] = k; set[#set + 1] = v end
   if d.seen > 0 and redis.call('ZADD', prefix .. ':seen', 'GT', 'CH', d.seen, d.id) == 1 then
-    put('last_seen', s(d.seen)); put('last_transport', d.tr)
+    put('last_seen', s(d.seen)); put('last_transport', d.transport)
   end
   local names = {}
-  for k, _ in pairs(d.c) do names[#names + 1] = k end
+  for k, _ in pairs(d.counts) do names[#names + 1] = k end
   local base = #names
   local extra = { 'seq_first', 'seq_last', 'seq_recv', 'seq_exp_closed', 'seq_recv_closed', 'mqtt_instance', 'last_reject_at' }
   for i, k in ipairs(extra) do names[base + i] = k end
   local cur = redis.call('HMGET', key, unpack(names))
-  for i = 1, base do put(names[i], s((tonumber(cur[i]) or 0) + d.c[names[i]])) end
-  if d.rr and d.ra >= (tonumber(cur[base + 7]) or 0) then
-    put('last_reject_reason', d.rr); put('last_reject_at', s(d.ra))
-    redis.call('ZADD', prefix .. ':rejected', 'GT', d.ra, d.id)
+  for i = 1, base do put(names[i], s((tonumber(cur[i]) or 0) + d.counts[names[i]])) end
+  if d.rejectReason and d.rejectedAt >= (tonumber(cur[base + 7]) or 0) then
+    put('last_reject_reason', d.rejectReason); put('last_reject_at', s(d.rejectedAt))
+    redis.call('ZADD', prefix .. ':rejected', 'GT', d.rejectedAt, d.id)
   end
-  if d.skn > 0 then
+  if d.skewSamples > 0 then
     put('skew_ms', s(d.skew)); put('skew_at', s(d.seen))
   end
   local first, last, recv = tonumber(cur[base + 1]), tonumber(cur[base + 2]), tonumber(cur[base + 3]) or 0
@@ -59,9 +59,9 @@ for _, d in ipairs(D) do
     put('seq_first', s(first)); put('seq_last', s(last)); put('seq_recv', s(recv))
     if expc then put('seq_exp_closed', s(expc)); put('seq_recv_closed', s(recc)) end
   end
-  if d.conn == 1 then
-    put('mqtt_instance', inst); put('mqtt_since', s(d.connAt))
-  elseif d.conn == 0 and cur[base + 6] == inst then
+  if d.mqttConnected == 1 then
+    put('mqtt_instance', inst); put('mqtt_since', s(d.mqttSince))
+  elseif d.mqttConnected == 0 and cur[base + 6] == inst then
     redis.call('HDEL', key, 'mqtt_instance', 'mqtt_since')
   end
   if #set > 0 then redis.call('HSET', key, unpack(set)) end

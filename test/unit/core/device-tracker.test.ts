@@ -40,7 +40,7 @@ describe('device tracker', () => {
     expect(t.pending).toBe(0);
     expect(store.flushes).toHaveLength(1);
     const a = store.flushes[0]!.find((d) => d.id === 'a')!;
-    expect(a).toEqual({ id: 'a', seen: 2000, tr: 'mqtt', c: { 'n:http': 1, 'n:mqtt': 1, 's:pir': 2, 's:mq134': 1, dup: 1, rej: 2 }, rr: 'second', ra: 1800, skew: -10, skn: 2 });
+    expect(a).toEqual({ id: 'a', seen: 2000, transport: 'mqtt', counts: { 'n:http': 1, 'n:mqtt': 1, 's:pir': 2, 's:mq134': 1, dup: 1, rej: 2 }, rejectReason: 'second', rejectedAt: 1800, skew: -10, skewSamples: 2 });
     await t.flush(); // nothing new: an empty flush (it keeps the instance alive)
     expect(store.flushes[1]).toEqual([]);
   });
@@ -72,7 +72,7 @@ describe('device tracker', () => {
     await t.flush();
     expect(store.flushes).toHaveLength(1);
     const a = store.flushes[0]!.find((d) => d.id === 'a')!;
-    expect(a).toMatchObject({ seen: 2000, tr: 'mqtt', c: { 'n:http': 1, 'n:mqtt': 1, 's:pir': 2, 's:mq134': 2, rej: 1 }, rr: 'old reason', skew: 0, skn: 2, seq: { min: 10, max: 12, n: 2 } });
+    expect(a).toMatchObject({ seen: 2000, transport: 'mqtt', counts: { 'n:http': 1, 'n:mqtt': 1, 's:pir': 2, 's:mq134': 2, rej: 1 }, rejectReason: 'old reason', skew: 0, skewSamples: 2, seq: { min: 10, max: 12, n: 2 } });
   });
 
   test('tracker - bounded: past maxDevices new devices are dropped and counted', async () => {
