@@ -19,6 +19,22 @@ beforeAll(() => {
   [a, b] = stack.servers as [ServerProcess, ServerProcess];
 });
 
+/**
+ * Waits until readings flow to `subs`, whose filters match readings: an instance listens to
+ * sensor-events once its first client subscribes to readings, so a probe reading is posted on
+ * `via` (every 200 ms until one arrives everywhere) and the subscribers' lists are cleared.
+ */
+async function live(subs: { got: { topic: string }[] }[], via: ServerProcess): Promise<void> {
+  const probe = reading();
+  await waitFor(async () => {
+    if (subs.every((s) => s.got.some((g) => g.topic.includes(probe.device_id as string)))) return true;
+    // the same reading each time: dedupe stores it once, and a 409 means it is already in
+    await via.post('/api/v1/sensor-data', probe);
+    return false;
+  }, 5000, 'readings flowing to the subscribers');
+  for (const s of subs) s.got.length = 0;
+}
+
 async function subscriber(server: ServerProcess, filter: string, version: 4 | 5 = 4) {
   const c = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: version, reconnectPeriod: 0 }));
   const got: { topic: string; payload: string; retain: boolean }[] = [];
@@ -31,16 +47,18 @@ describe('mqtt - live delivery', () => {
   test('mqtt - readings accepted over HTTP and MQTT on either instance reach subscribers on both, once each', async () => {
     const onA = await subscriber(a, 'neurobuild/sensors/#');
     const onB = await subscriber(b, 'neurobuild/sensors/+/data', 5);
-    await sleep(200); // the instances subscribe to sensor-events when their first client subscribes
+    await live([onA, onB], b);
     const viaHttp = reading();
     const viaMqtt = reading();
     expect((await b.post('/api/v1/sensor-data', viaHttp)).status).toBe(202);
     const pub = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 }));
     await pub.publishAsync(`neurobuild/sensors/${viaMqtt.device_id}/data`, JSON.stringify(viaMqtt), { qos: 1 });
+    // a marker after both: pub/sub keeps order, so a copy of either would arrive before it
+    const marker = reading();
+    expect((await a.post('/api/v1/sensor-data', marker)).status).toBe(202);
     for (const s of [onA, onB]) {
-      await waitFor(() => s.got.length >= 2, 5000, 'two readings');
-      await sleep(200);
-      expect(s.got.map((g) => g.topic).sort()).toEqual([`neurobuild/sensors/${viaHttp.device_id}/data`, `neurobuild/sensors/${viaMqtt.device_id}/data`].sort());
+      await waitFor(() => s.got.some((g) => g.topic.includes(marker.device_id as string)), 5000, 'the marker');
+      expect(s.got.map((g) => g.topic).filter((t) => !t.includes(marker.device_id as string)).sort()).toEqual([`neurobuild/sensors/${viaHttp.device_id}/data`, `neurobuild/sensors/${viaMqtt.device_id}/data`].sort());
       const data = JSON.parse(s.got.find((g) => g.topic.includes(viaHttp.device_id as string))!.payload);
       expect(typeof data.message_id).toBe('string');
     }
@@ -50,12 +68,19 @@ describe('mqtt - live delivery', () => {
     const sub = spawn('mosquitto_sub', ['-p', String(a.mqttPort), '-t', 'neurobuild/sensors/#', '-C', '1', '-W', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     sub.stdout.on('data', (d) => (out += d));
-    const exited = new Promise((res) => sub.on('exit', res));
-    await sleep(400);
-    const one = reading();
-    expect((await a.post('/api/v1/sensor-data', one)).status).toBe(202);
+    let done = false;
+    const exited = new Promise((res) => sub.on('exit', res)).then(() => (done = true));
+    // mosquitto_sub says nothing when its SUBACK arrives: readings are posted until it has one (-C 1)
+    const posted = new Set<string>();
+    await waitFor(async () => {
+      if (done) return true;
+      const one = reading();
+      posted.add(one.device_id as string);
+      expect((await a.post('/api/v1/sensor-data', one)).status).toBe(202);
+      return false;
+    }, 5000, 'mosquitto_sub to receive a reading');
     await exited;
-    expect(JSON.parse(out).device_id).toBe(one.device_id);
+    expect(posted.has(JSON.parse(out).device_id)).toBe(true);
   });
 
   test('mqtt - any other topic is relayed between clients', async () => {
@@ -71,14 +96,14 @@ describe('mqtt - live delivery', () => {
 
 test('mqtt - a refused reading is not delivered, an accepted one is', async () => {
   const s = await subscriber(a, 'neurobuild/sensors/#');
-  await sleep(200);
+  await live([s], a);
   const bad = reading({ sensors: { ld2410: { presence: true, distance: 9999, energy: 1 } } });
   const good = reading();
   const pub = stack.track(await mqtt.connectAsync(`mqtt://127.0.0.1:${a.mqttPort}`, { reconnectPeriod: 0 }));
   await pub.publishAsync(`neurobuild/sensors/${bad.device_id}/data`, JSON.stringify(bad), { qos: 1 });
   await pub.publishAsync(`neurobuild/sensors/${good.device_id}/data`, JSON.stringify(good), { qos: 1 });
+  // the bad one was refused (PUBACK) before the good one was sent: had it been relayed, it would be first
   await waitFor(() => s.got.some((g) => g.topic.includes(good.device_id as string)), 3000, 'accepted reading');
-  await sleep(200);
   expect(s.got.some((g) => g.topic.includes(bad.device_id as string))).toBe(false);
 });
 
@@ -94,8 +119,11 @@ describe('mqtt - retained and will', () => {
     pub.send({ cmd: 'publish', topic: `neurobuild/sensors/${dev}/status`, payload: Buffer.alloc(0), qos: 1, messageId: 2, retain: true, dup: false });
     await pub.next('puback');
     const later = await subscriber(a, `neurobuild/sensors/${dev}/status`);
-    await sleep(300);
-    expect(later.got).toEqual([]);
+    // retained messages are sent with the SUBACK, so anything retained would come before a message published now
+    pub.send({ cmd: 'publish', topic: `neurobuild/sensors/${dev}/status`, payload: Buffer.from('marker'), qos: 1, messageId: 3, retain: false, dup: false });
+    await pub.next('puback');
+    await waitFor(() => later.got.length > 0, 3000, 'the marker');
+    expect(later.got.map((g) => g.payload)).toEqual(['marker']);
     pub.end();
   });
 
@@ -117,8 +145,13 @@ describe('mqtt - retained and will', () => {
     await polite.next('connack');
     polite.send({ cmd: 'disconnect' });
     await polite.waitClosed();
-    await sleep(300);
-    expect(watcher.got.map((g) => g.payload)).toEqual(['offline']);
+    // a will would be published when the connection closed, before a message published after it
+    const after = await RawMqtt.connected(a.mqttPort, 4);
+    after.send({ cmd: 'publish', topic: statusTopic, payload: Buffer.from('marker'), qos: 1, messageId: 1, retain: false, dup: false });
+    await after.next('puback');
+    await waitFor(() => watcher.got.length === 2, 3000, 'the marker');
+    expect(watcher.got.map((g) => g.payload)).toEqual(['offline', 'marker']);
+    after.end();
   });
 });
 
@@ -187,8 +220,11 @@ describe('mqtt - v5 message properties', () => {
     const late = await RawMqtt.connected(a.mqttPort, 5);
     late.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topicName, qos: 1 }] });
     await late.next('suback');
-    await sleep(300);
-    expect(late.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
+    // a retained message would come with the SUBACK, before a message published now
+    pub.send({ cmd: 'publish', topic: topicName, payload: Buffer.from('marker'), qos: 1, messageId: 2, retain: false, dup: false });
+    await pub.next('puback');
+    const next = (await late.next('publish')) as { payload: Buffer };
+    expect(next.payload.toString()).toBe('marker');
     for (const c of [pub, early, late]) c.end();
   });
 });
