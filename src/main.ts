@@ -15,9 +15,9 @@ import { serve } from './cli/serve.ts';
 import { configuredSensorTypes } from './cli/sensor-types.ts';
 import { VERSION } from './cli/version.ts';
 import { ConfigError, loadConfig, workerCount } from './config/load.ts';
+import { checkServeTls } from './config/tls-files.ts';
 import { sinks } from './consumer/sinks/index.ts';
 import { createLogger } from './log/logger.ts';
-import { checkTls } from './transports/uws-listener.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`neurobuild-ingest: ${message}\n`);
@@ -48,11 +48,12 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   // HTTPS/WSS certificate files: readable and a pair, else refused like any other bad setting
-  if (args.command === 'serve' && config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
+  if (args.command === 'serve') {
     try {
-      checkTls({ cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE });
+      checkServeTls(config);
     } catch (err) {
-      fail(`invalid configuration: ${(err as Error).message}`, 2);
+      if (err instanceof ConfigError) fail(err.message, 2);
+      throw err;
     }
   }
   // SENSOR_TYPES_DIR: read and compiled now, so that a bad schema file is refused like any other bad setting

@@ -3,8 +3,19 @@
  * test/contract/queue-backend.contract.ts holds both to the same behaviour.
  * @module
  */
-import type { DeviceMetadata } from '../core/readings/reading.ts';
 import type { FleetStore } from './fleet.ts';
+
+/**
+ * What is known about a device beside its readings (location, room, zone, firmware), kept by the
+ * metadata store and copied into each enriched reading as `device_metadata`.
+ */
+export interface DeviceMetadata {
+  location?: string;
+  room?: string;
+  zone?: string;
+  firmware_version?: string;
+  [key: string]: string | number | boolean | undefined;
+}
 
 /** One accepted reading to append. `json` is the enriched reading, encoded once. */
 export interface AppendEntry {

@@ -16,55 +16,11 @@
  * net.ipv4.tcp_migrate_req=1 lets the kernel hand them to the new socket.
  * @module
  */
-import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { type CertificateInfo, checkTls, type UwsTls } from '../config/tls-files.ts';
 import type { Uws } from './native/uws.ts';
 
-/** Certificate (chain) and private key files, both PEM; the key unencrypted. */
-export interface UwsTls {
-  cert: string;
-  key: string;
-}
-
-/** What the logs say about a certificate in use. */
-export interface CertificateInfo {
-  subject: string;
-  serial: string;
-  valid_to: string;
-  fingerprint256: string;
-}
-
-function read(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-}
-
-/**
- * Reads the files now and checks that they make a usable pair (the same check uWS makes, with
- * a message that says what is wrong). Names in messages are the config keys.
- * @throws Error with a one-line message
- */
-export function checkTls(files: UwsTls, keys = { cert: 'TLS_CERT_FILE', key: 'TLS_KEY_FILE' }): CertificateInfo {
-  const cert = read(files.cert, keys.cert);
-  const key = read(files.key, keys.key);
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(cert);
-  } catch (err) {
-    throw new Error(`${keys.cert}: ${files.cert} is not a PEM certificate (${(err as Error).message})`);
-  }
-  try {
-    createSecureContext({ cert, key });
-  } catch (err) {
-    throw new Error(`${keys.key}: ${files.key} is not an unencrypted PEM private key of the certificate in ${keys.cert} (${(err as Error).message})`);
-  }
-  return { subject: x509.subject.replaceAll('\n', ', '), serial: x509.serialNumber, valid_to: x509.validTo, fingerprint256: x509.fingerprint256 };
-}
+export type { CertificateInfo, UwsTls } from '../config/tls-files.ts';
 
 /** One app and what is known of its connections. */
 export interface Generation {

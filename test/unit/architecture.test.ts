@@ -31,6 +31,23 @@ describe('architecture', () => {
       .flatMap((f) => imports(f.text).filter((i) => i.includes('transports/') || i.includes('pipeline')).map((i) => `${f.path} → ${i}`));
     expect(bad).toEqual([]);
   });
+  test('architecture - queue/ imports nothing of core/ (core depends on the queue interface, never the reverse)', () => {
+    const bad = all
+      .filter((f) => f.path.startsWith('queue/'))
+      .flatMap((f) => imports(f.text).filter((i) => /(^|\/)core\//.test(i)).map((i) => `${f.path} → ${i}`));
+    expect(bad).toEqual([]);
+  });
+  test('architecture - auth/ depends only on the core error types and the device-id rule, on nothing else of the server', () => {
+    const allowed = /^\.\.\/core\/(errors|device-id)\.ts$|^\.\.?\//;
+    const bad = all
+      .filter((f) => f.path.startsWith('auth/'))
+      .flatMap((f) => imports(f.text).filter((i) => i.startsWith('.')).filter((i) => /(transports|queue|consumer|cli|config|metrics|log)\//.test(i) || (i.includes('core/') && !allowed.test(i))).map((i) => `${f.path} → ${i}`));
+    expect(bad).toEqual([]);
+  });
+  test('architecture - main.ts only dispatches: configuration checks live in config/, nothing of transports/ is imported', () => {
+    const main = all.find((f) => f.path === 'main.ts')!;
+    expect(imports(main.text).filter((i) => i.includes('transports/'))).toEqual([]);
+  });
   test('architecture - util/ is a leaf: it imports nothing of the server', () => {
     const bad = all
       .filter((f) => f.path.startsWith('util/'))

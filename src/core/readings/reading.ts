@@ -5,6 +5,7 @@
 import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 import type { SensorType } from './registry.ts';
 
+import type { DeviceMetadata } from '../../queue/backend.ts';
 import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from '../device-id.ts';
 
 /** ISO 8601 date-time with a time zone (Z or ±hh:mm); Date.parse then checks the calendar. */
@@ -37,13 +38,8 @@ export interface Reading {
   seq?: number;
 }
 
-export interface DeviceMetadata {
-  location?: string;
-  room?: string;
-  zone?: string;
-  firmware_version?: string;
-  [key: string]: string | number | boolean | undefined;
-}
+/** What is known about a device beside its readings (the queue's metadata store keeps it). */
+export type { DeviceMetadata };
 
 export interface EnrichedReading extends Reading {
   received_at: string;

@@ -5,7 +5,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { DeviceMetadata } from '../../core/readings/reading.ts';
+import type { DeviceMetadata } from '../backend.ts';
 import type {
   AppendEntry,
   AppendResult,

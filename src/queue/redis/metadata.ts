@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { DeviceMetadata } from '../../core/readings/reading.ts';
+import type { DeviceMetadata } from '../backend.ts';
 import type { MetadataStore } from '../backend.ts';
 
 export class RedisMetadata implements MetadataStore {
