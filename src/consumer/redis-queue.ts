@@ -19,7 +19,8 @@ import type { Redis } from 'ioredis';
 import type { EnrichedReading } from '../core/readings/reading.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
-import { type ConsumedEntry, ensureGroup, type RawEntry, toEntry } from './entry.ts';
+import { type ConsumedEntry, ensureGroup } from './entry.ts';
+import { GroupReader, retryPolicy } from './group-reader.ts';
 
 export interface QueueMessage {
   id: string;
@@ -52,11 +53,12 @@ export class RedisQueue {
   readonly #retries: { message: QueueMessage; at: number }[] = [];
   readonly #subscribers: Redis[] = [];
   #groupReady: Promise<void> | undefined;
-  #lastClaim = 0;
+  readonly #reader: GroupReader;
 
   constructor(redis: Redis, opts: RedisQueueOptions) {
     this.#redis = redis;
     this.#o = { maxRetryAttempts: 3, blockMs: 100, claimIdleMs: 30_000, retryBaseMs: 200, ...opts };
+    this.#reader = new GroupReader(redis, this.#o);
   }
 
   /** The next message (a retry that is due first, then abandoned entries, then new ones), or null. */
@@ -65,12 +67,8 @@ export class RedisQueue {
     if (this.#unacked) await this.ack(this.#unacked);
     const due = this.#retries.findIndex((r) => r.at <= Date.now());
     if (due >= 0) return (this.#unacked = this.#retries.splice(due, 1)[0]!.message);
-    const claimed = await this.#claimOne();
-    if (claimed) return (this.#unacked = claimed);
-    const res = (await this.#redis.xreadgroup('GROUP', this.#o.group, this.#o.consumer, 'COUNT', 1, 'BLOCK', this.#o.blockMs, 'STREAMS', this.#o.stream, '>')) as [string, RawEntry[]][] | null;
-    const raw = res?.[0]?.[1][0];
-    if (!raw) return null;
-    const entry = toEntry(raw);
+    const entry = (await this.#reader.claimed(1))?.[0] ?? (await this.#reader.read(1))[0];
+    if (entry === undefined) return null;
     if (entry.reading === undefined) {
       await deadLetter(this.#redis, this.#o, entry, 'entry data is not JSON', 0);
       return this.dequeue();
@@ -80,7 +78,7 @@ export class RedisQueue {
 
   async ack(message: QueueMessage): Promise<void> {
     if (this.#unacked === message) this.#unacked = undefined;
-    await this.#redis.xack(this.#o.stream, this.#o.group, message.id);
+    await this.#reader.ack(message.id);
   }
 
   /** Hands `message` out again after a backoff, or moves it to the DLQ once it failed maxRetryAttempts + 1 times. */
@@ -92,8 +90,7 @@ export class RedisQueue {
       await deadLetter(this.#redis, this.#o, message.entry, error, attempts);
       return;
     }
-    // RETRY_DELAY_MS doubling to 30 s, half jitter
-    const delay = backoffDelay({ firstMs: this.#o.retryBaseMs, maxMs: 30_000, jitter: 0.5 }, attempts);
+    const delay = backoffDelay(retryPolicy(this.#o.retryBaseMs), attempts);
     this.#retries.push({ message: { ...message, attempts }, at: Date.now() + delay });
   }
 
@@ -111,21 +108,5 @@ export class RedisQueue {
   async close(): Promise<void> {
     if (this.#unacked) await this.ack(this.#unacked);
     await Promise.all(this.#subscribers.map((s) => s.quit().catch(() => s.disconnect())));
-  }
-
-  async #claimOne(): Promise<QueueMessage | undefined> {
-    if (Date.now() - this.#lastClaim < this.#o.claimIdleMs / 2) return undefined;
-    const [next, raw] = (await this.#redis.xautoclaim(this.#o.stream, this.#o.group, this.#o.consumer, this.#o.claimIdleMs, '0-0', 'COUNT', 1)) as [string, (RawEntry | null)[]];
-    const e = raw.find((x): x is RawEntry => x !== null && Array.isArray(x[1]));
-    if (!e) {
-      if (next === '0-0') this.#lastClaim = Date.now();
-      return undefined;
-    }
-    const entry = toEntry(e, 2);
-    if (entry.reading === undefined) {
-      await deadLetter(this.#redis, this.#o, entry, 'entry data is not JSON', 0);
-      return undefined;
-    }
-    return { id: entry.id, data: entry.reading, attempts: 0, entry };
   }
 }

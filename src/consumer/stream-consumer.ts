@@ -14,7 +14,8 @@
 import type { Redis } from 'ioredis';
 import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
-import { type ConsumedEntry, ensureGroup, type RawEntry, toEntry } from './entry.ts';
+import { type ConsumedEntry, ensureGroup } from './entry.ts';
+import { GroupReader, retryPolicy } from './group-reader.ts';
 
 export interface ConsumerOptions {
   stream: string;
@@ -55,10 +56,9 @@ export class StreamConsumer {
   readonly #o: Required<ConsumerOptions>;
   readonly #handler: BatchHandler;
   readonly #events: ConsumerEvents;
+  readonly #reader: GroupReader;
   #running: Promise<void> | undefined;
   #stopping = false;
-  #lastClaim = 0;
-  #claimCursor = '0-0';
 
   /**
    * @param redis a connection of its own: XREADGROUP BLOCK holds it while waiting
@@ -76,6 +76,7 @@ export class StreamConsumer {
     };
     this.#handler = handler;
     this.#events = events;
+    this.#reader = new GroupReader(redis, this.#o);
   }
 
   /** Creates the group when missing (and the stream with it). */
@@ -99,33 +100,13 @@ export class StreamConsumer {
   async #loop(): Promise<void> {
     while (!this.#stopping) {
       try {
-        const batch = (await this.#claimed()) ?? (await this.#read());
+        const batch = (await this.#reader.claimed(this.#o.batchSize)) ?? (await this.#reader.read(this.#o.batchSize));
         if (batch.length > 0) await this.#process(batch);
       } catch (err) {
         this.#events.onError?.(err);
         if (!this.#stopping) await sleep(500);
       }
     }
-  }
-
-  /** Entries abandoned by crashed consumers, at most every claimIdleMs / 2; undefined when none. */
-  async #claimed(): Promise<ConsumedEntry[] | undefined> {
-    const now = Date.now();
-    if (now - this.#lastClaim < this.#o.claimIdleMs / 2) return undefined;
-    const [next, raw] = (await this.#redis.xautoclaim(this.#o.stream, this.#o.group, this.#o.consumer, this.#o.claimIdleMs, this.#claimCursor, 'COUNT', this.#o.batchSize)) as [string, RawEntry[] | null[]];
-    this.#claimCursor = next;
-    if (next === '0-0') this.#lastClaim = now; // a full pass over the pending entries is done
-    const entries = (raw as (RawEntry | null)[]).filter((e): e is RawEntry => e !== null && Array.isArray(e[1]));
-    if (entries.length === 0) return undefined;
-    // how often each was delivered before (it counts this claim too)
-    const pending = (await this.#redis.xpending(this.#o.stream, this.#o.group, entries[0]![0], entries.at(-1)![0], entries.length, this.#o.consumer)) as [string, string, number, number][];
-    const deliveries = new Map(pending.map(([id, , , n]) => [id, n]));
-    return entries.map((e) => toEntry(e, deliveries.get(e[0]) ?? 2));
-  }
-
-  async #read(): Promise<ConsumedEntry[]> {
-    const res = (await this.#redis.xreadgroup('GROUP', this.#o.group, this.#o.consumer, 'COUNT', this.#o.batchSize, 'BLOCK', this.#o.blockMs, 'STREAMS', this.#o.stream, '>')) as [string, RawEntry[]][] | null;
-    return res?.[0]?.[1].map((e) => toEntry(e)) ?? [];
   }
 
   /** Handler with retries; then one by one to find the entries that fail; those go to the DLQ. */
@@ -153,14 +134,13 @@ export class StreamConsumer {
     let last: unknown;
     for (let attempt = 0; attempt <= this.#o.maxRetryAttempts; attempt++) {
       if (attempt > 0) {
-        // RETRY_DELAY_MS doubling to 30 s, half jitter
-        const delay = backoffDelay({ firstMs: this.#o.retryBaseMs, maxMs: 30_000, jitter: 0.5 }, attempt);
+        const delay = backoffDelay(retryPolicy(this.#o.retryBaseMs), attempt);
         this.#events.onRetry?.(last, attempt, delay);
         await sleep(delay);
       }
       try {
         await this.#handler(entries);
-        await this.#redis.xack(this.#o.stream, this.#o.group, ...entries.map((e) => e.id));
+        await this.#reader.ack(...entries.map((e) => e.id));
         return undefined;
       } catch (err) {
         last = err;
