@@ -1,4 +1,4 @@
-// Prints the README configuration table from src/config/schema.ts: npx bun scripts/config-table.ts
+// Prints the configuration table of docs/configuration.md from src/config/schema.ts: npx bun scripts/config-table.ts
 import { configTable } from '../src/config/table.ts';
 
 console.log(configTable());

@@ -1,7 +1,7 @@
 /**
  * Every setting of neurobuild-ingest, one property each. The property name is the
  * environment variable; the command-line flag is its kebab-case form (`PORT` → `--port`).
- * `--help` and the README configuration table are generated from this schema.
+ * `--help` and the configuration table of docs/configuration.md are generated from this schema.
  * @module
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
@@ -84,7 +84,7 @@ export const ConfigSchema = Type.Object({
   QUALITY_MQ134_MAX_STEP_PPM: Type.Number({ minimum: 0, default: 200, description: 'mq134_step: gas concentration changed more than this (ppm) from the device\'s previous reading…' }),
   QUALITY_STEP_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: '…taken at most this long before (device time)' }),
   MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1000, description: 'MQTT and WebSocket connections per source address (0: no limit); raise it for sites whose devices share one address (NAT) or behind a proxy' }),
-  MQTT_ACL_FILE: optionalString('With AUTH_MODE on: JSON rules for topics beyond a device\'s own {prefix}/{device_id}/# (see README)'),
+  MQTT_ACL_FILE: optionalString('With AUTH_MODE on: JSON rules for topics beyond a device\'s own {prefix}/{device_id}/# (see docs/security.md)'),
   MQTT_BROKER_URL: optionalString('Bridge mode: also ingest the sensor topics of this upstream broker (mqtt://, mqtts://, ws://, wss://)', { pattern: '^(mqtts?|wss?)://', secret: true }),
   MQTT_BRIDGE_CLIENT_ID: optionalString('Client id of the bridge at the upstream broker (a persistent session); default neurobuild-ingest-<hostname>', { pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),
 
@@ -120,7 +120,7 @@ export const ConfigSchema = Type.Object({
   CONSUMER_BATCH_SIZE: positive(500, 100_000, 'consume: entries read and handed to the sink at once'),
   CONSUMER_CLAIM_IDLE_MS: positive(30_000, 3_600_000, 'consume: entries pending this long with another (crashed) consumer are claimed'),
   DATABASE_URL: optionalString('consume postgres: PostgreSQL connection URL', { pattern: '^postgres(ql)?://', secret: true }),
-  ALERT_RULES_FILE: optionalString('consume alerts: JSON rules file (see README); unset: the defaults (gas over 500 ppm, presence in a secure area outside business hours)'),
+  ALERT_RULES_FILE: optionalString('consume alerts: JSON rules file (see docs/consumers.md); unset: the defaults (gas over 500 ppm, presence in a secure area outside business hours)'),
   ALERTS_STREAM: name('alerts', 'consume alerts: stream the alerts are appended to (condition state in ALERTS_STREAM:state:…, counters in ALERTS_STREAM:stats)'),
   ALERTS_CHANNEL: name('alerts', 'consume alerts: pub/sub channel, one JSON alert per message'),
   ALERTS_MAXLEN: Type.Integer({ minimum: 0, default: 100_000, description: 'consume alerts: approximate MAXLEN trim of the alerts stream (0 = never trim)' }),
@@ -130,7 +130,7 @@ export const ConfigSchema = Type.Object({
   ALERT_WEBHOOK_RETRY_MS: positive(1000, 600_000, 'consume alerts: first webhook retry delay, doubled per attempt (at most 60 s)'),
   ALERT_WEBHOOK_TIMEOUT_MS: positive(5000, 600_000, 'consume alerts: longest wait for the webhook\'s answer per attempt'),
 
-  SENSOR_TYPES_DIR: optionalString('Directory of <name>.json files, each the JSON Schema of one more sensor type\'s object (see README "Adding a sensor type"); read at start, other files ignored'),
+  SENSOR_TYPES_DIR: optionalString('Directory of <name>.json files, each the JSON Schema of one more sensor type\'s object (see docs/sensor-types.md); read at start, other files ignored'),
   DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, seq) — or (device_id, timestamp) when it has no seq — in the same window of device time is a duplicate, recognised for two windows after that window was last written (0 disables)' }),
   DEVICE_STATE: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on', description: 'Per-device fleet state (last seen, counts, rejects, clock skew, sequence gaps, MQTT connection) for /api/v1/devices' }),
   DEVICE_STATE_TTL_S: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'A device\'s fleet state is dropped this long after its last reading or refusal (30 days); the embedded backend also keeps at most 100,000 devices' }),

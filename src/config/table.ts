@@ -1,6 +1,6 @@
 /**
- * The README's configuration table, generated from the schema
- * (`npx bun scripts/config-table.ts`; test/unit/config/readme-table.test.ts keeps the README in step).
+ * The configuration table of docs/configuration.md, generated from the schema
+ * (`npx bun scripts/config-table.ts`; test/unit/config/config-doc.test.ts keeps the page in step).
  * @module
  */
 import { allowedText } from './load.ts';

@@ -129,7 +129,7 @@ describe('sensor types - a bad schema file', () => {
       });
       expect(r.status).toBe(2);
       expect(r.stderr).toBe(
-        `neurobuild-ingest: invalid configuration: SENSOR_TYPES_DIR=${JSON.stringify(bad)}: voc.json #/properties/index/format: "format" is not supported (with "type": "integer": minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf; see README "Adding a sensor type")\n`,
+        `neurobuild-ingest: invalid configuration: SENSOR_TYPES_DIR=${JSON.stringify(bad)}: voc.json #/properties/index/format: "format" is not supported (with "type": "integer": minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf; see docs/sensor-types.md)\n`,
       );
       expect(r.stdout).toBe('');
     } finally {

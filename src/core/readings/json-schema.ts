@@ -105,7 +105,7 @@ function convert(node: unknown, at: string, depth: number): TSchema {
   const allowed: readonly string[] = KEYWORDS[kind];
   for (const key of Object.keys(node)) {
     if (key === 'type' || ANNOTATIONS.has(key) || allowed.includes(key)) continue;
-    throw new SensorSchemaError(`${at}/${token(key)}`, key, `"${key}" is not supported (with "type": "${kind}": ${listed(allowed)}; see README "Adding a sensor type")`);
+    throw new SensorSchemaError(`${at}/${token(key)}`, key, `"${key}" is not supported (with "type": "${kind}": ${listed(allowed)}; see docs/sensor-types.md)`);
   }
   switch (kind) {
     case 'object':

@@ -59,7 +59,7 @@ describe('sensor types dir', () => {
   test('sensor types dir - a schema outside the subset names the file, the pointer and the keyword', () => {
     const dir = dirWith({ 'co2.json': { type: 'object', properties: { ppm: { type: 'number', minimum: 0, format: 'float' } } } });
     expect(failure(dir)).toBe(
-      `invalid configuration: SENSOR_TYPES_DIR=${JSON.stringify(dir)}: co2.json #/properties/ppm/format: "format" is not supported (with "type": "number": minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf; see README "Adding a sensor type")`,
+      `invalid configuration: SENSOR_TYPES_DIR=${JSON.stringify(dir)}: co2.json #/properties/ppm/format: "format" is not supported (with "type": "number": minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf; see docs/sensor-types.md)`,
     );
   });
   test('sensor types dir - bad JSON, bad names, a built-in name, an unreadable file', () => {

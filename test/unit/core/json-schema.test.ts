@@ -155,7 +155,7 @@ describe('json-schema - supported keywords', () => {
 describe('json-schema - refused schemas name the pointer and the keyword', () => {
   test('json-schema - keywords outside the subset', () => {
     const e = inField({ type: 'string', format: 'email' });
-    expect(e.message).toBe('#/properties/x/format: "format" is not supported (with "type": "string": minLength, maxLength, pattern; see README "Adding a sensor type")');
+    expect(e.message).toBe('#/properties/x/format: "format" is not supported (with "type": "string": minLength, maxLength, pattern; see docs/sensor-types.md)');
     expect([e.pointer, e.keyword]).toEqual(['/properties/x/format', 'format']);
     const cases: [unknown, string, string][] = [
       [{ type: 'object', properties: {}, patternProperties: {} }, '/patternProperties', 'patternProperties'],
