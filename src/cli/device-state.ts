@@ -19,8 +19,8 @@ export const instanceId = `${hostname()}:${process.pid}`;
 export function createDeviceTracker(config: Config, backend: QueueBackend, metrics: Metrics, log: Logger): DeviceTracker | undefined {
   if (config.DEVICE_STATE === 'off') return undefined;
   const failing = new Edge(
-    () => log.warn('device state: merging into the fleet state fails; facts are kept and merged later (counted in device_state_flushes_total{result="error"})'),
-    () => log.info('device state: merging into the fleet state again'),
+    () => log.warn('fleet state: merging fails; facts are kept and merged later (counted in device_state_flushes_total{result="error"})'),
+    () => log.info('fleet state: merging again'),
   );
   const tracker = new DeviceTracker(
     backend.fleet,
@@ -33,7 +33,7 @@ export function createDeviceTracker(config: Config, backend: QueueBackend, metri
       },
       onFlushError: (err) => {
         metrics.fleetFlushFailed();
-        if (!failing.active) log.debug({ err: (err as Error)?.message }, 'device state flush failed');
+        if (!failing.active) log.debug({ err: (err as Error)?.message }, 'fleet state flush failed');
         failing.set(true);
       },
       onDropped: (n) => metrics.fleetDropped(n),

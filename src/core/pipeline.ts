@@ -73,7 +73,7 @@ export class Pipeline {
   readonly #opts: PipelineOptions;
   readonly #data: Batcher<AppendEntry, AppendResult>;
   readonly #rejects: Batcher<RejectEntry, null>;
-  /** Device states updated for unauthenticated refusals in the current minute. */
+  /** Fleet-state entries updated for unauthenticated refusals in the current minute. */
   readonly #rejectedDevices = { since: 0, n: 0 };
   #accepting = true;
   readonly #backfillAfterMs: number;

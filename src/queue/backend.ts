@@ -103,7 +103,7 @@ export interface MetadataStore {
 export interface QueueBackend {
   readonly kind: 'redis' | 'memory';
   readonly metadata: MetadataStore;
-  /** Per-device state shared by every instance (issue 9). */
+  /** The fleet state: per-device facts shared by every instance (docs/fleet-state.md). */
   readonly fleet: FleetStore;
   /** Connects and loads shared state. Resolves even if the queue is down at start (it reconnects). */
   start(): Promise<void>;

@@ -5,7 +5,7 @@
  *
  * When the store fails, the interval's deltas are kept and merged into the next flush, up to
  * `maxDevices` devices; past that, new devices' facts are dropped and counted (the readings
- * themselves are unaffected: device state is an observation, not part of the acknowledgement).
+ * themselves are unaffected: the fleet state is an observation, not part of the acknowledgement).
  * @module
  */
 import type { DeviceDelta, FleetStore, SeqRun } from '../../queue/fleet.ts';
