@@ -43,12 +43,20 @@ export class LiveClient {
     return this.next('subscribed');
   }
 
-  /** The next frame of `type` (and passing `where`), removed from the list. */
-  next(type: string, where: (f: Frame) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
-    return waitFor(() => {
-      const i = this.frames.findIndex((f) => f.type === type && where(f));
-      return i >= 0 ? this.frames.splice(i, 1)[0] : undefined;
-    }, timeoutMs, `${type} frame`) as Promise<Frame>;
+  /**
+   * The next frame of `type` (and passing `where`), removed from the list. The bound is generous
+   * (a loaded CI machine), and a miss says what did arrive, so that a failure can be read.
+   */
+  async next(type: string, where: (f: Frame) => boolean = () => true, timeoutMs = 15_000): Promise<Frame> {
+    try {
+      return (await waitFor(() => {
+        const i = this.frames.findIndex((f) => f.type === type && where(f));
+        return i >= 0 ? this.frames.splice(i, 1)[0] : undefined;
+      }, timeoutMs, `${type} frame`)) as Frame;
+    } catch (err) {
+      const seen = this.frames.map((f) => f.type).join(', ') || 'none';
+      throw new Error(`${(err as Error).message} (frames waiting: ${seen}; readyState ${this.ws.readyState}; close code ${this.closeCode ?? '-'})`);
+    }
   }
 
   /** `sensor-data` readings received so far (not removed). */
