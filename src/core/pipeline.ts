@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AppendEntry, AppendResult, QueueBackend, RejectEntry } from '../queue/backend.ts';
 import { Batcher } from './batcher.ts';
-import { CircuitBreaker } from './circuit-breaker.ts';
+import { CircuitBreaker } from '../util/circuit-breaker.ts';
 import { isoNow } from './clock.ts';
 import { Edge } from './edge.ts';
 import { decode, jsonText, MediaKind, mediaKind, parseJson } from './decode.ts';

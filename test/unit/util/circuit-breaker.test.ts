@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { type BreakerState, CircuitBreaker } from '../../../src/core/circuit-breaker.ts';
+import { type BreakerState, CircuitBreaker } from '../../../src/util/circuit-breaker.ts';
 
 describe('circuit breaker', () => {
   test('opens after `threshold` failures in a row, not before; a success in between resets the count', () => {
