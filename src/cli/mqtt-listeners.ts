@@ -62,6 +62,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     devices: p.devices,
     feed: (listener) => p.backend.onEvent(listener),
     prefix: config.MQTT_TOPIC_PREFIX,
+    ...(config.MQTT_SENSOR_TOPICS === 'on' ? { sensorTopics: p.sensorNames } : {}),
     maxInFlightBytes: config.MQTT_MAX_IN_FLIGHT_BYTES,
     retained: {
       max: config.MQTT_MAX_RETAINED,

@@ -2,12 +2,14 @@
  * Delivery to MQTT subscribers on this instance: subscriptions (with wildcards, v5 options and
  * shared groups), retained messages, relayed publishes, wills, and every accepted reading (from
  * any transport and, through the queue backend's events, any instance) on
- * `{prefix}/{device_id}/data`.
+ * `{prefix}/{device_id}/data` and, with MQTT_SENSOR_TOPICS=on, on `{prefix}/{device_id}/{sensor}`
+ * for each sensor it carries (the reading restricted to that sensor).
  *
  * Routing a message costs O(topic levels + matching subscriptions) (subscription-index.ts),
  * never one test per subscription; a reading event costs a topic lookup and nothing more
- * when nobody here subscribed to it, and the event channel is listened to only while some
- * subscription could match a reading topic at all.
+ * when nobody here subscribed to it (one more lookup per sensor type while some subscription
+ * here could match a sensor topic, and a JSON parse only when one does), and the event channel
+ * is listened to only while some subscription could match a reading topic at all.
  * @module
  */
 import type { Logger } from 'pino';
@@ -31,6 +33,8 @@ export interface RouterOptions {
   retainRefused: (why: RetainRefusal) => void;
   /** Topic names and filters have at most this many levels (checked before they reach the router). */
   maxTopicLevels: number;
+  /** MQTT_SENSOR_TOPICS=on: the sensor types whose topics relay readings too (empty: /data only). */
+  sensorTopics?: readonly string[];
   metrics: Metrics;
   log: Logger;
 }
@@ -42,17 +46,23 @@ export class MqttRouter {
   readonly #feed: ReadingFeed;
   readonly #prefix: string;
   readonly #readingPattern: string[];
+  /** Per relayed sensor type: its name and the pattern of its topics. */
+  readonly #sensorPatterns: { sensor: string; pattern: string[] }[];
   readonly #metrics: Metrics;
   readonly #retainRefused: (why: RetainRefusal) => void;
   /** Subscriptions whose filter can match some reading topic: the event channel is listened to while > 0. */
   #readingSubscriptions = 0;
+  /** Of those, subscriptions whose filter can match some `{prefix}/{device_id}/{sensor}` topic. */
+  #sensorSubscriptions = 0;
   #subscriptions = 0;
   #unfeed: (() => void) | undefined;
 
   constructor(o: RouterOptions) {
     this.#feed = o.feed;
     this.#prefix = o.prefix.endsWith('/') ? o.prefix : o.prefix + '/';
-    this.#readingPattern = [...this.#prefix.slice(0, -1).split('/'), '+', 'data'];
+    const base = this.#prefix.slice(0, -1).split('/');
+    this.#readingPattern = [...base, '+', 'data'];
+    this.#sensorPatterns = (o.sensorTopics ?? []).map((sensor) => ({ sensor, pattern: [...base, '+', sensor] }));
     this.#retained = new RetainedStore(o.retained);
     this.#retainRefused = o.retainRefused;
     this.#index = new SubscriptionIndex(o.maxTopicLevels);
@@ -101,7 +111,7 @@ export class MqttRouter {
       if (group !== undefined) group.add(sub);
       else this.#index.add(sub);
       this.#subscriptions++;
-      if (this.#couldMatchReadings(filter)) this.#readingSubscriptionsChanged(+1);
+      this.#readingSubscriptionsChanged(filter, +1);
     }
     const shared = existing !== undefined ? existing.group !== undefined : parseShared(key) !== undefined;
     const rh = options.retainHandling;
@@ -179,9 +189,33 @@ export class MqttRouter {
     if (deviceId === undefined) return;
     const topic = `${this.#prefix}${deviceId}/data`;
     const targets = this.#index.match(topic);
-    if (targets.length === 0) return;
-    this.#deliver({ topic, payload: Buffer.from(json), qos: 1, retain: false }, targets);
+    if (targets.length > 0) this.#deliver({ topic, payload: Buffer.from(json), qos: 1, retain: false }, targets);
+    if (this.#sensorSubscriptions > 0) this.#relaySensors(json, deviceId);
   };
+
+  /**
+   * `{prefix}/{device_id}/{sensor}` for each sensor of the reading that some subscription here
+   * matches: the reading with `sensors` restricted to that one. Parsed only when one matches.
+   */
+  #relaySensors(json: string, deviceId: string): void {
+    let reading: { sensors?: Record<string, unknown> } | undefined;
+    for (const { sensor } of this.#sensorPatterns) {
+      const topic = `${this.#prefix}${deviceId}/${sensor}`;
+      const targets = this.#index.match(topic);
+      if (targets.length === 0) continue;
+      if (reading === undefined) {
+        try {
+          reading = JSON.parse(json) as { sensors?: Record<string, unknown> };
+        } catch {
+          return;
+        }
+      }
+      const value = reading.sensors?.[sensor];
+      if (value === undefined) continue;
+      const payload = Buffer.from(JSON.stringify({ ...reading, sensors: { [sensor]: value } }));
+      this.#deliver({ topic, payload, qos: 1, retain: false }, targets);
+    }
+  }
 
   #route(m: Message): void {
     if (expired(m)) return;
@@ -241,10 +275,14 @@ export class MqttRouter {
         this.#index.remove(group);
       }
     } else this.#index.remove(sub);
-    if (this.#couldMatchReadings(sub.filter)) this.#readingSubscriptionsChanged(-1);
+    this.#readingSubscriptionsChanged(sub.filter, -1);
   }
 
-  #readingSubscriptionsChanged(by: 1 | -1): void {
+  /** Counts a subscription that comes or goes, if it can match a reading topic; listens to the events while any does. */
+  #readingSubscriptionsChanged(filter: string, by: 1 | -1): void {
+    const sensors = this.#sensorPatterns.some((s) => couldMatch(filter, s.pattern));
+    if (sensors) this.#sensorSubscriptions += by;
+    if (!sensors && !couldMatch(filter, this.#readingPattern)) return;
     this.#readingSubscriptions += by;
     if (this.#readingSubscriptions > 0) this.#unfeed ??= this.#feed(this.#onReading);
     else if (this.#unfeed !== undefined) {
@@ -253,18 +291,18 @@ export class MqttRouter {
     }
   }
 
-  /** Whether some topic `{prefix}/{device_id}/data` matches `filter`. */
-  #couldMatchReadings(filter: string): boolean {
-    const f = filter.split('/');
-    const p = this.#readingPattern;
-    if (p[0]!.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-    for (let i = 0; i < f.length; i++) {
-      if (f[i] === '#') return true;
-      if (i >= p.length) return false;
-      if (f[i] !== '+' && p[i] !== '+' && f[i] !== p[i]) return false;
-    }
-    return f.length === p.length;
+}
+
+/** Whether some topic of `pattern` (levels, `+` for any one) matches `filter`. */
+function couldMatch(filter: string, p: readonly string[]): boolean {
+  const f = filter.split('/');
+  if (p[0]!.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= p.length) return false;
+    if (f[i] !== '+' && p[i] !== '+' && f[i] !== p[i]) return false;
   }
+  return f.length === p.length;
 }
 
 function minQos(a: 0 | 1 | 2, b: 0 | 1 | 2): 0 | 1 | 2 {

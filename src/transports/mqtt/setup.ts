@@ -39,6 +39,8 @@ export interface MqttSetup {
   /** Accepted readings, for `{prefix}/{device_id}/data` subscribers. */
   feed: ReadingFeed;
   prefix: string;
+  /** MQTT_SENSOR_TOPICS=on: the sensor types also relayed on `{prefix}/{device_id}/{sensor}`. */
+  sensorTopics?: readonly string[];
   limits: MqttLimits;
   maxInFlightBytes: number;
   retained: RetainedLimits;
@@ -60,6 +62,7 @@ export function createMqttContext(o: MqttSetup): MqttContext {
     retained: o.retained,
     retainRefused: (why) => bounds.hit(RETAIN_BOUND[why][0], RETAIN_BOUND[why][1]),
     maxTopicLevels: o.limits.maxTopicLevels,
+    ...(o.sensorTopics ? { sensorTopics: o.sensorTopics } : {}),
     metrics: o.metrics,
     log: o.log,
   });
