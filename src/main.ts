@@ -10,6 +10,7 @@ import { isSingleExecutable, runPrimary } from './cli/cluster.ts';
 import { consume, ConsumeUsageError } from './cli/consume.ts';
 import { dlq } from './cli/dlq.ts';
 import { healthcheck } from './cli/healthcheck.ts';
+import { keys } from './cli/keys.ts';
 import { rejects } from './cli/rejects.ts';
 import { serve } from './cli/serve.ts';
 import { configuredSensorTypes } from './cli/sensor-types.ts';
@@ -98,6 +99,13 @@ async function main(argv: string[]): Promise<void> {
       } catch (err) {
         if (err instanceof ConsumeUsageError || err instanceof ConfigError) fail(err.message, 2);
         fail(`rejects failed: ${(err as Error).message}`, 1);
+      }
+    case 'keys':
+      try {
+        process.exit(await keys(config, args.rest, (line) => process.stdout.write(line + '\n')));
+      } catch (err) {
+        if (err instanceof ConsumeUsageError) fail(err.message, 2);
+        fail(`keys failed: ${(err as Error).message}`, 1);
       }
     default:
       fail(`unknown command "${args.command}" (see --help)`, 2);

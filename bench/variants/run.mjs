@@ -10,6 +10,10 @@
 //       (= node scripts/bundle.mjs && node bench/variants/run.mjs hardening)
 //       that bundle against this one, both AUTH_MODE=api-key and WORKERS=1: what the identity
 //       checks and budgets of issue 16 cost per reading (goal: within 5 %)
+//   npm run bench:device-auth (= node scripts/bundle.mjs && node bench/variants/run.mjs device-auth)
+//       AUTH_MODE=api-key with keys registered here, against keys this server never issued, verified
+//       by a DEVICE_AUTH_URL service (in this process) once per key and then cached: the cost of
+//       DEVICE_AUTH_URL with a warm cache (goal: within 10 %); WORKERS=1 for both
 //   npm run bench:fleet     (= node scripts/bundle.mjs && node bench/variants/run.mjs fleet)
 //       DEVICE_STATE=off and QUALITY_CHECKS=off, readings without seq, against both on with every
 //       reading carrying seq (issue 9); WORKERS=1 for both
@@ -40,15 +44,15 @@ import { runClient } from '../mqtt/clients.mjs';
 import { issues as mqttIssues } from '../mqtt/report.mjs';
 import { DISCONNECT, mqttConnect } from '../mqtt/wire.mjs';
 import { CpuWindow, listeners, processTree } from '../ws/procstat.mjs';
-import { registerDevices } from './devices.mjs';
+import { foreignDevices, registerDevices, startVerifier } from './devices.mjs';
 import { printRun, printSummary, resultsSection } from './report.mjs';
 
 const HTTP_DIR = path.join(ROOT, 'bench/http');
 
 // ------------------------------------------------------------------------------------ settings
 const WHICH = process.argv[2];
-if (WHICH !== 'workers' && WHICH !== 'auth' && WHICH !== 'fleet' && WHICH !== 'hardening') {
-  console.error('usage: node bench/variants/run.mjs workers|auth|fleet|hardening   (npm run bench:workers, bench:auth, bench:fleet, bench:hardening)');
+if (!['workers', 'auth', 'device-auth', 'fleet', 'hardening'].includes(WHICH)) {
+  console.error('usage: node bench/variants/run.mjs workers|auth|device-auth|fleet|hardening   (npm run bench:workers, bench:auth, bench:device-auth, bench:fleet, bench:hardening)');
   process.exit(2);
 }
 const BASELINE_DIST = process.env.BENCH_BASELINE_DIST;
@@ -99,6 +103,17 @@ const COMPARISONS = {
     mqttDevicesPerConn: 1,
     target: 0.85, // issue 6: within 15 % of no auth
   },
+  'device-auth': {
+    npm: 'bench:device-auth',
+    title: '## Keys verified by DEVICE_AUTH_URL (warm cache) against keys held here (bench/variants)',
+    a: { id: 'local', label: 'keys held here', env: { AUTH_MODE: 'api-key', WORKERS: '1' }, procs: 1 },
+    // DEVICE_AUTH_URL is filled in by main() once the verifier listens
+    b: { id: 'verified', label: 'DEVICE_AUTH_URL', env: { AUTH_MODE: 'api-key', WORKERS: '1' }, procs: 1, foreignKeys: true },
+    ratio: 'DEVICE_AUTH_URL / held here',
+    keyed: true,
+    mqttDevicesPerConn: 1,
+    target: 0.9, // within 10 % of keys held here
+  },
   hardening: {
     npm: 'bench:hardening',
     title: '## Hardening against the build before it, both AUTH_MODE=api-key (bench/variants, issue 16)',
@@ -132,6 +147,9 @@ const ALL_SCENARIOS = [
 const SCENARIOS = pickScenarios(ALL_SCENARIOS);
 
 installCleanup();
+
+/** The DEVICE_AUTH_URL service of bench:device-auth (started in main). */
+let verifier;
 
 // ------------------------------------------------------------------------------------ server
 /** Base environment of the server under test; the variant's settings go on top. */
@@ -307,7 +325,7 @@ async function runOnce({ round, scenario, variant, order, rd, tmp }) {
       const n = scenario.kind === 'http' ? AUTH_DEVICES : scenario.connections;
       const ids = Array.from({ length: n }, (_, i) => (scenario.kind === 'http' ? `${prefix}-d${i}` : `${prefix}-c${i}`));
       keysFile = path.join(tmp, `${tag}.keys`);
-      reg = await registerDevices({ port: srv.port, token: adminToken, ids, file: keysFile });
+      reg = variant.foreignKeys ? foreignDevices({ ids, file: keysFile, verifier }) : await registerDevices({ port: srv.port, token: adminToken, ids, file: keysFile });
     }
     const t0 = performance.now();
     const r = scenario.kind === 'http' ? await httpRun({ scenario, variant, srv, rd, keysFile }) : await mqttRun({ scenario, variant, srv, rd, keysFile });
@@ -350,6 +368,10 @@ async function main() {
   console.log(`logs: ${tmp}`);
 
   const rd = await startRedis(tmp);
+  if (VARIANTS.some((v) => v.foreignKeys)) {
+    verifier = await startVerifier();
+    for (const v of VARIANTS) if (v.foreignKeys) v.env = { ...v.env, DEVICE_AUTH_URL: verifier.url };
+  }
   console.log(`redis-server ${machine.redis} on 127.0.0.1:${rd.port} (--save '' --appendonly no)\n`);
 
   const runs = [];
@@ -378,6 +400,8 @@ async function main() {
     writeSection(RESULTS, CMP.start, CMP.end, section);
     console.log(`\nwrote ${path.relative(ROOT, RESULTS)} (section ${CMP.start} … ${CMP.end})`);
   } else console.log(`\n${QUICK ? 'quick run: ' : ''}bench/RESULTS.md left unchanged (BENCH_WRITE_RESULTS=1 to write it)`);
+  if (verifier) console.log(`DEVICE_AUTH_URL service: ${verifier.calls} calls for ${ROUNDS * SCENARIOS.length} runs (one per device per run while cached)`);
+  verifier?.close();
   if (problems.length) process.exitCode = 1;
 }
 
@@ -388,6 +412,9 @@ function settingsText() {
     const sha = createHash('sha256').update(fs.readFileSync(BASELINE_DIST)).digest('hex').slice(0, 12);
     const hardening = `${both}, WORKERS=1, AUTH_MODE=api-key and ADMIN_TOKEN set for both; previous build: ${BASELINE_DIST} sha256:${sha}`;
     return `${hardening}; ${runsText()}`;
+  }
+  if (CMP.which === 'device-auth') {
+    return `${both}, WORKERS=1, AUTH_MODE=api-key and ADMIN_TOKEN set for both; "held here": keys registered through the admin API; "DEVICE_AUTH_URL": random keys this server never issued, verified by a DEVICE_AUTH_URL service in the bench process (defaults: DEVICE_AUTH_CACHE_S 60, so each key is asked about once, in the warm-up); ${runsText()}`;
   }
   const variants = CMP.which === 'workers' ? `${both}; WORKERS=1 (one process) and WORKERS=2 (a primary and 2 workers)` : `${both}, ${AUTH_WORKERS === undefined ? `WORKERS unset (the default: one per CPU, here ${CMP.a.procs} workers + the primary)` : `WORKERS=${AUTH_WORKERS}`} and ADMIN_TOKEN set for both; AUTH_MODE=none and AUTH_MODE=api-key`;
   return `${variants}; ${runsText()}`;

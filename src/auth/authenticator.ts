@@ -3,12 +3,17 @@
  * username + password) into an Identity or a refusal, for every transport alike. Verified
  * credentials are cached briefly, and forgotten at once on every instance when their key is
  * revoked or rotated (the store's events), so the hot path rarely waits for Redis.
+ *
+ * Which credential goes where: a key of this server (`nbk_…`) is looked up in the key store only;
+ * any other key in the key store (keys imported from elsewhere), then with DEVICE_AUTH_URL; a
+ * bearer token is verified here when a JWT key is configured, else with DEVICE_AUTH_URL.
  * @module
  */
 import { LRUCache } from 'lru-cache';
 import { type IngestError, QueueUnavailableError, UnauthenticatedError } from '../core/errors.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-key.ts';
 import { ANONYMOUS, type Identity, type IssuedIdentity, type Role } from './identity.ts';
+import type { CredentialKind, DeviceAuthClient } from './device-auth.ts';
 import type { JwtVerifier } from './jwt.ts';
 import type { KeyEventListener, KeyStore } from './key-store.ts';
 
@@ -20,6 +25,11 @@ const KEY_CACHE_MS = 30_000;
 const MAX_CACHED = 100_000;
 /** How far ahead of this clock a credential's issue time may be (the issuer's clock may run ahead). */
 const CLOCK_SKEW_MS = 60_000;
+/** Shortest and longest API key accepted from elsewhere (ours are 47 characters): `keys import` holds the same bounds. */
+export const MIN_FOREIGN_KEY_LENGTH = 16;
+export const MAX_FOREIGN_KEY_LENGTH = 1024;
+/** A compact JWS: three base64url parts. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface Credentials {
   apiKey?: string | undefined;
@@ -46,6 +56,8 @@ export class Authenticator {
     private readonly jwt: JwtVerifier | undefined,
     /** Entries per cache (tests make it small). */
     maxCached = MAX_CACHED,
+    /** DEVICE_AUTH_URL's client, when set. */
+    private readonly external?: DeviceAuthClient,
   ) {
     this.#keys = new LRUCache({ max: maxCached });
     this.#tokens = new LRUCache({ max: maxCached });
@@ -89,11 +101,12 @@ export class Authenticator {
     const now = Date.now();
     const allowKey = this.mode === 'api-key' || this.mode === 'any';
     if (c.apiKey && allowKey) {
-      if (!looksLikeApiKey(c.apiKey)) return undefined;
       const hit = this.#keys.get(hashApiKey(c.apiKey));
-      return hit && hit.until > now ? hit.identity : undefined;
+      if (hit && hit.until > now) return hit.identity;
+      return looksLikeApiKey(c.apiKey) ? undefined : this.external?.cached('api-key', c.apiKey);
     }
     if (c.bearer && (this.mode === 'jwt' || this.mode === 'any')) {
+      if (!this.jwt) return this.external?.cached('token', c.bearer);
       const hit = this.#tokens.get(c.bearer);
       return hit && hit.until > now ? hit.identity : undefined;
     }
@@ -105,7 +118,7 @@ export class Authenticator {
     if (this.mode === 'none') return ANONYMOUS;
     if (!username || !password || password.length === 0) return new UnauthenticatedError(`missing credentials: username = device id, password = ${this.#expected()}`);
     const secret = password.toString('utf8');
-    const who = looksLikeApiKey(secret) ? await this.authenticate({ apiKey: secret }) : await this.authenticate({ bearer: secret });
+    const who = await this.authenticate(kindOf(secret) === 'api-key' ? { apiKey: secret } : { bearer: secret });
     if (!('role' in who)) return who;
     if (who.id !== username) return new UnauthenticatedError('username is not the identity of these credentials');
     return who;
@@ -116,7 +129,8 @@ export class Authenticator {
   }
 
   async #fromKey(key: string): Promise<Identity | IngestError> {
-    if (!looksLikeApiKey(key)) return new UnauthenticatedError('invalid API key');
+    const ours = looksLikeApiKey(key);
+    if (!ours && (key.length < MIN_FOREIGN_KEY_LENGTH || key.length > MAX_FOREIGN_KEY_LENGTH)) return new UnauthenticatedError('invalid API key');
     const hash = hashApiKey(key);
     const now = Date.now();
     const hit = this.#keys.get(hash);
@@ -129,6 +143,7 @@ export class Authenticator {
     }
     if (!record) {
       this.#keys.delete(hash);
+      if (!ours && this.external) return this.external.check('api-key', key);
       return new UnauthenticatedError('invalid or revoked API key');
     }
     const identity: Identity = { id: record.id, role: record.role, via: 'api-key' };
@@ -138,9 +153,9 @@ export class Authenticator {
 
   async #fromToken(token: string): Promise<Identity | IngestError> {
     const now = Date.now();
+    if (!this.jwt) return this.external ? this.external.check('token', token) : new UnauthenticatedError('JWT verification is not configured');
     const hit = this.#tokens.get(token);
     if (hit && hit.until > now) return hit.identity;
-    if (!this.jwt) return new UnauthenticatedError('JWT verification is not configured');
     const v = await this.jwt.verify(token);
     if (typeof v === 'string') return new UnauthenticatedError(v);
     const refused = await this.checkIssued(v, 'token');
@@ -175,6 +190,7 @@ export class Authenticator {
   }
 
   #forget(id: string, revoked: boolean): void {
+    this.external?.forget(id);
     if (id === '*') {
       this.#keys.clear();
       this.#tokens.clear();
@@ -201,6 +217,11 @@ export class Authenticator {
   async revoke(id: string): Promise<boolean> {
     return this.store.revoke(id);
   }
+}
+
+/** How an MQTT password is read: a compact JWS is a token, anything else (ours or a key from elsewhere) an API key. */
+export function kindOf(secret: string): CredentialKind {
+  return !looksLikeApiKey(secret) && JWT_SHAPE.test(secret) ? 'token' : 'api-key';
 }
 
 /** `Authorization: Bearer <token>` → the token. */

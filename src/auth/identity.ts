@@ -12,8 +12,8 @@ export interface Identity {
   /** The device id (role device) or the subscriber's name (role subscriber). */
   id: string;
   role: Role;
-  /** How it was proven: an API key, a JWT, a client certificate (MQTT over TLS), the admin token (live WebSocket only), or nothing (AUTH_MODE=none). */
-  via: 'api-key' | 'jwt' | 'mtls' | 'admin-token' | 'none';
+  /** How it was proven: an API key, a JWT, a client certificate (MQTT over TLS), the admin token (live WebSocket only), the DEVICE_AUTH_URL service, or nothing (AUTH_MODE=none). */
+  via: 'api-key' | 'jwt' | 'mtls' | 'admin-token' | 'device-auth' | 'none';
 }
 
 /** What a subscriber's id may be (admin API, JWT `sub`): no MQTT wildcards, no `/`, no spaces. */

@@ -1,7 +1,9 @@
 /**
  * JWT verification with `jose`: HS256 with JWT_SECRET, RS256/ES256 with a PEM public key
- * (JWT_PUBLIC_KEY_FILE) or a JSON Web Key Set file (JWT_JWKS_FILE). `sub` is the identity
- * (device id, or subscriber name with `"role":"subscriber"`), `exp` is required and honoured.
+ * (JWT_PUBLIC_KEY_FILE) or a JSON Web Key Set file (JWT_JWKS_FILE). The identity (device id, or
+ * subscriber name with `"role":"subscriber"`) is the first of JWT_DEVICE_CLAIM's claims the token
+ * has (`sub` by default; `deviceId,sub` for the platform's device-management tokens, which carry
+ * `deviceId` and no `sub`); `exp` is required and honoured.
  * Audience: with JWT_AUDIENCE set, `aud` must name it; without, a token that has an `aud` must
  * name this service (DEFAULT_AUDIENCE), so a token minted for another service of the platform is
  * not accepted here, while tokens without `aud` (the platform's device tokens) still are.
@@ -21,6 +23,8 @@ export interface JwtOptions {
   jwksFile?: string | undefined;
   issuer?: string | undefined;
   audience?: string | undefined;
+  /** Claims that may name the identity, in order (JWT_DEVICE_CLAIM); default ['sub']. */
+  identityClaims?: readonly string[] | undefined;
 }
 
 export interface VerifiedToken {
@@ -34,9 +38,11 @@ export class JwtVerifier {
   readonly #key: Uint8Array | KeyObject | JWTVerifyGetKey;
   readonly #algorithms: string[];
   readonly #opts: JwtOptions;
+  readonly #claims: readonly string[];
 
   constructor(o: JwtOptions) {
     this.#opts = o;
+    this.#claims = o.identityClaims?.length ? o.identityClaims : ['sub'];
     if (o.jwksFile) {
       this.#key = createLocalJWKSet(JSON.parse(readFileSync(o.jwksFile, 'utf8')));
       this.#algorithms = ['RS256', 'ES256'];
@@ -55,7 +61,7 @@ export class JwtVerifier {
     try {
       const { payload } = await jwtVerify(token, this.#key as Uint8Array, {
         algorithms: this.#algorithms,
-        requiredClaims: ['sub', 'exp'],
+        requiredClaims: ['exp'],
         ...(this.#opts.issuer ? { issuer: this.#opts.issuer } : {}),
         ...(this.#opts.audience ? { audience: this.#opts.audience } : {}),
       });
@@ -65,10 +71,13 @@ export class JwtVerifier {
       }
       const role = payload.role === undefined ? 'device' : payload.role;
       if (role !== 'device' && role !== 'subscriber') return 'token role must be "device" or "subscriber"';
-      const refused = identityIdRefusal(payload.sub, role, 'token subject');
+      const claim = this.#claims.find((c) => payload[c] !== undefined);
+      if (claim === undefined) return `token has no ${this.#claims.join(' or ')} claim naming its identity`;
+      const id = payload[claim];
+      const refused = identityIdRefusal(id, role, claim === 'sub' ? 'token subject' : `token claim ${claim}`);
       if (refused !== undefined) return refused;
       return {
-        identity: { id: payload.sub as string, role: role as Role, via: 'jwt' },
+        identity: { id: id as string, role: role as Role, via: 'jwt' },
         issuedAtMs: (payload.iat ?? 0) * 1000,
         expiresAtMs: payload.exp! * 1000,
       };

@@ -13,6 +13,7 @@ export const COMMANDS = {
   consume: 'consume <sink>: read the readings stream with a consumer group into a sink (postgres, alerts)',
   dlq: 'dlq list | dlq replay [id ...]: show dead-lettered entries, or append them to their stream again',
   rejects: 'rejects list | show <id> | replay: the quarantined (rejected) payloads; replay runs them through the pipeline again',
+  keys: 'keys import <file.json | ->: store API keys issued elsewhere ({"keys": [{"device_id", "key", "role"?}]}) hashed in the key store',
 } as const;
 export type Command = keyof typeof COMMANDS;
 

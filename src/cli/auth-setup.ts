@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { Authenticator } from '../auth/authenticator.ts';
+import { DeviceAuthClient } from '../auth/device-auth.ts';
 import { JwtVerifier } from '../auth/jwt.ts';
 import type { KeyStore } from '../auth/key-store.ts';
 import { FileKeyStore } from '../auth/stores/file-store.ts';
@@ -14,6 +15,7 @@ import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
 import { createRateLimiter } from '../auth/rate/setup.ts';
 import { queueBackendOf, rateLimitsOn } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import type { Metrics } from '../metrics/registry.ts';
 import { createRedis, reconnectWhenUnresponsive } from '../queue/redis/connection.ts';
 import { redisConnection } from './redis-connection.ts';
 
@@ -42,17 +44,68 @@ export function createLimiter(config: Config): RateLimiter | undefined {
   });
 }
 
-export function createAuth(config: Config, log: Logger): Authenticator {
+/** The key store next to the queue: Redis (shared by every instance), or a file with the embedded queue. */
+export function createKeyStore(config: Config): KeyStore {
   const connect = connector(config);
-  const store: KeyStore = connect ? new RedisKeyStore(connect, config.API_KEYS_KEY) : new FileKeyStore(config.API_KEYS_FILE);
+  return connect ? new RedisKeyStore(connect, config.API_KEYS_KEY) : new FileKeyStore(config.API_KEYS_FILE);
+}
+
+/** DEVICE_AUTH_URL's client, reporting to the metrics and (at most once a minute per reason) the log. */
+function createDeviceAuth(config: Config, log: Logger, metrics: Metrics | undefined): DeviceAuthClient | undefined {
+  if (!config.DEVICE_AUTH_URL) return undefined;
+  const logged = new Map<string, number>();
+  return new DeviceAuthClient(
+    {
+      url: config.DEVICE_AUTH_URL,
+      idFields: config.DEVICE_AUTH_ID_FIELD.split(','),
+      roleField: config.DEVICE_AUTH_ROLE_FIELD,
+      cacheMs: config.DEVICE_AUTH_CACHE_S * 1000,
+      negativeCacheMs: config.DEVICE_AUTH_NEGATIVE_CACHE_S * 1000,
+      timeoutMs: config.DEVICE_AUTH_TIMEOUT_MS,
+      maxPending: config.DEVICE_AUTH_MAX_PENDING,
+      breakerThreshold: config.DEVICE_AUTH_BREAKER_THRESHOLD,
+      breakerMs: config.DEVICE_AUTH_BREAKER_MS,
+      onFailure: config.DEVICE_AUTH_ON_FAILURE,
+      staleMs: config.DEVICE_AUTH_STALE_S * 1000,
+    },
+    {
+      call: (outcome, seconds) => metrics?.deviceAuthCall(outcome, seconds),
+      cache: (result) => metrics?.deviceAuthCache(result),
+      breaker: (to) => {
+        metrics?.deviceAuthBreaker(to !== 'closed');
+        if (to === 'open') log.error({ url: config.DEVICE_AUTH_URL }, 'DEVICE_AUTH_URL failing: its circuit breaker opened');
+        else if (to === 'closed') log.info({ url: config.DEVICE_AUTH_URL }, 'DEVICE_AUTH_URL answers again: its circuit breaker closed');
+      },
+      problem: (reason, status) => {
+        // one line per reason a minute: a failing service must not flood the log
+        const now = Date.now();
+        if ((logged.get(reason) ?? 0) > now - 60_000) return;
+        if (logged.size > 100) logged.clear();
+        logged.set(reason, now);
+        log.warn({ url: config.DEVICE_AUTH_URL, reason, status }, 'DEVICE_AUTH_URL check failed');
+      },
+    },
+  );
+}
+
+export function createAuth(config: Config, log: Logger, metrics?: Metrics): Authenticator {
+  const store = createKeyStore(config);
+  const localJwt = Boolean(config.JWT_SECRET || config.JWT_PUBLIC_KEY_FILE || config.JWT_JWKS_FILE);
   const jwt =
-    config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any'
-      ? new JwtVerifier({ secret: config.JWT_SECRET, publicKeyFile: config.JWT_PUBLIC_KEY_FILE, jwksFile: config.JWT_JWKS_FILE, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE })
+    (config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any') && localJwt
+      ? new JwtVerifier({
+          secret: config.JWT_SECRET,
+          publicKeyFile: config.JWT_PUBLIC_KEY_FILE,
+          jwksFile: config.JWT_JWKS_FILE,
+          issuer: config.JWT_ISSUER,
+          audience: config.JWT_AUDIENCE,
+          identityClaims: config.JWT_DEVICE_CLAIM.split(','),
+        })
       : undefined;
   if (config.AUTH_MODE === 'none') {
     log.warn('AUTH_MODE=none: anyone who reaches the ports may write any device\'s readings; set AUTH_MODE=api-key, jwt or any before exposing this server');
   } else if (!config.ADMIN_TOKEN) {
     log.warn({ auth_mode: config.AUTH_MODE }, 'ADMIN_TOKEN is not set: the admin API is off, so no API key can be registered here');
   }
-  return new Authenticator(config.AUTH_MODE, store, jwt);
+  return new Authenticator(config.AUTH_MODE, store, jwt, undefined, createDeviceAuth(config, log, metrics));
 }

@@ -80,7 +80,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     pipelineOptions(config),
   );
   pipelineRef = pipeline;
-  const auth = createAuth(config, log);
+  const auth = createAuth(config, log, metrics);
   const limiter = createLimiter(config);
   // with --workers: the primary serves METRICS_PORT and forwards signals; SIGTERM when it is gone
   const link = workerLink(() => process.kill(process.pid, 'SIGTERM'));

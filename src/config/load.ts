@@ -72,8 +72,11 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) {
     throw new ConfigError('TLS_CERT_FILE', 'invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
-  if ((config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any') && !config.JWT_SECRET && !config.JWT_PUBLIC_KEY_FILE && !config.JWT_JWKS_FILE) {
-    throw new ConfigError('AUTH_MODE', `invalid configuration: AUTH_MODE=${config.AUTH_MODE} needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE`);
+  if ((config.AUTH_MODE === 'jwt' || config.AUTH_MODE === 'any') && !config.JWT_SECRET && !config.JWT_PUBLIC_KEY_FILE && !config.JWT_JWKS_FILE && !config.DEVICE_AUTH_URL) {
+    throw new ConfigError('AUTH_MODE', `invalid configuration: AUTH_MODE=${config.AUTH_MODE} needs JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or DEVICE_AUTH_URL`);
+  }
+  if (config.DEVICE_AUTH_URL && config.AUTH_MODE === 'none') {
+    throw new ConfigError('DEVICE_AUTH_URL', 'invalid configuration: DEVICE_AUTH_URL needs AUTH_MODE api-key, jwt or any (with AUTH_MODE=none nothing is checked)');
   }
   if (config.MQTT_TLS_CLIENT_CERT !== 'off' && !config.MQTT_TLS_CA_FILE) {
     throw new ConfigError('MQTT_TLS_CLIENT_CERT', `invalid configuration: MQTT_TLS_CLIENT_CERT=${config.MQTT_TLS_CLIENT_CERT} needs MQTT_TLS_CA_FILE`);

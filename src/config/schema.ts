@@ -43,6 +43,10 @@ export const ConfigSchema = Type.Object({
     description: 'Client certificates on MQTT over TLS (mTLS): a verified certificate\'s subject CN is the device identity',
   }),
   MQTT_TOPIC_PREFIX: Type.String({ pattern: '^[^#+\\s]+$', default: 'neurobuild/sensors', description: 'Sensor topics are {prefix}/{device_id}/data|status|<sensor type> (ld2410, pir, mq134 and those of SENSOR_TYPES_DIR)' }),
+  MQTT_SENSOR_TOPICS: Type.Union([Type.Literal('off'), Type.Literal('on')], {
+    default: 'off',
+    description: 'on: each accepted reading is also relayed on {prefix}/{device_id}/{sensor} for each sensor it carries (the reading with only that sensor), as the previous ingest service\'s dashboards subscribe (+/pir); a {prefix}/# subscriber then gets each reading once per sensor besides /data',
+  }),
   MQTT_TOPIC_ALIAS_MAXIMUM: Type.Integer({ minimum: 0, maximum: 65_535, default: 64, description: 'Topic aliases a v5 client may set per connection (announced in CONNACK; 0 turns them off)' }),
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
   MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),
@@ -161,6 +165,26 @@ export const ConfigSchema = Type.Object({
   JWT_JWKS_FILE: optionalString('JSON Web Key Set file for RS256 / ES256 JWTs'),
   JWT_ISSUER: optionalString('Required `iss` of JWTs, when set'),
   JWT_AUDIENCE: optionalString('Required `aud` of JWTs; unset, a token with an `aud` must name neurobuild-ingest (tokens without `aud` are accepted)'),
+  JWT_DEVICE_CLAIM: Type.String({
+    pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}(,[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$',
+    default: 'sub',
+    description: 'The JWT claim that names the identity, or an ordered comma-separated list of claims (the first one present wins): deviceId,sub admits the tokens of the platform\'s device-management service and this server\'s own',
+  }),
+  // credentials verified by another service (EMQX's HTTP authentication is the model): see docs/security.md
+  DEVICE_AUTH_URL: optionalString('HTTP(S) endpoint asked about credentials this server does not hold: API keys that are not its own and, without JWT_SECRET/JWT_PUBLIC_KEY_FILE/JWT_JWKS_FILE, bearer tokens (POST, the credential in the header the device used and in a JSON body); 2xx with the identity admits, 401/403 refuses', { pattern: '^https?://' }),
+  DEVICE_AUTH_ID_FIELD: Type.String({ pattern: '^[A-Za-z0-9_.]{1,64}(,[A-Za-z0-9_.]{1,64}){0,7}$', default: 'deviceId,device_id', description: 'Field of DEVICE_AUTH_URL\'s JSON answer that names the identity, or an ordered comma-separated list (dotted paths reach nested objects: device.deviceId)' }),
+  DEVICE_AUTH_ROLE_FIELD: Type.String({ pattern: '^[A-Za-z0-9_.]{1,64}$', default: 'role', description: 'Field of DEVICE_AUTH_URL\'s answer with the role ("device" or "subscriber"); absent, the identity is a device' }),
+  DEVICE_AUTH_CACHE_S: positive(60, 86_400, 'An admitted credential is not asked about again for this long (an admin revocation here forgets it at once on every instance)'),
+  DEVICE_AUTH_NEGATIVE_CACHE_S: Type.Integer({ minimum: 0, maximum: 86_400, default: 10, description: 'A refused credential is refused without asking again for this long (0: every attempt asks)' }),
+  DEVICE_AUTH_TIMEOUT_MS: positive(2000, 60_000, 'Longest wait for DEVICE_AUTH_URL\'s answer; past it the check counts as failed'),
+  DEVICE_AUTH_MAX_PENDING: positive(1000, 1_000_000, 'Distinct credentials being checked with DEVICE_AUTH_URL at once (checks of one credential share one call); past it a new one is refused as unavailable'),
+  DEVICE_AUTH_BREAKER_THRESHOLD: positive(5, 10_000, 'DEVICE_AUTH_URL checks failing in a row (timeout, 5xx, unreachable) that open its circuit breaker: checks then fail at once until a probe succeeds'),
+  DEVICE_AUTH_BREAKER_MS: positive(5000, 3_600_000, 'Time DEVICE_AUTH_URL\'s open breaker fails checks at once before one goes through as a probe'),
+  DEVICE_AUTH_ON_FAILURE: Type.Union([Type.Literal('refuse'), Type.Literal('stale')], {
+    default: 'refuse',
+    description: 'When DEVICE_AUTH_URL fails (timeout, 5xx, unreachable, breaker open): refuse (fail closed: HTTP/WS 503, MQTT CONNACK server unavailable) | stale (admit a credential it admitted within DEVICE_AUTH_STALE_S, refuse the rest)',
+  }),
+  DEVICE_AUTH_STALE_S: positive(3600, 604_800, 'With DEVICE_AUTH_ON_FAILURE=stale: how long after its last admission a credential is still admitted while DEVICE_AUTH_URL fails'),
   CIRCUIT_BREAKER_THRESHOLD: positive(5, 10_000, 'Queue batches failing in a row that open the circuit breaker: readings are then refused at once (HTTP 503, MQTT acks held) instead of waiting for Redis'),
   CIRCUIT_BREAKER_TIMEOUT_MS: positive(5000, 3_600_000, 'Time the open circuit breaker refuses readings before letting one through as a probe (success closes it)'),
 });

@@ -189,6 +189,35 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
   mqttGauge('mqtt_retained_messages', 'Retained MQTT messages held by this instance', (s) => s.retained);
   mqttGauge('mqtt_queued_bytes', 'Bytes of messages waiting in MQTT session queues (bounded by MQTT_OFFLINE_BYTES_BUDGET)', (s) => s.queuedBytes);
 
+  // DEVICE_AUTH_URL (credentials verified by another service)
+  const deviceAuthCalls = new client.Counter({
+    name: 'device_auth_calls_total',
+    help: 'Calls to DEVICE_AUTH_URL by outcome: admitted, refused (401/403 or a deny answer), failed (timeout, 5xx, unreachable, an unusable answer)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const deviceAuthSeconds = new client.Histogram({
+    name: 'device_auth_call_seconds',
+    help: 'Time DEVICE_AUTH_URL took to answer (or to fail)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const deviceAuthCache = new client.Counter({
+    name: 'device_auth_cache_total',
+    help: 'Checks of credentials held by DEVICE_AUTH_URL: answered from the cache (hit, negative_hit), by a stale admission while it fails (stale), by joining a call in progress (shared), or needing a call (miss)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  let deviceAuthBreaker = 0;
+  new client.Gauge({
+    name: 'device_auth_breaker_open',
+    help: '1 while the circuit breaker in front of DEVICE_AUTH_URL fails checks at once (open or half-open)',
+    registers: [registry],
+    collect() {
+      this.set(deviceAuthBreaker);
+    },
+  });
+
   const errorChildren = new Map<string, { inc(): void }>();
   const ingestLatency = latency.labels({ operation: 'ingest' });
   const appendLatency = latency.labels({ operation: 'queue_append' });
@@ -249,6 +278,16 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
     mqttBoundHit(bound: string): void {
       mqttBounds.inc({ bound });
+    },
+    deviceAuthCall(outcome: string, seconds: number): void {
+      deviceAuthCalls.inc({ outcome });
+      deviceAuthSeconds.observe(seconds);
+    },
+    deviceAuthCache(result: string): void {
+      deviceAuthCache.inc({ result });
+    },
+    deviceAuthBreaker(open: boolean): void {
+      deviceAuthBreaker = open ? 1 : 0;
     },
     /** Where the MQTT gauges and message counters are read from at scrape time. */
     mqttSource(snapshot: () => MqttSnapshot): void {

@@ -60,10 +60,17 @@ test('auth - AUTH_MODE=jwt with an RS256 PEM key and with an ES256 JWKS file; AP
   }
 });
 
-test('auth - AUTH_MODE=none warns at start; jwt without a key is refused at start (exit 2)', async () => {
+test('auth - AUTH_MODE=none warns at start; jwt without a key, DEVICE_AUTH_URL without auth or not http(s) are refused at start (exit 2)', async () => {
   const s = await start({});
   expect(s.logs.some((l) => l.level === 40 && String(l.msg).startsWith('AUTH_MODE=none'))).toBe(true);
   const r = spawnSync('node', [BUNDLE], { env: { PATH: process.env.PATH ?? '', AUTH_MODE: 'jwt', PORT: '0' }, encoding: 'utf8', timeout: 10_000 });
   expect(r.status).toBe(2);
-  expect(r.stderr).toContain('AUTH_MODE=jwt needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE');
+  expect(r.stderr).toContain('AUTH_MODE=jwt needs JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or DEVICE_AUTH_URL');
+  // DEVICE_AUTH_URL with nothing to check, or not a URL: refused at start too
+  const none = spawnSync('node', [BUNDLE], { env: { PATH: process.env.PATH ?? '', DEVICE_AUTH_URL: 'http://127.0.0.1:9/verify', PORT: '0' }, encoding: 'utf8', timeout: 10_000 });
+  expect(none.status).toBe(2);
+  expect(none.stderr).toContain('DEVICE_AUTH_URL needs AUTH_MODE api-key, jwt or any');
+  const notUrl = spawnSync('node', [BUNDLE], { env: { PATH: process.env.PATH ?? '', AUTH_MODE: 'api-key', DEVICE_AUTH_URL: 'ftp://x', PORT: '0' }, encoding: 'utf8', timeout: 10_000 });
+  expect(notUrl.status).toBe(2);
+  expect(notUrl.stderr).toContain('DEVICE_AUTH_URL');
 });

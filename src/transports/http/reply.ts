@@ -22,6 +22,7 @@ export const httpStatus: Record<ErrorCode, string> = {
   INGEST_ERR_SHUTTING_DOWN: '503 Service Unavailable',
   INGEST_ERR_TOO_MANY_CONNECTIONS: '503 Service Unavailable',
   INGEST_ERR_UNAUTHENTICATED: '401 Unauthorized',
+  INGEST_ERR_AUTH_UNAVAILABLE: '503 Service Unavailable',
   INGEST_ERR_FORBIDDEN: '403 Forbidden',
   INGEST_ERR_RATE_LIMITED: '429 Too Many Requests',
   INGEST_ERR_INTERNAL: '500 Internal Server Error',

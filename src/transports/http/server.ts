@@ -11,7 +11,7 @@ import type { Transport } from '../transport.ts';
 import { type CertificateInfo, UwsListener, type UwsTls } from '../uws-listener.ts';
 import type { HttpContext } from './context.ts';
 import { httpStatus, Reply } from './reply.ts';
-import { getDevice, registerDevice, revokeDevice, rotateKey } from './routes/admin.ts';
+import { getDevice, importKeysRoute, registerDevice, revokeDevice, rotateKey } from './routes/admin.ts';
 import { batch } from './routes/batch.ts';
 import { consoleConfig, consoleFile, consolePage } from './routes/console.ts';
 import { deviceList, deviceStats } from './routes/devices.ts';
@@ -40,6 +40,7 @@ export function apiRoutes(ctx: HttpContext): Route[] {
     { method: 'get', path: '/api/v1/devices/:id/stats', handler: deviceStats(ctx) },
     { method: 'get', path: '/api/v1/queue/status', handler: operatorOnly(ctx, queueStatus(ctx)) },
     { method: 'post', path: '/api/v1/admin/devices', handler: registerDevice(ctx) },
+    { method: 'post', path: '/api/v1/admin/keys/import', handler: importKeysRoute(ctx) },
     { method: 'post', path: '/api/v1/admin/devices/:id/rotate', handler: rotateKey(ctx) },
     { method: 'get', path: '/api/v1/admin/devices/:id', handler: getDevice(ctx) },
     { method: 'del', path: '/api/v1/admin/devices/:id', handler: revokeDevice(ctx) },

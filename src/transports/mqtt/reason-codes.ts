@@ -61,6 +61,7 @@ export const publishAnswer: Record<ErrorCode, Reason | typeof NO_ACK> = {
   INGEST_ERR_SHUTTING_DOWN: NO_ACK,
   INGEST_ERR_TOO_MANY_CONNECTIONS: NO_ACK,
   INGEST_ERR_UNAUTHENTICATED: Reason.notAuthorized,
+  INGEST_ERR_AUTH_UNAVAILABLE: NO_ACK,
   INGEST_ERR_FORBIDDEN: Reason.notAuthorized,
   INGEST_ERR_RATE_LIMITED: Reason.quotaExceeded,
   INGEST_ERR_INTERNAL: NO_ACK,

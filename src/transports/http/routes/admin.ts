@@ -1,11 +1,12 @@
 /**
  * The admin API (Authorization: Bearer <ADMIN_TOKEN>): register a device or subscriber and get
  * its API key (shown once), rotate it, revoke it (every instance forgets it within a second and
- * drops its live MQTT and WebSocket connections), look it up.
+ * drops its live MQTT and WebSocket connections), look it up, import keys issued elsewhere.
  * @module
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { identityIdRefusal } from '../../../auth/identity.ts';
+import { importKeys, parseKeyImport } from '../../../auth/key-import.ts';
 import { ErrorCode, IngestError } from '../../../core/errors.ts';
 import type { HttpContext } from '../context.ts';
 import { Reply } from '../reply.ts';
@@ -39,6 +40,35 @@ export function registerDevice(ctx: HttpContext) {
           const key = await ctx.auth.issueKey(id, role);
           ctx.log.info({ device_id: id, role }, 'admin: key issued');
           reply.json('201 Created', { message: 'Registered; the key is shown only now', device_id: id, role, api_key: key });
+        }).catch((err: unknown) => internalError(ctx, reply, err));
+      },
+      { access: 'admin' },
+    );
+}
+
+/**
+ * POST /api/v1/admin/keys/import {"keys": [{"device_id", "key", "role"?}]} → 200 with the count:
+ * keys issued elsewhere, stored hashed; each replaces its identity's key on every instance.
+ * Nothing is stored unless every entry is valid.
+ */
+export function importKeysRoute(ctx: HttpContext) {
+  return (res: HttpResponse, req: HttpRequest): void =>
+    receiveItem(
+      ctx,
+      res,
+      req,
+      (reply, item) => {
+        let doc: unknown;
+        try {
+          doc = JSON.parse(Buffer.from(item.payload).toString('utf8'));
+        } catch {
+          return refuse(ctx, reply, badRequest('body must be JSON: {"keys": [{"device_id", "key", "role"?}, ...]}'));
+        }
+        const entries = parseKeyImport(doc);
+        if (typeof entries === 'string') return refuse(ctx, reply, badRequest(entries));
+        importKeys(ctx.auth.store, entries).then((n) => {
+          ctx.log.info({ keys: n }, 'admin: keys imported');
+          reply.json('200 OK', { message: 'Imported', imported: n });
         }).catch((err: unknown) => internalError(ctx, reply, err));
       },
       { access: 'admin' },
