@@ -135,6 +135,9 @@ export class Authenticator {
     const now = Date.now();
     const hit = this.#keys.get(hash);
     if (hit && hit.until > now) return hit.identity;
+    // a key admitted by DEVICE_AUTH_URL lately: no key-store round trip
+    const admitted = ours ? undefined : this.external?.cached('api-key', key);
+    if (admitted !== undefined) return admitted;
     let record;
     try {
       record = await this.store.lookup(hash);
