@@ -9,7 +9,8 @@
 // Env knobs: BENCH_FANOUT_SUBSCRIBERS (1000), BENCH_FANOUT_READINGS (20000; 5000 with BENCH_QUICK=1),
 // BENCH_FANOUT_RATE readings/s (200), BENCH_FANOUT_RECEIVE_MAXIMUM (20), BENCH_FANOUT_SUB_PROCS
 // (2–4 by the subscriber count), BENCH_FANOUT_PUBLISHERS (10 connections), BENCH_FANOUT_WORKERS
-// (unset: the server's default), BENCH_ROUNDS (3; 1 with BENCH_QUICK=1), BENCH_WRITE_RESULTS (0|1).
+// (unset: the server's default), BENCH_FANOUT_FILTER (neurobuild/sensors/#), BENCH_FANOUT_SENSOR_TOPICS
+// (off|on: the server's MQTT_SENSOR_TOPICS), BENCH_ROUNDS (3; 1 with BENCH_QUICK=1), BENCH_WRITE_RESULTS (0|1).
 // See bench/README.md.
 //
 // Everything listens on and targets 127.0.0.1 (the subscribers connect from 127.0.<round>.x). Every
@@ -43,6 +44,8 @@ const RECEIVE_MAXIMUM = intEnv('BENCH_FANOUT_RECEIVE_MAXIMUM', 20, 1, 65_535);
 const SUB_PROCS = intEnv('BENCH_FANOUT_SUB_PROCS', Math.min(4, Math.max(2, Math.ceil(SUBSCRIBERS / 250))), 1, 16);
 const PUBLISHERS = intEnv('BENCH_FANOUT_PUBLISHERS', 10, 1, 1000);
 const WORKERS = process.env.BENCH_FANOUT_WORKERS ? intEnv('BENCH_FANOUT_WORKERS', 1, 1, 64) : undefined;
+const FILTER = process.env.BENCH_FANOUT_FILTER || 'neurobuild/sensors/#';
+const SENSOR_TOPICS = process.env.BENCH_FANOUT_SENSOR_TOPICS === 'on' ? 'on' : 'off';
 const INFLIGHT = 16;
 const DEVICES_PER_CONN = 10;
 const QUIET_MS = 5000; // delivery is over when no subscriber count moved for this long
@@ -57,7 +60,7 @@ async function startSubscribers(port, round, lifetimeS) {
   const per = Math.ceil(SUBSCRIBERS / SUB_PROCS);
   for (let k = 0, first = 0; first < SUBSCRIBERS; k++, first += per) {
     const n = Math.min(per, SUBSCRIBERS - first);
-    const args = ['--port', port, '--connections', n, '--first', first, '--receive-maximum', RECEIVE_MAXIMUM, '--expect', READINGS, '--local-address', `127.0.${1 + (round % 254)}.${2 + k}`, '--timeout', lifetimeS].map(String);
+    const args = ['--port', port, '--filter', FILTER, '--connections', n, '--first', first, '--receive-maximum', RECEIVE_MAXIMUM, '--expect', READINGS, '--local-address', `127.0.${1 + (round % 254)}.${2 + k}`, '--timeout', lifetimeS].map(String);
     const p = { waiters: [], cmd: `node bench/mqtt/fanout-subscribers.mjs ${args.join(' ')}` };
     let onReady;
     const ready = new Promise((r) => (onReady = r));
@@ -229,7 +232,7 @@ async function main() {
     let srv;
     let exit;
     try {
-      srv = await startTarget(OURS, { redisPort: rd.port, logFile, tmp, oursEnv: WORKERS ? { WORKERS: String(WORKERS) } : {} });
+      srv = await startTarget(OURS, { redisPort: rd.port, logFile, tmp, oursEnv: { ...(WORKERS ? { WORKERS: String(WORKERS) } : {}), MQTT_SENSOR_TOPICS: SENSOR_TOPICS } });
       const r = await fanoutRun(round, srv);
       runs.push(r);
       failures.push(...printFanoutRun(`[round ${round}/${ROUNDS}]`, tag, r));
@@ -245,9 +248,9 @@ async function main() {
   printFanoutSummary({ runs, failures, findings, logDir: tmp });
 
   const settings =
-    `${ROUNDS} round(s); ${SUBSCRIBERS} MQTT v5 subscribers (CONNECT with Receive Maximum ${RECEIVE_MAXIMUM}, SUBSCRIBE neurobuild/sensors/# QoS 1, every PUBLISH PUBACKed) in ${SUB_PROCS} processes; ` +
+    `${ROUNDS} round(s); ${SUBSCRIBERS} MQTT v5 subscribers (CONNECT with Receive Maximum ${RECEIVE_MAXIMUM}, SUBSCRIBE ${FILTER} QoS 1, every PUBLISH PUBACKed) in ${SUB_PROCS} processes; ` +
     `${READINGS} readings published at ${RATE}/s, QoS 1, from ${PUBLISHERS} MQTT 3.1.1 connections (${DEVICES_PER_CONN} devices each, ${INFLIGHT} in flight at most); ` +
-    `ours: defaults, RATE_LIMIT=off, LOG_LEVEL=warn, ${WORKERS ? `WORKERS=${WORKERS}` : 'WORKERS unset (one per CPU)'}; Redis FLUSHALL and a fresh server per round; delivery over when every subscriber has every reading or nothing moved for ${QUIET_MS / 1000} s`;
+    `ours: defaults, MQTT_SENSOR_TOPICS=${SENSOR_TOPICS}, RATE_LIMIT=off, LOG_LEVEL=warn, ${WORKERS ? `WORKERS=${WORKERS}` : 'WORKERS unset (one per CPU)'}; Redis FLUSHALL and a fresh server per round; delivery over when every subscriber has every reading or nothing moved for ${QUIET_MS / 1000} s`;
   fs.writeFileSync(path.join(tmp, 'results.json'), JSON.stringify({ machine, bundle, command, settings, runs, findings, failures }, null, 1));
   console.log(`raw figures: ${path.join(tmp, 'results.json')}`);
   const finishedAt = new Date();
