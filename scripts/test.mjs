@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The whole test suite in one command: makes sure redis-server, mosquitto and its clients and
-// PostgreSQL are there (installing Debian's packages when root), bundles the server, type-checks, lints (eslint.config.js), runs `bun test`, and ends
+// The whole test suite in one command: makes sure redis-server, mosquitto and its clients,
+// PostgreSQL and InfluxDB are there (installing Debian's packages when root), bundles the server, type-checks, lints (eslint.config.js), runs `bun test`, and ends
 // with the plain line "N passed, N failed" that CI reads.
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -16,8 +16,9 @@ const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clien
  * Installed too when root; without them (not root) the tests that need them are skipped, saying why.
  * chromium: Debian's, for the console's browser test (playwright-core drives it; no browser is downloaded).
  * python3-paho-mqtt: Python's paho client for the MQTT 3.1.1/5 interop test (test/integration/mqtt-paho.test.ts).
+ * influxdb: InfluxDB 1.x (1.6.7 on Debian 12) for the consume influx tests (test/integration/influx-sink.test.ts).
  */
-const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium', paho: 'python3-paho-mqtt' };
+const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium', paho: 'python3-paho-mqtt', influxd: 'influxdb' };
 
 function ensurePackages() {
   const lacking = (table) => Object.entries(table).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
@@ -39,8 +40,8 @@ function ensurePackages() {
       process.exit(1);
     }
   }
-  // the packages start system services on 6379, 1883 and 5432; the tests start their own servers
-  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; true']);
+  // the packages start system services on 6379, 1883, 5432 and 8086; the tests start their own servers
+  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; service influxdb stop >/dev/null 2>&1; true']);
 }
 
 function step(name, cmd, args) {

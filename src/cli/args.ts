@@ -10,7 +10,7 @@ import { flagName, settingSchemas } from '../config/schema.ts';
 export const COMMANDS = {
   serve: 'Run the ingestion server (default)',
   healthcheck: 'GET /health on 127.0.0.1:PORT; exit 0 when it answers 200 (container HEALTHCHECK)',
-  consume: 'consume <sink>: read the readings stream with a consumer group into a sink (postgres, alerts)',
+  consume: 'consume <sink>: read the readings stream with a consumer group into a sink (postgres, alerts, influx)',
   dlq: 'dlq list | dlq replay [id ...]: show dead-lettered entries, or append them to their stream again',
   rejects: 'rejects list | show <id> | replay: the quarantined (rejected) payloads; replay runs them through the pipeline again',
   keys: 'keys import <file.json | ->: store API keys issued elsewhere ({"keys": [{"device_id", "key", "role"?}]}) hashed in the key store',

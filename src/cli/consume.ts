@@ -47,6 +47,7 @@ export async function consume(config: Config, log: Logger, sinks: Record<string,
       retryBaseMs: config.RETRY_DELAY_MS,
       claimIdleMs: config.CONSUMER_CLAIM_IDLE_MS,
       startId: '0',
+      lingerMs: instance.lingerMs ?? 0,
     },
     instance.handle,
     {

@@ -133,6 +133,16 @@ export const ConfigSchema = Type.Object({
   ALERT_WEBHOOK_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 3, description: 'consume alerts: webhook attempts after the first (5xx, 408, 429, timeouts, network errors) before the alert is logged and counted as not delivered' }),
   ALERT_WEBHOOK_RETRY_MS: positive(1000, 600_000, 'consume alerts: first webhook retry delay, doubled per attempt (at most 60 s)'),
   ALERT_WEBHOOK_TIMEOUT_MS: positive(5000, 600_000, 'consume alerts: longest wait for the webhook\'s answer per attempt'),
+  // consume influx: the platform's time-series storage (InfluxDB line protocol)
+  INFLUX_URL: optionalString('consume influx: InfluxDB base URL, e.g. http://influxdb:8086', { pattern: '^https?://' }),
+  INFLUX_API: Type.Union([Type.Literal('v2'), Type.Literal('v1')], { default: 'v2', description: 'consume influx: v2 = POST /api/v2/write?org&bucket (InfluxDB 2.x, 1.8+); v1 = POST /write?db (InfluxDB 1.x, e.g. Debian 12\'s 1.6.7)' }),
+  INFLUX_ORG: optionalString('consume influx: organization of the bucket (v2; required there)'),
+  INFLUX_BUCKET: Type.String({ minLength: 1, maxLength: 255, default: 'sensor_data', description: 'consume influx: bucket (v2) or database (v1) the points are written to' }),
+  INFLUX_TOKEN: optionalString('consume influx: v2: API token with write access to the bucket (required); v1: user:password (Basic authentication) or a token', { secret: true }),
+  INFLUX_BATCH_LINES: positive(5000, 1_000_000, 'consume influx: most lines (points) in one write request'),
+  INFLUX_BATCH_BYTES: positive(1_048_576, 100 * 1_048_576, 'consume influx: most bytes in one write request (a reading\'s lines are never split)'),
+  INFLUX_FLUSH_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000, description: 'consume influx: after a read of fewer than CONSUMER_BATCH_SIZE entries, entries are gathered this long before the write (0: each read is written at once)' }),
+  INFLUX_TIMEOUT_MS: positive(10_000, 600_000, 'consume influx: longest wait for InfluxDB\'s answer to a write; then it is tried again'),
 
   SENSOR_TYPES_DIR: optionalString('Directory of <name>.json files, each the JSON Schema of one more sensor type\'s object (see docs/sensor-types.md); read at start, other files ignored'),
   DEDUPE_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: 'A reading with the same (device_id, seq) — or (device_id, timestamp) when it has no seq — in the same window of device time is a duplicate, recognised for two windows after that window was last written (0 disables)' }),

@@ -56,9 +56,10 @@ export class GroupReader {
     return entries.map((e) => toEntry(e, deliveries.get(e[0]) ?? 2));
   }
 
-  /** Up to `count` new entries, waiting up to blockMs for the first. */
-  async read(count: number): Promise<ConsumedEntry[]> {
-    const res = (await this.#redis.xreadgroup('GROUP', this.#o.group, this.#o.consumer, 'COUNT', count, 'BLOCK', this.#o.blockMs, 'STREAMS', this.#o.stream, '>')) as [string, RawEntry[]][] | null;
+  /** Up to `count` new entries, waiting up to `blockMs` (default: the reader's; at least 1 ms when given, BLOCK 0 being forever) for the first. */
+  async read(count: number, blockMs?: number): Promise<ConsumedEntry[]> {
+    const block = blockMs === undefined ? this.#o.blockMs : Math.max(1, blockMs);
+    const res = (await this.#redis.xreadgroup('GROUP', this.#o.group, this.#o.consumer, 'COUNT', count, 'BLOCK', block, 'STREAMS', this.#o.stream, '>')) as [string, RawEntry[]][] | null;
     return res?.[0]?.[1].map((e) => toEntry(e)) ?? [];
   }
 

@@ -7,5 +7,6 @@
  */
 export { type DeadLetter, deadLetter, listDeadLetters, replayDeadLetters } from './dead-letter.ts';
 export type { ConsumedEntry } from './entry.ts';
+export { FailedEntriesError } from './failed-entries.ts';
 export { type QueueMessage, RedisQueue, type RedisQueueOptions } from './redis-queue.ts';
 export { type BatchHandler, type ConsumerEvents, type ConsumerOptions, StreamConsumer } from './stream-consumer.ts';

@@ -6,6 +6,11 @@
  * left pending by a crashed consumer are claimed (XAUTOCLAIM) after `claimIdleMs`; `stop()`
  * finishes the batch in hand and returns.
  *
+ * A handler that proves some entries can never be handled throws a FailedEntriesError naming
+ * them: those go to the DLQ at once and the rest of the batch is acknowledged. With `lingerMs`,
+ * a read that returned less than a batch is followed by more reads until the batch is full or
+ * lingerMs passed (a sink's flush interval: fewer, larger writes at low rates).
+ *
  * Delivery is at least once: a consumer that dies after its handler wrote but before XACK
  * hands the batch to another consumer, so handlers must be idempotent (the PostgreSQL sink is,
  * on message_id + sensor_type).
@@ -15,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
 import { type ConsumedEntry, ensureGroup } from './entry.ts';
+import { FailedEntriesError } from './failed-entries.ts';
 import { GroupReader, retryPolicy } from './group-reader.ts';
 
 export interface ConsumerOptions {
@@ -35,9 +41,17 @@ export interface ConsumerOptions {
   claimIdleMs?: number;
   /** Where a new group starts: '$' = only new entries, '0' = the whole stream. @default '$' */
   startId?: string;
+  /**
+   * After a read that returned fewer than batchSize entries, keep reading for up to this long
+   * (from that read) to fill the batch; 0: hand over what each read returns. @default 0
+   */
+  lingerMs?: number;
 }
 
-/** Handles a batch; throwing fails the whole batch (it is retried, then split to find the failing entries). */
+/**
+ * Handles a batch; throwing fails the whole batch (it is retried, then split to find the failing
+ * entries), except a FailedEntriesError, which fails only the entries it names.
+ */
 export type BatchHandler = (entries: ConsumedEntry[]) => Promise<void>;
 
 export interface ConsumerEvents {
@@ -72,6 +86,7 @@ export class StreamConsumer {
       retryBaseMs: 200,
       claimIdleMs: 30_000,
       startId: '$',
+      lingerMs: 0,
       ...opts,
     };
     this.#handler = handler;
@@ -100,13 +115,33 @@ export class StreamConsumer {
   async #loop(): Promise<void> {
     while (!this.#stopping) {
       try {
-        const batch = (await this.#reader.claimed(this.#o.batchSize)) ?? (await this.#reader.read(this.#o.batchSize));
+        let batch = (await this.#reader.claimed(this.#o.batchSize)) ?? (await this.#reader.read(this.#o.batchSize));
+        if (batch.length > 0 && batch.length < this.#o.batchSize && this.#o.lingerMs > 0) batch = await this.#fill(batch);
         if (batch.length > 0) await this.#process(batch);
       } catch (err) {
         this.#events.onError?.(err);
         if (!this.#stopping) await sleep(500);
       }
     }
+  }
+
+  /** More reads into `batch` until it is full, lingerMs passed or stop() was called. */
+  async #fill(batch: ConsumedEntry[]): Promise<ConsumedEntry[]> {
+    const deadline = Date.now() + this.#o.lingerMs;
+    const out = [...batch];
+    while (out.length < this.#o.batchSize && !this.#stopping) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        // each wait at most blockMs, so that stop() is seen as soon as without lingering
+        out.push(...(await this.#reader.read(this.#o.batchSize - out.length, Math.ceil(Math.min(left, this.#o.blockMs)))));
+      } catch (err) {
+        // the entries in hand are pending with this consumer: handle them rather than leave them to a claim
+        this.#events.onError?.(err);
+        break;
+      }
+    }
+    return out;
   }
 
   /** Handler with retries; then one by one to find the entries that fail; those go to the DLQ. */
@@ -143,6 +178,14 @@ export class StreamConsumer {
         await this.#reader.ack(...entries.map((e) => e.id));
         return undefined;
       } catch (err) {
+        if (err instanceof FailedEntriesError && entries.some((e) => err.failed.has(e.id))) {
+          await this.#reader.ack(...entries.filter((e) => !err.failed.has(e.id)).map((e) => e.id));
+          for (const e of entries) {
+            const why = err.failed.get(e.id);
+            if (why !== undefined) await this.#dead(e, why, attempt + 1);
+          }
+          return undefined;
+        }
         last = err;
       }
     }

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
-import { type ConsumedEntry, listDeadLetters, RedisQueue, replayDeadLetters, StreamConsumer } from '../../src/consumer/index.ts';
+import { type ConsumedEntry, FailedEntriesError, listDeadLetters, RedisQueue, replayDeadLetters, StreamConsumer } from '../../src/consumer/index.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { BUNDLE } from '../helpers/spawn-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -120,6 +120,61 @@ describe('StreamConsumer', () => {
     await c.stop();
     expect(calls).toBe(0);
     expect((await listDeadLetters(client, DLQ))[0]!.error).toBe('entry data is not JSON');
+  });
+  test('consumer - a handler naming failed entries (FailedEntriesError): those go to the DLQ at once with their reasons, the rest is acknowledged, no retries', async () => {
+    const ids = await append(['a', 'bad1', 'b', 'bad2']);
+    let calls = 0;
+    const retries: number[] = [];
+    const c = new StreamConsumer(redis.client(), opts('c1'), async (batch) => {
+      calls++;
+      const failed = new Map(batch.filter((e) => e.reading!.device_id.startsWith('bad')).map((e) => [e.id, `refused ${e.reading!.device_id}`]));
+      if (failed.size > 0) throw new FailedEntriesError(failed);
+    }, { onRetry: (_e, attempt) => retries.push(attempt) });
+    await c.start();
+    await waitFor(async () => (await client.xlen(DLQ)) === 2 && (await pendingCount('storage')) === 0, 5000, 'two dead letters, nothing pending');
+    await c.stop();
+    expect(calls).toBe(1);
+    expect(retries).toEqual([]);
+    const dead = await listDeadLetters(client, DLQ);
+    expect(dead.map((d) => [d.originalId, d.error, d.attempts])).toEqual([
+      [ids[1]!, 'refused bad1', 1],
+      [ids[3]!, 'refused bad2', 1],
+    ]);
+  });
+
+  test('consumer - a FailedEntriesError naming no entry of the batch is an ordinary failure (retried, then entry by entry)', async () => {
+    await append(['a']);
+    let calls = 0;
+    const c = new StreamConsumer(redis.client(), opts('c1'), async () => {
+      calls++;
+      throw new FailedEntriesError(new Map([['0-1', 'not in this batch']]));
+    });
+    await c.start();
+    await waitFor(async () => (await client.xlen(DLQ)) === 1, 5000, 'dead letter');
+    await c.stop();
+    expect(calls).toBe(3); // 1 + maxRetryAttempts
+    expect((await listDeadLetters(client, DLQ))[0]!.error).toBe('entry 0-1: not in this batch');
+  });
+
+  test('consumer - lingerMs: entries arriving one by one within the interval are handed over as one batch', async () => {
+    const batches: string[][] = [];
+    const c = new StreamConsumer(redis.client(), { ...opts('c1'), batchSize: 10, lingerMs: 1500 }, async (batch) => void batches.push(batch.map((e) => e.reading!.device_id)));
+    await c.start();
+    for (const d of ['a', 'b', 'c', 'd']) await append([d]);
+    await waitFor(() => batches.length > 0, 10_000, 'a batch');
+    await c.stop();
+    expect(batches).toEqual([['a', 'b', 'c', 'd']]);
+    expect(await pendingCount('storage')).toBe(0);
+  });
+
+  test('consumer - lingerMs: a full batch is handed over without waiting for the interval', async () => {
+    await append(['a', 'b', 'c', 'd', 'e']);
+    const batches: string[][] = [];
+    const c = new StreamConsumer(redis.client(), { ...opts('c1'), batchSize: 2, lingerMs: 600_000 }, async (batch) => void batches.push(batch.map((e) => e.reading!.device_id)));
+    await c.start();
+    await waitFor(() => batches.flat().length >= 4, 10_000, 'two full batches');
+    await c.stop();
+    expect(batches.slice(0, 2)).toEqual([['a', 'b'], ['c', 'd']]);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * What `neurobuild-ingest consume <sink>` runs: a sink turns batches of stream entries into
- * writes somewhere (PostgreSQL rows, alerts). The consume command owns the consumer group,
+ * writes somewhere (PostgreSQL rows, alerts, InfluxDB points). The consume command owns the consumer group,
  * retries, DLQ and shutdown; a sink only handles batches, idempotently (an entry can be
  * handed over twice when a consumer dies between its write and the acknowledgement).
  * @module
@@ -19,6 +19,8 @@ export class SinkConfigError extends Error {
 export interface SinkInstance {
   handle: BatchHandler;
   close(): Promise<void>;
+  /** How long the consumer gathers entries into one batch after a short read (the sink's flush interval); unset: no gathering. */
+  lingerMs?: number;
 }
 
 export interface Sink {
