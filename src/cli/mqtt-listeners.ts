@@ -10,6 +10,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { ownerOf, ROLES } from '../auth/identity.ts';
 import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
 import type { AddressLimit } from '../transports/address-limit.ts';
+import type { ClientAddress } from '../transports/client-address/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { Pipeline } from '../core/pipeline.ts';
 import type { DeviceTracker } from '../core/fleet/device-tracker.ts';
@@ -29,6 +30,8 @@ export interface MqttParts {
   auth: Authenticator;
   limiter: RateLimiter | undefined;
   perAddress: AddressLimit;
+  /** Who a connection's client is (TRUSTED_PROXIES): the listeners read it through this. */
+  addresses: ClientAddress;
   pipeline: Pipeline;
   backend: QueueBackend;
   metrics: Metrics;
@@ -111,10 +114,10 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     }
   });
   const listeners: MqttListener[] = [];
-  if (config.MQTT_PORT !== 0) listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_PORT));
+  if (config.MQTT_PORT !== 0) listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_PORT, undefined, p.addresses));
   if (config.MQTT_TLS_PORT !== 0 && config.MQTT_TLS_CERT_FILE && config.MQTT_TLS_KEY_FILE) {
     const tls = { cert: config.MQTT_TLS_CERT_FILE, key: config.MQTT_TLS_KEY_FILE, ca: config.MQTT_TLS_CA_FILE, clientCert: config.MQTT_TLS_CLIENT_CERT };
-    listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_TLS_PORT, tls));
+    listeners.push(new MqttListener(ctx, config.HOST, config.MQTT_TLS_PORT, tls, p.addresses));
   }
   const bridge = config.MQTT_BROKER_URL
     ? new MqttBridge(

@@ -19,6 +19,8 @@ import { loadUws } from '../transports/native/uws.ts';
 import type { Transport } from '../transports/transport.ts';
 import { WsTransport } from '../transports/ws/server.ts';
 import { AddressLimit } from '../transports/address-limit.ts';
+import { ClientAddress } from '../transports/client-address/index.ts';
+import { AddressSet } from '../util/ip-address.ts';
 import { createMqtt } from './mqtt-listeners.ts';
 import { redisConnection } from './redis-connection.ts';
 import { onMemoryReport } from './memory-report.ts';
@@ -91,7 +93,11 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   let listening = false;
   let draining = false;
   const perAddress = new AddressLimit(config.MAX_CONNECTIONS_PER_IP);
-  const mqtt = createMqtt(config, { auth, limiter, perAddress, pipeline, backend, metrics, log, sensorNames: validator.sensorNames, devices });
+  // TRUSTED_PROXIES was checked by loadConfig
+  const trusted = AddressSet.parse(config.TRUSTED_PROXIES);
+  const addresses = new ClientAddress(trusted, config.MQTT_PROXY_PROTOCOL);
+  if (!trusted.empty) log.info({ trusted_proxies: trusted.entries, mqtt_proxy_protocol: config.MQTT_PROXY_PROTOCOL }, 'client addresses behind TRUSTED_PROXIES come from X-Forwarded-For and the PROXY protocol');
+  const mqtt = createMqtt(config, { auth, limiter, perAddress, addresses, pipeline, backend, metrics, log, sensorNames: validator.sensorNames, devices });
   // HTTPS and WSS on PORT and WS_PORT; the separate metrics listener stays plain HTTP
   const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: config.TLS_CERT_FILE, key: config.TLS_KEY_FILE } : undefined;
   const ctx: HttpContext = {
@@ -114,6 +120,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     scrapeMetrics: link ? link.scrapeMetrics : metrics.scrape,
     auth,
     limiter,
+    addresses,
     adminToken: config.ADMIN_TOKEN,
     console: {
       ws: config.WS_PORT === 0 ? undefined : { port: config.WS_PORT, tls: tls !== undefined },
@@ -148,6 +155,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
             auth,
             adminToken: config.ADMIN_TOKEN,
             perAddress,
+            addresses,
             metrics,
             log,
             sensorNames: validator.sensorNames,

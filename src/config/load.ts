@@ -6,6 +6,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema, flagName, settingSchemas, type Config } from './schema.ts';
+import { AddressSet } from '../util/ip-address.ts';
 
 const checker = TypeCompiler.Compile(ConfigSchema);
 
@@ -80,6 +81,11 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   }
   if (config.MQTT_TLS_CLIENT_CERT !== 'off' && !config.MQTT_TLS_CA_FILE) {
     throw new ConfigError('MQTT_TLS_CLIENT_CERT', `invalid configuration: MQTT_TLS_CLIENT_CERT=${config.MQTT_TLS_CLIENT_CERT} needs MQTT_TLS_CA_FILE`);
+  }
+  try {
+    AddressSet.parse(config.TRUSTED_PROXIES);
+  } catch (err) {
+    throw new ConfigError('TRUSTED_PROXIES', `invalid configuration: TRUSTED_PROXIES: ${(err as Error).message}`);
   }
   if (config.ACK_DURABILITY !== 'append' && queueBackendOf(config) === 'memory') {
     throw new ConfigError('ACK_DURABILITY', `invalid configuration: ACK_DURABILITY=${config.ACK_DURABILITY} needs Redis (the embedded queue keeps readings in memory); set REDIS_URL or REDIS_HOST`);

@@ -91,6 +91,12 @@ export const ConfigSchema = Type.Object({
   MQTT_ACL_FILE: optionalString('With AUTH_MODE on: JSON rules for topics beyond a device\'s own {prefix}/{device_id}/# (see docs/security.md)'),
   MQTT_BROKER_URL: optionalString('Bridge mode: also ingest the sensor topics of this upstream broker (mqtt://, mqtts://, ws://, wss://)', { pattern: '^(mqtts?|wss?)://', secret: true }),
   MQTT_BRIDGE_CLIENT_ID: optionalString('Client id of the bridge at the upstream broker (a persistent session); default neurobuild-ingest-<hostname>', { pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),
+  // behind a reverse proxy or load balancer (docs/gateway.md)
+  TRUSTED_PROXIES: optionalString('Addresses and CIDR ranges (IPv4, IPv6; comma or space separated) of the proxies in front of the server: from them the client address is taken from X-Forwarded-For (HTTP, WebSocket) and the PROXY protocol header (MQTT TCP and TLS); unset: trust nobody, the TCP peer is the client', { maxLength: 8192 }),
+  MQTT_PROXY_PROTOCOL: Type.Union([Type.Literal('required'), Type.Literal('optional')], {
+    default: 'required',
+    description: 'MQTT connections (TCP and TLS) from a TRUSTED_PROXIES address: required = must start with a PROXY protocol v1/v2 header (closed without one); optional = with or without one (without: the proxy is the client)',
+  }),
 
   QUEUE_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory')], {
     default: 'auto',

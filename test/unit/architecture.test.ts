@@ -1,7 +1,7 @@
 /**
  * Dependencies point inward (STYLE §1, DESIGN §5): the core never imports a transport,
  * the CLI or uWebSockets.js; only transports/ touch uWebSockets.js; only config/ reads
- * process.env.
+ * process.env; only transports/client-address/ reads a peer's address.
  */
 import { describe, expect, test } from 'bun:test';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -59,6 +59,11 @@ describe('architecture', () => {
     const users = all.filter((f) => /['"]uWebSockets\.js/.test(f.text)).map((f) => f.path);
     expect(users.length).toBeGreaterThan(0);
     expect(users.filter((p) => !p.startsWith('transports/'))).toEqual([]);
+  });
+  test('architecture - only transports/client-address/ reads a peer\'s address (one rule for TRUSTED_PROXIES, X-Forwarded-For and PROXY)', () => {
+    const readers = all.filter((f) => /remoteAddress|getRemoteAddress|getProxiedRemoteAddress/.test(f.text)).map((f) => f.path);
+    expect(readers.length).toBeGreaterThan(0);
+    expect(readers.filter((p) => !p.startsWith('transports/client-address/'))).toEqual([]);
   });
   test('architecture - only config/ and main.ts read process.env', () => {
     const readers = all.filter((f) => f.text.includes('process.env')).map((f) => f.path);

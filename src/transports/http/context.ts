@@ -9,6 +9,7 @@ import type { Pipeline } from '../../core/pipeline.ts';
 import type { ReadingValidator } from '../../core/validate.ts';
 import type { Metrics } from '../../metrics/registry.ts';
 import type { QueueBackend } from '../../queue/backend.ts';
+import type { ClientAddress } from '../client-address/index.ts';
 
 export interface Lifecycle {
   /** Listening, not draining, and the queue accepts appends. */
@@ -43,6 +44,8 @@ export interface HttpContext {
   auth: Authenticator;
   /** Per-device token buckets; undefined when RATE_LIMIT is off. */
   limiter: RateLimiter | undefined;
+  /** Who a request's client is (TRUSTED_PROXIES: X-Forwarded-For from a trusted proxy). */
+  addresses: ClientAddress;
   /** Bearer token of the admin API; undefined: the admin API is off. */
   adminToken: string | undefined;
   /** Prometheus text of this process, or of every worker with --workers. */

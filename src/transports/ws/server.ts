@@ -16,6 +16,7 @@ import type { Metrics } from '../../metrics/registry.ts';
 import type { ConnectionSet } from '../mqtt/connection-set.ts';
 import type { Uws } from '../native/uws.ts';
 import type { AddressLimit } from '../address-limit.ts';
+import type { ClientAddress } from '../client-address/index.ts';
 import type { Transport } from '../transport.ts';
 import { type CertificateInfo, type Generation, UwsListener, type UwsTls } from '../uws-listener.ts';
 import { Fanout } from './fanout.ts';
@@ -41,6 +42,8 @@ export interface WsDeps {
   /** ADMIN_TOKEN: `?admin_token=` opens a subscriber session that may watch every reading (the console). */
   adminToken?: string | undefined;
   perAddress: AddressLimit;
+  /** Who a connection's client is (TRUSTED_PROXIES: X-Forwarded-For from a trusted proxy). */
+  addresses: ClientAddress;
   metrics: Metrics;
   log: Logger;
   sensorNames: readonly string[];
@@ -125,8 +128,8 @@ export class WsTransport implements Transport {
   }
 
   /** Refuses the upgrade with 503 when a connection limit is reached; the source address when it may go on. */
-  #admit(res: HttpResponse): string | undefined {
-    const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+  #admit(res: HttpResponse, req: HttpRequest): string | undefined {
+    const address = this.#deps.addresses.ofRequest(res, req);
     if (this.#open < this.#opts.maxConnections && this.#deps.perAddress.tryAdd(address)) return address;
     const perAddress = this.#open < this.#opts.maxConnections;
     this.#refuseUpgrade(res, perAddress ? `at most ${this.#deps.perAddress.max} connections per source address` : `this instance serves at most ${this.#opts.maxConnections} WebSocket connections`);
@@ -148,7 +151,7 @@ export class WsTransport implements Transport {
       ...this.#common(),
       maxPayloadLength: 64 * 1024,
       upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-        const address = this.#admit(res);
+        const address = this.#admit(res, req);
         if (address === undefined) return;
         const query = new URLSearchParams(req.getQuery() ?? '');
         const offered = req
@@ -221,7 +224,7 @@ export class WsTransport implements Transport {
         // /mqtt sockets are nobody's until their CONNECT: at most MAX_UNAUTHENTICATED_CONNECTIONS
         // of them (with the TCP ones), so they cannot take every WS_MAX_CONNECTIONS slot
         if (mqtt.connections.unauthenticatedFull) return this.#refuseUpgrade(res, 'too many MQTT connections without an accepted CONNECT (MAX_UNAUTHENTICATED_CONNECTIONS)');
-        const address = this.#admit(res);
+        const address = this.#admit(res, req);
         if (address === undefined) return;
         const offered = req
           .getHeader('sec-websocket-protocol')

@@ -16,6 +16,14 @@ describe('config', () => {
     expect(c.PORT).toBe(5000);
     expect(queueBackendOf(c)).toBe('redis');
   });
+  test('config - TRUSTED_PROXIES: unset trusts nobody; a list of addresses and ranges of both families; a bad entry is named', () => {
+    expect(loadConfig({}).TRUSTED_PROXIES).toBeUndefined();
+    expect(loadConfig({}).MQTT_PROXY_PROTOCOL).toBe('required');
+    expect(loadConfig({ TRUSTED_PROXIES: '10.0.0.0/8, fd00::/8 192.0.2.7' }).TRUSTED_PROXIES).toBe('10.0.0.0/8, fd00::/8 192.0.2.7');
+    expect(() => loadConfig({ TRUSTED_PROXIES: '10.0.0.0/8,nginx' })).toThrow('invalid configuration: TRUSTED_PROXIES: "nginx" is not an IP address or CIDR range');
+    expect(() => loadConfig({ TRUSTED_PROXIES: '10.0.0.0/40' })).toThrow(ConfigError);
+    expect(() => loadConfig({ MQTT_PROXY_PROTOCOL: 'sometimes' })).toThrow('MQTT_PROXY_PROTOCOL="sometimes" must be one of required|optional');
+  });
   test('config - a bad value names the variable, the value and what is allowed', () => {
     expect(() => loadConfig({ PORT: 'abc' })).toThrow('invalid configuration: PORT="abc" must be an integer from 0 to 65535');
     expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow('LOG_LEVEL="loud" must be one of fatal|error|warn|info|debug|trace|silent');

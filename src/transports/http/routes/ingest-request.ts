@@ -32,7 +32,7 @@ export function receiveItem(ctx: HttpContext, res: HttpResponse, req: HttpReques
   const declared = req.getHeader('content-length');
   const credentials = { apiKey: req.getHeader('x-api-key') || undefined, bearer: bearerOf(req.getHeader('authorization')) };
   const authorization = req.getHeader('authorization');
-  const remote = ctx.limiter ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
+  const remote = ctx.limiter ? ctx.addresses.ofRequest(res, req) : '';
   if (ctx.lifecycle.draining()) {
     reply.error(new ShuttingDownError(), ctx.retryAfterSeconds, undefined, true);
     ctx.metrics.error(errorType[ErrorCode.SHUTTING_DOWN]);
