@@ -7,7 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 // mosquitto lives in /usr/sbin, which a non-root PATH may lack
 // PostgreSQL's server binaries are in /usr/lib/postgresql/<version>/bin, off PATH
 // paho: Debian's Python MQTT client, imported by /usr/bin/python3 (the MQTT interop test)
-const PROBES = { postgres: 'ls /usr/lib/postgresql/*/bin/postgres', paho: "/usr/bin/python3 -c 'import paho.mqtt'" };
+// nginx-stream: Debian ships nginx's stream module (the MQTT proxy) as its own package
+const PROBES = { postgres: 'ls /usr/lib/postgresql/*/bin/postgres', paho: "/usr/bin/python3 -c 'import paho.mqtt'", 'nginx-stream': 'ls /usr/lib/nginx/modules/ngx_stream_module.so' };
 const has = (cmd) => spawnSync('sh', ['-c', PROBES[cmd] ?? `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 
 /** Debian packages the suite runs: command → package. */
@@ -17,8 +18,9 @@ const NEEDED = { 'redis-server': 'redis-server', mosquitto_pub: 'mosquitto-clien
  * chromium: Debian's, for the console's browser test (playwright-core drives it; no browser is downloaded).
  * python3-paho-mqtt: Python's paho client for the MQTT 3.1.1/5 interop test (test/integration/mqtt-paho.test.ts).
  * influxdb: InfluxDB 1.x (1.6.7 on Debian 12) for the consume influx tests (test/integration/influx-sink.test.ts).
+ * nginx, libnginx-mod-stream: deploy/gateway/nginx.conf in front of the server (test/integration/gateway.test.ts).
  */
-const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium', paho: 'python3-paho-mqtt', influxd: 'influxdb' };
+const OPTIONAL = { postgres: 'postgresql', chromium: 'chromium', paho: 'python3-paho-mqtt', influxd: 'influxdb', nginx: 'nginx', 'nginx-stream': 'libnginx-mod-stream' };
 
 function ensurePackages() {
   const lacking = (table) => Object.entries(table).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
@@ -40,8 +42,8 @@ function ensurePackages() {
       process.exit(1);
     }
   }
-  // the packages start system services on 6379, 1883, 5432 and 8086; the tests start their own servers
-  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; service influxdb stop >/dev/null 2>&1; true']);
+  // the packages start system services on 6379, 1883, 5432, 8086 and 80; the tests start their own servers
+  spawnSync('sh', ['-c', 'service redis-server stop >/dev/null 2>&1; service mosquitto stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; service influxdb stop >/dev/null 2>&1; service nginx stop >/dev/null 2>&1; true']);
 }
 
 function step(name, cmd, args) {

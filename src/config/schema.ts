@@ -87,7 +87,7 @@ export const ConfigSchema = Type.Object({
   QUALITY_LD2410_MIN_ENERGY: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: '…and at least this energy (%)' }),
   QUALITY_MQ134_MAX_STEP_PPM: Type.Number({ minimum: 0, default: 200, description: 'mq134_step: gas concentration changed more than this (ppm) from the device\'s previous reading…' }),
   QUALITY_STEP_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 60_000, description: '…taken at most this long before (device time)' }),
-  MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1000, description: 'MQTT and WebSocket connections per source address (0: no limit); raise it for sites whose devices share one address (NAT) or behind a proxy' }),
+  MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1000, description: 'MQTT and WebSocket connections per source address (0: no limit); raise it for sites whose devices share one address (NAT); behind a proxy, set TRUSTED_PROXIES so that the address is the client\'s' }),
   MQTT_ACL_FILE: optionalString('With AUTH_MODE on: JSON rules for topics beyond a device\'s own {prefix}/{device_id}/# (see docs/security.md)'),
   MQTT_BROKER_URL: optionalString('Bridge mode: also ingest the sensor topics of this upstream broker (mqtt://, mqtts://, ws://, wss://)', { pattern: '^(mqtts?|wss?)://', secret: true }),
   MQTT_BRIDGE_CLIENT_ID: optionalString('Client id of the bridge at the upstream broker (a persistent session); default neurobuild-ingest-<hostname>', { pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),

@@ -110,7 +110,7 @@ describe.skipIf(why !== undefined)('gateway', () => {
 
   test('gateway - WebSocket through nginx: live and MQTT over WebSocket work; MAX_CONNECTIONS_PER_IP=1 counts the forwarded address', async () => {
     const via = nginx.http;
-    const live = (from: string, port: number, headers: Record<string, string> = {}, path = '/live') => client({ kind: 'ws', port, from, path, headers });
+    const live = (from: string, port: number, headers: Record<string, string> = {}, path = '/ws') => client({ kind: 'ws', port, from, path, headers });
     expect((await live('127.0.0.20', via).first('open', 'refused')).event).toBe('open');
     expect(await live('127.0.0.20', via).first('open', 'refused')).toEqual({ event: 'refused', status: 503 });
     expect((await live('127.0.0.21', via).first('open', 'refused')).event).toBe('open');

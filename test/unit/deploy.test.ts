@@ -131,4 +131,28 @@ describe('deploy files', () => {
     const config = spawnSync('promtool', ['check', 'config', 'deploy/monitoring/prometheus.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(config.status).toBe(0);
   });
+  test('gateway: nginx and Kong send each protocol to the server\'s default port, set X-Forwarded-For on every proxied location, PROXY protocol on MQTT', () => {
+    const nginx = read('deploy/gateway/nginx.conf');
+    const upstreams = [...nginx.matchAll(/server data-ingestion:(\d+);/g)].map((m) => Number(m[1]));
+    expect(upstreams).toEqual([defaults.PORT, defaults.WS_PORT, defaults.MQTT_PORT, defaults.MQTT_TLS_PORT].map(Number));
+    // nginx inherits proxy_set_header only into locations that set none: each proxied location sets X-Forwarded-For itself
+    const locations = [...nginx.matchAll(/location ([^{]+)\{([^}]*)\}/g)];
+    expect(locations.length).toBe(5);
+    for (const [, where, body] of locations) expect(`${where}: ${body!.includes('X-Forwarded-For $proxy_add_x_forwarded_for')}`).toBe(`${where}: true`);
+    expect(nginx.match(/proxy_protocol on;/g)?.length).toBe(2);
+    for (const path of ['/health', '/ready']) expect(getPaths.has(path)).toBe(true);
+    expect(getPaths.has('/ws')).toBe(false);
+
+    const [kong] = yamlDocs('deploy/gateway/kong.yml');
+    expect(kong._format_version).toBe('3.0');
+    const byName = Object.fromEntries(kong.services.map((svc: Doc) => [svc.name, svc]));
+    expect(byName['data-ingestion'].url).toBe(`http://data-ingestion:${defaults.PORT}`);
+    expect(byName['data-ingestion-live'].url).toBe(`http://data-ingestion:${defaults.WS_PORT}/`);
+    expect(byName['data-ingestion-mqtt-ws'].routes[0].paths).toEqual(['~/mqtt$']);
+    for (const [name, port] of [['data-ingestion-mqtt', defaults.MQTT_PORT], ['data-ingestion-mqtts', defaults.MQTT_TLS_PORT]] as const) {
+      expect(byName[name]).toMatchObject({ protocol: 'tcp', host: 'data-ingestion', port });
+      expect(byName[name].routes[0]).toMatchObject({ protocols: ['tcp'], destinations: [{ port }] });
+    }
+    expect(read('deploy/gateway/kong.yml')).toContain('KONG_NGINX_SPROXY_PROXY_PROTOCOL=on');
+  });
 });
