@@ -85,7 +85,7 @@ describe.skipIf(why !== undefined)('gateway', () => {
   });
 
   const errors = async (type: string) => (await stack.server.metric(`sensor_data_errors_total{error_type="${type}"}`)) ?? 0;
-  const post = (from: string, port: number, headers: Record<string, string> = {}) =>
+  const post = (from: string, port: number, headers: Record<string, string | string[]> = {}) =>
     client({ kind: 'http', port, from, path: '/api/v1/sensor-data', headers, body: JSON.stringify(reading({ timestamp: new Date().toISOString() })) }).first('status');
 
   test('gateway - HTTP through nginx: each forwarded address has its own rate budget; a client\'s own X-Forwarded-For is ignored', async () => {
@@ -104,6 +104,10 @@ describe.skipIf(why !== undefined)('gateway', () => {
     // straight to the server from an untrusted peer: the header is not read at all
     expect((await post('127.0.0.13', stack.server.port, { 'x-forwarded-for': '10.9.0.5' })).status).toBe(202);
     expect((await post('127.0.0.13', stack.server.port, { 'x-forwarded-for': '10.9.0.6' })).status).toBe(429);
+    // a trusted proxy that adds its own header line: every line is read, in order, and the last address counts
+    expect((await post('127.0.0.3', stack.server.port, { 'x-forwarded-for': ['10.9.0.7', '10.9.0.8'] })).status).toBe(202);
+    expect((await post('127.0.0.3', stack.server.port, { 'x-forwarded-for': '10.9.0.8' })).status).toBe(429);
+    expect((await post('127.0.0.3', stack.server.port, { 'x-forwarded-for': '10.9.0.7' })).status).toBe(202);
     const health = await fetch(`http://127.0.0.1:${nginx.http}/health`);
     expect(health.status).toBe(200);
   });
