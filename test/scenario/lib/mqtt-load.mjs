@@ -126,7 +126,7 @@ commands.on('line', (line) => {
     clearInterval(flusher);
     flush();
     for (const d of devices) d.client.end(true);
-    out({ ev: 'ended' });
-    setTimeout(() => process.exit(0), 50);
+    // exit once the last line is written (stdout to a pipe may still hold earlier ones)
+    process.stdout.write(`${JSON.stringify({ ev: 'ended' })}\n`, () => process.exit(0));
   }
 });
