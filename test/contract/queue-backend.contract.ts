@@ -117,13 +117,24 @@ export function runQueueBackendContract(name: string, create: (dedupeWindowMs: n
       t = await create(60_000);
       const got: string[] = [];
       const off = t.backend.onEvent((json) => got.push(json));
-      await sleep(100); // subscription round trip (Redis)
+      // the subscription is active once an event comes through (Redis: SUBSCRIBE is a round trip)
+      let probe = entry();
+      await waitFor(async () => {
+        probe = entry();
+        await t!.backend.appendBatch([probe]);
+        return got.length > 0;
+      }, 3000, 'the event subscription to deliver');
+      // every probe after the first one delivered is delivered too: once the last is in, none is left to come
+      await waitFor(() => got.includes(probe.json), 3000, 'the last probe event');
+      got.length = 0;
       const a = entry();
       const b = entry();
       await t.backend.appendBatch([a, b, a]);
-      await waitFor(() => got.length >= 2, 3000, 'events');
-      await sleep(100);
-      expect(got).toEqual([a.json, b.json]);
+      // a later entry: events keep their order, so a copy of the duplicate would come before it
+      const marker = entry();
+      await t.backend.appendBatch([marker]);
+      await waitFor(() => got.includes(marker.json), 3000, 'events up to the marker');
+      expect(got).toEqual([a.json, b.json, marker.json]);
       off();
     });
 

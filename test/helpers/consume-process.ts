@@ -17,7 +17,7 @@ export class ConsumeProcess extends LoggedProcess {
     const c = new ConsumeProcess(proc);
     // an early exit fails at once (waitFor would keep polling a throwing probe until its timeout)
     const early = c.exited().then(async (code) => {
-      await new Promise((r) => setTimeout(r, 50)); // the last output
+      await c.outputClosed(); // the last output
       throw new Error(`consume ${sink} exited with ${code}: ${c.stderr}${c.stdout}`);
     });
     await Promise.race([waitFor(() => c.logged((m) => m.startsWith('consuming ')), 15_000, `consume ${sink} to start`), early]);

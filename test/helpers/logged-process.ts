@@ -10,6 +10,7 @@ export class LoggedProcess {
   stdout = '';
   stderr = '';
   readonly #exit: Promise<number | null>;
+  readonly #closed: Promise<void>;
 
   constructor(readonly proc: ChildProcess) {
     proc.stdout!.on('data', (d: Buffer) => (this.stdout += d));
@@ -22,6 +23,7 @@ export class LoggedProcess {
     });
     proc.stderr!.on('data', (d: Buffer) => (this.stderr += d));
     this.#exit = new Promise((res) => proc.once('exit', (code) => res(code)));
+    this.#closed = new Promise((res) => proc.once('close', () => res()));
     process.once('exit', () => proc.kill('SIGKILL'));
   }
 
@@ -40,5 +42,10 @@ export class LoggedProcess {
 
   exited(): Promise<number | null> {
     return this.#exit;
+  }
+
+  /** Resolves once the process exited and its stdout and stderr were read to the end. */
+  outputClosed(): Promise<void> {
+    return this.#closed;
   }
 }

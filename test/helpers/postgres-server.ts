@@ -125,9 +125,8 @@ export class PostgresServer {
     proc.stderr!.on('data', (d: Buffer) => (log = (log + d).slice(-4000)));
     this.#proc = proc;
     process.once('exit', () => this.#killPostmaster());
-    const early = new Promise<never>((_, reject) =>
-      proc.once('exit', (code) => setTimeout(() => reject(new Error(`postgres exited with ${code}: ${log}`)), 50)),
-    );
+    // 'close': exited, and its stderr read to the end (the reason is in its last lines)
+    const early = new Promise<never>((_, reject) => proc.once('close', (code) => reject(new Error(`postgres exited with ${code}: ${log}`))));
     early.catch(() => {});
     const up = waitFor(async () => {
       const c = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });

@@ -15,10 +15,8 @@ ws.on('message', (data) => {
   } else if (resumed) process.stdout.write(`${String(data)}\n`);
 });
 ws.on('open', () => ws.send(subscribe));
-ws.on('close', (code) => {
-  process.stdout.write(`close ${code}\n`);
-  setTimeout(() => process.exit(0), 100);
-});
+// exit once the last line is written: stdout to a pipe the test reads slowly may still hold frames
+ws.on('close', (code) => process.stdout.write(`close ${code}\n`, () => process.exit(0)));
 ws.on('error', (err) => process.stdout.write(`error ${err.message}\n`));
 // a paused socket does not keep Node's event loop alive
 setInterval(() => {}, 1000);

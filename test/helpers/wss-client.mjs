@@ -13,12 +13,10 @@ ws.on('open', () => {
   ws.send(subscribe);
 });
 ws.on('message', (data) => process.stdout.write(`${String(data)}\n`));
-ws.on('close', (code) => {
-  process.stdout.write(`close ${code}\n`);
-  setTimeout(() => process.exit(0), 100);
-});
+// 'close' always follows 'error'; exit once the last line is written (stdout to a pipe may still hold some)
+ws.on('close', (code) => process.stdout.write(`close ${code}\n`, () => process.exit()));
 ws.on('error', (err) => {
+  process.exitCode = 1;
   process.stdout.write(`error ${err.message}\n`);
-  setTimeout(() => process.exit(1), 100);
 });
 process.on('SIGTERM', () => ws.terminate());

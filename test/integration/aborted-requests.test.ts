@@ -6,7 +6,7 @@ import { expect, test } from 'bun:test';
 import { connect } from 'node:net';
 import { reading } from '../fixtures/readings.ts';
 import { useStack } from '../helpers/stack.ts';
-import { sleep } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const stack = useStack({ REDIS_COMMAND_TIMEOUT_MS: '500' });
 
@@ -33,10 +33,13 @@ test('aborted - a client that hangs up halfway through its body', async () => {
 test('aborted - a client that hangs up while its reading waits for a frozen Redis', async () => {
   const body = JSON.stringify(reading());
   const head = `POST /api/v1/sensor-data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const unavailable = async () => (await stack.server.metric('sensor_data_errors_total{error_type="queue_unavailable"}')) ?? 0;
+  const failedBefore = await unavailable();
   await stack.redis.stop('SIGSTOP');
   try {
     await Promise.all(Array.from({ length: 10 }, () => rawRequest(head, body, 100)));
-    await sleep(800); // past REDIS_COMMAND_TIMEOUT_MS: the answers are due now, to closed sockets
+    // past REDIS_COMMAND_TIMEOUT_MS the ten readings fail: their answers go to closed sockets
+    await waitFor(async () => (await unavailable()) >= failedBefore + 10, 10_000, 'the ten readings answered');
   } finally {
     await stack.redis.stop('SIGCONT');
   }

@@ -40,17 +40,21 @@ const stack = useStack({ NODE_OPTIONS: '--expose-gc', MQTT_CONNECT_TIMEOUT_MS: S
 class RawConn {
   readonly openedAt = Date.now();
   closedAt: number | undefined;
+  /** The server's FIN came (it closed its side). */
+  ended = false;
   readonly #chunks: Buffer[] = [];
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (d: Buffer) => this.#chunks.push(d));
+    socket.on('end', () => (this.ended = true));
     socket.on('error', () => {});
     socket.on('close', () => (this.closedAt = Date.now()));
   }
 
-  static open(port: number): Promise<RawConn> {
+  /** @param allowHalfOpen keep this side writable after the server's FIN (default: end it too, as Node does) */
+  static open(port: number, allowHalfOpen = false): Promise<RawConn> {
     return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(new RawConn(s)));
+      const s = connect({ port, host: '127.0.0.1', allowHalfOpen }, () => resolve(new RawConn(s)));
       s.setNoDelay(true);
       s.once('error', reject);
     });
@@ -116,8 +120,8 @@ function illFormed(bytes: Buffer): Buffer {
 const code = (p: Packet | undefined) => (p as { reasonCode?: number; returnCode?: number } | undefined)?.reasonCode ?? (p as { returnCode?: number } | undefined)?.returnCode;
 
 /** A connected MQTT client (v3.1.1 or v5) on raw TCP: its CONNACK already received. */
-async function session(version: 4 | 5, keepalive = 30): Promise<RawConn> {
-  const c = await RawConn.open(stack.server.mqttPort);
+async function session(version: 4 | 5, keepalive = 30, allowHalfOpen = false): Promise<RawConn> {
+  const c = await RawConn.open(stack.server.mqttPort, allowHalfOpen);
   c.write(connectBytes(version, { keepalive }));
   await waitFor(() => c.packets(version).some((p) => p.cmd === 'connack'), 5000, 'CONNACK');
   return c;
@@ -303,12 +307,13 @@ describe('hostile input - MQTT', () => {
     const gauge = 'active_connections{connection_type="mqtt"}';
     const before = await metric(gauge);
     for (const version of [4, 5] as const) {
-      const c = await session(version);
+      // half-open: this client may still write once the server has closed its side
+      const c = await session(version, 30, true);
       c.write(gen({ cmd: 'disconnect' }, version));
-      await sleep(100);
-      c.write('bytes after the DISCONNECT, in a later read');
-      await sleep(100);
-      c.destroy();
+      // the server's FIN: it has read the DISCONNECT and reads nothing more
+      await waitFor(() => c.ended, 5000, "the server's FIN after the DISCONNECT");
+      // bytes it will not read, then this side's FIN behind them
+      c.socket.end('bytes after the DISCONNECT, in a later read');
     }
     await waitFor(async () => (await metric(gauge)) === before, 5000, 'the server to close both sockets');
   });
@@ -379,6 +384,10 @@ describe('hostile input - MQTT', () => {
     const deep = '['.repeat(10_000) + ']'.repeat(10_000);
     c.write(gen({ cmd: 'publish', topic: 'neurobuild/sensors/deep-1/data', payload: Buffer.from(deep), qos: 1, messageId: 1 }, 5));
     c.write(gen({ cmd: 'publish', topic: 'neurobuild/sensors/deep-1/data', payload: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), qos: 1, messageId: 2 }, 5));
+    // the PUBACKs themselves: a PINGRESP is no marker behind them (it is written as the PINGREQ is
+    // read, a refusal's PUBACK once the pipeline's answer comes, a turn later)
+    await waitFor(() => c.packets(5).filter((p) => p.cmd === 'puback').length >= 2, 5000, 'both PUBACKs');
+    // and then the connection still answers
     c.write(gen({ cmd: 'pingreq' }, 5));
     await waitFor(() => c.packets(5).some((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP');
     const acks = c.packets(5).filter((p) => p.cmd === 'puback') as { messageId: number; reasonCode: number; properties?: { reasonString?: string } }[];

@@ -189,18 +189,20 @@ describe('mqtt - persistent sessions', () => {
       c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: cleanStart, clientId: id, keepalive: 30, properties: { sessionExpiryInterval: expiry } });
       return { c, ack: (await c.next('connack')) as { sessionPresent?: boolean } };
     };
-    // in turn: clean start, session expiry, whether the session is there, wait before the next
+    // in turn: clean start, session expiry, whether the session is there, time to let pass after the connection closed
     const steps: [boolean, number, boolean, number][] = [
-      [true, 1, false, 200],
-      [false, 1, true, 2600], // expiry 1 s + the once-a-second sweep
-      [false, 1, false, 200],
+      [true, 1, false, 0],
+      [false, 1, true, 2600], // the expiry under test: 1 s + the once-a-second sweep
+      [false, 1, false, 0],
       [true, 0, false, 0],
     ];
-    for (const [cleanStart, expiry, present, pauseMs] of steps) {
+    for (const [cleanStart, expiry, present, afterMs] of steps) {
       const { c, ack } = await connect(cleanStart, expiry);
       expect(ack.sessionPresent).toBe(present);
-      c.end();
-      await sleep(pauseMs);
+      // DISCONNECT (the session stays for its expiry): the server closing the socket says it has let go of the connection
+      c.send({ cmd: 'disconnect', reasonCode: 0 });
+      await c.waitClosed();
+      if (afterMs > 0) await sleep(afterMs);
     }
   });
 });
@@ -211,12 +213,14 @@ describe('mqtt - v5 message properties', () => {
     const pub = await RawMqtt.connected(a.mqttPort, 5);
     pub.send({ cmd: 'publish', topic: topicName, payload: Buffer.from('soon gone'), qos: 1, messageId: 1, retain: true, dup: false, properties: { messageExpiryInterval: 1, contentType: 'text/plain' } });
     await pub.next('puback');
+    const storedAt = Date.now();
     const early = await RawMqtt.connected(a.mqttPort, 5);
     early.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topicName, qos: 1 }] });
     const m = (await early.next('publish')) as { properties?: { messageExpiryInterval?: number; contentType?: string } };
     expect(m.properties?.messageExpiryInterval).toBe(1);
     expect(m.properties?.contentType).toBe('text/plain');
-    await sleep(1200);
+    // the expiry under test: 1 s after the server took it (before its PUBACK), and a little
+    await sleep(Math.max(0, storedAt + 1200 - Date.now()));
     const late = await RawMqtt.connected(a.mqttPort, 5);
     late.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topicName, qos: 1 }] });
     await late.next('suback');

@@ -34,21 +34,21 @@ test('mqtt - Redis SIGKILLed mid-run: every PUBACKed reading is in the stream af
     c.end();
   };
   const runs = Array.from({ length: 4 }, (_, i) => publisher(i));
-  await sleep(600);
+  // mid-run: readings acknowledged on every connection's window
+  await waitFor(() => acked.size > 100, 10_000, 'readings acknowledged before the kill');
   await stack.redis.stop('SIGKILL');
   const atKill = acked.size;
-  await sleep(800);
+  await sleep(800); // the outage: Redis is gone this long
   const duringOutage = acked.size;
   await stack.redis.restart();
   await waitFor(async () => (await fetch(stack.server.base + '/health')).status === 200, 10_000, 'server sees Redis again');
-  await sleep(500);
+  // the run goes on: new readings acknowledged after the restart
+  await waitFor(() => acked.size > duringOutage + 50, 10_000, 'readings acknowledged after the restart');
   stop = true;
   await Promise.all(runs);
 
-  expect(atKill).toBeGreaterThan(50);
   // with Redis gone nothing new is acknowledged: at most the 4 × 8 publishes in flight at the kill
   expect(duringOutage - atKill).toBeLessThanOrEqual(32);
-  expect(acked.size).toBeGreaterThan(duringOutage);
   const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
   const stored = new Set(rows.map(([, f]) => f[f.indexOf('device_id') + 1]!));
   expect([...acked].filter((d) => !stored.has(d))).toEqual([]);

@@ -15,7 +15,7 @@ import { ConsumeProcess } from '../helpers/consume-process.ts';
 import { PostgresServer, postgresUnavailable } from '../helpers/postgres-server.ts';
 import { groupSettled } from '../helpers/group-settled.ts';
 import { useStack } from '../helpers/stack.ts';
-import { sleep, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const STREAM = 'sensor-data';
 const DLQ = 'sensor-data-dlq';
@@ -161,10 +161,12 @@ describe.skipIf(why !== undefined)('consume postgres', () => {
     await waitFor(() => c.logged((m) => m.includes('already stored')), 5000, 'the skipped-rows log line');
     expect(await count()).toBe(total);
 
-    // the group rewound: every entry delivered a second time
+    // the group rewound: every entry delivered a second time (settled: read and acknowledged up to the last again)
+    const skips = () => c.logs.filter((l) => String(l.msg).includes('already stored')).length;
+    const skipsBefore = skips();
     await stack.client.xgroup('SETID', STREAM, 'storage', '0');
-    await sleep(300);
     await settled();
+    await waitFor(() => skips() > skipsBefore, 5000, 'the redelivered rows skipped');
     expect(await count()).toBe(total);
 
     // a second consumer in another group reads the whole stream
@@ -228,11 +230,12 @@ describe.skipIf(why !== undefined)('consume postgres', () => {
   }, 60_000);
 
   test('postgres - the database going away: batches wait (nothing to the DLQ) and are stored once it is back', async () => {
-    const c = await consumer();
+    const c = await consumer({ LOG_LEVEL: 'debug' }); // every attempt logged
     await db.stop('fast');
     const ids = await postReadings([reading(), reading(), reading()]);
-    await waitFor(() => c.logged((m) => m.includes('unavailable; the batch waits')), 10_000, 'the wait logged');
-    await sleep(500);
+    // the batch was tried again and waits still
+    await waitFor(() => c.logs.some((l) => String(l.msg).includes('unavailable; the batch waits') && Number(l.attempt) >= 3), 10_000, 'the batch waiting after its third attempt');
+    expect(await stack.client.xlen(DLQ)).toBe(0);
     await db.restart();
     await waitFor(async () => (await count('message_id = ANY($1)', [ids])) === 9, 20_000, 'rows after the restart');
     await settled();

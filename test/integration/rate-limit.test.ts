@@ -33,6 +33,7 @@ describe('rate limits', () => {
     for (let i = 0; i < 30; i++) statuses.push((await post(key, reading({ device_id: 'rl-http' }), '/api/v1/sensor-data', i % 2)).status);
     expect(statuses.every((s) => s === 202)).toBe(true);
     const limited = await post(key, reading({ device_id: 'rl-http' }), '/api/v1/sensor-data', 1);
+    const limitedAt = Date.now();
     expect(limited.status).toBe(429);
     const retry = Number(limited.headers.get('retry-after'));
     expect(retry).toBeGreaterThanOrEqual(1);
@@ -40,7 +41,8 @@ describe('rate limits', () => {
     // another device is not affected
     const other = await register('rl-other');
     expect((await post(other, reading({ device_id: 'rl-other' }))).status).toBe(202);
-    await Bun.sleep(retry * 1000 + 200);
+    // the time under test: Retry-After is long enough
+    await Bun.sleep(Math.max(0, limitedAt + retry * 1000 + 200 - Date.now()));
     expect((await post(key, reading({ device_id: 'rl-http' }))).status).toBe(202);
   });
 
@@ -63,11 +65,13 @@ describe('rate limits', () => {
         ),
       );
     }
+    const refusedAt = Date.now();
     expect(codes.slice(0, 30).every((x) => x === 0)).toBe(true);
     expect(codes[30]).toBe(0x97);
     const rows = (await stack.client.xrange('sensor-data', '-', '+')) as [string, string[]][];
     expect(rows.filter(([, f]) => f[f.indexOf('device_id') + 1] === 'rl-mqtt').length).toBe(30);
-    await Bun.sleep(2300);
+    // the time under test: one token every 2 s
+    await Bun.sleep(Math.max(0, refusedAt + 2300 - Date.now()));
     await c.publishAsync('neurobuild/sensors/rl-mqtt/data', JSON.stringify(reading({ device_id: 'rl-mqtt' })), { qos: 1 });
   });
 
@@ -135,13 +139,15 @@ describe('connection limits', () => {
     expect(await refused.waitClosed()).toBe(true);
     await expect(LiveClient.open(server.wsUrl('/'))).rejects.toThrow();
     a.end();
+    // a connection over the cap is closed before its CONNECT is answered; one within it gets its CONNACK
     await waitFor(async () => {
       const c = await RawMqtt.open(server.mqttPort, 4);
-      await Bun.sleep(100);
-      const ok = !c.closed;
+      c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `slot-${Date.now()}`, keepalive: 30 });
+      await waitFor(() => c.closed || c.packets.some((p) => p.cmd === 'connack'), 3000, 'CONNACK or close');
+      const ok = c.packets.some((p) => p.cmd === 'connack');
       c.end();
       return ok;
-    }, 3000, 'a slot free again');
+    }, 5000, 'a slot free again');
     b.close();
   });
 });

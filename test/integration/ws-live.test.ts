@@ -192,10 +192,15 @@ describe('ws - slow subscribers', () => {
 
   test('ws - latest mode: a subscriber that falls behind gets the newest reading per device and sensor, not the backlog', async () => {
     const slow = await stalled({ type: 'subscribe', filters: { device_id: ['lat-1', 'lat-2'] }, mode: 'latest' });
+    const fast = await open();
+    await fast.subscribe({ device_id: ['lat-1', 'lat-2'] });
     const readings = Array.from({ length: 30_000 }, (_, i) => reading({ device_id: i % 2 ? 'lat-1' : 'lat-2', sensors: { pir } }));
     expect(await postMany(readings)).toBe(readings.length);
     const newest = [readings.at(-1)!, readings.at(-2)!].map((r) => `${r.device_id}@${r.timestamp}`);
-    await Bun.sleep(500);
+    // every reading fanned out: the flushes that wrote them to a reading subscriber of the same
+    // devices kept the newest ones for the stalled subscriber too; only now may it read again
+    await waitFor(() => fast.readings().length === readings.length, 20_000, 'every reading at the reading subscriber');
+    fast.close();
     slow.proc.kill('SIGUSR2');
     const seen = () =>
       slow
@@ -222,7 +227,7 @@ describe('ws - limits', () => {
       expect(refused.headers['retry-after']).toBe('1');
       expect(JSON.parse(refused.body)).toMatchObject({ code: 'INGEST_ERR_TOO_MANY_CONNECTIONS' });
       a.close();
-      await Bun.sleep(200);
+      await waitFor(async () => (await small.metric('active_connections{connection_type="websocket"}')) === 1, 5000, 'the closed connection gone');
       const c = await LiveClient.open(small.wsUrl('/'));
       b.close();
       c.close();

@@ -9,7 +9,8 @@
 // MQTT.js keeps unacknowledged publishes and resends them (DUP) after reconnecting.
 // stdout, JSON lines: {"ev":"pub","k":[[key,producedAt]...]} {"ev":"ack","k":[[key,producedAt,ackedAt]...]}
 //   {"ev":"nack","k":[[key,code]...]} {"ev":"conn","c",sp} {"ev":"close","c"} {"ev":"disconnect","c","rc"}
-//   {"ev":"error","c","m"} {"ev":"stat","out","backlog","dropped"} (every 100 ms) {"ev":"ended"}
+//   {"ev":"error","c","m"} {"ev":"stat","out","backlog","dropped"} (every 100 ms, and at once on a stop)
+//   {"ev":"stopped"} (a stop taken: the stat line before it is from after it) {"ev":"ended"}
 // stdin, JSON lines: {"op":"rate","rate"} {"op":"stop"} (no new readings) {"op":"end"}
 import mqtt from 'mqtt';
 import { createInterface } from 'node:readline';
@@ -115,13 +116,17 @@ commands.on('close', () => process.exit(0));
 commands.on('line', (line) => {
   const c = JSON.parse(line);
   if (c.op === 'rate') rate = c.rate;
-  else if (c.op === 'stop') producing = false;
+  else if (c.op === 'stop') {
+    producing = false;
+    flush();
+    out({ ev: 'stopped' });
+  }
   else if (c.op === 'end') {
     clearInterval(tick);
     clearInterval(flusher);
     flush();
     for (const d of devices) d.client.end(true);
-    out({ ev: 'ended' });
-    setTimeout(() => process.exit(0), 50);
+    // exit once the last line is written (stdout to a pipe may still hold earlier ones)
+    process.stdout.write(`${JSON.stringify({ ev: 'ended' })}\n`, () => process.exit(0));
   }
 });

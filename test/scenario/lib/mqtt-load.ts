@@ -35,14 +35,17 @@ type Line =
   | { ev: 'disconnect'; c: number; rc: number; t: number }
   | { ev: 'error'; c: number; m: string; t: number }
   | { ev: 'stat'; out: number; backlog: number; dropped: number; connected: number }
+  | { ev: 'stopped' }
   | { ev: 'ended' };
 
 export class MqttLoad {
   /** Connection events with their time: connects (sp = session present), closes, server DISCONNECTs (rc). */
-  readonly events: Exclude<Line, { ev: 'pub' | 'ack' | 'nack' | 'stat' | 'ended' }>[] = [];
+  readonly events: Exclude<Line, { ev: 'pub' | 'ack' | 'nack' | 'stat' | 'stopped' | 'ended' }>[] = [];
   /** PUBACKs with a failure reason code (v5): refused readings. */
   readonly nacks: [string, string | number][] = [];
   stat = { out: 0, backlog: 0, dropped: 0, connected: 0 };
+  /** Stops the load process has taken (each after a stat line from after it). */
+  #stops = 0;
   #ended = false;
   readonly #proc: ChildProcess;
   readonly clients: number;
@@ -65,6 +68,7 @@ export class MqttLoad {
           this.nacks.push(...l.k);
           for (const [, code] of l.k) tracker.answer('mqtt', `puback ${code}`);
         } else if (l.ev === 'stat') this.stat = l;
+        else if (l.ev === 'stopped') this.#stops++;
         else if (l.ev === 'ended') this.#ended = true;
         else this.events.push(l);
       }
@@ -100,9 +104,10 @@ export class MqttLoad {
    * (or `timeoutMs`). Returns the readings still unacknowledged or unsent.
    */
   async settle(timeoutMs = 15_000): Promise<number> {
+    const stops = this.#stops;
     this.stopProducing();
     // a stat line from after the stop
-    await new Promise((r) => setTimeout(r, 250));
+    await waitFor(() => this.#stops > stops || this.#proc.exitCode !== null, 5000, 'the MQTT load to take the stop');
     const deadline = Date.now() + timeoutMs;
     while (this.stat.out + this.stat.backlog > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     return this.stat.out + this.stat.backlog;

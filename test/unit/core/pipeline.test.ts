@@ -130,6 +130,7 @@ describe('pipeline - stored JSON', () => {
     const { pipeline, backend, item, logs } = setup(1000, { breakerThreshold: 2, breakerTimeoutMs: 200 });
     backend.failWith = new Error('redis timed out');
     for (let i = 0; i < 2; i++) expect((await pipeline.ingest(item(reading({ timestamp: new Date(Date.now() - 1000 * i).toISOString() })))).ok).toBe(false);
+    const openedAt = Date.now();
     expect(pipeline.breakerState).toBe('open');
     let calls = 0;
     const original = backend.appendBatch.bind(backend);
@@ -142,7 +143,8 @@ describe('pipeline - stored JSON', () => {
     }
     expect(calls).toBe(0); // refused without a queue round trip
     backend.failWith = undefined;
-    await new Promise((r) => setTimeout(r, 250));
+    // the time under test: the breaker's 200 ms timeout, from when it opened
+    await Bun.sleep(Math.max(0, openedAt + 250 - Date.now()));
     const probe = await pipeline.ingest(item(reading({ timestamp: new Date(Date.now() - 6000).toISOString() })));
     expect(probe.ok).toBe(true);
     expect(pipeline.breakerState).toBe('closed');
