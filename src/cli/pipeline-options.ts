@@ -1,6 +1,8 @@
-/** The ingest pipeline's options from the config: the same for `serve` and `rejects replay`. */
+/** The ingest pipeline's options and validator from the config: the same for `serve` and `rejects replay`. */
 import type { Config } from '../config/schema.ts';
 import type { PipelineOptions } from '../core/pipeline.ts';
+import { ReadingValidator } from '../core/validate.ts';
+import { configuredSensorTypes } from './sensor-types.ts';
 
 export function pipelineOptions(config: Config): PipelineOptions {
   return {
@@ -11,4 +13,14 @@ export function pipelineOptions(config: Config): PipelineOptions {
     breakerTimeoutMs: config.CIRCUIT_BREAKER_TIMEOUT_MS,
     backfillAfterMs: config.BACKFILL_AFTER_MS,
   };
+}
+
+/** The reading validator: the sensor types (built-in and SENSOR_TYPES_DIR) and what it tolerates. */
+export function readingValidator(config: Config): ReadingValidator {
+  return new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS, {
+    unknownFields: config.UNKNOWN_FIELDS,
+    unknownFieldsMax: config.UNKNOWN_FIELDS_MAX,
+    unknownFieldsMaxBytes: config.UNKNOWN_FIELDS_MAX_BYTES,
+    naiveTimestamps: config.NAIVE_TIMESTAMPS,
+  });
 }

@@ -8,16 +8,15 @@
  * @module
  */
 import { pino, type Logger } from 'pino';
-import { pipelineOptions } from './pipeline-options.ts';
+import { pipelineOptions, readingValidator } from './pipeline-options.ts';
 import { qualityChecks } from './device-state.ts';
 import type { Config } from '../config/schema.ts';
 import { Pipeline } from '../core/pipeline.ts';
 import { parseRejectQuery, REJECT_ID, rejectView, replayRejects, type ReplayReport, type ReplayResult } from '../core/replay.ts';
-import { ReadingValidator } from '../core/validate.ts';
+import type { ReadingValidator } from '../core/validate.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import type { QueueBackend, StoredReject } from '../queue/backend.ts';
 import { ConsumeUsageError } from './consume.ts';
-import { configuredSensorTypes } from './sensor-types.ts';
 import { createBackend } from './serve.ts';
 
 /** Which flags each action takes. */
@@ -59,7 +58,7 @@ export async function rejects(config: Config, rest: readonly string[], options: 
   if (bad !== undefined) throw new ConsumeUsageError(`rejects ${action}: ${JSON.stringify(bad)} is not an entry id (<ms>-<seq>, as rejects list prints them)`);
   if (!config.REDIS_URL && !config.REDIS_HOST) throw new ConsumeUsageError(`rejects reads the Redis stream ${config.REJECTS_NAME}: set REDIS_URL or REDIS_HOST`);
   // built before connecting: a bad SENSOR_TYPES_DIR is a configuration error (exit 2), not a Redis one
-  const validator = action === 'replay' ? new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS) : undefined;
+  const validator = action === 'replay' ? readingValidator(config) : undefined;
 
   const log = cliLogger(config);
   const backend = createBackend({ ...config, QUEUE_BACKEND: 'redis' } as Config, log);

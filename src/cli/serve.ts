@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import { queueBackendOf } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { Pipeline } from '../core/pipeline.ts';
-import { ReadingValidator } from '../core/validate.ts';
 import { createMetrics, exposeToPrimary } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
 import { MemoryBackend } from '../queue/memory/index.ts';
@@ -29,8 +28,8 @@ import { createAuth, createLimiter } from './auth-setup.ts';
 import { onSignals } from './shutdown.ts';
 import { workerLink } from './worker-link.ts';
 import { createDeviceTracker, qualityChecks } from './device-state.ts';
-import { pipelineOptions } from './pipeline-options.ts';
-import { configuredSensorTypes, logSensorTypes } from './sensor-types.ts';
+import { pipelineOptions, readingValidator } from './pipeline-options.ts';
+import { logSensorTypes } from './sensor-types.ts';
 
 export function createBackend(config: Config, log: Logger): QueueBackend {
   if (queueBackendOf(config) === 'redis') {
@@ -75,7 +74,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   });
   onProcessFaults(log, metrics);
   const devices = createDeviceTracker(config, backend, metrics, log);
-  const validator = new ReadingValidator(configuredSensorTypes(config), config.CLOCK_SKEW_MS);
+  const validator = readingValidator(config);
   logSensorTypes(config, log);
   const pipeline = new Pipeline(
     { validator, backend, metrics, log, devices, quality: qualityChecks(config) },

@@ -156,6 +156,17 @@ export const ConfigSchema = Type.Object({
   DEVICE_STATE_TTL_S: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'A device\'s fleet state is dropped this long after its last reading or refusal (30 days); the embedded backend also keeps at most 100,000 devices' }),
   DEVICE_STATE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000, description: 'Per-device facts are merged into the shared fleet state once per this interval (one round trip for all devices)' }),
   CLOCK_SKEW_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Readings timestamped further than this in the future are rejected' }),
+  // tolerant input: what a reading may carry beyond the canonical form (docs/reading-format.md)
+  UNKNOWN_FIELDS: Type.Union([Type.Literal('keep'), Type.Literal('strip'), Type.Literal('reject')], {
+    default: 'keep',
+    description: 'Unknown top-level and per-sensor fields of a reading: keep (stored as sent, flagged unknown_fields_kept, within UNKNOWN_FIELDS_MAX and UNKNOWN_FIELDS_MAX_BYTES), strip (removed, flagged unknown_fields_stripped: the previous service\'s behaviour) or reject (400 / MQTT 0x99 naming the field)',
+  }),
+  UNKNOWN_FIELDS_MAX: positive(16, 1000, 'keep: unknown fields one reading may keep (top level and all its sensors together); past it, or past UNKNOWN_FIELDS_MAX_BYTES, none of them is kept and the reading is stored without them (flagged unknown_fields_stripped)'),
+  UNKNOWN_FIELDS_MAX_BYTES: positive(1024, 65_536, 'keep: bytes of the unknown fields one reading may keep (UTF-8 names plus JSON values)'),
+  NAIVE_TIMESTAMPS: Type.Union([Type.Literal('utc'), Type.Literal('reject')], {
+    default: 'utc',
+    description: 'Timestamps without a time zone (2025-10-16T18:35:00): utc reads them as UTC (flagged timestamp_naive_utc), reject refuses them. Epoch seconds and milliseconds (numbers) are always accepted (flagged timestamp_epoch_s / _ms)',
+  }),
   MAX_BODY_BYTES: positive(1_048_576, 64 * 1_048_576, 'Largest accepted HTTP body (413 beyond it)'),
   BATCH_MAX_ITEMS: positive(100, 10_000, 'Most readings in one POST /api/v1/sensor-data/batch'),
   QUEUE_BATCH_SIZE: positive(1000, 100_000, 'Most readings appended in one queue round trip'),

@@ -28,7 +28,7 @@ import {
 } from './errors.ts';
 import type { Admission, IngestItem, Outcome, ReadingExpectation } from './item.ts';
 import type { EnrichedReading, Reading } from './readings/reading.ts';
-import type { ReadingValidator } from './validate.ts';
+import { NormalisedReading, UnknownFieldsError, type Normalisation, type ReadingValidator } from './validate.ts';
 import type { DeviceTracker } from './fleet/device-tracker.ts';
 import type { QualityChecks } from './quality.ts';
 
@@ -156,21 +156,24 @@ export class Pipeline {
   }
 
   /**
-   * An array of readings in `item.payload` (at most `max`). Whole-body problems come back as
-   * one IngestError; otherwise one Outcome per element, in order.
+   * An array of readings in `item.payload` (at most `max`), or one reading object (a batch of
+   * one). Whole-body problems come back as one IngestError; otherwise one Outcome per element,
+   * in order.
    */
   async ingestBatch(item: IngestItem, max: number): Promise<Outcome[] | IngestError> {
     const started = performance.now();
     const value = this.#decode(item);
     if (value instanceof IngestError) return (await this.#refuse(item, value)).error;
-    if (!Array.isArray(value)) return (await this.#refuse(item, this.#batchError('body must be an array of readings'))).error;
-    if (value.length === 0) return (await this.#refuse(item, this.#batchError('batch must contain at least one reading'))).error;
-    if (value.length > max) {
-      return (await this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${value.length})`))).error;
+    if (value === null || typeof value !== 'object') return (await this.#refuse(item, this.#batchError('body must be an array of readings, or one reading object'))).error;
+    // one reading object is a batch of one, as the platform's previous service took it
+    const readings: unknown[] = Array.isArray(value) ? value : [value];
+    if (readings.length === 0) return (await this.#refuse(item, this.#batchError('batch must contain at least one reading'))).error;
+    if (readings.length > max) {
+      return (await this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${readings.length})`))).error;
     }
     const now = Date.now();
     const receivedAt = isoNow(now);
-    const outcomes = await Promise.all(value.map((v) => this.ingestValue(v, item, now, receivedAt)));
+    const outcomes = await Promise.all(readings.map((v) => this.ingestValue(v, item, now, receivedAt)));
     // one observation per request: every reading of it waited for the same flushes
     this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
     return outcomes;
@@ -199,6 +202,11 @@ export class Pipeline {
       }
     }
     let checked = this.#deps.validator.validate(value, now);
+    let norm: Normalisation | undefined;
+    if (checked instanceof NormalisedReading) {
+      norm = checked.normalisation;
+      checked = checked.reading;
+    }
     if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
     if (checked instanceof IngestError) return this.#refuse(item, checked, value);
     const timestampMs = Date.parse(checked.timestamp);
@@ -209,19 +217,20 @@ export class Pipeline {
       const details = `backfill paused: more than half of ${this.#opts.maxInFlight} readings await the queue; live readings first`;
       return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight, details), deviceId: checked.device_id }));
     }
-    const flags = this.#deps.quality?.check(checked, timestampMs);
+    const plausibility = this.#deps.quality?.check(checked, timestampMs);
+    const flags = norm === undefined ? plausibility : plausibility === undefined ? norm.flags : [...norm.flags, ...plausibility];
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata, backfill, flags);
-    // the device's own text when validation changed nothing in it (timestamp already canonical)
-    const json = text !== undefined && sentTimestamp === reading.timestamp ? enrichedJsonFromText(text, reading) : JSON.stringify(reading);
-    if (item.admit === undefined) return this.#append(reading, json, timestampMs, item, now);
+    // the device's own text when validation changed nothing in it (timestamp already canonical, no field removed)
+    const json = text !== undefined && sentTimestamp === reading.timestamp && norm?.fieldsRemoved !== true ? enrichedJsonFromText(text, reading) : JSON.stringify(reading);
+    if (item.admit === undefined) return this.#append(reading, json, timestampMs, item, now, norm);
     return item.admit(backfill ? 'backfill' : 'live').then(
-      (a: Admission) => (a.ok ? this.#append(reading, json, timestampMs, item, now) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds), deviceId: reading.device_id })),
+      (a: Admission) => (a.ok ? this.#append(reading, json, timestampMs, item, now, norm) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds), deviceId: reading.device_id })),
       (err: unknown) => this.#count({ ok: false, error: new QueueUnavailableError(`rate limiter unavailable: ${(err as Error)?.message ?? err}`, err), deviceId: reading.device_id }),
     );
   }
 
   /** The enriched reading to the queue (through the circuit breaker); its outcome counted. */
-  #append(reading: EnrichedReading, json: string, timestampMs: number, item: IngestItem, now: number): Promise<Outcome> {
+  #append(reading: EnrichedReading, json: string, timestampMs: number, item: IngestItem, now: number, norm?: Normalisation): Promise<Outcome> {
     const entry: AppendEntry = { dedupeKey: dedupeKey(reading, this.#opts.dedupeWindowMs), timestampMs, deviceId: reading.device_id, messageId: reading.message_id, json };
     // last, so that the half-open probe is a reading that really goes to the queue
     if (this.#failedDisconnected && this.#breaker.state === 'open' && this.#deps.backend.healthy()) {
@@ -239,6 +248,12 @@ export class Pipeline {
         if (reading.quality) for (const f of reading.quality) m.qualityFlag(f);
         if (reading.backfill) m.backfill();
         this.#deps.devices?.stored(reading.device_id, item.source, reading.sensors, now, timestampMs, reading.seq, reading.quality);
+        const u = norm?.unknown;
+        if (u !== undefined) {
+          if (u.kept > 0) m.unknownFields('kept', u.kept);
+          if (u.stripped > 0) m.unknownFields('stripped', u.stripped);
+          this.#deps.devices?.unknownFields(reading.device_id, { kept: u.kept, stripped: u.stripped, refused: 0 }, u.names, now);
+        }
         return { ok: true, reading, messageId: reading.message_id };
       }
       if (result === 'duplicate') this.#deps.devices?.duplicate(reading.device_id);
@@ -305,7 +320,12 @@ export class Pipeline {
     const outcome = this.#count(deviceId === undefined ? { ok: false, error } : { ok: false, error, deviceId });
     // an authenticated sender's own device (others were refused before validation); without
     // authentication, within a budget of devices a minute
-    if (deviceId !== undefined && (item.identity !== undefined || this.#unauthenticatedRejectedDevice())) this.#deps.devices?.rejected(deviceId, error.details ?? error.message, Date.now());
+    if (error instanceof UnknownFieldsError) this.#deps.metrics.unknownFields('refused', error.count);
+    if (deviceId !== undefined && (item.identity !== undefined || this.#unauthenticatedRejectedDevice())) {
+      const at = Date.now();
+      this.#deps.devices?.rejected(deviceId, error.details ?? error.message, at);
+      if (error instanceof UnknownFieldsError) this.#deps.devices?.unknownFields(deviceId, { kept: 0, stripped: 0, refused: error.count }, error.fields, at);
+    }
     if (this.#rejects.wouldSaturate()) {
       this.#deps.metrics.error('rejects_dropped');
       return outcome;

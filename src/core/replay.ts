@@ -14,7 +14,7 @@
 import type { QueueBackend, RejectFilter, StoredReject } from '../queue/backend.ts';
 import { ErrorCode, IngestError } from './errors.ts';
 import type { IngestItem, Outcome } from './item.ts';
-import type { ReadingValidator } from './validate.ts';
+import { NormalisedReading, type ReadingValidator } from './validate.ts';
 
 /** Bytes of a refused payload the pipeline keeps (its default rejectPayloadBytes): a longer one was cut. */
 export const REJECT_PAYLOAD_BYTES = 4096;
@@ -134,7 +134,8 @@ async function replayPage(deps: ReplayDeps, entries: readonly StoredReject[], dr
     if ('unreplayable' in payload) return { ...base, reason: payload.unreplayable };
     // checked first by the pipeline's validator on a copy: a reading still invalid is not ingested,
     // which would add it to the rejects stream once more
-    const checked = deps.validator.validate(JSON.parse(payload.text), now);
+    const validated = deps.validator.validate(JSON.parse(payload.text), now);
+    const checked = validated instanceof NormalisedReading ? validated.reading : validated;
     if (checked instanceof IngestError) return { ...base, status: 'rejected_again', code: checked.code, reason: checked.details ?? checked.message };
     base.device_id = checked.device_id;
     // sent by an authenticated identity: replayed only as that identity's own device, never as

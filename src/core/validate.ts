@@ -2,25 +2,87 @@
  * Compiled validation of readings: `Check` on the hot path, `Errors` only for a reading
  * that failed, turned into one line naming the failing path
  * (`sensors.ld2410.distance must be <= 600`).
+ *
+ * A reading the canonical check refuses gets a second look (normalise.ts): an epoch or naive
+ * timestamp is normalised, and unknown fields are kept, stripped or refused (UNKNOWN_FIELDS),
+ * by a second compiled check that lets unknown fields through. What that changed comes back
+ * with the reading (NormalisedReading) for its quality flags and the fleet state.
  * @module
  */
 import type { TObject, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { InvalidReadingError } from './errors.ts';
+import {
+  applyUnknownPolicy,
+  defaultTolerance,
+  NaiveTimestampsPolicy,
+  NormalisationFlag,
+  normaliseTimestamp,
+  unknownFields,
+  UnknownFieldsPolicy,
+  type KnownFields,
+  type ToleranceOptions,
+  type UnknownField,
+  type UnknownOutcome,
+} from './normalise.ts';
 import { readingSchema, type Reading } from './readings/reading.ts';
 import type { SensorType } from './readings/registry.ts';
 
+/** What validation changed in a reading to accept it. */
+export interface Normalisation {
+  /** Quality flags (NormalisationFlag), at least one. */
+  flags: string[];
+  /** Unknown fields found, when there were some (UNKNOWN_FIELDS keep or strip). */
+  unknown: UnknownOutcome | undefined;
+  /** Fields were removed: the device's JSON text is no longer the reading. */
+  fieldsRemoved: boolean;
+}
+
+/** A reading accepted after normalisation (the canonical ones come back as a plain Reading). */
+export class NormalisedReading {
+  constructor(
+    readonly reading: Reading,
+    readonly normalisation: Normalisation,
+  ) {}
+}
+
+/** A reading refused for its unknown fields (UNKNOWN_FIELDS=reject). */
+export class UnknownFieldsError extends InvalidReadingError {
+  override name = 'UnknownFieldsError';
+  constructor(
+    readonly fields: readonly string[],
+    readonly count: number,
+  ) {
+    super(`${fields[0]} is not an allowed property${count > 1 ? ` (${count} unknown fields)` : ''}`);
+  }
+}
+
 export class ReadingValidator {
   readonly #check: TypeCheck<TObject>;
+  /** The same schema with unknown top-level and per-sensor fields allowed (unknown sensor types are not). */
+  readonly #open: TypeCheck<TObject>;
+  readonly #known: KnownFields;
   readonly #sensorNames: string[];
   readonly #skewMs: number;
+  readonly #o: ToleranceOptions;
+  readonly #timestampRule: string;
 
   /** @param clockSkewMs readings timestamped further in the future are rejected */
-  constructor(types: readonly SensorType[], clockSkewMs: number) {
-    this.#check = TypeCompiler.Compile(readingSchema(types));
+  constructor(types: readonly SensorType[], clockSkewMs: number, tolerance: Partial<ToleranceOptions> = {}) {
+    const strict = readingSchema(types);
+    this.#check = TypeCompiler.Compile(strict);
+    this.#open = TypeCompiler.Compile(readingSchema(types, { openFields: true }));
+    const sensors = new Map<string, ReadonlySet<string>>();
+    for (const t of types) if (t.schema.additionalProperties === false) sensors.set(t.name, new Set(Object.keys(t.schema.properties)));
+    this.#known = { top: new Set(Object.keys(strict.properties)), sensors };
     this.#sensorNames = types.map((t) => t.name);
     this.#skewMs = clockSkewMs;
+    this.#o = { ...defaultTolerance, ...tolerance };
+    this.#timestampRule =
+      this.#o.naiveTimestamps === NaiveTimestampsPolicy.utc
+        ? 'timestamp must be an ISO 8601 date-time (without a time zone: UTC) or a number of epoch seconds or milliseconds'
+        : 'timestamp must be an ISO 8601 date-time with a time zone or a number of epoch seconds or milliseconds';
   }
 
   get sensorNames(): readonly string[] {
@@ -28,27 +90,79 @@ export class ReadingValidator {
   }
 
   /**
-   * Returns the reading with its timestamp normalised, or the error to answer with.
-   * Mutates `value` (the freshly decoded object) instead of copying it.
+   * Returns the reading with its timestamp normalised (a NormalisedReading when more than the
+   * timestamp's notation was changed to accept it), or the error to answer with.
+   * Mutates `value` (the freshly decoded object) instead of copying it, only once it is accepted.
    */
-  validate(value: unknown, now: number): Reading | InvalidReadingError {
-    if (!this.#check.Check(value)) return new InvalidReadingError(this.#explain(value));
+  validate(value: unknown, now: number): Reading | NormalisedReading | InvalidReadingError {
+    if (!this.#check.Check(value)) return this.#tolerant(value, now);
     const reading = value as unknown as Reading;
     const ts = reading.timestamp;
-    const ms = Date.parse(ts);
-    if (Number.isNaN(ms) || !dayExists(ts)) return new InvalidReadingError('timestamp is not a valid date');
-    if (ms - now > this.#skewMs) {
-      return new InvalidReadingError(`timestamp is more than ${this.#skewMs / 1000} s in the future`);
-    }
+    const ms = this.#timestampMs(ts, now);
+    if (ms instanceof InvalidReadingError) return ms;
     // toISOString costs more than the rest of validation here; skip it when the text is already canonical
     if (!isCanonical(ts)) reading.timestamp = new Date(ms).toISOString();
     return reading;
   }
 
-  #explain(value: unknown): string {
-    const first = this.#check.Errors(value).First();
-    return first ? describe(first, this.#sensorNames) : 'reading is invalid';
+  /** The time of a timestamp that matched the pattern, or why it is no date / too far ahead. */
+  #timestampMs(ts: string, now: number): number | InvalidReadingError {
+    const ms = Date.parse(ts);
+    if (Number.isNaN(ms) || !dayExists(ts)) return new InvalidReadingError('timestamp is not a valid date');
+    if (ms - now > this.#skewMs) {
+      return new InvalidReadingError(`timestamp is more than ${this.#skewMs / 1000} s in the future`);
+    }
+    return ms;
   }
+
+  /** The second look at a reading the canonical check refused (normalise.ts). */
+  #tolerant(value: unknown, now: number): Reading | NormalisedReading | InvalidReadingError {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.#refused(value);
+    const v = value as Record<string, unknown>;
+    const sent = v.timestamp;
+    const flags: string[] = [];
+    const ts = normaliseTimestamp(sent, this.#o.naiveTimestamps);
+    if (ts !== undefined && 'error' in ts) return new InvalidReadingError(ts.error);
+    // tentatively, so that the check sees it; put back if the reading is refused (the rejects
+    // stream keeps what the device sent)
+    if (ts !== undefined) {
+      v.timestamp = ts.iso;
+      flags.push(ts.flag);
+    }
+    const refuse = (e: InvalidReadingError): InvalidReadingError => {
+      v.timestamp = sent;
+      return e;
+    };
+    if (!this.#open.Check(v)) return refuse(this.#refused(v, this.#open));
+    const ms = this.#timestampMs(v.timestamp as string, now);
+    if (ms instanceof InvalidReadingError) return refuse(ms);
+    const found = unknownFields(v, this.#known);
+    if (found.length > 0 && this.#o.unknownFields === UnknownFieldsPolicy.reject) return refuse(rejectUnknown(found));
+    // accepted from here on
+    const unknown = found.length > 0 ? applyUnknownPolicy(found, this.#o) : undefined;
+    if (unknown !== undefined) {
+      if (unknown.kept > 0) flags.push(NormalisationFlag.unknownFieldsKept);
+      if (unknown.stripped > 0) flags.push(NormalisationFlag.unknownFieldsStripped);
+    }
+    const reading = v as unknown as Reading;
+    if (!isCanonical(reading.timestamp)) reading.timestamp = new Date(ms).toISOString();
+    // not reached (the canonical check refused it for its timestamp's form or unknown fields),
+    // but a NormalisedReading always carries a flag
+    if (flags.length === 0) return reading;
+    return new NormalisedReading(reading, { flags, unknown, fieldsRemoved: (unknown?.stripped ?? 0) > 0 });
+  }
+
+  #refused(value: unknown, check: TypeCheck<TObject> = this.#check): InvalidReadingError {
+    const first = check.Errors(value).First();
+    return new InvalidReadingError(first ? describe(first, this.#sensorNames, this.#timestampRule) : 'reading is invalid');
+  }
+}
+
+function rejectUnknown(found: readonly UnknownField[]): UnknownFieldsError {
+  return new UnknownFieldsError(
+    found.slice(0, 10).map((f) => f.path.slice(0, 64)),
+    found.length,
+  );
 }
 
 const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -85,9 +199,11 @@ function typeName(schema: TSchema): string {
   return t ? `a ${t}` : 'valid';
 }
 
-function describe(e: ValueError, sensorNames: readonly string[]): string {
+function describe(e: ValueError, sensorNames: readonly string[], timestampRule: string): string {
   const at = dotted(e.path);
   const s = e.schema;
+  // a string, a number, a pattern: one message says what is accepted
+  if (at === 'timestamp' && e.type !== ValueErrorType.ObjectRequiredProperty) return timestampRule;
   switch (e.type) {
     case ValueErrorType.ObjectRequiredProperty:
       return `${at} is required`;
@@ -119,7 +235,7 @@ function describe(e: ValueError, sensorNames: readonly string[]): string {
     case ValueErrorType.Literal:
       return `${at} must be ${JSON.stringify(s.const)}`;
     case ValueErrorType.StringPattern:
-      return at === 'timestamp' ? 'timestamp must be an ISO 8601 date-time with a time zone' : `${at} must match ${s.pattern}`;
+      return `${at} must match ${s.pattern}`;
     case ValueErrorType.StringMaxLength:
       return `${at} must be at most ${s.maxLength} characters`;
     case ValueErrorType.StringMinLength:

@@ -135,13 +135,22 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
 
   const qualityFlags = new client.Counter({
     name: 'readings_quality_flags_total',
-    help: 'Stored readings flagged by a plausibility check (QUALITY_CHECKS), by flag',
+    help: 'Stored readings flagged by a plausibility check (QUALITY_CHECKS) or a normalisation (epoch or naive timestamp, unknown fields), by flag',
     labelNames: ['flag'],
     registers: [registry],
   });
   const backfilled = new client.Counter({
     name: 'readings_backfill_total',
     help: 'Stored readings older than BACKFILL_AFTER_MS on arrival (a device flushing its offline buffer)',
+    registers: [registry],
+  });
+
+  // tolerant input: unknown fields of readings by what became of them (no per-field label: the
+  // names are per device in the fleet state)
+  const unknownFields = new client.Counter({
+    name: 'readings_unknown_fields_total',
+    help: 'Unknown top-level and per-sensor fields of readings (UNKNOWN_FIELDS), by action: kept or stripped in a stored reading, refused with it',
+    labelNames: ['action'] as const,
     registers: [registry],
   });
 
@@ -271,6 +280,9 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     },
     backfill(): void {
       backfilled.inc();
+    },
+    unknownFields(action: 'kept' | 'stripped' | 'refused', n: number): void {
+      unknownFields.inc({ action }, n);
     },
     /** A message to an MQTT subscriber was not delivered (also counted as sensor_data_errors_total{error_type="mqtt_message_dropped"} except for expiry). */
     mqttDropped(reason: string): void {

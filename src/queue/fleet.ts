@@ -8,7 +8,9 @@
  * last_seen, last_transport, `n:<transport>` and `s:<sensor>` counters, dup, rej,
  * last_reject_reason, last_reject_at, skew_ms, skew_at, `q:<flag>` counters,
  * seq_first, seq_last, seq_recv (the current run of sequence numbers), seq_exp_closed and
- * seq_recv_closed (runs closed by a device restart), mqtt_instance and mqtt_since.
+ * seq_recv_closed (runs closed by a device restart), mqtt_instance and mqtt_since,
+ * `u:kept`, `u:stripped`, `u:refused` (unknown fields) with unknown_last (JSON array of the
+ * latest names) and unknown_at.
  * @module
  */
 
@@ -29,11 +31,14 @@ export interface DeviceDelta {
   seen: number;
   /** Transport of that reading. */
   transport: string;
-  /** Counter increments: `n:<transport>`, `s:<sensor>`, `dup`, `rej`, `q:<flag>`. */
+  /** Counter increments: `n:<transport>`, `s:<sensor>`, `dup`, `rej`, `q:<flag>`, `u:kept|stripped|refused`. */
   counts: Record<string, number>;
   /** Last refusal's reason and time (ms). */
   rejectReason?: string;
   rejectedAt?: number;
+  /** Latest unknown field names (a JSON array of paths) and when (ms). */
+  unknownNames?: string;
+  unknownAt?: number;
   /** Largest device timestamp − received_at (ms) of the interval, and the number of samples. */
   skew: number;
   skewSamples: number;
@@ -59,6 +64,8 @@ export interface DeviceStats {
   clock_skew_ms: number | null;
   clock_skew_at: string | null;
   quality_flags: Record<string, number>;
+  /** Unknown fields (UNKNOWN_FIELDS) by what became of them, and the paths the device sent last. */
+  unknown_fields: { kept: number; stripped: number; refused: number; last_names: string[]; last_at: string | null };
   mqtt: { connected: boolean; since: string | null };
   /** Null until the device sends `seq`. */
   sequence: { first: number; last: number; received: number; expected: number; missing: number; completeness: number; restarts_seen: boolean } | null;
@@ -125,9 +132,21 @@ export function statsOf(id: string, h: Record<string, string>, alive: (instance:
     clock_skew_ms: h.skew_ms === undefined ? null : Number(h.skew_ms),
     clock_skew_at: iso(h.skew_at),
     quality_flags: quality,
+    unknown_fields: { kept: num(h['u:kept']), stripped: num(h['u:stripped']), refused: num(h['u:refused']), last_names: names(h.unknown_last), last_at: iso(h.unknown_at) },
     mqtt: { connected, since: connected ? iso(h.mqtt_since) : null },
     sequence: sequenceOf(h),
   };
+}
+
+/** The names kept as a JSON array of strings; anything else (a hash edited by hand) reads as none. */
+function names(json: string | undefined): string[] {
+  if (json === undefined) return [];
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 function sequenceOf(h: Record<string, string>): DeviceStats['sequence'] {
@@ -169,6 +188,10 @@ export function mergeDelta(h: Record<string, string>, d: DeviceDelta, instance: 
   if (d.rejectReason !== undefined && d.rejectedAt !== undefined && d.rejectedAt >= num(h.last_reject_at)) {
     h.last_reject_reason = d.rejectReason;
     h.last_reject_at = String(d.rejectedAt);
+  }
+  if (d.unknownNames !== undefined && d.unknownAt !== undefined && d.unknownAt >= num(h.unknown_at)) {
+    h.unknown_last = d.unknownNames;
+    h.unknown_at = String(d.unknownAt);
   }
   if (d.skewSamples > 0) {
     h.skew_ms = String(Math.round(d.skew));

@@ -41,10 +41,24 @@ export function runFleetStoreContract(name: string, create: (keepMs?: number) =>
         clock_skew_ms: -250,
         clock_skew_at: new Date(now - 1000).toISOString(),
         quality_flags: {},
+        unknown_fields: { kept: 0, stripped: 0, refused: 0, last_names: [], last_at: null },
         mqtt: { connected: false, since: null },
         sequence: null,
       });
       expect(await store.stats(dev(), now)).toBeUndefined();
+    });
+
+    test(`${name} - unknown fields: counted by action, the latest names win and a late flush does not move them back`, async () => {
+      const { store } = await create();
+      const id = dev();
+      const now = Date.now();
+      await store.apply([delta(id, { seen: now - 5000, transport: 'http', counts: { 'n:http': 2, 'u:kept': 3, 'q:unknown_fields_kept': 2 }, unknownNames: JSON.stringify(['rssi', 'sensors.pir.sensitivity']), unknownAt: now - 5000 })], 'i1', now);
+      await store.apply([delta(id, { counts: { 'u:stripped': 1, 'u:refused': 2, rej: 1 }, rejectReason: 'rssi is not an allowed property (2 unknown fields)', rejectedAt: now - 1000, unknownNames: JSON.stringify(['rssi', 'uptime']), unknownAt: now - 1000 })], 'i2', now);
+      await store.apply([delta(id, { counts: { 'u:kept': 1 }, unknownNames: JSON.stringify(['older']), unknownAt: now - 3000 })], 'i3', now);
+      const s = (await store.stats(id, now))!;
+      expect(s.unknown_fields).toEqual({ kept: 4, stripped: 1, refused: 2, last_names: ['rssi', 'uptime'], last_at: new Date(now - 1000).toISOString() });
+      expect(s.quality_flags).toEqual({ unknown_fields_kept: 2 });
+      expect(s.readings.total).toBe(2);
     });
 
     test(`${name} - sequence numbers: gaps counted, late arrivals fill them, a restart starts a new run`, async () => {

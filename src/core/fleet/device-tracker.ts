@@ -105,6 +105,24 @@ export class DeviceTracker {
     d.rejectedAt = nowMs;
   }
 
+  /**
+   * Unknown fields of a reading (UNKNOWN_FIELDS), counted by what became of them: kept or stripped
+   * in a stored reading, refused with it. `names`: their paths, the device's latest.
+   */
+  unknownFields(id: string, n: { kept: number; stripped: number; refused: number }, names: readonly string[], nowMs: number): void {
+    if (!validDeviceId(id)) return;
+    const d = this.#delta(id);
+    if (d === undefined) return;
+    const c = d.counts;
+    if (n.kept > 0) c['u:kept'] = (c['u:kept'] ?? 0) + n.kept;
+    if (n.stripped > 0) c['u:stripped'] = (c['u:stripped'] ?? 0) + n.stripped;
+    if (n.refused > 0) c['u:refused'] = (c['u:refused'] ?? 0) + n.refused;
+    if (d.unknownAt === undefined || nowMs >= d.unknownAt) {
+      d.unknownNames = JSON.stringify(names);
+      d.unknownAt = nowMs;
+    }
+  }
+
   mqttConnected(id: string, nowMs: number): void {
     const n = (this.#connections.get(id) ?? 0) + 1;
     this.#connections.set(id, n);
@@ -213,6 +231,11 @@ function mergeDeltas(older: DeviceDelta, newer: DeviceDelta): DeviceDelta {
   if (newer.rejectReason === undefined && older.rejectReason !== undefined) {
     m.rejectReason = older.rejectReason;
     m.rejectedAt = older.rejectedAt;
+  }
+  // the latest names by time (a delta restored after a failed flush may hold later ones)
+  if (older.unknownNames !== undefined && (newer.unknownNames === undefined || (older.unknownAt ?? 0) > (newer.unknownAt ?? 0))) {
+    m.unknownNames = older.unknownNames;
+    m.unknownAt = older.unknownAt;
   }
   if (older.skewSamples > 0 && (newer.skewSamples === 0 || older.skew > newer.skew)) m.skew = older.skew;
   m.skewSamples = older.skewSamples + newer.skewSamples;

@@ -12,9 +12,14 @@ import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from '../device-id.ts';
 export const TIMESTAMP_PATTERN =
   '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})$';
 
-export function readingSchema(types: readonly SensorType[]): TObject {
+/**
+ * @param opts.openFields unknown fields allowed at the top level and in each sensor's object (the
+ * validator's second look, UNKNOWN_FIELDS); unknown sensor types stay refused either way
+ */
+export function readingSchema(types: readonly SensorType[], opts: { openFields?: boolean } = {}): TObject {
+  const open = opts.openFields === true;
   const sensors: Record<string, TSchema> = {};
-  for (const t of types) sensors[t.name] = Type.Optional(t.schema);
+  for (const t of types) sensors[t.name] = Type.Optional(open ? { ...t.schema, additionalProperties: true } : t.schema);
   return Type.Object(
     {
       device_id: Type.String({ minLength: 1, maxLength: DEVICE_ID_MAX_LENGTH, pattern: DEVICE_ID_PATTERN }),
@@ -23,7 +28,7 @@ export function readingSchema(types: readonly SensorType[]): TObject {
       /** Optional per-device sequence number: dedupe by (device_id, seq), gap counting. */
       seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     },
-    { additionalProperties: false },
+    { additionalProperties: open },
   );
 }
 
@@ -47,6 +52,9 @@ export interface EnrichedReading extends Reading {
   device_metadata?: DeviceMetadata;
   /** Present (true) when the reading was older than BACKFILL_AFTER_MS on arrival. */
   backfill?: true;
-  /** Plausibility flags (QUALITY_CHECKS), present only when some check flagged the reading. */
+  /**
+   * Normalisation flags (timestamp_epoch_s, unknown_fields_kept, …) then plausibility flags
+   * (QUALITY_CHECKS), present only when there is one.
+   */
   quality?: string[];
 }

@@ -29,13 +29,16 @@ for _, d in ipairs(D) do
   local names = {}
   for k, _ in pairs(d.counts) do names[#names + 1] = k end
   local base = #names
-  local extra = { 'seq_first', 'seq_last', 'seq_recv', 'seq_exp_closed', 'seq_recv_closed', 'mqtt_instance', 'last_reject_at' }
+  local extra = { 'seq_first', 'seq_last', 'seq_recv', 'seq_exp_closed', 'seq_recv_closed', 'mqtt_instance', 'last_reject_at', 'unknown_at' }
   for i, k in ipairs(extra) do names[base + i] = k end
   local cur = redis.call('HMGET', key, unpack(names))
   for i = 1, base do put(names[i], s((tonumber(cur[i]) or 0) + d.counts[names[i]])) end
   if d.rejectReason and d.rejectedAt >= (tonumber(cur[base + 7]) or 0) then
     put('last_reject_reason', d.rejectReason); put('last_reject_at', s(d.rejectedAt))
     redis.call('ZADD', prefix .. ':rejected', 'GT', d.rejectedAt, d.id)
+  end
+  if d.unknownNames and d.unknownAt >= (tonumber(cur[base + 8]) or 0) then
+    put('unknown_last', d.unknownNames); put('unknown_at', s(d.unknownAt))
   end
   if d.skewSamples > 0 then
     put('skew_ms', s(d.skew)); put('skew_at', s(d.seen))

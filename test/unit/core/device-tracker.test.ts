@@ -45,6 +45,24 @@ describe('device tracker', () => {
     expect(store.flushes[1]).toEqual([]);
   });
 
+  test('tracker - unknown fields: counted by action, the latest names kept; ill-formed device ids ignored; a failed flush keeps them', async () => {
+    const store = new RecordingStore();
+    const t = new DeviceTracker(store, 'i1', { flushMs: 1000 });
+    t.unknownFields('a', { kept: 2, stripped: 0, refused: 0 }, ['rssi', 'sensors.pir.sensitivity'], 1000);
+    t.unknownFields('a', { kept: 0, stripped: 1, refused: 0 }, ['__proto__'], 2000);
+    t.unknownFields('a', { kept: 0, stripped: 0, refused: 3 }, ['late'], 1500);
+    t.unknownFields('bad id!', { kept: 1, stripped: 0, refused: 0 }, ['x'], 1000);
+    store.failing = true;
+    await t.flush();
+    store.failing = false;
+    t.unknownFields('a', { kept: 1, stripped: 0, refused: 0 }, ['rssi'], 500);
+    await t.flush();
+    expect(store.flushes).toHaveLength(1);
+    const [d] = store.flushes[0]!;
+    expect(d).toMatchObject({ id: 'a', counts: { 'u:kept': 3, 'u:stripped': 1, 'u:refused': 3 }, unknownNames: '["__proto__"]', unknownAt: 2000 });
+    expect(store.stats_('a').unknown_fields).toEqual({ kept: 3, stripped: 1, refused: 3, last_names: ['__proto__'], last_at: new Date(2000).toISOString() });
+  });
+
   test('tracker - sequence numbers: min, max and count; a big step back is a restart (prev + seq)', async () => {
     const store = new RecordingStore();
     const t = new DeviceTracker(store, 'i1', { flushMs: 1000 });

@@ -14,7 +14,7 @@ const BUILTIN = builtinSensorTypes.map((t) => t.name);
 
 /** A validator with the built-ins and sensor `co2` of `schema` (an object schema). */
 function sensor(schema: unknown) {
-  const v = new ReadingValidator([...builtinSensorTypes, sensorTypeFromJsonSchema('co2', schema)], 300_000);
+  const v = new ReadingValidator([...builtinSensorTypes, sensorTypeFromJsonSchema('co2', schema)], 300_000, { unknownFields: 'reject' });
   /** undefined when `values` (the co2 object) is accepted, else the error details */
   return (values: unknown): string | undefined => {
     const r = v.validate({ device_id: 'dev-1', timestamp: '2025-10-16T18:33:58Z', sensors: { co2: values } }, NOW);
