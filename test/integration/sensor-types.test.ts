@@ -80,12 +80,14 @@ describe('sensor types - configured co2 on two instances', () => {
     expect(sub.readings().some((r) => r.device_id === 'co2-none')).toBe(false);
   });
 
-  test('sensor types - an invalid co2 value is refused with 400 and the path; an unknown field too', async () => {
+  test('sensor types - an invalid co2 value is refused with 400 and the path; an unknown field is kept and flagged (UNKNOWN_FIELDS=keep)', async () => {
     const res = await stack.servers[0]!.post('/api/v1/sensor-data', co2Reading({ ppm: 5001 }));
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'Invalid sensor data', details: 'sensors.co2.ppm must be <= 5000' });
-    const extra = await stack.servers[1]!.post('/api/v1/sensor-data', co2Reading({ ppm: 1, ppb: 1000 }));
-    expect(await extra.json()).toMatchObject({ error: 'Invalid sensor data', details: 'sensors.co2.ppb is not an allowed property' });
+    const extraReading = co2Reading({ ppm: 1, ppb: 1000 });
+    const extra = await stack.servers[1]!.post('/api/v1/sensor-data', extraReading);
+    expect(extra.status).toBe(202);
+    expect(await stored(extraReading.device_id as string)).toMatchObject({ sensors: { co2: { ppm: 1, ppb: 1000 } }, quality: ['unknown_fields_kept'] });
     const missing = await stack.servers[0]!.post('/api/v1/sensor-data', co2Reading({ calibrated: false }));
     expect(await missing.json()).toMatchObject({ error: 'Invalid sensor data', details: 'sensors.co2.ppm is required' });
   });
