@@ -1,15 +1,27 @@
-// One figure of bench/validator/run.mjs: `node child.mjs <bundle> <validate|pipeline> <case> <iterations>`
-// prints {"value": …}: ns per reading (validate) or readings/s (pipeline), the best of 7 timed
-// slices. Every reading is unique
-// (device id and timestamp), so dedupe never shortens the pipeline's work.
-const [, , file, measure, kase, itersArg] = process.argv;
+// One figure of bench/validator/run.mjs:
+//   node child.mjs <validate|pipeline> <iterations> <bundle>=<case> [<bundle>=<case>]
+// prints {"values": [...], "ratio": …}: per bundle and case, CPU ns per reading (validate) or
+// readings per CPU second (pipeline), the median over slices; with two, `ratio` is the median over
+// slice pairs of second / first (two trees on one case, or one tree on two cases).
+//
+// Both run in this one process, slice by slice in turn (the order swapped every pair): on
+// a shared machine the load drifts over seconds, so two figures taken milliseconds apart compare
+// better than two processes run one after the other. Slices are timed in this process's CPU time
+// (user + system, all its threads, GC included), so time spent waiting for a core does not count.
+// Every reading is unique (device id and timestamp), so dedupe never shortens the pipeline's work.
+const [, , measure, itersArg, ...specs] = process.argv;
 const ITER = Number(itersArg);
-const m = await import(file);
+const targets = await Promise.all(
+  specs.map(async (spec) => {
+    const at = spec.lastIndexOf('=');
+    return { m: await import(spec.slice(0, at)), kase: spec.slice(at + 1) };
+  }),
+);
 
 const BASE = Date.now() - 60_000;
 const DEVICES = 1000;
 /** The JSON text of reading `i` in the shape of `kase`. */
-function text(i) {
+function text(kase, i) {
   const t = BASE + Math.floor(i / DEVICES);
   const device = `bench-${i % DEVICES}`;
   const sensors = { ld2410: { presence: true, distance: 150, energy: 75 }, pir: { motion_detected: true }, mq134: { gas_concentration: 250, unit: 'ppm' } };
@@ -29,40 +41,52 @@ function text(i) {
       throw new Error(`unknown case ${kase}`);
   }
 }
-// the earlier tree's constructor takes two arguments and ignores a third
-const validator = new m.ReadingValidator(m.builtinSensorTypes, 300_000, { unknownFields: kase === 'unknown-strip' ? 'strip' : 'keep', naiveTimestamps: 'utc' });
-// texts made up front: their building is not part of the figure
-const N = Math.min(ITER, 100_000);
-const texts = Array.from({ length: N }, (_, i) => text(i));
+const N = 100_000;
+// texts made up front, per case: their building is not part of the figure
+const textsOf = new Map();
+for (const { kase } of targets) if (!textsOf.has(kase)) textsOf.set(kase, Array.from({ length: N }, (_, i) => text(kase, i)));
+const cpuNs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+};
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
-// The figure is the best of several timed slices: the machine is shared, and a slice that another
-// process interrupted only gets slower, never faster (the usual micro-benchmark rule).
-const SLICES = 7;
-if (measure === 'validate') {
+/** Per bundle: `slice(k)` runs slice k and returns its figure. */
+function validateRunner(m, kase) {
+  const texts = textsOf.get(kase);
+  // an earlier tree's constructor takes two arguments and ignores the third
+  const validator = new m.ReadingValidator(m.builtinSensorTypes, 300_000, { unknownFields: kase === 'unknown-strip' ? 'strip' : 'keep', naiveTimestamps: 'utc' });
   const now = Date.now();
   const once = (i) => {
     const r = validator.validate(m.parseJson(texts[i % N]), now);
     if (r instanceof Error) throw new Error(`refused: ${r.details}`);
   };
-  for (let i = 0; i < 20_000; i++) once(i);
-  const per = Math.ceil(ITER / SLICES);
-  let best = Infinity;
-  for (let k = 0; k < SLICES; k++) {
-    const start = process.hrtime.bigint();
-    for (let i = k * per; i < (k + 1) * per; i++) once(i);
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / per);
-  }
-  console.log(JSON.stringify({ value: best }));
-} else {
-  const log = m.pino({ level: 'silent' });
+  const SLICE = 20_000;
+  return {
+    slices: Math.max(5, Math.round(ITER / SLICE)),
+    warm: () => {
+      for (let i = 0; i < 20_000; i++) once(i);
+    },
+    slice: async (k) => {
+      const start = cpuNs();
+      for (let i = k * SLICE; i < (k + 1) * SLICE; i++) once(i);
+      return (cpuNs() - start) / SLICE;
+    },
+  };
+}
+
+function pipelineRunner(m, kase) {
+  const payloads = textsOf.get(kase).map((t) => Buffer.from(t));
+  const validator = new m.ReadingValidator(m.builtinSensorTypes, 300_000, { unknownFields: kase === 'unknown-strip' ? 'strip' : 'keep', naiveTimestamps: 'utc' });
   const backend = new m.MemoryBackend({ maxLen: 10_000, dedupeWindowMs: 60_000 });
   const metrics = m.createMetrics({ queueSizes: async () => ({}), queueUp: () => true, inFlight: () => 0 }, { defaultMetrics: false });
   const quality = new m.QualityChecks({ ld2410NearCm: 100, ld2410MinEnergy: 50, mq134MaxStepPpm: 200, stepWindowMs: 60_000 });
-  const pipeline = new m.Pipeline({ validator, backend, metrics, log, quality }, { dedupeWindowMs: 60_000, queueBatchSize: 1000, maxInFlight: 50_000 });
-  const payloads = texts.map((t) => Buffer.from(t));
-  /** Ingests payloads [from, to) with 100 in flight; every one of them unique, so none is a duplicate. */
+  const pipeline = new m.Pipeline({ validator, backend, metrics, log: m.pino({ level: 'silent' }), quality }, { dedupeWindowMs: 60_000, queueBatchSize: 1000, maxInFlight: 50_000 });
+  /** Ingests payloads [from, to) with 100 in flight; each unique within this pipeline's dedupe window. */
   const run = async (from, to) => {
-    const IN_FLIGHT = 100;
     let next = from;
     const worker = async () => {
       while (next < to) {
@@ -71,17 +95,33 @@ if (measure === 'validate') {
         if (!o.ok) throw new Error(`refused: ${o.error.details ?? o.error.message}`);
       }
     };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    await Promise.all(Array.from({ length: 100 }, worker));
   };
-  const warm = Math.floor(N / 10);
-  await run(0, warm);
-  const per = Math.floor((N - warm) / SLICES);
-  let best = 0;
-  for (let k = 0; k < SLICES; k++) {
-    const from = warm + k * per;
-    const start = process.hrtime.bigint();
-    await run(from, from + per);
-    best = Math.max(best, per / (Number(process.hrtime.bigint() - start) / 1e9));
-  }
-  console.log(JSON.stringify({ value: best }));
+  const WARM = 10_000;
+  const slices = 9;
+  const SLICE = Math.floor(Math.min(ITER, N - WARM) / slices);
+  return {
+    slices,
+    warm: () => run(0, WARM),
+    slice: async (k) => {
+      const from = WARM + k * SLICE;
+      const start = cpuNs();
+      await run(from, from + SLICE);
+      return SLICE / ((cpuNs() - start) / 1e9);
+    },
+  };
 }
+
+const runners = targets.map(({ m, kase }) => (measure === 'validate' ? validateRunner(m, kase) : pipelineRunner(m, kase)));
+for (const r of runners) await r.warm();
+const slices = runners[0].slices;
+const figures = runners.map(() => []);
+const ratios = [];
+for (let k = 0; k < slices; k++) {
+  const order = k % 2 === 0 ? runners.map((_, i) => i) : runners.map((_, i) => i).reverse();
+  const got = [];
+  for (const i of order) got[i] = await runners[i].slice(k);
+  got.forEach((v, i) => figures[i].push(v));
+  if (runners.length === 2) ratios.push(got[1] / got[0]);
+}
+console.log(JSON.stringify({ values: figures.map(median), ratio: ratios.length ? median(ratios) : null }));

@@ -8,17 +8,18 @@
 //   BENCH_ROUNDS (5)  BENCH_QUICK=1 (1 round, fewer iterations, RESULTS.md left alone)
 //   BENCH_WRITE_RESULTS (0|1)
 //
-// Each figure is one child process (bench/validator/child.mjs) running one case against one
-// bundle: a warm-up, then 7 timed slices of which the best counts (the machine is shared: an
-// interrupted slice is only slower); before and after alternate per round (their order swapped
-// every round), and the table holds medians over rounds. Two measures:
+// Each round runs every case in a child process of its own (bench/validator/child.mjs) that loads
+// both bundles and runs them slice by slice in turn, each slice timed in the process's CPU time
+// (the machine is shared: the load drifts over seconds, and wall time would count waiting for a
+// core); a child reports per bundle the median slice and the median after / before ratio of its
+// slice pairs, and the table holds medians over rounds. Two measures:
 // - validate: JSON.parse + duplicate-key check (core/decode.ts parseJson) + ReadingValidator.validate,
-//   one fresh reading text per iteration;
+//   one fresh reading text per iteration, CPU ns per reading;
 // - pipeline: Pipeline.ingest of the JSON bytes on the embedded queue, quality checks on, 100
 //   readings in flight (what a transport calls: decode, validate, dedupe key, enrich, batcher,
-//   append), readings/s.
+//   append), readings per CPU second.
 // The canonical cases are what every device sends today; the others are refused by the earlier
-// tree, so they are measured on this tree only.
+// tree, so they are measured on this tree only, paired with the canonical case on this tree.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -49,30 +50,32 @@ const CASES = [
   { id: 'unknown-strip', label: '"rssi" and pir.sensitivity, UNKNOWN_FIELDS=strip', both: false },
 ];
 const MEASURES = [
-  { id: 'validate', unit: 'ns/reading', iterations: QUICK ? 50_000 : 300_000 },
-  { id: 'pipeline', unit: 'readings/s', iterations: 100_000 },
+  { id: 'validate', unit: 'CPU ns/reading', iterations: QUICK ? 50_000 : 300_000 },
+  { id: 'pipeline', unit: 'readings/CPU s', iterations: 100_000 },
 ];
 
 // ------------------------------------------------------------------------------------ bundles
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-validator-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
-const ENTRY = `
-export { ReadingValidator } from './src/core/validate.ts';
-export { builtinSensorTypes } from './src/core/readings/registry.ts';
-export { parseJson } from './src/core/decode.ts';
-export { Pipeline } from './src/core/pipeline.ts';
-export { QualityChecks } from './src/core/quality.ts';
-export { MemoryBackend } from './src/queue/memory/index.ts';
-export { createMetrics } from './src/metrics/registry.ts';
+/** The modules the child uses, from the tree at `dir` (pino from this repository's node_modules). */
+const entry = (dir) => `
+export { ReadingValidator } from ${JSON.stringify(path.join(dir, 'src/core/validate.ts'))};
+export { builtinSensorTypes } from ${JSON.stringify(path.join(dir, 'src/core/readings/registry.ts'))};
+export { parseJson } from ${JSON.stringify(path.join(dir, 'src/core/decode.ts'))};
+export { Pipeline } from ${JSON.stringify(path.join(dir, 'src/core/pipeline.ts'))};
+export { QualityChecks } from ${JSON.stringify(path.join(dir, 'src/core/quality.ts'))};
+export { MemoryBackend } from ${JSON.stringify(path.join(dir, 'src/queue/memory/index.ts'))};
+export { createMetrics } from ${JSON.stringify(path.join(dir, 'src/metrics/registry.ts'))};
 export { pino } from 'pino';
 `;
 
-/** Bundles the reading path of the tree at `dir` (which has src/) into one ESM file; returns its path. */
+/** Bundles the reading path of the tree at `dir` (which has src/) into one ESM file in the temporary directory; returns its path. */
 async function bundle(dir, name) {
-  fs.writeFileSync(path.join(dir, 'bench-entry.ts'), ENTRY);
+  const entryFile = path.join(tmp, `${name}-entry.ts`);
+  fs.writeFileSync(entryFile, entry(dir));
   const outfile = path.join(tmp, `${name}.mjs`);
   await build({
-    entryPoints: [path.join(dir, 'bench-entry.ts')],
+    entryPoints: [entryFile],
     outfile,
     bundle: true,
     platform: 'node',
@@ -100,43 +103,46 @@ const TARGETS = [
 ];
 
 // ------------------------------------------------------------------------------------ runs
-function runChild(target, measure, c) {
-  const res = spawnSync(process.execPath, [CHILD, target.file, measure.id, c.id, String(measure.iterations)], { encoding: 'utf8', timeout: 300_000 });
-  if (res.status !== 0) throw new Error(`${target.id} ${measure.id} ${c.id}: exit ${res.status}\n${res.stderr}`);
+/** One child process: each [target, case] of `pairs` in turn, slice by slice (child.mjs). */
+function runChild(pairs, measure) {
+  const res = spawnSync(process.execPath, [CHILD, measure.id, String(measure.iterations), ...pairs.map(([t, c]) => `${t.file}=${c}`)], { encoding: 'utf8', timeout: 600_000 });
+  if (res.status !== 0) throw new Error(`${measure.id} ${pairs.map(([t, c]) => `${t.id}=${c}`).join(' ')}: exit ${res.status}\n${res.stderr}`);
   return JSON.parse(res.stdout.trim().split('\n').at(-1));
 }
 
 const figures = []; // { round, target, measure, case, value }
+// { round, measure, case, value }: within one child, after / before on a canonical case, or
+// this case / canonical on this tree for the cases the earlier tree refuses
+const ratios = [];
 for (let round = 1; round <= ROUNDS; round++) {
   for (const measure of MEASURES) {
     for (const c of CASES) {
-      const targets = c.both ? (round % 2 ? TARGETS : [...TARGETS].reverse()) : [TARGETS[1]];
-      for (const target of targets) {
-        const r = runChild(target, measure, c);
-        figures.push({ round, target: target.id, measure: measure.id, case: c.id, value: r.value });
-        console.log(`round ${round}  ${measure.id.padEnd(8)}  ${c.id.padEnd(13)}  ${target.id.padEnd(6)}  ${r.value.toFixed(measure.id === 'validate' ? 0 : 0)} ${measure.unit}`);
-      }
+      const [before, after] = TARGETS;
+      const pairs = c.both ? [[before, c.id], [after, c.id]] : [[after, 'canonical'], [after, c.id]];
+      const r = runChild(pairs, measure);
+      figures.push({ round, target: c.both ? 'before' : 'after-canonical', measure: measure.id, case: c.id, value: r.values[0] });
+      figures.push({ round, target: 'after', measure: measure.id, case: c.id, value: r.values[1] });
+      ratios.push({ round, measure: measure.id, case: c.id, value: r.ratio });
+      const what = c.both ? 'after / before' : `${c.id} / canonical`;
+      console.log(`round ${round}  ${measure.id.padEnd(8)}  ${c.id.padEnd(13)}  ${r.values.map((v) => Math.round(v)).join(' → ')} ${measure.unit}  (${what} ${r.ratio.toFixed(3)})`);
     }
   }
 }
 
 // ------------------------------------------------------------------------------------ report
 const med = (t, m, c) => median(figures.filter((f) => f.target === t && f.measure === m && f.case === c).map((f) => f.value));
-/** after / before per round, then the median (figures of one round ran back to back). */
-function roundRatio(m, c) {
-  const rs = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    const a = figures.find((f) => f.round === round && f.target === 'after' && f.measure === m && f.case === c)?.value;
-    const b = figures.find((f) => f.round === round && f.target === 'before' && f.measure === m && f.case === c)?.value;
-    if (a !== undefined && b !== undefined) rs.push(a / b);
-  }
-  return rs.length ? median(rs) : NaN;
+/** Median over rounds of each child's median slice-pair ratio; and the lowest and highest round. */
+function ratioOf(m, c) {
+  const rs = ratios.filter((r) => r.measure === m && r.case === c).map((r) => r.value);
+  return rs.length ? { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) } : undefined;
 }
 const fmt = (m, x) => (Number.isFinite(x) ? (m === 'validate' ? `${Math.round(x)}` : Math.round(x).toLocaleString('en-US')) : '—');
-const rows = [['measure', 'case', 'before', 'after', 'after / before']];
+const rows = [['measure', 'case', 'before', 'after', 'after / before', 'this case / canonical (this tree)']];
 for (const m of MEASURES) {
   for (const c of CASES) {
-    rows.push([`${m.id} (${m.unit})`, c.label, c.both ? fmt(m.id, med('before', m.id, c.id)) : 'refused', fmt(m.id, med('after', m.id, c.id)), c.both ? ratio(roundRatio(m.id, c.id)) : '—']);
+    const r = ratioOf(m.id, c.id);
+    const shown = r ? `${ratio(r.median)} (${ratio(r.min)} – ${ratio(r.max)})` : '—';
+    rows.push([`${m.id} (${m.unit})`, c.label, c.both ? fmt(m.id, med('before', m.id, c.id)) : 'refused', fmt(m.id, med('after', m.id, c.id)), c.both ? shown : '—', c.both ? '—' : shown]);
   }
 }
 console.log('\n' + textTable(rows));
@@ -147,9 +153,9 @@ if (WRITE) {
     `date: ${new Date().toISOString()}`,
     `machine: ${mi.nproc} CPUs (${mi.cpu}), ${mi.memGiB} GiB, ${mi.kernel}, Node ${mi.node}; shared with other work, so single figures move by a few per cent: read the per-round ratio`,
     `command: \`${commandLine('bench:validator', 'bench/validator/run.mjs')}\``,
-    `before: ${TARGETS[0].label}; after: ${TARGETS[1].label}; ${ROUNDS} rounds, each figure one child process (warm-up, then ${MEASURES[0].iterations.toLocaleString('en-US')} validate / 90,000 pipeline readings in 7 timed slices, the best slice counts), medians over rounds; the two alternate in each round`,
-    'validate = parseJson + ReadingValidator.validate of one fresh reading text (ns per reading, lower is better); pipeline = Pipeline.ingest on the embedded queue with quality checks, 100 in flight (readings/s of one core, higher is better)',
-    'the cases after the first two are refused (400) by the earlier tree: this tree only, the cost of the second look (core/normalise.ts) beside the canonical path',
+    `before: ${TARGETS[0].label}; after: ${TARGETS[1].label}; ${ROUNDS} rounds; per round and case one child process loads both bundles and runs them in turn slice by slice (validate: 15 slices of 20,000 readings each; pipeline: 9 slices of 10,000), each slice timed in the process's CPU time; a figure is the median slice, the ratio the median of the slice pairs' after / before; the table holds medians over rounds and the lowest and highest round's ratio`,
+    'validate = parseJson + ReadingValidator.validate of one fresh reading text (CPU ns per reading, lower is better); pipeline = Pipeline.ingest on the embedded queue with quality checks, 100 in flight (readings per CPU second, higher is better)',
+    'the cases after the first two are refused (400) by the earlier tree: measured on this tree only, paired in their child process with the canonical case on this tree (the last column: the second look of core/normalise.ts beside the canonical path); ratios are medians over rounds, with the lowest and highest round in brackets',
   ];
   const section = [`## Tolerant input: the reading path before and after (bench/validator)`, '', ...facts.map((f) => `- ${f}`), '', mdTable(rows)].join('\n');
   writeSection(RESULTS, START, END, section);
