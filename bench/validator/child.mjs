@@ -7,7 +7,8 @@
 // Both run in this one process, slice by slice in turn (the order swapped every pair): on
 // a shared machine the load drifts over seconds, so two figures taken milliseconds apart compare
 // better than two processes run one after the other. Slices are timed in this process's CPU time
-// (user + system, all its threads, GC included), so time spent waiting for a core does not count.
+// (user + system, all its threads, GC included), so time spent waiting for a core does not count;
+// a full GC (--expose-gc) before each slice keeps one's garbage off the other's time.
 // Every reading is unique (device id and timestamp), so dedupe never shortens the pipeline's work.
 const [, , measure, itersArg, ...specs] = process.argv;
 const ITER = Number(itersArg);
@@ -120,7 +121,11 @@ const ratios = [];
 for (let k = 0; k < slices; k++) {
   const order = k % 2 === 0 ? runners.map((_, i) => i) : runners.map((_, i) => i).reverse();
   const got = [];
-  for (const i of order) got[i] = await runners[i].slice(k);
+  for (const i of order) {
+    // each slice starts on a collected heap: the other one's garbage is not collected on its time
+    globalThis.gc?.();
+    got[i] = await runners[i].slice(k);
+  }
   got.forEach((v, i) => figures[i].push(v));
   if (runners.length === 2) ratios.push(got[1] / got[0]);
 }

@@ -105,7 +105,7 @@ const TARGETS = [
 // ------------------------------------------------------------------------------------ runs
 /** One child process: each [target, case] of `pairs` in turn, slice by slice (child.mjs). */
 function runChild(pairs, measure) {
-  const res = spawnSync(process.execPath, [CHILD, measure.id, String(measure.iterations), ...pairs.map(([t, c]) => `${t.file}=${c}`)], { encoding: 'utf8', timeout: 600_000 });
+  const res = spawnSync(process.execPath, ['--expose-gc', CHILD, measure.id, String(measure.iterations), ...pairs.map(([t, c]) => `${t.file}=${c}`)], { encoding: 'utf8', timeout: 600_000 });
   if (res.status !== 0) throw new Error(`${measure.id} ${pairs.map(([t, c]) => `${t.id}=${c}`).join(' ')}: exit ${res.status}\n${res.stderr}`);
   return JSON.parse(res.stdout.trim().split('\n').at(-1));
 }
@@ -153,7 +153,7 @@ if (WRITE) {
     `date: ${new Date().toISOString()}`,
     `machine: ${mi.nproc} CPUs (${mi.cpu}), ${mi.memGiB} GiB, ${mi.kernel}, Node ${mi.node}; shared with other work, so single figures move by a few per cent: read the per-round ratio`,
     `command: \`${commandLine('bench:validator', 'bench/validator/run.mjs')}\``,
-    `before: ${TARGETS[0].label}; after: ${TARGETS[1].label}; ${ROUNDS} rounds; per round and case one child process loads both bundles and runs them in turn slice by slice (validate: 15 slices of 20,000 readings each; pipeline: 9 slices of 10,000), each slice timed in the process's CPU time; a figure is the median slice, the ratio the median of the slice pairs' after / before; the table holds medians over rounds and the lowest and highest round's ratio`,
+    `before: ${TARGETS[0].label}; after: ${TARGETS[1].label}; ${ROUNDS} rounds; per round and case one child process loads both bundles and runs them in turn slice by slice (validate: 15 slices of 20,000 readings each; pipeline: 9 slices of 10,000), each slice timed in the process's CPU time after a full GC; a figure is the median slice, the ratio the median of the slice pairs' after / before; the table holds medians over rounds and the lowest and highest round's ratio`,
     'validate = parseJson + ReadingValidator.validate of one fresh reading text (CPU ns per reading, lower is better); pipeline = Pipeline.ingest on the embedded queue with quality checks, 100 in flight (readings per CPU second, higher is better)',
     'the cases after the first two are refused (400) by the earlier tree: measured on this tree only, paired in their child process with the canonical case on this tree (the last column: the second look of core/normalise.ts beside the canonical path); ratios are medians over rounds, with the lowest and highest round in brackets',
   ];
