@@ -8,12 +8,23 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { identityIdRefusal } from '../../../auth/identity.ts';
 import { importKeys, parseKeyImport } from '../../../auth/key-import.ts';
 import { ErrorCode, IngestError } from '../../../core/errors.ts';
+import type { IngestItem } from '../../../core/item.ts';
 import type { HttpContext } from '../context.ts';
 import { Reply } from '../reply.ts';
 import { adminRefusal, internalError, receiveItem, refuse } from './ingest-request.ts';
 
 function badRequest(details: string): IngestError {
   return new IngestError(ErrorCode.INVALID_METADATA, 'Invalid request', details);
+}
+
+/** The parsed JSON body of an admin request, or undefined once it was refused (400 naming the `expected` shape). */
+function jsonBody(ctx: HttpContext, reply: Reply, item: IngestItem, expected: string): { doc: unknown } | undefined {
+  try {
+    return { doc: JSON.parse(Buffer.from(item.payload).toString('utf8')) };
+  } catch {
+    refuse(ctx, reply, badRequest(`body must be JSON: ${expected}`));
+    return undefined;
+  }
 }
 
 /** POST /api/v1/admin/devices {"device_id", "role"?: "device" | "subscriber"} → 201 with the key. */
@@ -24,12 +35,9 @@ export function registerDevice(ctx: HttpContext) {
       res,
       req,
       (reply, item) => {
-        let body: { device_id?: unknown; role?: unknown };
-        try {
-          body = JSON.parse(Buffer.from(item.payload).toString('utf8'));
-        } catch {
-          return refuse(ctx, reply, badRequest('body must be JSON: {"device_id": "...", "role"?: "device" | "subscriber"}'));
-        }
+        const parsed = jsonBody(ctx, reply, item, '{"device_id": "...", "role"?: "device" | "subscriber"}');
+        if (parsed === undefined) return;
+        const body = parsed.doc as { device_id?: unknown; role?: unknown } | null;
         const id = body?.device_id;
         const role = body?.role ?? 'device';
         if (role !== 'device' && role !== 'subscriber') return refuse(ctx, reply, badRequest('role must be "device" or "subscriber"'));
@@ -58,13 +66,9 @@ export function importKeysRoute(ctx: HttpContext) {
       res,
       req,
       (reply, item) => {
-        let doc: unknown;
-        try {
-          doc = JSON.parse(Buffer.from(item.payload).toString('utf8'));
-        } catch {
-          return refuse(ctx, reply, badRequest('body must be JSON: {"keys": [{"device_id", "key", "role"?}, ...]}'));
-        }
-        const entries = parseKeyImport(doc);
+        const parsed = jsonBody(ctx, reply, item, '{"keys": [{"device_id", "key", "role"?}, ...]}');
+        if (parsed === undefined) return;
+        const entries = parseKeyImport(parsed.doc);
         if (typeof entries === 'string') return refuse(ctx, reply, badRequest(entries));
         importKeys(ctx.auth.store, entries).then((n) => {
           ctx.log.info({ keys: n }, 'admin: keys imported');
