@@ -101,9 +101,10 @@ export class Authenticator {
     const now = Date.now();
     const allowKey = this.mode === 'api-key' || this.mode === 'any';
     if (c.apiKey && allowKey) {
-      const hit = this.#keys.get(hashApiKey(c.apiKey));
+      const hash = hashApiKey(c.apiKey);
+      const hit = this.#keys.get(hash);
       if (hit && hit.until > now) return hit.identity;
-      return looksLikeApiKey(c.apiKey) ? undefined : this.external?.cached('api-key', c.apiKey);
+      return looksLikeApiKey(c.apiKey) ? undefined : this.external?.cached('api-key', c.apiKey, hash);
     }
     if (c.bearer && (this.mode === 'jwt' || this.mode === 'any')) {
       if (!this.jwt) return this.external?.cached('token', c.bearer);
@@ -136,7 +137,7 @@ export class Authenticator {
     const hit = this.#keys.get(hash);
     if (hit && hit.until > now) return hit.identity;
     // a key admitted by DEVICE_AUTH_URL lately: no key-store round trip
-    const admitted = ours ? undefined : this.external?.cached('api-key', key);
+    const admitted = ours ? undefined : this.external?.cached('api-key', key, hash);
     if (admitted !== undefined) return admitted;
     let record;
     try {
@@ -146,7 +147,7 @@ export class Authenticator {
     }
     if (!record) {
       this.#keys.delete(hash);
-      if (!ours && this.external) return this.external.check('api-key', key);
+      if (!ours && this.external) return this.external.check('api-key', key, hash);
       return new UnauthenticatedError('invalid or revoked API key');
     }
     const identity: Identity = { id: record.id, role: record.role, via: 'api-key' };

@@ -107,15 +107,18 @@ export class DeviceAuthClient {
     return this.#breaker.state;
   }
 
-  /** The identity of a credential admitted lately (no I/O), or undefined: ask check(). */
-  cached(kind: CredentialKind, credential: string): Identity | undefined {
-    const hit = this.#admitted.get(keyOf(kind, credential));
+  /**
+   * The identity of a credential admitted lately (no I/O), or undefined: ask check(). `digest`:
+   * its hex SHA-256 when the caller has it already (the key-store lookup hashes the same way).
+   */
+  cached(kind: CredentialKind, credential: string, digest?: string): Identity | undefined {
+    const hit = this.#admitted.get(keyOf(kind, credential, digest));
     return hit !== undefined && hit.until > Date.now() ? hit.identity : undefined;
   }
 
   /** The verdict on `credential`: from the caches, a check in progress, or a new call. */
-  check(kind: CredentialKind, credential: string): Promise<Verdict> {
-    const key = keyOf(kind, credential);
+  check(kind: CredentialKind, credential: string, digest?: string): Promise<Verdict> {
+    const key = keyOf(kind, credential, digest);
     const now = Date.now();
     const hit = this.#admitted.get(key);
     if (hit !== undefined && hit.until > now) {
@@ -245,8 +248,8 @@ export class DeviceAuthClient {
   }
 }
 
-function keyOf(kind: CredentialKind, credential: string): string {
-  return (kind === 'api-key' ? 'k' : 't') + createHash('sha256').update(credential).digest('base64');
+function keyOf(kind: CredentialKind, credential: string, digest = createHash('sha256').update(credential).digest('hex')): string {
+  return (kind === 'api-key' ? 'k' : 't') + digest;
 }
 
 /** `a.b.c` of a parsed JSON object (own properties only). */
