@@ -2,10 +2,11 @@
  * The memory check of issue 16: the floods of findings 2, 5, 7 and 8 run one after the other
  * against one server with the shipped defaults (only MAX_CONNECTIONS_PER_IP off, as if each
  * connection came from its own address), while a Node process polls /live every 20 ms. RSS
- * stays within FLOOD_RSS_BOUND_MIB of where it started and /live's p99 under 50 ms throughout,
- * or, on a machine already so busy that /live's p99 before any flood exceeds 12.5 ms (a CPU hog
- * beside the suite), under 4× that baseline: the claim is that the floods do not stall the
- * server, judged against the machine it runs on.
+ * stays within FLOOD_RSS_BOUND_MIB of where it started and /live's p99 under 50 ms throughout:
+ * the claim is that the floods do not stall the server. The server and the sampler run at nice
+ * -10 (where the test may renice: root, as in CI), so that a CPU hog beside the suite (stress-ng)
+ * takes its CPU from the flood generators and not from what is judged; where renice is refused,
+ * the bound is 50 ms or 4× /live's p99 before any flood when that exceeds 12.5 ms.
  * The figures are printed as one JSON line and quoted in SECURITY.md.
  *
  * Bounded sizes here; `npm run test:security-long` (SECURITY_LONG=1) runs the sizes of the
@@ -41,6 +42,11 @@ async function startHelper(name: string, args: string[]): Promise<{ proc: ChildP
   return { proc, first, lines, last };
 }
 
+/** Raises a process to nice -10; false where that is refused (not root). */
+function renice(pid: number): boolean {
+  return spawnSync('renice', ['-n', '-10', '-p', String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
 describe('security - floods without and with credentials leave memory and /live bounded', () => {
   const stack = useStack({ AUTH_MODE: 'api-key', ADMIN_TOKEN: ADMIN, MAX_CONNECTIONS_PER_IP: '0' });
 
@@ -53,9 +59,10 @@ describe('security - floods without and with credentials leave memory and /live 
     const sampleRss = setInterval(() => (peak = Math.max(peak, s.rssMiB())), 50);
     // 150 samples (≈ 4 s) of /live before any flood, after a warm-up: the machine's own baseline
     const sampler = await startHelper('live-sampler.mjs', [`${s.base}/live`, '150']);
+    const prioritised = renice(s.pid) && renice(sampler.proc.pid!);
     const baseline = (await waitFor(() => sampler.lines().find((l) => l.baseline)?.baseline, 30_000, 'the /live baseline')) as { p99: number };
-    const liveBound = Math.max(50, 4 * baseline.p99);
-    const report: Record<string, unknown> = { sizes: SIZES, rss_start_mib: Math.round(rss0), live_baseline_ms: baseline, live_bound_ms: liveBound };
+    const liveBound = prioritised ? 50 : Math.max(50, 4 * baseline.p99);
+    const report: Record<string, unknown> = { sizes: SIZES, rss_start_mib: Math.round(rss0), prioritised, live_baseline_ms: baseline, live_bound_ms: liveBound };
     const phases: [string, number][] = [];
     const phase = (name: string) => phases.push([name, Date.now()]);
     try {
