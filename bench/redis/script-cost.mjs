@@ -84,12 +84,12 @@ const variants = {
   'ingest script, dedupe off (DEDUPE_WINDOW_MS=0)': async (batch) => {
     const flat = [];
     for (const e of batch) flat.push('', '', json, e.deviceId, e.messageId);
-    await r.eval(INGEST_SCRIPT, 2, 's', 'ch', 0, 0, '1', 's:dedupe:', packr.pack(flat));
+    await r.eval(INGEST_SCRIPT, 2, 's', 's:dedupe:', 0, 0, '1', 'ch', packr.pack(flat));
   },
   'ingest script (dedupe + XADD + PUBLISH, MessagePack entries)': async (batch) => {
     const flat = [];
     for (const e of batch) flat.push(e.bucket, e.member, json, e.deviceId, e.messageId);
-    await r.eval(INGEST_SCRIPT, 2, 's', 'ch', 120_000, 0, '1', 's:dedupe:', packr.pack(flat));
+    await r.eval(INGEST_SCRIPT, 2, 's', 's:dedupe:', 120_000, 0, '1', 'ch', packr.pack(flat));
   },
 };
 

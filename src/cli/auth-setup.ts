@@ -10,16 +10,15 @@ import { JwtVerifier } from '../auth/jwt.ts';
 import type { KeyStore } from '../auth/key-store.ts';
 import { FileKeyStore } from '../auth/stores/file-store.ts';
 import { RedisKeyStore } from '../auth/stores/redis-store.ts';
-import type { Redis } from 'ioredis';
 import type { RateLimiter } from '../auth/rate/rate-limiter.ts';
 import { createRateLimiter } from '../auth/rate/setup.ts';
 import { queueBackendOf, rateLimitsOn } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Metrics } from '../metrics/registry.ts';
-import { createRedis, reconnectWhenUnresponsive } from '../queue/redis/connection.ts';
-import { redisConnection } from './redis-connection.ts';
+import { createRedis, reconnectWhenUnresponsive, type RedisClient } from '../queue/redis/connection.ts';
+import { keyLayout, redisConnection } from './redis-connection.ts';
 
-function connector(config: Config): ((name: string) => Redis) | undefined {
+function connector(config: Config): ((name: string) => RedisClient) | undefined {
   if (queueBackendOf(config) !== 'redis') return undefined;
   const o = redisConnection(config);
   return (name) => {
@@ -34,12 +33,14 @@ function connector(config: Config): ((name: string) => Redis) | undefined {
 /** Per-device token buckets when RATE_LIMIT is on: in Redis (shared) or in this process. */
 export function createLimiter(config: Config): RateLimiter | undefined {
   const connect = connector(config);
+  const layout = keyLayout(config);
   return createRateLimiter({
     on: rateLimitsOn(config),
     perMinute: config.RATE_LIMIT_PER_MINUTE,
     batchPerMinute: config.RATE_LIMIT_BATCH_PER_MINUTE,
     backfillPerMinute: config.RATE_LIMIT_BACKFILL_PER_MINUTE,
-    prefix: 'rate',
+    // an identity's buckets in its shard (a device's, when the identity is a device): one call per shard and turn
+    prefixOf: (identity) => layout.name('rate', layout.shardOf(identity)),
     ...(connect ? { redis: () => connect('neurobuild-ingest:rate') } : {}),
   });
 }
@@ -47,7 +48,7 @@ export function createLimiter(config: Config): RateLimiter | undefined {
 /** The key store next to the queue: Redis (shared by every instance), or a file with the embedded queue. */
 export function createKeyStore(config: Config): KeyStore {
   const connect = connector(config);
-  return connect ? new RedisKeyStore(connect, config.API_KEYS_KEY) : new FileKeyStore(config.API_KEYS_FILE);
+  return connect ? new RedisKeyStore(connect, keyLayout(config).global(config.API_KEYS_KEY)) : new FileKeyStore(config.API_KEYS_FILE);
 }
 
 /** DEVICE_AUTH_URL's client, reporting to the metrics and (at most once a minute per reason) the log. */

@@ -10,6 +10,7 @@
 import { pino, type Logger } from 'pino';
 import { pipelineOptions, readingValidator } from './pipeline-options.ts';
 import { qualityChecks } from './device-state.ts';
+import { redisConfigured, SET_REDIS } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { Pipeline } from '../core/pipeline.ts';
 import { parseRejectQuery, REJECT_ID, rejectView, replayRejects, type ReplayReport, type ReplayResult } from '../core/replay.ts';
@@ -56,7 +57,7 @@ export async function rejects(config: Config, rest: readonly string[], options: 
   }
   const bad = ids?.find((id) => !REJECT_ID.test(id));
   if (bad !== undefined) throw new ConsumeUsageError(`rejects ${action}: ${JSON.stringify(bad)} is not an entry id (<ms>-<seq>, as rejects list prints them)`);
-  if (!config.REDIS_URL && !config.REDIS_HOST) throw new ConsumeUsageError(`rejects reads the Redis stream ${config.REJECTS_NAME}: set REDIS_URL or REDIS_HOST`);
+  if (!redisConfigured(config)) throw new ConsumeUsageError(`rejects reads the Redis stream ${config.REJECTS_NAME}: set ${SET_REDIS}`);
   // built before connecting: a bad SENSOR_TYPES_DIR is a configuration error (exit 2), not a Redis one
   const validator = action === 'replay' ? readingValidator(config) : undefined;
 

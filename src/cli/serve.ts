@@ -21,7 +21,7 @@ import { AddressLimit } from '../transports/address-limit.ts';
 import { ClientAddress } from '../transports/client-address/index.ts';
 import { AddressSet } from '../util/ip-address.ts';
 import { createMqtt } from './mqtt-listeners.ts';
-import { redisConnection } from './redis-connection.ts';
+import { keyLayout, redisConnection } from './redis-connection.ts';
 import { onMemoryReport } from './memory-report.ts';
 import { onProcessFaults } from './process-faults.ts';
 import { createAuth, createLimiter } from './auth-setup.ts';
@@ -36,10 +36,11 @@ export function createBackend(config: Config, log: Logger): QueueBackend {
     return new RedisBackend(
       {
         ...redisConnection(config),
-        stream: config.QUEUE_NAME,
+        layout: keyLayout(config),
         dlq: config.DLQ_NAME,
         rejects: config.REJECTS_NAME,
         eventsChannel: config.EVENTS_CHANNEL,
+        eventsPubsub: config.EVENTS_PUBSUB,
         metadataKey: config.METADATA_KEY,
         deviceStatePrefix: config.DEVICE_STATE_PREFIX,
         instanceTtlMs: Math.max(5000, config.DEVICE_STATE_FLUSH_MS * 3),
@@ -54,9 +55,9 @@ export function createBackend(config: Config, log: Logger): QueueBackend {
   }
   log.warn(
     { max_entries: config.MEMORY_QUEUE_MAXLEN },
-    'no Redis configured: using the embedded in-process queue (not durable, single instance); set REDIS_URL or REDIS_HOST for production',
+    'no Redis configured: using the embedded in-process queue (not durable, single instance); set REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES for production',
   );
-  return new MemoryBackend({ maxLen: config.MEMORY_QUEUE_MAXLEN, dedupeWindowMs: config.DEDUPE_WINDOW_MS, deviceStateKeepMs: config.DEVICE_STATE_TTL_S * 1000 });
+  return new MemoryBackend({ streamName: config.QUEUE_NAME, dlqName: config.DLQ_NAME, maxLen: config.MEMORY_QUEUE_MAXLEN, dedupeWindowMs: config.DEDUPE_WINDOW_MS, deviceStateKeepMs: config.DEVICE_STATE_TTL_S * 1000 });
 }
 
 export async function serve(config: Config, log: Logger): Promise<void> {
@@ -69,7 +70,10 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     breakerOpen: () => (pipelineRef?.breakerState ?? 'closed') !== 'closed',
     queueSizes: async () => {
       const s = await backend.status();
-      return { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
+      const sizes: Record<string, number> = { [config.QUEUE_NAME]: s.queueSize, [config.DLQ_NAME]: s.dlqSize, [config.REJECTS_NAME]: s.rejectsSize };
+      // each shard's stream and DLQ by its own name too (the totals above are their sums)
+      if (s.shards.length > 1) for (const shard of s.shards) Object.assign(sizes, { [shard.stream]: shard.queueSize, [shard.dlq]: shard.dlqSize });
+      return sizes;
     },
   });
   onProcessFaults(log, metrics);

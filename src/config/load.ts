@@ -64,8 +64,20 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     throw new ConfigError(first?.path ?? '', `invalid configuration: ${first?.path} ${first?.message}`);
   }
   const config = converted as Config;
-  if (config.QUEUE_BACKEND === 'redis' && !config.REDIS_URL && !config.REDIS_HOST) {
-    throw new ConfigError('QUEUE_BACKEND', 'invalid configuration: QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
+  if (config.QUEUE_BACKEND === 'redis' && !redisConfigured(config)) {
+    throw new ConfigError('QUEUE_BACKEND', `invalid configuration: QUEUE_BACKEND=redis needs ${SET_REDIS}`);
+  }
+  try {
+    shardsServed(config);
+  } catch (err) {
+    throw new ConfigError('CONSUMER_SHARDS', `invalid configuration: CONSUMER_SHARDS=${JSON.stringify(config.CONSUMER_SHARDS)}: ${(err as Error).message}`);
+  }
+  if (config.REDIS_CLUSTER_NODES !== undefined) {
+    try {
+      if (clusterNodesOf(config).length === 0) throw new Error('no node given');
+    } catch (err) {
+      throw new ConfigError('REDIS_CLUSTER_NODES', `invalid configuration: REDIS_CLUSTER_NODES: ${(err as Error).message}`);
+    }
   }
   if (Boolean(config.MQTT_TLS_CERT_FILE) !== Boolean(config.MQTT_TLS_KEY_FILE)) {
     throw new ConfigError('MQTT_TLS_CERT_FILE', 'invalid configuration: MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE must be set together');
@@ -88,10 +100,10 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     throw new ConfigError('TRUSTED_PROXIES', `invalid configuration: TRUSTED_PROXIES: ${(err as Error).message}`);
   }
   if (config.ACK_DURABILITY !== 'append' && queueBackendOf(config) === 'memory') {
-    throw new ConfigError('ACK_DURABILITY', `invalid configuration: ACK_DURABILITY=${config.ACK_DURABILITY} needs Redis (the embedded queue keeps readings in memory); set REDIS_URL or REDIS_HOST`);
+    throw new ConfigError('ACK_DURABILITY', `invalid configuration: ACK_DURABILITY=${config.ACK_DURABILITY} needs Redis (the embedded queue keeps readings in memory); set ${SET_REDIS}`);
   }
   if (config.WORKERS > 1 && queueBackendOf(config) === 'memory') {
-    throw new ConfigError('WORKERS', 'invalid configuration: WORKERS > 1 needs Redis (the embedded queue lives in one process); set REDIS_URL or REDIS_HOST');
+    throw new ConfigError('WORKERS', `invalid configuration: WORKERS > 1 needs Redis (the embedded queue lives in one process); set ${SET_REDIS}`);
   }
   return Object.freeze(config);
 }
@@ -113,5 +125,45 @@ export function rateLimitsOn(config: Config): boolean {
 
 export function queueBackendOf(config: Config): 'redis' | 'memory' {
   if (config.QUEUE_BACKEND !== 'auto') return config.QUEUE_BACKEND;
-  return config.REDIS_URL || config.REDIS_HOST ? 'redis' : 'memory';
+  return redisConfigured(config) ? 'redis' : 'memory';
+}
+
+/** What to set for Redis, in error messages. */
+export const SET_REDIS = 'REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES';
+
+/** Whether a Redis (one, or a cluster) is configured. */
+export function redisConfigured(config: Config): boolean {
+  return Boolean(config.REDIS_URL || config.REDIS_HOST || config.REDIS_CLUSTER_NODES);
+}
+
+/** REDIS_CLUSTER_NODES parsed: `host:port` items, comma or space separated (`[v6]:port` for IPv6); [] when unset. */
+export function clusterNodesOf(config: Pick<Config, 'REDIS_CLUSTER_NODES'>): { host: string; port: number }[] {
+  return (config.REDIS_CLUSTER_NODES ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((item) => {
+      const m = /^(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(item);
+      const port = Number(m?.[3]);
+      if (!m || !(port >= 1 && port <= 65535)) throw new Error(`not host:port: ${JSON.stringify(item)}`);
+      return { host: (m[1] ?? m[2])!, port };
+    });
+}
+
+/** CONSUMER_SHARDS as shard numbers, ascending: `all`, or numbers and ranges (`0,2,4-5`) below STREAM_SHARDS. */
+export function shardsServed(config: Pick<Config, 'CONSUMER_SHARDS' | 'STREAM_SHARDS'>): number[] {
+  const n = config.STREAM_SHARDS;
+  const text = config.CONSUMER_SHARDS.trim();
+  if (text === 'all') return Array.from({ length: n }, (_, i) => i);
+  const out = new Set<number>();
+  for (const item of text.split(/[\s,]+/).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(item);
+    if (!m) throw new Error(`not a shard number or range: ${JSON.stringify(item)}`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from) throw new Error(`empty range ${item}`);
+    if (to >= n) throw new Error(`shard ${to} does not exist (STREAM_SHARDS=${n}: 0 to ${n - 1})`);
+    for (let i = from; i <= to; i++) out.add(i);
+  }
+  if (out.size === 0) throw new Error('no shard given');
+  return [...out].sort((a, b) => a - b);
 }

@@ -100,13 +100,24 @@ export const ConfigSchema = Type.Object({
 
   QUEUE_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('memory')], {
     default: 'auto',
-    description: 'auto: Redis when REDIS_URL or REDIS_HOST is set, else the embedded in-process queue',
+    description: 'auto: Redis when REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES is set, else the embedded in-process queue',
   }),
   REDIS_URL: optionalString('Redis connection URL (redis:// or rediss://); overrides REDIS_HOST/PORT/PASSWORD/DB', { pattern: '^rediss?://', secret: true }),
   REDIS_HOST: optionalString('Redis host'),
   REDIS_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 6379, description: 'Redis port' }),
   REDIS_PASSWORD: optionalString('Redis password', { secret: true }),
   REDIS_DB: Type.Integer({ minimum: 0, maximum: 15, default: 0, description: 'Redis database number' }),
+  REDIS_CLUSTER_NODES: optionalString('Redis Cluster seed nodes, host:port comma or space separated ([v6]:port for IPv6): every path that uses Redis then goes through the cluster (REDIS_PASSWORD applies to every node; REDIS_URL, REDIS_HOST, REDIS_PORT and REDIS_DB are not used)', { maxLength: 8192 }),
+  STREAM_SHARDS: Type.Integer({
+    minimum: 1,
+    maximum: 1024,
+    default: 1,
+    description: 'Readings streams: 1 = QUEUE_NAME itself; N > 1 = QUEUE_NAME:{0} … QUEUE_NAME:{N-1}, a device always in shard crc32(device_id) mod N with its dedupe keys, fleet state and rate limits (docs/redis-cluster.md). Every instance and consumer of a deployment must use the same N',
+  }),
+  EVENTS_PUBSUB: Type.Union([Type.Literal('classic'), Type.Literal('sharded')], {
+    default: 'classic',
+    description: "Live events: classic = PUBLISH on EVENTS_CHANNEL (what the platform's services subscribe to; on Redis Cluster every node relays every message); sharded = SPUBLISH on EVENTS_CHANNEL:{shard} per stream shard (Redis 7; only the shard's own nodes carry it)",
+  }),
   REDIS_COMMAND_TIMEOUT_MS: positive(5000, 600_000, 'A Redis reply slower than this fails the batch (answered 503, not acknowledged)'),
   ACK_DURABILITY: Type.Union([Type.Literal('append'), Type.Literal('fsync'), Type.Literal('replicas')], {
     default: 'append',
@@ -127,6 +138,11 @@ export const ConfigSchema = Type.Object({
   RETRY_DELAY_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 1000, description: 'Consumer retry backoff base' }),
   CONSUMER_GROUP: optionalString('consume: consumer group name (default: the sink\'s name, e.g. storage or alerts)'),
   CONSUMER_NAME: optionalString('consume: this consumer\'s name in its group (default: <hostname>-<pid>)'),
+  CONSUMER_SHARDS: Type.String({
+    default: 'all',
+    maxLength: 8192,
+    description: 'consume, dlq: the readings streams this process serves, with STREAM_SHARDS > 1: all, or shard numbers and ranges (0,2,4-5); one reader per shard, so that a consumer deployment can be split by shard',
+  }),
   CONSUMER_BATCH_SIZE: positive(500, 100_000, 'consume: entries read and handed to the sink at once'),
   CONSUMER_CLAIM_IDLE_MS: positive(30_000, 3_600_000, 'consume: entries pending this long with another (crashed) consumer are claimed'),
   DATABASE_URL: optionalString('consume postgres: PostgreSQL connection URL', { pattern: '^postgres(ql)?://', secret: true }),

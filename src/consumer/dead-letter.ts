@@ -4,7 +4,7 @@
  * Dead letters can be listed and replayed (appended to the readings stream again).
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis/connection.ts';
 import type { ConsumedEntry } from './entry.ts';
 
 export interface DeadLetter {
@@ -22,7 +22,7 @@ export interface DeadLetter {
 }
 
 /** Moves `entry` to `dlq` with its error and acknowledges it in `stream` for `group`. */
-export async function deadLetter(redis: Redis, o: { stream: string; group: string; dlq: string }, entry: ConsumedEntry, error: string, attempts: number): Promise<void> {
+export async function deadLetter(redis: RedisClient, o: { stream: string; group: string; dlq: string }, entry: ConsumedEntry, error: string, attempts: number): Promise<void> {
   const meta = ['dlq_original_id', entry.id, 'dlq_stream', o.stream, 'dlq_group', o.group, 'dlq_error', error.slice(0, 2000), 'dlq_attempts', String(attempts), 'dlq_failed_at', new Date().toISOString()];
   const own = Object.entries(entry.fields).flat();
   const res = await redis.multi().xadd(o.dlq, '*', ...meta, ...own).xack(o.stream, o.group, entry.id).exec();
@@ -31,7 +31,7 @@ export async function deadLetter(redis: Redis, o: { stream: string; group: strin
 }
 
 /** Dead letters, oldest first, from `start` (exclusive cursor: the last id seen; '-' from the beginning). */
-export async function listDeadLetters(redis: Redis, dlq: string, start = '-', count = 100): Promise<DeadLetter[]> {
+export async function listDeadLetters(redis: RedisClient, dlq: string, start = '-', count = 100): Promise<DeadLetter[]> {
   const from = start === '-' ? '-' : `(${start}`;
   const raw = (await redis.xrange(dlq, from, '+', 'COUNT', count)) as [string, string[]][];
   return raw.map(([id, flat]) => {
@@ -57,7 +57,7 @@ export async function listDeadLetters(redis: Redis, dlq: string, start = '-', co
  * the DLQ, each atomically. Every consumer group of that stream sees the replayed entry again:
  * sinks must be idempotent (the PostgreSQL sink is, on message_id + sensor_type).
  */
-export async function replayDeadLetters(redis: Redis, dlq: string, ids: readonly string[] | 'all', fallbackStream: string): Promise<number> {
+export async function replayDeadLetters(redis: RedisClient, dlq: string, ids: readonly string[] | 'all', fallbackStream: string): Promise<number> {
   let replayed = 0;
   let cursor = '-';
   for (;;) {

@@ -3,7 +3,7 @@
  * (the `data` field, parsed) and how many times it was delivered so far.
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis/connection.ts';
 import type { EnrichedReading } from '../core/readings/reading.ts';
 
 export interface ConsumedEntry {
@@ -34,7 +34,7 @@ export function toEntry([id, flat]: RawEntry, deliveries = 1): ConsumedEntry {
 }
 
 /** Creates `group` on `stream` (and the stream) when missing; `startId` '$' = new entries only, '0' = the whole stream. */
-export async function ensureGroup(redis: Redis, stream: string, group: string, startId: string): Promise<void> {
+export async function ensureGroup(redis: RedisClient, stream: string, group: string, startId: string): Promise<void> {
   try {
     await redis.xgroup('CREATE', stream, group, startId, 'MKSTREAM');
   } catch (err) {

@@ -5,7 +5,7 @@
  * delay both use before an entry is tried again.
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis/connection.ts';
 import { type BackoffPolicy } from '../util/backoff.ts';
 import { type ConsumedEntry, type RawEntry, toEntry } from './entry.ts';
 
@@ -26,13 +26,13 @@ export function retryPolicy(retryBaseMs: number): BackoffPolicy {
 }
 
 export class GroupReader {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #o: GroupReaderOptions;
   #lastClaim = 0;
   #claimCursor = '0-0';
 
   /** @param redis a connection of its own: XREADGROUP BLOCK holds it while waiting */
-  constructor(redis: Redis, o: GroupReaderOptions) {
+  constructor(redis: RedisClient, o: GroupReaderOptions) {
     this.#redis = redis;
     this.#o = o;
   }

@@ -13,9 +13,13 @@
  *   DLQ with the error. The entry is never appended twice, so other groups see it once.
  * - `subscribe(channel, listener)` is plain pub/sub (live, at most once), on its own connection.
  * - Entries of crashed consumers are claimed after `claimIdleMs`, as in StreamConsumer.
+ * - With `shards` (the server's STREAM_SHARDS > 1), every shard's stream (or `shardsServed`) is
+ *   read in turn, each with its own DLQ; a message is acknowledged, retried or dead-lettered in
+ *   its own shard.
  * @module
  */
-import type { Redis } from 'ioredis';
+import { KeyLayout } from '../queue/key-layout.ts';
+import { isCluster, type RedisClient } from '../queue/redis/connection.ts';
 import type { EnrichedReading } from '../core/readings/reading.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
@@ -29,6 +33,8 @@ export interface QueueMessage {
   attempts: number;
   /** @internal */
   entry: ConsumedEntry;
+  /** @internal the index of its shard among those this queue reads */
+  shard: number;
 }
 
 export interface RedisQueueOptions {
@@ -44,41 +50,66 @@ export interface RedisQueueOptions {
   claimIdleMs?: number;
   /** @default 200 */
   retryBaseMs?: number;
+  /** The server's STREAM_SHARDS: `stream` and `dlq` are then the base names of the shards'. @default 1 */
+  shards?: number;
+  /** Which shards to read (with `shards`). @default all */
+  shardsServed?: number[];
+}
+
+interface Shard {
+  o: { stream: string; group: string; consumer: string; dlq: string; blockMs: number; claimIdleMs: number };
+  reader: GroupReader;
 }
 
 export class RedisQueue {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #o: Required<RedisQueueOptions>;
   #unacked: QueueMessage | undefined;
   readonly #retries: { message: QueueMessage; at: number }[] = [];
-  readonly #subscribers: Redis[] = [];
+  readonly #subscribers: RedisClient[] = [];
   #groupReady: Promise<void> | undefined;
-  readonly #reader: GroupReader;
+  readonly #shards: Shard[];
+  /** The shard the next dequeue starts with (round robin, so that no shard starves). */
+  #next = 0;
 
-  constructor(redis: Redis, opts: RedisQueueOptions) {
+  constructor(redis: RedisClient, opts: RedisQueueOptions) {
     this.#redis = redis;
-    this.#o = { maxRetryAttempts: 3, blockMs: 100, claimIdleMs: 30_000, retryBaseMs: 200, ...opts };
-    this.#reader = new GroupReader(redis, this.#o);
+    this.#o = { maxRetryAttempts: 3, blockMs: 100, claimIdleMs: 30_000, retryBaseMs: 200, shards: 1, shardsServed: [], ...opts };
+    const layout = new KeyLayout({ stream: this.#o.stream, shards: this.#o.shards, cluster: isCluster(redis) });
+    const served = this.#o.shardsServed.length > 0 ? this.#o.shardsServed : layout.all();
+    this.#shards = served.map((i) => {
+      const o = { ...this.#o, stream: layout.stream(i), dlq: layout.shards > 1 ? layout.name(this.#o.dlq, i) : this.#o.dlq };
+      return { o, reader: new GroupReader(redis, o) };
+    });
   }
 
   /** The next message (a retry that is due first, then abandoned entries, then new ones), or null. */
   async dequeue(): Promise<QueueMessage | null> {
-    await (this.#groupReady ??= ensureGroup(this.#redis, this.#o.stream, this.#o.group, '$'));
+    await (this.#groupReady ??= Promise.all(this.#shards.map((s) => ensureGroup(this.#redis, s.o.stream, s.o.group, '$'))).then(() => {}));
     if (this.#unacked) await this.ack(this.#unacked);
     const due = this.#retries.findIndex((r) => r.at <= Date.now());
     if (due >= 0) return (this.#unacked = this.#retries.splice(due, 1)[0]!.message);
-    const entry = (await this.#reader.claimed(1))?.[0] ?? (await this.#reader.read(1))[0];
-    if (entry === undefined) return null;
-    if (entry.reading === undefined) {
-      await deadLetter(this.#redis, this.#o, entry, 'entry data is not JSON', 0);
-      return this.dequeue();
+    // each shard in turn: a quick look at all but the last, which waits up to blockMs
+    const n = this.#shards.length;
+    const start = this.#next;
+    this.#next = (start + 1) % n;
+    for (let k = 0; k < n; k++) {
+      const shard = (start + k) % n;
+      const { o, reader } = this.#shards[shard]!;
+      const entry = (await reader.claimed(1))?.[0] ?? (await reader.read(1, k === n - 1 ? undefined : 1))[0];
+      if (entry === undefined) continue;
+      if (entry.reading === undefined) {
+        await deadLetter(this.#redis, o, entry, 'entry data is not JSON', 0);
+        return this.dequeue();
+      }
+      return (this.#unacked = { id: entry.id, data: entry.reading, attempts: 0, entry, shard });
     }
-    return (this.#unacked = { id: entry.id, data: entry.reading, attempts: 0, entry });
+    return null;
   }
 
   async ack(message: QueueMessage): Promise<void> {
     if (this.#unacked === message) this.#unacked = undefined;
-    await this.#reader.ack(message.id);
+    await this.#shards[message.shard]!.reader.ack(message.id);
   }
 
   /** Hands `message` out again after a backoff, or moves it to the DLQ once it failed maxRetryAttempts + 1 times. */
@@ -87,7 +118,7 @@ export class RedisQueue {
     if (this.#unacked === message) this.#unacked = undefined;
     const attempts = message.attempts + 1;
     if (attempts > this.#o.maxRetryAttempts) {
-      await deadLetter(this.#redis, this.#o, message.entry, error, attempts);
+      await deadLetter(this.#redis, this.#shards[message.shard]!.o, message.entry, error, attempts);
       return;
     }
     const delay = backoffDelay(retryPolicy(this.#o.retryBaseMs), attempts);

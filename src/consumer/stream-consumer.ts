@@ -16,7 +16,7 @@
  * on message_id + sensor_type).
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis/connection.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { deadLetter } from './dead-letter.ts';
 import { type ConsumedEntry, ensureGroup } from './entry.ts';
@@ -59,14 +59,14 @@ export interface ConsumerEvents {
   onDeadLetter?(entry: ConsumedEntry, error: string): void;
   /** A batch failed and will be retried after `delayMs`. */
   onRetry?(error: unknown, attempt: number, delayMs: number): void;
-  /** Redis itself failed (the loop waits and goes on). */
+  /** RedisClient itself failed (the loop waits and goes on). */
   onError?(error: unknown): void;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class StreamConsumer {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #o: Required<ConsumerOptions>;
   readonly #handler: BatchHandler;
   readonly #events: ConsumerEvents;
@@ -77,7 +77,7 @@ export class StreamConsumer {
   /**
    * @param redis a connection of its own: XREADGROUP BLOCK holds it while waiting
    */
-  constructor(redis: Redis, opts: ConsumerOptions, handler: BatchHandler, events: ConsumerEvents = {}) {
+  constructor(redis: RedisClient, opts: ConsumerOptions, handler: BatchHandler, events: ConsumerEvents = {}) {
     this.#redis = redis;
     this.#o = {
       batchSize: 500,

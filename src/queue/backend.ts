@@ -85,13 +85,30 @@ export interface ConsumerGroupStatus {
   lagCapped?: boolean;
 }
 
-export interface QueueStatus {
-  /** Work waiting downstream: the slowest consumer group's lag + pending, or the stream length without groups. */
+/** One readings stream of a sharded deployment (STREAM_SHARDS), with its own DLQ. */
+export interface ShardStatus {
+  shard: number;
+  stream: string;
+  /** The slowest group's lag + pending on this stream, or its length without groups. */
   queueSize: number;
   streamLength: number;
+  dlq: string;
+  dlqSize: number;
+  groups: ConsumerGroupStatus[];
+}
+
+export interface QueueStatus {
+  /** Work waiting downstream: the slowest consumer group's lag + pending, or the stream length without groups (summed over the shards). */
+  queueSize: number;
+  /** Summed over the shards. */
+  streamLength: number;
+  /** Summed over the shards. */
   dlqSize: number;
   rejectsSize: number;
+  /** The groups of shard 0's stream (the only one with STREAM_SHARDS=1); every shard's in `shards`. */
   groups: ConsumerGroupStatus[];
+  /** Per readings stream: one entry with STREAM_SHARDS=1. */
+  shards: ShardStatus[];
 }
 
 /** Device metadata shared by all instances; `get` is synchronous (a local copy) for the hot path. */

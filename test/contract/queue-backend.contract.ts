@@ -2,7 +2,7 @@
  * One behaviour, every backend: run by memory-backend.test.ts and redis-backend.test.ts.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import type { AppendEntry, QueueBackend } from '../../src/queue/backend.ts';
+import type { AppendEntry, AppendResult, QueueBackend } from '../../src/queue/backend.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 export interface StoredEntry {
@@ -46,12 +46,27 @@ export function runQueueBackendContract(name: string, create: (dedupeWindowMs: n
       t = undefined;
     });
 
-    test(`${name} - appends in order with data, device_id and message_id fields`, async () => {
+    test(`${name} - appends a device's readings in order with data, device_id and message_id fields`, async () => {
       t = await create(60_000);
-      const batch = [entry(), entry(), entry()];
+      const batch = [entry({ deviceId: 'dev-order' }), entry({ deviceId: 'dev-order' }), entry({ deviceId: 'dev-order' })];
       expect(await t.backend.appendBatch(batch)).toEqual(['stored', 'stored', 'stored']);
       const stored = await t.readStream();
       expect(stored.map((s) => s.fields)).toEqual(batch.map((e) => ({ data: e.json, device_id: e.deviceId, message_id: e.messageId })));
+    });
+
+    test(`${name} - a batch of many devices: every reading stored once, each device's in order, each settled by its own result`, async () => {
+      t = await create(60_000);
+      const batch: AppendEntry[] = [];
+      for (let i = 0; i < 200; i++) batch.push(entry({ deviceId: `dev-many-${i % 37}` }));
+      const dup = { ...batch[5]!, messageId: 'dup-of-5' };
+      const results = await t.backend.appendBatch([...batch, dup]);
+      expect(results).toEqual([...batch.map((): AppendResult => 'stored'), 'duplicate']);
+      const stored = await t.readStream();
+      expect(stored.map((s) => s.fields.message_id).sort()).toEqual(batch.map((e) => e.messageId).sort());
+      for (let d = 0; d < 37; d++) {
+        const id = `dev-many-${d}`;
+        expect(stored.filter((s) => s.fields.device_id === id).map((s) => s.fields.message_id)).toEqual(batch.filter((e) => e.deviceId === id).map((e) => e.messageId));
+      }
     });
 
     test(`${name} - non-ASCII text is stored byte for byte`, async () => {
@@ -127,11 +142,12 @@ export function runQueueBackendContract(name: string, create: (dedupeWindowMs: n
       // every probe after the first one delivered is delivered too: once the last is in, none is left to come
       await waitFor(() => got.includes(probe.json), 3000, 'the last probe event');
       got.length = 0;
-      const a = entry();
-      const b = entry();
+      // one device: its events keep their order (a sharded backend orders each device's, not all)
+      const a = entry({ deviceId: 'dev-events' });
+      const b = entry({ deviceId: 'dev-events' });
       await t.backend.appendBatch([a, b, a]);
       // a later entry: events keep their order, so a copy of the duplicate would come before it
-      const marker = entry();
+      const marker = entry({ deviceId: 'dev-events' });
       await t.backend.appendBatch([marker]);
       await waitFor(() => got.includes(marker.json), 3000, 'events up to the marker');
       expect(got).toEqual([a.json, b.json, marker.json]);

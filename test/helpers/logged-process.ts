@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { onLines } from './lines.ts';
+import { processGone } from './process-gone.ts';
 
 export class LoggedProcess {
   readonly logs: Record<string, unknown>[] = [];
@@ -35,8 +36,12 @@ export class LoggedProcess {
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
-    const code = await this.#exit;
+    await processGone(this.proc);
     clearTimeout(timer);
+    // the exit code comes with the 'exit' event; should that never come, what the process object knows
+    let fallback: ReturnType<typeof setTimeout> | undefined;
+    const code = await Promise.race([this.#exit, new Promise<number | null>((r) => (fallback = setTimeout(() => r(this.proc.exitCode), 2000)))]);
+    clearTimeout(fallback);
     return code;
   }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
+import { processGone } from './process-gone.ts';
 import { waitFor } from './wait.ts';
 
 export class RedisServer {
@@ -74,10 +75,9 @@ export class RedisServer {
       p.kill(signal);
       return;
     }
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill(signal);
-    });
+    const exited = processGone(p);
+    p.kill(signal);
+    await exited;
   }
 
   async dispose(): Promise<void> {

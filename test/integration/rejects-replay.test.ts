@@ -288,7 +288,7 @@ describe('rejects - Redis, several instances', () => {
     usage(['list', '--ids', '1-0'], 'rejects list does not take --ids (it takes --device-id, --code, --since, --limit, --json)');
     usage(['replay', '--ids', '1-0', '--code', 'INVALID_READING'], 'rejects replay: --ids replays exactly those entries; it does not combine with --device-id, --code, --since or --limit');
     const noRedis = spawnSync('node', [BUNDLE, 'rejects', 'list'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 15_000 });
-    expect({ status: noRedis.status, stderr: noRedis.stderr.trim() }).toEqual({ status: 2, stderr: 'neurobuild-ingest: rejects reads the Redis stream sensor-data-invalid: set REDIS_URL or REDIS_HOST' });
+    expect({ status: noRedis.status, stderr: noRedis.stderr.trim() }).toEqual({ status: 2, stderr: 'neurobuild-ingest: rejects reads the Redis stream sensor-data-invalid: set REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES' });
     const down = cli(['list'], { REDIS_URL: 'redis://127.0.0.1:1' });
     expect({ status: down.status, stderr: down.stderr.trim() }).toEqual({ status: 1, stderr: 'neurobuild-ingest: rejects failed: cannot reach Redis (redis://127.0.0.1:1)' });
   });

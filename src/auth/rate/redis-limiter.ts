@@ -1,12 +1,13 @@
 /**
  * Token buckets in Redis, shared by every instance. The checks of one event-loop turn go to
- * Redis together, as one script call (one round trip however many requests arrived), and the
- * script does the same arithmetic as the in-memory limiter. If Redis does not answer, the
+ * Redis together, as one script call per key prefix (one round trip however many requests
+ * arrived; on Redis Cluster, a prefix per shard, whose buckets share a slot), and the script
+ * does the same arithmetic as the in-memory limiter. If Redis does not answer, the
  * request is let through (the queue itself then refuses it with 503): a limiter outage must not
  * turn into refusing every device.
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type Bucket, type RateLimiter, type Take } from './rate-limiter.ts';
 
 // KEYS: one hash per bucket and identity; ARGV: now, then perMinute per key. Returns, per key,
@@ -32,6 +33,7 @@ return out
 `;
 
 interface Pending {
+  prefix: string;
   key: string;
   perMinute: number;
   resolve: (t: Take) => void;
@@ -41,17 +43,18 @@ export class RedisRateLimiter implements RateLimiter {
   #pending: Pending[] = [];
   #scheduled = false;
 
+  /** @param prefixOf the key prefix of an identity's buckets (one script call per prefix and turn) */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     readonly buckets: Record<string, Bucket>,
-    private readonly prefix: string,
+    private readonly prefixOf: (identity: string) => string,
   ) {
     redis.defineCommand('nbRateTake', { lua: SCRIPT });
   }
 
   take(bucket: string, key: string): Promise<Take> {
     return new Promise((resolve) => {
-      this.#pending.push({ key: `${this.prefix}:${bucket}:${key}`, perMinute: this.buckets[bucket]!.perMinute, resolve });
+      this.#pending.push({ prefix: this.prefixOf(key), key: `${this.prefixOf(key)}:${bucket}:${key}`, perMinute: this.buckets[bucket]!.perMinute, resolve });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(this.#flush);
@@ -61,16 +64,25 @@ export class RedisRateLimiter implements RateLimiter {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
-    const batch = this.#pending;
+    const pending = this.#pending;
     this.#pending = [];
-    const keys = batch.map((p) => p.key);
-    const args = [Date.now(), ...batch.map((p) => p.perMinute)];
-    (this.redis as Redis & { nbRateTake(n: number, ...a: (string | number)[]): Promise<number[]> })
-      .nbRateTake(keys.length, ...keys, ...args)
-      .then(
-        (waits) => batch.forEach((p, i) => p.resolve(waits[i] === 0 ? { ok: true } : { ok: false, retryAfterSeconds: Number(waits[i]) })),
-        () => batch.forEach((p) => p.resolve({ ok: true })),
-      );
+    const groups = new Map<string, Pending[]>();
+    for (const p of pending) {
+      const g = groups.get(p.prefix);
+      if (g) g.push(p);
+      else groups.set(p.prefix, [p]);
+    }
+    const now = Date.now();
+    for (const batch of groups.values()) {
+      const keys = batch.map((p) => p.key);
+      const args = [now, ...batch.map((p) => p.perMinute)];
+      (this.redis as unknown as { nbRateTake(n: number, ...a: (string | number)[]): Promise<number[]> })
+        .nbRateTake(keys.length, ...keys, ...args)
+        .then(
+          (waits) => batch.forEach((p, i) => p.resolve(waits[i] === 0 ? { ok: true } : { ok: false, retryAfterSeconds: Number(waits[i]) })),
+          () => batch.forEach((p) => p.resolve({ ok: true })),
+        );
+    }
   };
 
   async close(): Promise<void> {

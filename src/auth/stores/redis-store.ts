@@ -3,21 +3,22 @@
  * hash `{prefix}:by-id` (id → key hash). A revocation or rotation is published on
  * `{prefix}:events` (`{id}` a rotation, `!{id}` a revocation: `!` is never in an id), so every
  * instance forgets the old key at once; when the subscription reconnects (messages may have been
- * missed) every cached key is forgotten.
+ * missed) every cached key is forgotten. On Redis Cluster the prefix is given in braces
+ * (`{api-keys}`), so that the hashes share a slot and a MULTI over them is legal.
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { KeyEventListener, KeyRecord, KeyStore } from '../key-store.ts';
 
 export class RedisKeyStore implements KeyStore {
   readonly kind = 'redis';
-  readonly #cmd: Redis;
-  readonly #sub: Redis;
+  readonly #cmd: Redis | Cluster;
+  readonly #sub: Redis | Cluster;
   readonly #key: string;
   readonly #listeners: KeyEventListener[] = [];
 
   /** @param connect makes a new connection (one for commands, one for the subscription) */
-  constructor(connect: (name: string) => Redis, prefix: string) {
+  constructor(connect: (name: string) => Redis | Cluster, prefix: string) {
     this.#cmd = connect('neurobuild-ingest:auth');
     this.#sub = connect('neurobuild-ingest:auth-events');
     this.#key = prefix;

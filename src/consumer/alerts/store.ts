@@ -16,7 +16,8 @@
  * consumer got there first the caller reads again and recomputes.
  * @module
  */
-import type { Redis } from 'ioredis';
+import { KeyLayout } from '../../queue/key-layout.ts';
+import { isCluster, type RedisClient } from '../../queue/redis/connection.ts';
 import type { ConditionState } from './condition.ts';
 
 export const STATE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -102,7 +103,7 @@ export function alertFields(a: Alert, json: string): string[] {
   ];
 }
 
-type WithAlertCommit = Redis & { nbAlertCommit(...args: (string | number)[]): Promise<[number, number[]?]> };
+type WithAlertCommit = RedisClient & { nbAlertCommit(...args: (string | number)[]): Promise<[number, number[]?]> };
 
 export class AlertStore {
   readonly #redis: WithAlertCommit;
@@ -110,24 +111,28 @@ export class AlertStore {
   readonly channel: string;
   readonly #maxlen: number;
 
-  constructor(redis: Redis, o: { stream: string; channel: string; maxlen: number }) {
+  /** The prefix of the state, raised and stats keys: the stream's name, on Cluster with its slot's tag (one script commits them with the stream). */
+  readonly #keys: string;
+
+  constructor(redis: RedisClient, o: { stream: string; channel: string; maxlen: number }) {
     if (!('nbAlertCommit' in redis)) redis.defineCommand('nbAlertCommit', { lua: SCRIPT });
     this.#redis = redis as WithAlertCommit;
     this.stream = o.stream;
+    this.#keys = new KeyLayout({ stream: o.stream, cluster: isCluster(redis) }).alongside(o.stream, o.stream);
     this.channel = o.channel;
     this.#maxlen = o.maxlen;
   }
 
   stateKey(ruleId: string, deviceId: string): string {
-    return `${this.stream}:state:${ruleId}:${deviceId}`;
+    return `${this.#keys}:state:${ruleId}:${deviceId}`;
   }
 
   raisedKey(messageId: string, ruleId: string): string {
-    return `${this.stream}:raised:${messageId}:${ruleId}`;
+    return `${this.#keys}:raised:${messageId}:${ruleId}`;
   }
 
   get statsKey(): string {
-    return `${this.stream}:stats`;
+    return `${this.#keys}:stats`;
   }
 
   /** The states of `keys` (state undefined: none, or one this version cannot read) and their last_id. */

@@ -16,7 +16,8 @@
 import type { SensorType } from '../../core/readings/registry.ts';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import { KeyLayout } from '../../queue/key-layout.ts';
+import { isCluster, type RedisClient } from '../../queue/redis/connection.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import type { EnrichedReading } from '../../core/readings/reading.ts';
@@ -31,7 +32,7 @@ import { type Sink, SinkConfigError, type SinkInstance } from './sink.ts';
 
 export interface AlertsOptions {
   /** Commands between reads (the consumer's connection is free while a batch is handled). */
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   rules: RuleSet;
   stream: string;
@@ -135,7 +136,7 @@ export async function openAlerts(o: AlertsOptions): Promise<SinkInstance & { sto
 
   // the webhook: its own consumer group on the alerts stream
   let webhookConsumer: StreamConsumer | undefined;
-  let webhookRedis: Redis | undefined;
+  let webhookRedis: RedisClient | undefined;
   if (o.webhook) {
     const w = o.webhook;
     const where = describeWebhook(w.url);
@@ -144,7 +145,7 @@ export async function openAlerts(o: AlertsOptions): Promise<SinkInstance & { sto
     if (webhookRedis.status === 'wait') await webhookRedis.connect();
     webhookConsumer = new StreamConsumer(
       webhookRedis,
-      { stream: o.stream, group: w.group, consumer: w.consumer, dlq: `${o.stream}-webhook-dlq`, batchSize: 1, claimIdleMs: w.claimIdleMs, startId: '$' },
+      { stream: o.stream, group: w.group, consumer: w.consumer, dlq: new KeyLayout({ stream: o.stream, cluster: isCluster(o.redis) }).alongside(`${o.stream}-webhook-dlq`, o.stream), batchSize: 1, claimIdleMs: w.claimIdleMs, startId: '$' },
       async (batch) => {
         for (const e of batch) {
           const alert = e.reading as unknown as Alert;
@@ -193,7 +194,7 @@ export const alertsSink: Sink = {
   check(config: Config, sensors: readonly SensorType[]) {
     rulesOf(config, sensors);
   },
-  async open(config: Config, log: Logger, redis: Redis, sensors: readonly SensorType[]) {
+  async open(config: Config, log: Logger, redis: RedisClient, sensors: readonly SensorType[]) {
     const rules = rulesOf(config, sensors);
     for (const r of rules.rules) {
       if (r.kind === 'presence_outside_hours' && r.secureAreas.size === 0) log.warn({ rule_id: r.id }, `alerts: rule ${r.id} has no secure areas (set "secure_areas" in ALERT_RULES_FILE): it never fires`);

@@ -20,7 +20,7 @@
  *   refused, too_large, dead_lettered.
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../queue/redis/connection.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import { backoffDelay } from '../../util/backoff.ts';
@@ -188,7 +188,7 @@ export const influxSink: Sink = {
     if (config.INFLUX_API === 'v2' && !config.INFLUX_ORG) throw new SinkConfigError('consume influx with INFLUX_API=v2 needs INFLUX_ORG (the organization of the bucket; INFLUX_API=v1 for InfluxDB 1.x /write)');
     if (config.INFLUX_API === 'v2' && !config.INFLUX_TOKEN) throw new SinkConfigError('consume influx with INFLUX_API=v2 needs INFLUX_TOKEN (an API token that may write to the bucket)');
   },
-  async open(config: Config, log: Logger, redis: Redis) {
+  async open(config: Config, log: Logger, redis: RedisClient) {
     influxSink.check!(config, []);
     const statsKey = `influx-stats:${config.CONSUMER_GROUP ?? DEFAULT_GROUP}`;
     const instance = await openInflux({

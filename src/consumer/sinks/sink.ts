@@ -5,7 +5,7 @@
  * handed over twice when a consumer dies between its write and the acknowledgement).
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../queue/redis/connection.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import type { SensorType } from '../../core/readings/registry.ts';
@@ -33,5 +33,5 @@ export interface Sink {
    */
   check?(config: Config, sensors: readonly SensorType[]): void;
   /** Connects and prepares (e.g. creates the schema); throws with a clear message when it cannot (SinkConfigError: a bad setting). */
-  open(config: Config, log: Logger, redis: Redis, sensors: readonly SensorType[]): Promise<SinkInstance>;
+  open(config: Config, log: Logger, redis: RedisClient, sensors: readonly SensorType[]): Promise<SinkInstance>;
 }

@@ -30,6 +30,9 @@ export interface MemoryBackendOptions {
   maxDedupeKeys?: number;
   /** A device's fleet state is dropped this long after its last fact. @default 30 days */
   deviceStateKeepMs?: number;
+  /** The names the status reports for the embedded streams. @default sensor-data, sensor-data-dlq */
+  streamName?: string;
+  dlqName?: string;
 }
 
 class MemoryMetadata implements MetadataStore {
@@ -53,7 +56,12 @@ export class MemoryBackend implements QueueBackend {
   readonly #events = new EventEmitter();
   #closed = false;
 
+  readonly #streamName: string;
+  readonly #dlqName: string;
+
   constructor(opts: MemoryBackendOptions) {
+    this.#streamName = opts.streamName ?? 'sensor-data';
+    this.#dlqName = opts.dlqName ?? 'sensor-data-dlq';
     this.fleet = new MemoryFleetStore(opts.deviceStateKeepMs);
     this.#data = new CappedStream(opts.maxLen);
     this.#rejects = new CappedStream(opts.maxLen);
@@ -131,6 +139,7 @@ export class MemoryBackend implements QueueBackend {
       dlqSize: this.#dlq.length,
       rejectsSize: this.#rejects.length,
       groups: [],
+      shards: [{ shard: 0, stream: this.#streamName, queueSize: this.#data.length, streamLength: this.#data.length, dlq: this.#dlqName, dlqSize: this.#dlq.length, groups: [] }],
     };
   }
 

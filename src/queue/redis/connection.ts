@@ -1,10 +1,12 @@
 /**
- * ioredis clients from the Config. Commands fail fast while disconnected (no offline
- * queue, no silent resend): an unconfirmed append must surface as 503 / held ack, never be
- * replayed behind the caller's back.
+ * ioredis clients from the Config: one Redis, or Redis Cluster (ioredis' Cluster client, from
+ * seed nodes). Commands fail fast while disconnected (no offline queue, no silent resend): an
+ * unconfirmed append must surface as 503 / held ack, never be replayed behind the caller's back.
+ * On Cluster the same holds: a redirection (MOVED, ASK) or a refusal the command was never run
+ * for (CLUSTERDOWN, TRYAGAIN) is followed, a command lost with its connection is not resent.
  * @module
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { backoffDelay } from '../../util/backoff.ts';
 
 /** Reconnecting to Redis: 100 ms doubling to 2 s, half jitter (instances that lost Redis together do not return in step). */
@@ -17,7 +19,12 @@ export interface RedisConnectionOptions {
   password?: string | undefined;
   db: number;
   commandTimeoutMs: number;
+  /** Redis Cluster seed nodes (REDIS_CLUSTER_NODES, parsed); when given, url/host/port/db are not used. */
+  clusterNodes?: readonly { host: string; port: number }[] | undefined;
 }
+
+/** A connection to one Redis or to a Redis Cluster: the commands the service uses are the same on both. */
+export type RedisClient = Redis | Cluster;
 
 export function redisOptions(o: RedisConnectionOptions): RedisOptions {
   // with a URL, host/port/password/db come from it (ioredis lets explicit options win)
@@ -38,9 +45,39 @@ export function redisOptions(o: RedisConnectionOptions): RedisOptions {
   };
 }
 
-export function createRedis(o: RedisConnectionOptions, connectionName: string): Redis {
+export function clusterOptions(o: RedisConnectionOptions, connectionName: string): ClusterOptions {
+  const { host: _h, port: _p, db: _d, retryStrategy: _r, enableOfflineQueue: _e, ...node } = redisOptions(o);
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    scaleReads: 'master',
+    redisOptions: { ...node, connectionName, ...(o.password !== undefined ? { password: o.password } : {}) },
+    // the cluster's own reconnect: after losing every node, back off like one Redis
+    clusterRetryStrategy: (times) => backoffDelay(RECONNECT, times),
+    // a command whose connection closed under it is not resent (it may have run): it fails and
+    // the batch is answered 503 / its acks held, and a retry is caught by dedupe
+    retryDelayOnFailover: 0,
+    // refusals of commands that did not run are safe to retry: the cluster is electing, a slot is moving
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 16,
+    // a failover or a reshard is learned from MOVED at once; the refresh catches what nothing asked for
+    slotsRefreshInterval: 2000,
+    slotsRefreshTimeout: 2000,
+  };
+}
+
+/** @param clusterExtra Cluster options beyond the common ones (e.g. shardedSubscribers) */
+export function createRedis(o: RedisConnectionOptions, connectionName: string, clusterExtra: Partial<ClusterOptions> = {}): RedisClient {
+  if (o.clusterNodes && o.clusterNodes.length > 0) return new Cluster([...o.clusterNodes], { ...clusterOptions(o, connectionName), ...clusterExtra });
   const opts = { ...redisOptions(o), connectionName };
   return o.url ? new Redis(o.url, opts) : new Redis(opts);
+}
+
+/** Whether a client is a Redis Cluster client. */
+export function isCluster(r: RedisClient): r is Cluster {
+  return (r as Cluster).isCluster === true;
 }
 
 /**
@@ -54,7 +91,10 @@ export function createRedis(o: RedisConnectionOptions, connectionName: string): 
  * Not for a connection that blocks (XREADGROUP BLOCK): its PING would wait behind the command.
  * Returns the function that stops watching.
  */
-export function reconnectWhenUnresponsive(redis: Redis, onDrop: () => void, everyMs = 1000, misses = 2): () => void {
+export function reconnectWhenUnresponsive(redis: RedisClient, onDrop: () => void, everyMs = 1000, misses = 2): () => void {
+  // a Cluster client watches its nodes itself (a node that stops answering is failed over by the
+  // cluster and the client follows the slots); a PING would reach one node at random
+  if (isCluster(redis)) return () => {};
   let missed = 0;
   let pinging = false;
   const timer = setInterval(() => {

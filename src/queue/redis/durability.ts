@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isCluster, type RedisClient } from './connection.ts';
 
 export type DurabilityLevel = 'append' | 'fsync' | 'replicas';
 
@@ -37,16 +38,24 @@ export function shortfall(confirm: Confirm, reply: unknown): string | undefined 
 }
 
 /** Reads what this Redis offers and decides how batches are confirmed; logs what the operator must know. */
-export async function probeDurability(cmd: Redis, d: Durability, log: Logger): Promise<Confirm> {
+export async function probeDurability(client: RedisClient, d: Durability, log: Logger): Promise<Confirm> {
   if (d.level === 'append') return undefined;
+  // on Cluster every primary confirms its own shards' appends: each is asked
+  const primaries: Redis[] = isCluster(client) ? client.nodes('master') : [client];
   if (d.level === 'replicas') {
-    const info = await cmd.info('replication').catch(() => '');
-    const connected = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? NaN);
-    if (!(connected >= d.replicas)) {
-      log.warn({ connected_replicas: Number.isNaN(connected) ? 'unknown' : connected, required: d.replicas }, 'ACK_DURABILITY=replicas: fewer replicas connected than ACK_REPLICAS; appends are not acknowledged (503 / acks held) until enough confirm');
+    for (const node of primaries) {
+      const info = await node.info('replication').catch(() => '');
+      const connected = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? NaN);
+      if (!(connected >= d.replicas)) {
+        log.warn(
+          { primary: `${node.options.host}:${node.options.port}`, connected_replicas: Number.isNaN(connected) ? 'unknown' : connected, required: d.replicas },
+          'ACK_DURABILITY=replicas: fewer replicas connected than ACK_REPLICAS; appends are not acknowledged (503 / acks held) until enough confirm',
+        );
+      }
     }
     return { cmd: 'wait', args: [d.replicas, d.timeoutMs] };
   }
+  const cmd = primaries[0] ?? (client as Redis);
   const version = /redis_version:(\d+)\.(\d+)/.exec(await cmd.info('server').catch(() => ''));
   const [major, minor] = version ? [Number(version[1]), Number(version[2])] : [0, 0];
   if (major > 7 || (major === 7 && minor >= 2)) return { cmd: 'waitaof', args: [1, 0, d.timeoutMs] };

@@ -8,8 +8,10 @@
  * not seen (not refused) within it, so device ids that stop coming (decommissioned devices, or
  * made-up ids in refused payloads) do not pile up.
  *
- * ARGV[1] key prefix, ARGV[2] instance id, ARGV[3] instance key TTL ms, ARGV[4] JSON array of
- * DeviceDelta, ARGV[5] SEQ_RESTART_GAP, ARGV[6] device TTL ms, ARGV[7] now (ms).
+ * KEYS[1] `<prefix>:seen` (declared so that Redis Cluster routes the call to the shard's slot;
+ * every key the script touches carries the prefix's hash tag), ARGV[1] key prefix, ARGV[2]
+ * instance id, ARGV[3] instance key TTL ms, ARGV[4] JSON array of DeviceDelta, ARGV[5]
+ * SEQ_RESTART_GAP, ARGV[6] device TTL ms, ARGV[7] now (ms).
  * @module
  */
 export const FLEET_SCRIPT = `

@@ -1,15 +1,18 @@
 /**
  * The production queue backend: Redis Streams for readings and rejects, one Lua call per
- * batch for dedupe + XADD + PUBLISH, pub/sub for cross-instance events and metadata.
+ * batch and shard for dedupe + XADD + PUBLISH, pub/sub for cross-instance events and metadata.
+ * One Redis or Redis Cluster alike; with STREAM_SHARDS > 1 a batch is split by the readings'
+ * shards (../key-layout.ts), one call per shard in parallel, each reading settled from its own
+ * shard's reply.
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry, RejectFilter, RejectPage, RejectPageRequest, StoredReject } from '../backend.ts';
 import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
-import { createRedis, reconnectWhenUnresponsive, type RedisConnectionOptions } from './connection.ts';
+import type { KeyLayout } from '../key-layout.ts';
+import { createRedis, isCluster, reconnectWhenUnresponsive, type RedisClient, type RedisConnectionOptions } from './connection.ts';
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
 import { RedisMetadata } from './metadata.ts';
@@ -18,10 +21,14 @@ import { readStatus } from './status.ts';
 import { dedupeBucket, dedupeBucketTtlMs } from '../dedupe-rule.ts';
 
 export interface RedisBackendOptions extends RedisConnectionOptions {
-  stream: string;
+  /** Where the readings streams, their DLQs and dedupe keys and the fleet state live. */
+  layout: KeyLayout;
+  /** The DLQ's base name (a shard's DLQ is layout.name(dlq, shard)). */
   dlq: string;
   rejects: string;
   eventsChannel: string;
+  /** classic: PUBLISH eventsChannel; sharded: SPUBLISH on each shard's channel. @default classic */
+  eventsPubsub?: 'classic' | 'sharded';
   metadataKey: string;
   dedupeWindowMs: number;
   /** 0 = never trim */
@@ -46,12 +53,15 @@ export class RedisBackend implements QueueBackend {
   readonly kind = 'redis' as const;
   readonly metadata: RedisMetadata;
   readonly fleet: RedisFleetStore;
-  readonly #cmd: Redis;
-  readonly #sub: Redis;
+  readonly #cmd: RedisClient;
+  readonly #sub: RedisClient;
+  /** The sharded subscriptions on Cluster (a client of its own, which follows the slots' owners). */
+  readonly #ssub: RedisClient | undefined;
+  readonly #layout: KeyLayout;
+  readonly #sharded: boolean;
   readonly #opts: RedisBackendOptions;
   readonly #log: Logger;
   readonly #events = new EventEmitter();
-  readonly #dedupePrefix: string;
   #ready = false;
   readonly #durability: Durability;
   /** What follows every batch to confirm it at the durability level (read from Redis on each connect). */
@@ -64,16 +74,18 @@ export class RedisBackend implements QueueBackend {
     this.#log = log;
     this.#durability = opts.durability ?? { level: 'append', replicas: 1, timeoutMs: 1000 };
     this.#confirm = this.#durability.level === 'replicas' ? { cmd: 'wait', args: [this.#durability.replicas, this.#durability.timeoutMs] } : undefined;
+    this.#layout = opts.layout;
+    this.#sharded = opts.eventsPubsub === 'sharded';
     this.#cmd = createRedis(opts, 'neurobuild-ingest');
     this.#sub = createRedis(opts, 'neurobuild-ingest-sub');
+    this.#ssub = this.#sharded && isCluster(this.#sub) ? createRedis(opts, 'neurobuild-ingest-ssub', { shardedSubscribers: true }) : undefined;
     this.#cmd.defineCommand('ingestBatch', { numberOfKeys: 2, lua: INGEST_SCRIPT });
-    this.#dedupePrefix = `${opts.stream}:dedupe:`;
-    this.metadata = new RedisMetadata(this.#cmd, opts.metadataKey, log);
-    this.fleet = new RedisFleetStore(this.#cmd, opts.deviceStatePrefix ?? 'device-state', opts.instanceTtlMs ?? 5000, opts.deviceStateKeepMs ?? 30 * 86_400_000);
+    this.metadata = new RedisMetadata(this.#cmd, opts.layout.global(opts.metadataKey), log);
+    this.fleet = new RedisFleetStore(this.#cmd, opts.layout, opts.deviceStatePrefix ?? 'device-state', opts.instanceTtlMs ?? 5000, opts.deviceStateKeepMs ?? 30 * 86_400_000);
     this.#events.setMaxListeners(0);
     this.#watch();
     this.#unwatch = [this.#cmd, this.#sub].map((r) =>
-      reconnectWhenUnresponsive(r, () => this.#log.error({ redis: this.#where(), connection: r.options.connectionName }, 'queue backend connection unresponsive (PINGs timed out): reconnecting')),
+      reconnectWhenUnresponsive(r, () => this.#log.error({ redis: this.#where(), connection: (r as { options: { connectionName?: string } }).options.connectionName }, 'queue backend connection unresponsive (PINGs timed out): reconnecting')),
     );
   }
 
@@ -91,25 +103,43 @@ export class RedisBackend implements QueueBackend {
     // ioredis reconnects on its own; errors are reported through the close/ready edges above
     this.#cmd.on('error', () => {});
     this.#sub.on('error', () => {});
+    this.#ssub?.on('error', () => {});
     this.#sub.on('ready', () => {
+      this.#sub.subscribe(this.metadata.channel).catch((err: unknown) => this.#log.warn({ err }, 'subscribe failed'));
       // the events channel carries every reading: subscribe only while someone listens
-      const channels = this.#events.listenerCount('event') > 0 ? [this.metadata.channel, this.#opts.eventsChannel] : [this.metadata.channel];
-      this.#sub.subscribe(...channels).catch((err: unknown) => {
-        this.#log.warn({ err }, 'subscribe failed');
-      });
+      if (this.#events.listenerCount('event') > 0) this.#listen(true);
+    });
+    this.#ssub?.on('ready', () => {
+      if (this.#events.listenerCount('event') > 0) this.#listen(true);
     });
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel === this.#opts.eventsChannel) this.#events.emit('event', message);
       else this.metadata.applyChange(message);
     });
+    (this.#ssub ?? this.#sub).on('smessage', (_channel: string, message: string) => this.#events.emit('event', message));
+  }
+
+  /** The channels the live events go out on: the classic one, or one per shard. */
+  #eventChannels(): string[] {
+    return this.#sharded ? this.#layout.all().map((i) => this.#layout.name(this.#opts.eventsChannel, i)) : [this.#opts.eventsChannel];
+  }
+
+  /** (Un)subscribes the live events, when the connection for them is up (a reconnect subscribes again). */
+  #listen(on: boolean): void {
+    const conn = this.#ssub ?? this.#sub;
+    if (conn.status !== 'ready') return;
+    const channels = this.#eventChannels();
+    const done = this.#sharded ? (on ? conn.ssubscribe(...channels) : conn.sunsubscribe(...channels)) : on ? conn.subscribe(...channels) : conn.unsubscribe(...channels);
+    done.catch((err: unknown) => this.#log.warn({ err, channels }, on ? 'subscribe failed' : 'unsubscribe failed'));
   }
 
   #where(): string {
+    if (this.#opts.clusterNodes) return `cluster ${this.#opts.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
     return this.#opts.url ? this.#opts.url.replace(/\/\/[^@]*@/, '//***@') : `${this.#opts.host ?? '127.0.0.1'}:${this.#opts.port}`;
   }
 
   async start(): Promise<void> {
-    await Promise.allSettled([this.#cmd.connect(), this.#sub.connect()]);
+    await Promise.allSettled([this.#cmd.connect(), this.#sub.connect(), this.#ssub?.connect()]);
     if (!this.#ready) this.#log.error({ redis: this.#where() }, 'queue backend unreachable at start: answering 503 until it is');
     else await Promise.all([this.metadata.reload().catch(() => {}), this.#probe]);
   }
@@ -124,7 +154,34 @@ export class RedisBackend implements QueueBackend {
   }
 
   async appendBatch(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    const layout = this.#layout;
+    if (layout.shards === 1) return this.#appendShard(0, entries);
+    // split by shard, keeping each shard's readings in batch order
+    const parts = new Map<number, { entries: AppendEntry[]; at: number[] }>();
+    for (let i = 0; i < entries.length; i++) {
+      const shard = layout.shardOf(entries[i]!.deviceId);
+      let part = parts.get(shard);
+      if (!part) parts.set(shard, (part = { entries: [], at: [] }));
+      part.entries.push(entries[i]!);
+      part.at.push(i);
+    }
+    const shards = [...parts.keys()];
+    const replies = await Promise.allSettled(shards.map((shard) => this.#appendShard(shard, parts.get(shard)!.entries)));
+    if (replies.every((r) => r.status === 'rejected')) throw (replies[0] as PromiseRejectedResult).reason;
+    const results: AppendResult[] = new Array(entries.length);
+    replies.forEach((reply, k) => {
+      const part = parts.get(shards[k]!)!;
+      for (let j = 0; j < part.at.length; j++) {
+        results[part.at[j]!] = reply.status === 'fulfilled' ? reply.value[j]! : reply.reason instanceof Error ? reply.reason : new Error(String(reply.reason));
+      }
+    });
+    return results;
+  }
+
+  /** One script call (and its confirmation) for readings of one shard. */
+  async #appendShard(shard: number, entries: readonly AppendEntry[]): Promise<AppendResult[]> {
     const o = this.#opts;
+    const layout = this.#layout;
     const window = o.dedupeWindowMs;
     const flat: string[] = new Array(entries.length * 5);
     let j = 0;
@@ -136,12 +193,14 @@ export class RedisBackend implements QueueBackend {
       flat[j++] = e.messageId;
     }
     const packed = packr.pack(flat);
-    const args = [o.stream, o.eventsChannel, dedupeBucketTtlMs(window), o.maxLen, '1', this.#dedupePrefix, packed] as const;
+    const channel = this.#sharded ? layout.name(o.eventsChannel, shard) : o.eventsChannel;
+    const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, this.#sharded ? '2' : '1', channel, packed] as const;
     const confirm = this.#confirm;
     let reply: string[];
     if (confirm === undefined) reply = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
     else {
-      // the confirmation in the same round trip: WAIT / WAITAOF cover every earlier write of this connection
+      // the confirmation in the same round trip: WAIT / WAITAOF cover every earlier write of this
+      // connection (on Cluster, the connection to the shard's own primary: the pipeline goes there)
       const p = this.#cmd.pipeline() as unknown as { ingestBatch(...a: unknown[]): unknown; call(...a: unknown[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
       p.ingestBatch(...args);
       p.call(confirm.cmd, ...confirm.args);
@@ -226,20 +285,16 @@ export class RedisBackend implements QueueBackend {
   }
 
   onEvent(listener: (json: string) => void): () => void {
-    if (this.#events.listenerCount('event') === 0 && this.#sub.status === 'ready') {
-      this.#sub.subscribe(this.#opts.eventsChannel).catch(() => {});
-    }
+    if (this.#events.listenerCount('event') === 0) this.#listen(true);
     this.#events.on('event', listener);
     return () => {
       this.#events.off('event', listener);
-      if (this.#events.listenerCount('event') === 0 && this.#sub.status === 'ready') {
-        this.#sub.unsubscribe(this.#opts.eventsChannel).catch(() => {});
-      }
+      if (this.#events.listenerCount('event') === 0) this.#listen(false);
     };
   }
 
   status(): Promise<QueueStatus> {
-    return readStatus(this.#cmd, this.#opts.stream, this.#opts.dlq, this.#opts.rejects);
+    return readStatus(this.#cmd, this.#layout, this.#opts.dlq, this.#opts.rejects);
   }
 
   async close(): Promise<void> {
@@ -247,8 +302,8 @@ export class RedisBackend implements QueueBackend {
     this.#ready = false;
     for (const stop of this.#unwatch) stop();
     this.#events.removeAllListeners();
-    await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
-    this.#cmd.disconnect();
-    this.#sub.disconnect();
+    const all = [this.#cmd, this.#sub, ...(this.#ssub ? [this.#ssub] : [])];
+    await Promise.allSettled(all.map((r) => r.quit()));
+    for (const r of all) r.disconnect();
   }
 }

@@ -14,8 +14,10 @@
  * here, it halves the client's cost per reading against one command argument per field (1.6 µs
  * instead of 3.3 µs; ioredis' per-argument work dominated) at the same cost inside Redis.
  *
- * KEYS[1] stream, KEYS[2] events channel
- * ARGV[1] bucket ttl ms, ARGV[2] MAXLEN (0 = no trim), ARGV[3] "1" to publish, ARGV[4] bucket key prefix,
+ * KEYS[1] stream, KEYS[2] bucket key prefix (declared, so that Redis Cluster routes the call to
+ * the stream's slot and checks the buckets share it: see ../key-layout.ts)
+ * ARGV[1] bucket ttl ms, ARGV[2] MAXLEN (0 = no trim), ARGV[3] '0' no live event, '1' PUBLISH,
+ * '2' SPUBLISH (a shard channel in the stream's slot), ARGV[4] channel,
  * ARGV[5] MessagePack array with 5 items per entry: bucket ('' = no dedupe), member, json, device_id, message_id.
  * Returns { flags, error... }: flags has one character per entry, 1 stored, 0 duplicate, E failed
  * (each E's message follows in order). A string rather than an array of stream ids: the ids
@@ -25,9 +27,9 @@
 export const INGEST_SCRIPT = `
 local ttl = ARGV[1]
 local maxlen = tonumber(ARGV[2])
-local publish = ARGV[3] == '1'
-local prefix = ARGV[4]
-local stream, channel = KEYS[1], KEYS[2]
+local publish = ARGV[3] == '1' and 'PUBLISH' or ARGV[3] == '2' and 'SPUBLISH' or nil
+local channel = ARGV[4]
+local stream, prefix = KEYS[1], KEYS[2]
 local E = cmsgpack.unpack(ARGV[5])
 local FIRST, STRIDE, CHUNK = 1, 5, 1000
 
@@ -82,7 +84,7 @@ for b = FIRST, #E, STRIDE do
       errs[#errs + 1] = ok.err
     else
       out[n] = '1'
-      if publish then redis.call('PUBLISH', channel, E[b + 2]) end
+      if publish then redis.call(publish, channel, E[b + 2]) end
     end
   end
 end

@@ -4,18 +4,18 @@
  * reloads the whole hash after a reconnect so a missed message heals.
  * @module
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { Logger } from 'pino';
 import type { DeviceMetadata } from '../backend.ts';
 import type { MetadataStore } from '../backend.ts';
 
 export class RedisMetadata implements MetadataStore {
   #local = new Map<string, DeviceMetadata>();
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
   readonly #log: Logger;
 
-  constructor(redis: Redis, key: string, log: Logger) {
+  constructor(redis: RedisClient, key: string, log: Logger) {
     this.#redis = redis;
     this.#key = key;
     this.#log = log;
@@ -46,7 +46,7 @@ export class RedisMetadata implements MetadataStore {
     }
   }
 
-  /** Replaces the local copy with the whole hash (HSCAN, so a large fleet does not block Redis). */
+  /** Replaces the local copy with the whole hash (HSCAN, so a large fleet does not block RedisClient). */
   async reload(): Promise<void> {
     const next = new Map<string, DeviceMetadata>();
     let cursor = '0';

@@ -34,7 +34,7 @@ describe('config', () => {
     expect(() => loadConfig({ REDIS_URL: 'nope://user:hunter2@x' })).toThrow('REDIS_URL=<redacted>');
   });
   test('config - contradictions are refused', () => {
-    expect(() => loadConfig({ QUEUE_BACKEND: 'redis' })).toThrow('QUEUE_BACKEND=redis needs REDIS_URL or REDIS_HOST');
+    expect(() => loadConfig({ QUEUE_BACKEND: 'redis' })).toThrow('QUEUE_BACKEND=redis needs REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES');
     expect(() => loadConfig({ ACK_DURABILITY: 'fsync' })).toThrow('ACK_DURABILITY=fsync needs Redis');
     expect(loadConfig({ ACK_DURABILITY: 'replicas', REDIS_URL: 'redis://x:1' }).ACK_REPLICAS).toBe(1);
     expect(() => loadConfig({ TLS_CERT_FILE: '/c.pem' })).toThrow('TLS_CERT_FILE and TLS_KEY_FILE must be set together');

@@ -1,4 +1,4 @@
-/** GET /api/v1/queue/status: backlog downstream (consumer lag), DLQ and rejects sizes. */
+/** GET /api/v1/queue/status: backlog downstream (consumer lag), DLQ and rejects sizes, in total and per readings stream (STREAM_SHARDS). */
 import type { HttpResponse } from 'uWebSockets.js';
 import { QueueUnavailableError } from '../../../core/errors.ts';
 import { Reply } from '../reply.ts';
@@ -17,6 +17,7 @@ export function queueStatus(ctx: HttpContext) {
           rejects_size: s.rejectsSize,
           consumer_groups: s.groups,
           queue_backend: ctx.backend.kind,
+          shards: s.shards.map((sh) => ({ shard: sh.shard, stream: sh.stream, stream_length: sh.streamLength, queue_size: sh.queueSize, dlq: sh.dlq, dlq_size: sh.dlqSize, consumer_groups: sh.groups })),
         }),
       (err: unknown) => reply.error(new QueueUnavailableError((err as Error).message, err), ctx.retryAfterSeconds),
     );
