@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { freeClusterPort, releaseClusterPort } from './free-port.ts';
+import { processGone } from './process-gone.ts';
 import { runCommand } from './run-command.ts';
 import { waitFor } from './wait.ts';
 
@@ -432,15 +433,17 @@ export class RedisCluster {
     }
   }
 
-  /** SIGKILL and wait for the exit. */
+  /** SIGKILL and wait until the process is gone (its 'exit' event, or /proc when the runtime drops the event). */
   async #kill(n: Node): Promise<void> {
     const p = n.proc;
     this.#dropAdmin(n.port);
     if (!p || !running(p)) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    const gone = processGone(p);
+    p.kill('SIGKILL');
+    await gone;
+    // without its 'exit' event the process object still looks alive: forget it, and never signal its pid again
+    n.proc = undefined;
+    liveProcs.delete(p);
   }
 
   #dropAdmin(port: number): void {
