@@ -10,6 +10,8 @@
  */
 import { afterAll, beforeAll } from 'bun:test';
 import type { Redis } from 'ioredis';
+import { KeyLayout } from '../../src/queue/key-layout.ts';
+import { RedisCluster } from './redis-cluster.ts';
 import { RedisServer } from './redis-server.ts';
 import { ServerProcess } from './spawn-server.ts';
 
@@ -23,6 +25,11 @@ export interface StackOptions {
   redis?: string[] | false;
   /** How many server processes to start on the same Redis and env (default 1; 0: the test starts its own). */
   servers?: number;
+  /**
+   * A Redis Cluster (3 primaries, 3 replicas) instead of one redis-server, with STREAM_SHARDS
+   * `shards` (the servers get REDIS_CLUSTER_NODES and STREAM_SHARDS; `redis` is then unused).
+   */
+  cluster?: { shards: number };
 }
 
 export interface Stack {
@@ -30,8 +37,19 @@ export interface Stack {
   /** The first server. */
   readonly server: ServerProcess;
   readonly servers: readonly ServerProcess[];
-  /** One ioredis client for assertions, opened on first use. */
+  /**
+   * One ioredis client for assertions, opened on first use: on a cluster stack a Cluster client
+   * (typed as Redis: the commands the tests use are the same on both).
+   */
   readonly client: Redis;
+  /** A new client of the stack's Redis (or cluster), closed at the end. */
+  newClient(): Redis;
+  /** The cluster, on a cluster stack. */
+  readonly cluster: RedisCluster;
+  /** Where the servers' keys are (QUEUE_NAME sensor-data, the stack's shards, Cluster or not). */
+  readonly layout: KeyLayout;
+  /** The entries of a stream, [id, flat fields]; for sensor-data every shard's, shard after shard. */
+  xrange(stream: string): Promise<[string, string[]][]>;
   /** Starts one more server on this Redis (env on top of the stack's), stopped in afterAll. */
   startServer(env?: Env, args?: string[]): Promise<ServerProcess>;
   /** Ends `c` in afterAll, before the servers stop; returns it. */
@@ -46,7 +64,9 @@ export interface Stack {
  */
 export function useStack(env: Env | (() => Env | Promise<Env>) = {}, opts: StackOptions = {}): Stack {
   let redis: RedisServer | undefined;
+  let cluster: RedisCluster | undefined;
   let client: Redis | undefined;
+  const layout = new KeyLayout({ stream: 'sensor-data', shards: opts.cluster?.shards ?? 1, cluster: opts.cluster !== undefined });
   let baseEnv: Env = {};
   const servers: ServerProcess[] = [];
   const tracked: Closable[] = [];
@@ -68,7 +88,18 @@ export function useStack(env: Env | (() => Env | Promise<Env>) = {}, opts: Stack
       return servers;
     },
     get client() {
-      return (client ??= stack.redis.client());
+      return (client ??= stack.newClient());
+    },
+    newClient() {
+      return cluster ? (cluster.client() as unknown as Redis) : stack.redis.client();
+    },
+    get cluster() {
+      return started('cluster', cluster);
+    },
+    layout,
+    async xrange(stream) {
+      const names = stream === 'sensor-data' ? layout.streams() : [stream];
+      return (await Promise.all(names.map((n) => stack.client.xrange(n, '-', '+')))).flat() as [string, string[]][];
     },
     async startServer(extra = {}, args = []) {
       const s = await ServerProcess.start({ ...baseEnv, ...extra }, args);
@@ -85,8 +116,10 @@ export function useStack(env: Env | (() => Env | Promise<Env>) = {}, opts: Stack
   };
 
   beforeAll(async () => {
-    if (opts.redis !== false) redis = await RedisServer.start(opts.redis ?? []);
-    baseEnv = { ...(redis ? { REDIS_URL: redis.url } : {}), ...(typeof env === 'function' ? await env() : env) };
+    if (opts.cluster) cluster = await RedisCluster.start();
+    else if (opts.redis !== false) redis = await RedisServer.start(opts.redis ?? []);
+    const where: Env = cluster ? { REDIS_CLUSTER_NODES: cluster.seeds, STREAM_SHARDS: String(layout.shards) } : redis ? { REDIS_URL: redis.url } : {};
+    baseEnv = { ...where, ...(typeof env === 'function' ? await env() : env) };
     // in parallel, kept in start order; one that did start is stopped in afterAll even if another failed
     const results = await Promise.allSettled(Array.from({ length: opts.servers ?? 1 }, () => ServerProcess.start(baseEnv)));
     for (const r of results) if (r.status === 'fulfilled') servers.push(r.value);
@@ -103,6 +136,7 @@ export function useStack(env: Env | (() => Env | Promise<Env>) = {}, opts: Stack
       for (const fn of cleanups.splice(0).reverse()) await fn();
     } finally {
       await redis?.dispose();
+      await cluster?.dispose();
     }
   });
 

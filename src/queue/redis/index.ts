@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry, RejectFilter, RejectPage, RejectPageRequest, StoredReject } from '../backend.ts';
 import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
 import type { KeyLayout } from '../key-layout.ts';
-import { createRedis, isCluster, reconnectWhenUnresponsive, type RedisClient, type RedisConnectionOptions } from './connection.ts';
+import { bounded, createRedis, isCluster, reconnectWhenUnresponsive, type RedisClient, type RedisConnectionOptions } from './connection.ts';
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
 import { RedisMetadata } from './metadata.ts';
@@ -67,6 +67,8 @@ export class RedisBackend implements QueueBackend {
   /** What follows every batch to confirm it at the durability level (read from Redis on each connect). */
   #confirm: Confirm;
   #probe: Promise<void> = Promise.resolve();
+  /** The metadata channel's subscription, once made on the subscriber connection. */
+  #subscribed: Promise<void> = Promise.resolve();
   readonly #unwatch: (() => void)[];
 
   constructor(opts: RedisBackendOptions, log: Logger) {
@@ -105,7 +107,10 @@ export class RedisBackend implements QueueBackend {
     this.#sub.on('error', () => {});
     this.#ssub?.on('error', () => {});
     this.#sub.on('ready', () => {
-      this.#sub.subscribe(this.metadata.channel).catch((err: unknown) => this.#log.warn({ err }, 'subscribe failed'));
+      this.#subscribed = this.#sub.subscribe(this.metadata.channel).then(
+        () => {},
+        (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
+      );
       // the events channel carries every reading: subscribe only while someone listens
       if (this.#events.listenerCount('event') > 0) this.#listen(true);
     });
@@ -140,8 +145,16 @@ export class RedisBackend implements QueueBackend {
 
   async start(): Promise<void> {
     await Promise.allSettled([this.#cmd.connect(), this.#sub.connect(), this.#ssub?.connect()]);
-    if (!this.#ready) this.#log.error({ redis: this.#where() }, 'queue backend unreachable at start: answering 503 until it is');
-    else await Promise.all([this.metadata.reload().catch(() => {}), this.#probe]);
+    // a Cluster client emits 'ready' after connect() resolved: its status says it already
+    if (this.#cmd.status === 'ready') this.#ready = true;
+    if (!this.#ready) {
+      this.#log.error({ redis: this.#where() }, 'queue backend unreachable at start: answering 503 until it is');
+      return;
+    }
+    // the change announcements are listened to before the copy is loaded: no change falls between
+    // (subscribing again when the 'ready' handler runs later is harmless)
+    const subscribed = this.#sub.status === 'ready' ? this.#sub.subscribe(this.metadata.channel).then(() => {}) : this.#subscribed;
+    await Promise.all([subscribed.then(() => this.metadata.reload()).catch((err: unknown) => this.#log.warn({ err }, 'device metadata load failed')), this.#probe]);
   }
 
   /** Checks (again, after a reconnect: Redis may have restarted with another configuration) how appends are confirmed. */
@@ -195,7 +208,12 @@ export class RedisBackend implements QueueBackend {
     const packed = packr.pack(flat);
     const channel = this.#sharded ? layout.name(o.eventsChannel, shard) : o.eventsChannel;
     const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, this.#sharded ? '2' : '1', channel, packed] as const;
-    const confirm = this.#confirm;
+    const sent = this.#send(args, this.#confirm);
+    return this.#settle(entries, await (isCluster(this.#cmd) ? bounded(sent, o.commandTimeoutMs, 'append') : sent));
+  }
+
+  /** The script call, with its confirmation when the durability level asks for one. */
+  async #send(args: readonly (string | number | Buffer)[], confirm: Confirm): Promise<string[]> {
     let reply: string[];
     if (confirm === undefined) reply = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
     else {
@@ -211,6 +229,11 @@ export class RedisBackend implements QueueBackend {
       if (short !== undefined) throw new Error(`appended but not confirmed at ACK_DURABILITY=${this.#durability.level}: ${short}`);
       reply = r as string[];
     }
+    return reply;
+  }
+
+  /** Each entry's result from the script's reply. */
+  #settle(entries: readonly AppendEntry[], reply: string[]): AppendResult[] {
     const [flags, ...errors] = reply;
     const results: AppendResult[] = new Array(entries.length);
     let e = 0;
