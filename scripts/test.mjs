@@ -65,6 +65,25 @@ const typecheckOk = step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--n
 // the promise and switch rules tsc does not check (eslint.config.js): zero findings or a failure
 const lintOk = step('lint', 'npx', ['eslint', '--max-warnings', '0', 'src', 'test']);
 
+/**
+ * Repeats, just above the last line, what bun printed before each failed test (its error, the
+ * expected and received values, the test's own output): CI keeps only the end of a long log, and
+ * there bun's summary names a failed test without saying why.
+ */
+function printFailures(log) {
+  const lines = log.split('\n');
+  const summary = lines.findIndex((l) => /^\d+ tests? failed:$/.test(l.trim()));
+  const end = summary === -1 ? lines.length : summary;
+  const digests = [];
+  for (let i = 0; i < end; i++) {
+    if (!lines[i].startsWith('(fail)')) continue;
+    let from = i;
+    while (from > 0 && i - from < 30 && !/^\((pass|fail|skip)\)|^test\/.*:$/.test(lines[from - 1])) from--;
+    digests.push([...lines.slice(from, i).map((l) => l.slice(0, 400)), lines[i]].join('\n'));
+  }
+  if (digests.length) console.log(`\nwhy the failed tests failed (bun's output before each):\n\n${digests.slice(0, 10).join('\n\n')}`);
+}
+
 const files = process.argv.slice(2);
 const child = spawn('npx', ['bun', 'test', '--timeout', '60000', ...(files.length ? files : ['test/'])], { stdio: ['ignore', 'pipe', 'pipe'] });
 let out = '';
@@ -80,6 +99,7 @@ child.on('exit', (code) => {
   const passed = count('pass') + checks.filter(Boolean).length;
   const failed = count('fail') + checks.filter((ok) => !ok).length + (code !== 0 && count('fail') === 0 ? 1 : 0);
   const skipped = count('skip');
+  printFailures(out);
   console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(failed > 0 ? 1 : 0);
 });

@@ -512,8 +512,15 @@ export class RedisCluster {
         .map((l) => `${l.id}:${l.slots.map(([a, b]) => `${a}-${b}`).join(',')}`)
         .sort()
         .join(' ');
-      reference ??= signature;
-      if (signature !== reference) throw new Error(`${n.port} disagrees about the slot owners`);
+      // and about every live node's role: a node that has not yet heard a restarted primary's
+      // gossip still lists it as a primary without slots
+      const roles = view
+        .filter((l) => alivePorts.has(l.port))
+        .map((l) => `${l.port}:${l.flags.includes('slave') ? l.masterId : 'primary'}`)
+        .sort()
+        .join(' ');
+      reference ??= `${signature} | ${roles}`;
+      if (`${signature} | ${roles}` !== reference) throw new Error(`${n.port} disagrees about the slot owners or the roles`);
     }
     const self = (port: number) => view.find((l) => l.port === port);
     for (const n of alive) {
