@@ -42,6 +42,17 @@ export async function readStream(redis: Redis, stream = 'sensor-data', page = 50
   return { byKey, entries };
 }
 
+/** Every entry of several streams (the shards of a sharded stream), as one. */
+export async function readStreams(redis: Redis, streams: readonly string[]): Promise<Stored> {
+  const all: Stored = { byKey: new Map(), entries: 0 };
+  for (const stream of streams) {
+    const one = await readStream(redis, stream);
+    all.entries += one.entries;
+    for (const [key, ids] of one.byKey) all.byKey.set(key, [...(all.byKey.get(key) ?? []), ...ids]);
+  }
+  return all;
+}
+
 export interface Counts {
   offered: number;
   acknowledged: number;

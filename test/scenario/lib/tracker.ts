@@ -71,11 +71,12 @@ export class AckTracker {
   /**
    * Seconds from `since` until the first acknowledgement of a reading offered at or after
    * `since`, per transport (undefined: none yet): how long until new readings get through again.
+   * `only`: the readings (by key) to look at, e.g. those of the shards a fault touched.
    */
-  recovery(since: number): Partial<Record<Transport, number>> {
+  recovery(since: number, only?: (key: string) => boolean): Partial<Record<Transport, number>> {
     const out: Partial<Record<Transport, number>> = {};
-    for (const a of this.acked.values()) {
-      if (a.offeredAt < since) continue;
+    for (const [key, a] of this.acked) {
+      if (a.offeredAt < since || (only && !only(key))) continue;
       const s = (a.ackedAt - since) / 1000;
       if (out[a.transport] === undefined || s < out[a.transport]!) out[a.transport] = s;
     }
