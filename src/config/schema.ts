@@ -112,7 +112,7 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     maximum: 1024,
     default: 1,
-    description: 'Readings streams: 1 = QUEUE_NAME itself; N > 1 = QUEUE_NAME:{0} … QUEUE_NAME:{N-1}, a device always in shard crc32(device_id) mod N with its dedupe keys, fleet state and rate limits (docs/redis-cluster.md). Every instance and consumer of a deployment must use the same N',
+    description: 'Readings streams: 1 = QUEUE_NAME itself; N > 1 = QUEUE_NAME:{0-k} … QUEUE_NAME:{N-1-k} (hash tags spread evenly over the cluster slots; names listed by GET /api/v1/queue/status), a device always in shard crc32(device_id) mod N with its dedupe keys, fleet state and rate limits (docs/redis-cluster.md). Every instance and consumer of a deployment must use the same N',
   }),
   EVENTS_PUBSUB: Type.Union([Type.Literal('classic'), Type.Literal('sharded')], {
     default: 'classic',

@@ -1,7 +1,7 @@
 /**
  * The HTTP and MQTT integration suites on a real Redis Cluster (3 primaries, 3 replicas on
  * loopback), with one stream (STREAM_SHARDS=1: `sensor-data`, as the platform reads it) and
- * with six (`sensor-data:{0}` … `sensor-data:{5}`, over every primary). Each suite has a cluster
+ * with six (`sensor-data:{0-0}` … `sensor-data:{5-1}`, two on each primary). Each suite has a cluster
  * of its own, started in its describe's beforeAll.
  */
 import { describe } from 'bun:test';

@@ -3,7 +3,7 @@
  * seen and last refused, and a short-lived key per instance (an MQTT connection counts only
  * while its instance is alive). Keys, per shard (../key-layout.ts): `<prefix>:d:<device>`,
  * `<prefix>:seen`, `<prefix>:rejected`, `<prefix>:instance:<id>`, where `<prefix>` is
- * DEVICE_STATE_PREFIX in the shard (`device-state:{3}`; `device-state` itself on one Redis with
+ * DEVICE_STATE_PREFIX in the shard (`device-state:{3-3}`; `device-state` itself on one Redis with
  * one shard). A device's state is in its readings' shard, so a flush is one script call per
  * shard and no key is every instance's hot spot; the fleet queries merge the shards' sorted sets.
  * @module
