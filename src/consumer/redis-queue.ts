@@ -78,7 +78,7 @@ export class RedisQueue {
     const layout = new KeyLayout({ stream: this.#o.stream, shards: this.#o.shards, cluster: isCluster(redis) });
     const served = this.#o.shardsServed.length > 0 ? this.#o.shardsServed : layout.all();
     this.#shards = served.map((i) => {
-      const o = { ...this.#o, stream: layout.stream(i), dlq: layout.shards > 1 ? layout.name(this.#o.dlq, i) : this.#o.dlq };
+      const o = { ...this.#o, stream: layout.stream(i), dlq: layout.name(this.#o.dlq, i) };
       return { o, reader: new GroupReader(redis, o) };
     });
   }
