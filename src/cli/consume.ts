@@ -74,7 +74,7 @@ export async function consume(config: Config, log: Logger, sinks: Record<string,
   await Promise.all(consumers.map((c) => c.start()));
   log.info(
     { sink: name, stream: config.QUEUE_NAME, group, consumer: consumerName, shards, stream_shards: layout.shards, streams: shards.map((i) => layout.stream(i)) },
-    layout.shards > 1 ? `consuming shards ${shards.join(',')} of ${layout.shards} (${config.QUEUE_NAME}:{n}) into ${name}` : `consuming ${config.QUEUE_NAME} into ${name}`,
+    layout.shards > 1 ? `consuming shards ${shards.join(',')} of ${layout.shards} into ${name}` : `consuming ${config.QUEUE_NAME} into ${name}`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
