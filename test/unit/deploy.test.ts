@@ -40,7 +40,7 @@ const getPaths = new Set(routes.filter((r) => r.method === 'get').map((r) => r.p
 
 describe('deploy files', () => {
   test('every YAML and JSON file under deploy/ and docker-compose.yml parses', () => {
-    const all = [...files('deploy'), 'docker-compose.yml'];
+    const all = [...files('deploy'), 'docker-compose.yml', 'docker-compose.cluster.yml'];
     const yamls = all.filter((f) => /\.ya?ml$/.test(f));
     const jsons = all.filter((f) => f.endsWith('.json'));
     expect(yamls.length).toBeGreaterThanOrEqual(8);
@@ -113,14 +113,14 @@ describe('deploy files', () => {
   test('alert rules and dashboard query only metrics the server exports', () => {
     const [rules] = yamlDocs('deploy/monitoring/alerts.yml');
     const alerts = rules.groups.flatMap((g: Doc) => g.rules);
-    expect(alerts.map((r: Doc) => r.alert)).toEqual(expect.arrayContaining(['HighErrorRate', 'QueueBacklog', 'ServiceDown', 'IngestBackpressure', 'SlowRedisRoundTrip']));
+    expect(alerts.map((r: Doc) => r.alert)).toEqual(expect.arrayContaining(['HighErrorRate', 'QueueBacklog', 'QueueShardBacklog', 'ServiceDown', 'IngestBackpressure', 'SlowRedisRoundTrip']));
     const dashboard = JSON.parse(read('deploy/monitoring/grafana-dashboard.json'));
     const exprs = [...alerts.map((r: Doc) => r.expr), ...dashboard.panels.flatMap((p: Doc) => p.targets.map((t: Doc) => t.expr))];
     const used = new Set(exprs.flatMap((e: string) => e.match(/\b[a-z_]+(?=\{|\[)/g) ?? []).filter((n: string) => !['rate', 'sum', 'max', 'min', 'by', 'up'].includes(n)));
     expect(used.size).toBeGreaterThan(5);
     for (const name of used) expect(`${name}: ${metricNames.has(name)}`).toBe(`${name}: true`);
     const titles = dashboard.panels.map((p: Doc) => p.title.toLowerCase()).join(' | ');
-    for (const t of ['ingestion rate', 'error rate', 'p95', 'active connections', 'queue size']) expect(titles).toContain(t);
+    for (const t of ['ingestion rate', 'error rate', 'p95', 'active connections', 'queue size', 'per shard']) expect(titles).toContain(t);
   });
 
   const promtool = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' }).stdout.trim();
@@ -130,6 +130,10 @@ describe('deploy files', () => {
     expect(rules.status).toBe(0);
     const config = spawnSync('promtool', ['check', 'config', 'deploy/monitoring/prometheus.yml'], { cwd: ROOT, encoding: 'utf8' });
     expect(config.status).toBe(0);
+    // the rules' own unit tests (alerts.test.yml): the per-shard backlog fires on a shard stream's name
+    const unit = spawnSync('promtool', ['test', 'rules', 'deploy/monitoring/alerts.test.yml'], { cwd: ROOT, encoding: 'utf8' });
+    expect(unit.stdout + unit.stderr).toContain('SUCCESS');
+    expect(unit.status).toBe(0);
   });
   test('gateway: nginx and Kong send each protocol to the server\'s default port, set X-Forwarded-For on every proxied location, PROXY protocol on MQTT', () => {
     const nginx = read('deploy/gateway/nginx.conf');
@@ -154,5 +158,51 @@ describe('deploy files', () => {
       expect(byName[name].routes[0]).toMatchObject({ protocols: ['tcp'], destinations: [{ port }] });
     }
     expect(read('deploy/gateway/kong.yml')).toContain('KONG_NGINX_SPROXY_PROXY_PROTOCOL=on');
+  });
+  test('Redis Cluster variants: compose and Kubernetes run init-cluster.sh over six nodes, the ingest instances get settings the server knows, pointing at those nodes', () => {
+    const known = (name: string) => name in ConfigSchema.properties || name === 'NODE_ENV';
+    // compose: six cluster-mode nodes, the one-shot init over all of them, three ingest instances
+    const compose = parseAllDocuments(read('docker-compose.cluster.yml'), { merge: true })[0]!.toJS({}) as Doc;
+    const nodes = Object.keys(compose.services).filter((n) => /^redis-\d$/.test(n));
+    expect(nodes).toHaveLength(6);
+    for (const n of nodes) expect(compose.services[n].command.slice(0, 3)).toEqual(['redis-server', '--cluster-enabled', 'yes']);
+    const init = compose.services['redis-cluster-init'];
+    expect(init.entrypoint).toEqual(['sh', '/init-cluster.sh']);
+    expect(init.command).toEqual(nodes.map((n) => `${n}:6379`));
+    expect(init.volumes[0]).toStartWith('./deploy/redis-cluster/init-cluster.sh:');
+    const instances = Object.keys(compose.services).filter((n) => n.startsWith('ingest-'));
+    expect(instances).toHaveLength(3);
+    for (const i of instances) {
+      const env = compose.services[i].environment;
+      for (const name of Object.keys(env)) expect(`${name}: ${known(name)}`).toBe(`${name}: true`);
+      expect(env.REDIS_CLUSTER_NODES.split(',')).toEqual(nodes.map((n) => `${n}:6379`));
+      expect(Value.Check(ConfigSchema.properties.STREAM_SHARDS, Number(env.STREAM_SHARDS))).toBe(true);
+      expect(compose.services[i].depends_on['redis-cluster-init'].condition).toBe('service_completed_successfully');
+    }
+    const published = instances.flatMap((i) => compose.services[i].ports.map((p: string) => p.split(':')[0]));
+    expect(new Set(published).size).toBe(published.length);
+
+    // Kubernetes: the StatefulSet's pods are the Job's arguments, the ConfigMap is the script, the
+    // overlay replaces the base's REDIS_HOST with REDIS_CLUSTER_NODES naming every pod
+    const [svc, sts] = yamlDocs('deploy/k8s/redis-cluster/statefulset.yaml');
+    expect([svc.kind, svc.spec.clusterIP, sts.kind, sts.spec.serviceName]).toEqual(['Service', 'None', 'StatefulSet', svc.metadata.name]);
+    const pods = Array.from({ length: sts.spec.replicas }, (_, i) => `${sts.metadata.name}-${i}.${svc.metadata.name}:6379`);
+    expect(pods).toHaveLength(6);
+    const [job] = yamlDocs('deploy/k8s/redis-cluster/job.yaml');
+    expect(job.spec.template.spec.containers[0].args).toEqual(pods);
+    const [cm] = yamlDocs('deploy/k8s/redis-cluster/configmap.yaml');
+    expect(cm.metadata.name).toBe(job.spec.template.spec.volumes[0].configMap.name);
+    expect(cm.data['init-cluster.sh']).toBe(read('deploy/redis-cluster/init-cluster.sh'));
+    const [kz] = yamlDocs('deploy/k8s/redis-cluster/kustomization.yaml');
+    expect(kz.resources).toEqual(['configmap.yaml', 'statefulset.yaml', 'job.yaml', '..']);
+    const [base] = yamlDocs('deploy/k8s/kustomization.yaml');
+    expect(base.resources.sort()).toEqual(['deployment.yaml', 'hpa.yaml', 'pdb.yaml', 'service.yaml']);
+    const [dep] = yamlDocs('deploy/k8s/deployment.yaml');
+    const ops = parseAllDocuments(kz.patches[0].patch)[0]!.toJS() as Doc[];
+    const [testOp, replace, ...adds] = ops;
+    expect(testOp).toEqual({ op: 'test', path: '/spec/template/spec/containers/0/env/2/name', value: 'REDIS_HOST' });
+    expect(dep.spec.template.spec.containers[0].env[2].name).toBe('REDIS_HOST');
+    expect(replace.value).toEqual({ name: 'REDIS_CLUSTER_NODES', value: pods.join(',') });
+    for (const a of adds) expect(`${a.value.name}: ${known(a.value.name)}`).toBe(`${a.value.name}: true`);
   });
 });
