@@ -157,7 +157,6 @@ for (let round = 1; round <= settings.rounds; round++) {
     await wrk(settings.duration);
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu1 = { server: cpuUs(server.child.pid), nodes: nodes.map((n) => cpuUs(n.proc.pid)) };
-    if (process.env.BENCH_DEBUG) console.error(server.child.pid, cpu0, cpu1);
     const after = await streamLengths(nodes);
     await stop(server.child, 10_000);
     let readings = 0;
@@ -235,6 +234,12 @@ if (settings.writeResults) {
   const [start, end] = ['<!-- bench:cluster:start -->', '<!-- bench:cluster:end -->'];
   const next = old.includes(start) ? old.slice(0, old.indexOf(start)) + section + old.slice(old.indexOf(end) + end.length) : `${old.trimEnd()}\n\n${section}\n`;
   fs.writeFileSync(RESULTS, next);
-  console.error('bench:cluster: bench/RESULTS.md updated (section bench:cluster)');
+  const summary = VARIANTS.map((v) => {
+    const rs = runs.filter((r) => r.id === v.id);
+    return { id: v.id, shards: v.shards, pubsub: v.pubsub, perSec: median(rs.map((r) => r.perSec)), serverUs: median(rs.map((r) => r.serverUs)), busiestUs: median(rs.map((r) => r.busiestUs)), sumUs: median(rs.map((r) => r.sumUs)), primaryUs: [0, 1, 2].map((i) => median(rs.map((r) => r.primaryUs[i]))) };
+  });
+  fs.mkdirSync(path.join(ROOT, 'bench/figures'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench/figures/cluster.json'), `${JSON.stringify({ bench: 'cluster', date: new Date().toISOString(), command, primaries: PRIMARIES, variants: summary }, null, 2)}\n`);
+  console.error('bench:cluster: bench/RESULTS.md (section bench:cluster) and bench/figures/cluster.json updated');
 }
 process.exit(0);

@@ -69,13 +69,14 @@ export class RedisQueue {
   readonly #subscribers: RedisClient[] = [];
   #groupReady: Promise<void> | undefined;
   readonly #shards: Shard[];
+  readonly #layout: KeyLayout;
   /** The shard the next dequeue starts with (round robin, so that no shard starves). */
   #next = 0;
 
   constructor(redis: RedisClient, opts: RedisQueueOptions) {
     this.#redis = redis;
     this.#o = { maxRetryAttempts: 3, blockMs: 100, claimIdleMs: 30_000, retryBaseMs: 200, shards: 1, shardsServed: [], ...opts };
-    const layout = new KeyLayout({ stream: this.#o.stream, shards: this.#o.shards, cluster: isCluster(redis) });
+    const layout = (this.#layout = new KeyLayout({ stream: this.#o.stream, shards: this.#o.shards, cluster: isCluster(redis) }));
     const served = this.#o.shardsServed.length > 0 ? this.#o.shardsServed : layout.all();
     this.#shards = served.map((i) => {
       const o = { ...this.#o, stream: layout.stream(i), dlq: layout.name(this.#o.dlq, i) };
@@ -133,6 +134,20 @@ export class RedisQueue {
       if (ch === channel) listener(message);
     });
     await sub.subscribe(channel);
+  }
+
+  /**
+   * Live events published by SPUBLISH (the server's EVENTS_PUBSUB=sharded): `channel` of every
+   * shard (`sensor-events:{0-0}` …, named by the same layout as the streams), in one listener.
+   * Each shard's events keep their order; events of different shards interleave.
+   */
+  async subscribeSharded(channel: string, listener: (message: string) => void): Promise<void> {
+    const layout = this.#layout;
+    const sub = isCluster(this.#redis) ? this.#redis.duplicate(undefined, { shardedSubscribers: true }) : this.#redis.duplicate();
+    this.#subscribers.push(sub);
+    sub.on('smessage', (_channel: string, message: string) => listener(message));
+    // one call per channel: on Cluster each shard's channel is in its own slot
+    await Promise.all(layout.all().map((i) => sub.ssubscribe(layout.name(channel, i))));
   }
 
   /** Acknowledges the last message if it was handled, and closes the subscriptions. */

@@ -2,13 +2,15 @@
  * The consumer SDK on a real Redis Cluster (3 primaries, 3 replicas): RedisQueue reads every
  * shard (each device's readings in order), sends a message that keeps failing to its shard's DLQ
  * (a MULTI of XADD to the DLQ and XACK on the stream: both must share a slot), and
- * StreamConsumer, as `consume` runs it per shard, does the same for a poison entry; with
- * STREAM_SHARDS 1 and 6.
+ * StreamConsumer, as `consume` runs it per shard, does the same for a poison entry; the live
+ * events the server SPUBLISHes per shard reach RedisQueue.subscribeSharded; with STREAM_SHARDS 1 and 6.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis, type Cluster } from 'ioredis';
 import { listDeadLetters, RedisQueue, StreamConsumer } from '../../src/consumer/index.ts';
 import { KeyLayout } from '../../src/queue/key-layout.ts';
+import { RedisBackend } from '../../src/queue/redis/index.ts';
+import { pino } from 'pino';
 import { RedisCluster } from '../helpers/redis-cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -70,6 +72,34 @@ for (const shards of [1, 6]) {
       const dead = (await waitFor(async () => (await listDeadLetters(client, dlq))[0], 5000, 'the dead letter'))!;
       expect(dead).toMatchObject({ originalId: m.id, error: 'bad 2' });
       await q.close();
+    }, 30_000);
+
+    test(`sdk on cluster, ${shards} shard(s) - subscribeSharded gets the events the backend SPUBLISHes on every shard's channel, each device's in order`, async () => {
+      const seeds = cluster.seeds.split(',').map((x) => ({ host: x.split(':')[0]!, port: Number(x.split(':')[1]) }));
+      const backend = new RedisBackend({ port: 0, db: 0, commandTimeoutMs: 2000, clusterNodes: seeds, layout, dlq: DLQ, rejects: 'sensor-data-invalid', eventsChannel: 'sensor-events', eventsPubsub: 'sharded', metadataKey: 'device-metadata', dedupeWindowMs: 0, maxLen: 0, rejectsMaxLen: 1000 }, pino({ level: 'silent' }));
+      await backend.start();
+      const q = new RedisQueue(client, { stream: 'sensor-data', group: 'g', consumer: 'q', dlq: DLQ, shards });
+      const got: { device_id: string; n: number }[] = [];
+      await q.subscribeSharded('sensor-events', (m) => got.push(JSON.parse(m) as { device_id: string; n: number }));
+      const entry = (device: string, n: number) => ({ deviceId: device, timestampMs: 1_700_000_000_000 + n, dedupeKey: '', messageId: `m-${device}-${n}`, json: JSON.stringify({ device_id: device, n }) });
+      // SSUBSCRIBE is a round trip per shard: probe until an event of every shard came through
+      const devices = Array.from({ length: 24 }, (_, i) => `ev-${i}`);
+      expect(new Set(devices.map((d) => layout.shardOf(d))).size).toBe(shards);
+      let n = 0;
+      await waitFor(async () => {
+        n++;
+        await backend.appendBatch(devices.map((d) => entry(d, n)));
+        return devices.every((d) => got.some((e) => e.device_id === d));
+      }, 10_000, 'events of every shard');
+      // every event of the last probe is in too: once it is, no earlier one is left to come (order per shard)
+      await waitFor(() => devices.every((d) => got.some((e) => e.device_id === d && e.n === n)), 10_000, 'the last probe');
+      got.length = 0;
+      const last = n + 5;
+      for (n = n + 1; n <= last; n++) await backend.appendBatch(devices.map((d) => entry(d, n)));
+      await waitFor(() => got.length === devices.length * 5, 10_000, 'five events per device');
+      for (const d of devices) expect(got.filter((e) => e.device_id === d).map((e) => e.n)).toEqual([last - 4, last - 3, last - 2, last - 1, last]);
+      await q.close();
+      await backend.close();
     }, 30_000);
 
     test(`sdk on cluster, ${shards} shard(s) - StreamConsumer per shard: a poison entry goes to the shard's DLQ, the rest is handled once`, async () => {

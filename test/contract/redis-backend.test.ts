@@ -12,3 +12,4 @@ const connection = () => ({ port: redis.port, db: 0, commandTimeoutMs: 2000 });
 runRedisContracts('redis', { connection, client: () => redis.client(), shards: 1, cluster: false });
 // several streams on one Redis: the split by device, each device in its own shard
 runRedisContracts('redis, 4 shards', { connection, client: () => redis.client(), shards: 4, cluster: false });
+runRedisContracts('redis, 4 shards, SPUBLISH', { connection, client: () => redis.client(), shards: 4, cluster: false, eventsPubsub: 'sharded' });

@@ -26,13 +26,13 @@ function toEntries(rows: [string, string[]][]): StoredEntry[] {
  * @param connection how the backend connects (a port, or cluster seed nodes), read when a test starts
  * @param client a client for assertions
  */
-export function runRedisContracts(label: string, o: { connection: () => RedisConnectionOptions; client: () => Redis | Cluster; shards: number; cluster: boolean }): void {
+export function runRedisContracts(label: string, o: { connection: () => RedisConnectionOptions; client: () => Redis | Cluster; shards: number; cluster: boolean; eventsPubsub?: 'classic' | 'sharded' }): void {
   runQueueBackendContract(label, async (dedupeWindowMs) => {
     suite++;
     const layout = new KeyLayout({ stream: `s${suite}`, shards: o.shards, cluster: o.cluster });
     const names = { dlq: `s${suite}-dlq`, rejects: `s${suite}-invalid`, eventsChannel: `ev${suite}`, metadataKey: `md${suite}` };
     const make = async () => {
-      const b = new RedisBackend({ ...o.connection(), layout, ...names, dedupeWindowMs, maxLen: 0, rejectsMaxLen: 1000 }, log);
+      const b = new RedisBackend({ ...o.connection(), layout, ...names, dedupeWindowMs, maxLen: 0, rejectsMaxLen: 1000, eventsPubsub: o.eventsPubsub ?? 'classic' }, log);
       await b.start();
       return b;
     };

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { spawnSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { type ConsumedEntry, FailedEntriesError, listDeadLetters, RedisQueue, replayDeadLetters, StreamConsumer } from '../../src/consumer/index.ts';
+import { KeyLayout } from '../../src/queue/key-layout.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { BUNDLE } from '../helpers/spawn-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -211,6 +212,19 @@ describe('RedisQueue (the platform names)', () => {
     await client.publish('sensor-events', '{"device_id":"a"}');
     await waitFor(() => got.length === 1, 2000, 'event');
     expect(got).toEqual(['{"device_id":"a"}']);
+    await q.close();
+  });
+
+  test('queue - subscribeSharded gets each shard\'s channel (SPUBLISH, EVENTS_PUBSUB=sharded)', async () => {
+    const q = new RedisQueue(redis.client(), { stream: STREAM, group: 'g', consumer: 'q', dlq: DLQ, shards: 3 });
+    const got: string[] = [];
+    await q.subscribeSharded('sensor-events', (m) => got.push(m));
+    const layout = new KeyLayout({ stream: STREAM, shards: 3 });
+    const channels = layout.all().map((i) => layout.name('sensor-events', i));
+    expect(channels).toEqual(['sensor-events:{0-0}', 'sensor-events:{1-1}', 'sensor-events:{2-0}']);
+    for (const [i, c] of channels.entries()) await client.spublish(c, `{"shard":${i}}`);
+    await waitFor(() => got.length === 3, 2000, 'three events');
+    expect(got.sort()).toEqual(['{"shard":0}', '{"shard":1}', '{"shard":2}']);
     await q.close();
   });
 });

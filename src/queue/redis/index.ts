@@ -134,7 +134,12 @@ export class RedisBackend implements QueueBackend {
     const conn = this.#ssub ?? this.#sub;
     if (conn.status !== 'ready') return;
     const channels = this.#eventChannels();
-    const done = this.#sharded ? (on ? conn.ssubscribe(...channels) : conn.sunsubscribe(...channels)) : on ? conn.subscribe(...channels) : conn.unsubscribe(...channels);
+    // shard channels one call each: on Cluster each is in its own slot, and SSUBSCRIBE takes one slot at a time
+    const done = this.#sharded
+      ? Promise.all(channels.map((c) => (on ? conn.ssubscribe(c) : conn.sunsubscribe(c))))
+      : on
+        ? conn.subscribe(...channels)
+        : conn.unsubscribe(...channels);
     done.catch((err: unknown) => this.#log.warn({ err, channels }, on ? 'subscribe failed' : 'unsubscribe failed'));
   }
 

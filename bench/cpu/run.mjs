@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// CPU per reading: what one reading costs the server and Redis, per transport. The figure every
+// deployment pays per core, and the input of docs/capacity.md.
+//
+//   npm run bench:cpu   (BENCH_ROUNDS=5, BENCH_DURATION=10 s, BENCH_WARMUP=2 s; BENCH_QUICK=1 for one
+//   short round without writing results; BENCH_CPU_LOADS=mqtt-qos1,http-batch,http-single)
+//
+// One neurobuild-ingest (the bundle under Node, WORKERS=1, RATE_LIMIT=off) on a private
+// redis-server; per round and load a fresh server and FLUSHALL. Loads:
+//   mqtt-qos1    bench/mqtt/load.mjs: 100 connections × 16 QoS 1 publishes in flight, 10 devices each
+//   http-batch   wrk -t1 -c16 bench/http/batch.lua: batches of 100 readings
+//   http-single  wrk -t1 -c64 bench/http/single.lua: one reading per POST
+// CPU = utime+stime from /proc over the measured window (the server; Redis), divided by the
+// entries appended to the stream in that window. Also Redis' memory per stream entry
+// (used_memory growth ÷ entries, dedupe keys included) and the server's RSS at the end.
+// Writes its section of bench/RESULTS.md and bench/figures/cpu.json (read by bench/capacity.mjs).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fail, pickFromEnv, readSettings, setBenchName } from '../lib/cli.mjs';
+import { ensureTool } from '../lib/machine.mjs';
+import { DIST, RESULTS, ROOT } from '../lib/paths.mjs';
+import { installCleanup, rssKiB, startWatchdog, stop, tail } from '../lib/processes.mjs';
+import { startRedis } from '../lib/redis-server.mjs';
+import { oursEnv, startNodeServer } from '../lib/servers.mjs';
+import { median } from '../lib/stats.mjs';
+import { mdTable } from '../lib/tables.mjs';
+import { runWrk } from '../lib/wrk.mjs';
+import { runClient } from '../mqtt/clients.mjs';
+import { cpuSeconds } from '../ws/procstat.mjs';
+
+setBenchName('bench:cpu');
+installCleanup();
+ensureTool('wrk', 'wrk');
+ensureTool('redis-server', 'redis-server');
+if (!fs.existsSync(DIST)) fail('dist/neurobuild-ingest.cjs missing: run npm run bundle (npm run bench:cpu does)');
+const settings = readSettings();
+// five rounds unless BENCH_ROUNDS or BENCH_QUICK says otherwise (the other benches default to three)
+const rounds = process.env.BENCH_ROUNDS || settings.quick ? settings.rounds : 5;
+const LOADS = pickFromEnv(
+  'BENCH_CPU_LOADS',
+  [
+    { id: 'mqtt-qos1', label: 'MQTT QoS 1, 100 connections × 16 in flight', kind: 'mqtt' },
+    { id: 'http-batch', label: 'HTTP batch ×100, 16 connections', kind: 'wrk', script: 'batch.lua', connections: 16 },
+    { id: 'http-single', label: 'HTTP single POST, 64 connections', kind: 'wrk', script: 'single.lua', connections: 64 },
+  ],
+  'load',
+);
+startWatchdog(120 + rounds * LOADS.length * (settings.duration + settings.warmup + 60));
+const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-cpu-'));
+const redis = await startRedis(logDir);
+const usedMemory = async () => Number((await redis.redis.info('memory')).match(/^used_memory:(\d+)/m)[1]);
+
+/** Server + Redis CPU seconds, stream length and Redis memory now. */
+async function sample(serverPid) {
+  return { server: cpuSeconds(serverPid), redis: cpuSeconds(redis.proc.pid), len: await redis.redis.xlen('sensor-data'), mem: await usedMemory(), at: performance.now() };
+}
+
+async function measureMqtt(server) {
+  let start;
+  let end;
+  const args = ['--port', String(server.ports.mqtt), '--connections', '100', '--qos', '1', '--inflight', '16', '--warmup', String(settings.warmup), '--duration', String(settings.duration)];
+  const { done } = runClient('load.mjs', args, {
+    timeoutMs: (settings.warmup + settings.duration + 120) * 1000,
+    onEvent: (e) => {
+      if (e.event === 'measure-start') start = sample(server.child.pid);
+      if (e.event === 'measure-end') end = sample(server.child.pid);
+    },
+  });
+  const result = await done;
+  if (result.error) throw new Error(`load.mjs: ${result.error}`);
+  if (!start || !end) throw new Error('load.mjs gave no measure-start / measure-end');
+  return { start: await start, end: await end };
+}
+
+async function measureWrk(server, load) {
+  const wrk = (duration) =>
+    runWrk({ script: path.join(ROOT, 'bench/http', load.script), connections: load.connections, port: server.port, duration, threads: 1, timeout: '5s', luaDir: path.join(ROOT, 'bench/http'), countStatus: false, env: { BENCH_BATCH_SIZE: '100' } });
+  if (settings.warmup > 0) await wrk(settings.warmup);
+  const start = await sample(server.child.pid);
+  await wrk(settings.duration);
+  const end = await sample(server.child.pid);
+  return { start, end };
+}
+
+const runs = [];
+for (let round = 1; round <= rounds; round++) {
+  for (const load of LOADS) {
+    await redis.redis.flushall();
+    const logFile = path.join(logDir, `server-${load.id}-r${round}.log`);
+    const server = await startNodeServer({ label: `neurobuild-ingest (${load.id})`, script: DIST, redisPort: redis.port, logFile, env: (ports) => ({ ...oursEnv(ports), WORKERS: '1' }) });
+    try {
+      const { start, end } = load.kind === 'mqtt' ? await measureMqtt(server) : await measureWrk(server, load);
+      const readings = end.len - start.len;
+      if (readings <= 0) fail(`${load.id}: no reading appended in the window; log ${logFile}:\n${tail(logFile)}`);
+      const run = {
+        round,
+        load: load.id,
+        readings,
+        perSec: readings / ((end.at - start.at) / 1000),
+        serverUs: ((end.server - start.server) * 1e6) / readings,
+        redisUs: ((end.redis - start.redis) * 1e6) / readings,
+        bytesPerEntry: (end.mem - start.mem) / readings,
+        serverRssMiB: rssKiB(server.child.pid) / 1024,
+      };
+      runs.push(run);
+      console.error(`bench:cpu: round ${round} ${load.id}: ${Math.round(run.perSec)} readings/s, server ${run.serverUs.toFixed(2)} µs, Redis ${run.redisUs.toFixed(2)} µs per reading, ${Math.round(run.bytesPerEntry)} B per entry`);
+    } finally {
+      await stop(server.child, 10_000);
+    }
+  }
+}
+await redis.close();
+
+const f2 = (x) => x.toFixed(2);
+const spread = (xs) => `${f2(Math.min(...xs))}–${f2(Math.max(...xs))}`;
+const summary = LOADS.map((load) => {
+  const rs = runs.filter((r) => r.load === load.id);
+  const pick = (k) => rs.map((r) => r[k]);
+  return { id: load.id, label: load.label, rounds: rs.length, perSec: median(pick('perSec')), serverUs: median(pick('serverUs')), serverUsSpread: spread(pick('serverUs')), redisUs: median(pick('redisUs')), redisUsSpread: spread(pick('redisUs')), bytesPerEntry: median(pick('bytesPerEntry')), serverRssMiB: median(pick('serverRssMiB')) };
+});
+const command = `npm run bench:cpu${settings.quick ? ' (BENCH_QUICK=1)' : ''}`;
+const version = (await import('node:child_process')).spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.match(/v=(\S+)/)?.[1];
+const section = [
+  '<!-- bench:cpu:start -->',
+  '## CPU per reading (bench/cpu)',
+  '',
+  `- date: ${new Date().toISOString()}; node ${process.version}, redis-server ${version} (\`--save '' --appendonly no\`), ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()})`,
+  `- command: \`${command}\` (${rounds} rounds, ${settings.duration} s measured after ${settings.warmup} s of warm-up per load; a fresh server with WORKERS=1 and RATE_LIMIT=off and an emptied Redis per run)`,
+  '- server and Redis µs per reading = utime+stime from /proc over the measured window ÷ entries appended to the stream in it; medians, with the lowest–highest round. Bytes per entry = Redis used_memory growth ÷ entries (the dedupe keys of the window included). readings/s is this 2-core machine with the load generator on it.',
+  '',
+  mdTable([
+    ['load', 'readings/s', 'server µs/reading', 'server spread', 'Redis µs/reading', 'Redis spread', 'Redis bytes per entry', 'server RSS MiB'],
+    ...summary.map((s) => [s.label, Math.round(s.perSec).toLocaleString('en'), f2(s.serverUs), s.serverUsSpread, f2(s.redisUs), s.redisUsSpread, Math.round(s.bytesPerEntry).toLocaleString('en'), Math.round(s.serverRssMiB)]),
+  ]),
+  '',
+  '### Per-round raw figures',
+  '',
+  mdTable([['round', 'load', 'readings', 'readings/s', 'server µs', 'Redis µs', 'bytes per entry'], ...runs.map((r) => [r.round, r.load, r.readings.toLocaleString('en'), Math.round(r.perSec).toLocaleString('en'), f2(r.serverUs), f2(r.redisUs), Math.round(r.bytesPerEntry)])]),
+  '<!-- bench:cpu:end -->',
+].join('\n');
+console.log(section);
+if (settings.writeResults) {
+  const old = fs.readFileSync(RESULTS, 'utf8');
+  const [s, e] = ['<!-- bench:cpu:start -->', '<!-- bench:cpu:end -->'];
+  fs.writeFileSync(RESULTS, old.includes(s) ? old.slice(0, old.indexOf(s)) + section + old.slice(old.indexOf(e) + e.length) : `${old.trimEnd()}\n\n${section}\n`);
+  fs.mkdirSync(path.join(ROOT, 'bench/figures'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench/figures/cpu.json'), `${JSON.stringify({ bench: 'cpu', date: new Date().toISOString(), command, cores: os.cpus().length, loads: summary }, null, 2)}\n`);
+  console.error('bench:cpu: bench/RESULTS.md (section bench:cpu) and bench/figures/cpu.json updated');
+}
+process.exit(0);
