@@ -98,7 +98,7 @@ export function render(i) {
   out.push('### Classic PUBLISH against SPUBLISH on Cluster', '');
   const cap = (UTILISATION * 1e6) / i.relayUs;
   out.push(
-    `With classic PUBLISH every primary relays every reading's message (${fmt(i.relayUs, 2)} µs each, whatever shard it belongs to), so a primary's load is its share of the scripts plus the whole cluster's relaying: no number of primaries takes a cluster past about ${fmt(Math.round(cap / 1000) * 1000)} readings/s at ${Math.round(UTILISATION * 100)} % (${fmt(UTILISATION, 1)} s of core per s ÷ ${fmt(i.relayUs, 2)} µs). 1,000,000 devices at one reading per second need EVENTS_PUBSUB=sharded; at one per 10 s (100,000 readings/s) classic still fits, with ${fmt((1e5 * i.relayUs) / 1e6 / UTILISATION * 100)} % of every primary's planned core spent relaying.`,
+    `With classic PUBLISH every primary relays every reading's message (${fmt(i.relayUs, 2)} µs each, whatever shard it belongs to), so a primary's load is its share of the scripts plus the whole cluster's relaying: no number of primaries takes a cluster past about ${fmt(Math.round(cap / 1000) * 1000)} readings/s at ${Math.round(UTILISATION * 100)} % (${fmt(UTILISATION, 1)} s of core per s ÷ ${fmt(i.relayUs, 2)} µs). 1,000,000 devices at one reading per second need EVENTS_PUBSUB=sharded; at one per 10 s (100,000 readings/s) classic still fits, but relaying alone takes ${fmt((1e5 * i.relayUs) / 1e4)} % of every primary's core (${fmt(((1e5 * i.relayUs) / 1e6 / UTILISATION) * 100)} % of the ${Math.round(UTILISATION * 100)} % planned), whatever the number of primaries.`,
   );
   return out.join('\n');
 }
