@@ -89,6 +89,36 @@ export class RedisBackend implements QueueBackend {
     this.#unwatch = [this.#cmd, this.#sub].map((r) =>
       reconnectWhenUnresponsive(r, () => this.#log.error({ redis: this.#where(), connection: (r as { options: { connectionName?: string } }).options.connectionName }, 'queue backend connection unresponsive (PINGs timed out): reconnecting')),
     );
+    if (isCluster(this.#sub)) this.#unwatch.push(this.#watchClusterSubscribers());
+  }
+
+  /**
+   * ioredis' Cluster client keeps its pub/sub on one node it picks at random, and picks another
+   * when that node leaves its pool: right after connecting (the first slot map replaces the
+   * seeds), after a failover or a reshard. It subscribes the new connection again only to what
+   * the old one had confirmed, so a SUBSCRIBE in flight at that moment is lost (measured: the
+   * subscriber was replaced ~12 ms after every connect, and about one start in twenty lost its
+   * subscriptions). Every second this checks whether the subscriber connection changed and, if
+   * so, subscribes again (harmless when already subscribed) and reloads the device metadata, whose
+   * change announcements may have been missed meanwhile. One check per second per instance,
+   * whatever the load.
+   */
+  #watchClusterSubscribers(): () => void {
+    const instanceOf = (c: RedisClient): unknown => (c as unknown as { subscriber?: { getInstance(): unknown } }).subscriber?.getInstance();
+    let seen = [instanceOf(this.#sub), this.#ssub ? instanceOf(this.#ssub) : undefined];
+    const timer = setInterval(() => {
+      const now = [instanceOf(this.#sub), this.#ssub ? instanceOf(this.#ssub) : undefined];
+      if (now[0] !== seen[0] && this.#sub.status === 'ready') {
+        this.#sub.subscribe(this.metadata.channel).then(
+          () => this.metadata.reload(),
+          (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
+        ).catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
+      }
+      if ((now[0] !== seen[0] || now[1] !== seen[1]) && this.#events.listenerCount('event') > 0) this.#listen(true);
+      seen = now;
+    }, 1000);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   #watch(): void {
