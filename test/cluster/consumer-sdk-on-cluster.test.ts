@@ -50,8 +50,8 @@ for (const shards of [1, 6]) {
       const seen = new Map<string, number[]>();
       let poison: Awaited<ReturnType<RedisQueue['dequeue']>> = null;
       await waitFor(async () => {
-        const m = await q.dequeue();
-        if (m) {
+        // everything there is, then look again
+        for (let m = await q.dequeue(); m; m = await q.dequeue()) {
           const d = m.data.device_id as string;
           seen.set(d, [...(seen.get(d) ?? []), Date.parse(m.data.timestamp as string)]);
           if (d === 'dev-5' && !poison) poison = m;

@@ -72,7 +72,7 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     const cluster = stack.cluster;
     const layout = stack.layout;
     const load = await startLoad();
-    await sleep(LONG ? 10_000 : 2000);
+    await sleep(LONG ? 10_000 : 1000);
 
     // the primary with the most shards (2 or 3 of the 6)
     const owner = new Map<number, number[]>();
@@ -89,7 +89,7 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     const restartAt = Date.now();
     await cluster.restartNode(kill.killedPort);
     const replicaBackAt = Date.now();
-    await sleep(LONG ? 10_000 : 3000);
+    await sleep(LONG ? 10_000 : 1500);
 
     const recovery = load.tracker.recovery(killedAt, affected);
     const others = load.tracker.recovery(killedAt, (k) => !affected(k));
@@ -123,7 +123,7 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     // the streams hold only this scenario's readings (the checker counts any other as foreign)
     for (const stream of layout.streams()) await stack.client.del(stream);
     const load = await startLoad();
-    await sleep(LONG ? 10_000 : 1500);
+    await sleep(LONG ? 10_000 : 1000);
 
     // the shard whose stream's slot is nearest the start of its primary's range: redis-cli moves
     // the lowest slots first, so that many slots take the stream (and every key of its devices) along
@@ -139,7 +139,7 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     const { shard, from, to, count } = pick!;
     const entriesBefore = (await stack.client.xlen(layout.stream(shard))) as number;
     const { ms } = await cluster.reshard(from, to, count);
-    await sleep(LONG ? 10_000 : 2000);
+    await sleep(LONG ? 10_000 : 1000);
 
     const r = await finish(load, 'cluster-reshard', { shard, stream_entries_at_move: entriesBefore, slots_moved: count, from, to, reshard_ms: ms });
     expect(await cluster.primaryFor(layout.stream(shard))).toBe(to);
