@@ -31,6 +31,7 @@ import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { median } from '../lib/stats.mjs';
 import { runWrk } from '../lib/wrk.mjs';
 import { mdTable } from '../lib/tables.mjs';
+import { writeSection } from '../lib/results-md.mjs';
 
 setBenchName('bench:cluster');
 installCleanup();
@@ -190,28 +191,29 @@ await Promise.all(nodes.map((n) => n.redis.quit().catch(() => {})));
 await Promise.all(nodes.map((n) => stop(n.proc, 5000)));
 
 const f2 = (x) => x.toFixed(2);
-const one = median(runs.filter((r) => r.id === 's1').map((r) => r.busiestUs));
-const medians = VARIANTS.map((v) => {
+// medians per variant, once: the RESULTS.md table and bench/figures/cluster.json both come from them
+const summary = VARIANTS.map((v) => {
   const rs = runs.filter((r) => r.id === v.id);
   const m = (pick) => median(rs.map(pick));
-  const busiest = m((r) => r.busiestUs);
-  return [
-    `${v.shards} shard${v.shards > 1 ? 's' : ''}, ${v.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH'}`,
-    Math.round(m((r) => r.perSec)).toLocaleString('en'),
-    f2(m((r) => r.serverUs)),
-    [0, 1, 2].map((i) => f2(m((r) => r.primaryUs[i]))).join(' / '),
-    f2(busiest),
-    Number.isFinite(one) ? `${f2(busiest / one)}×` : '-',
-    f2(m((r) => r.sumUs)),
-    [0, 1, 2].map((i) => `${Math.round(m((r) => r.share[i]) * 100)}`).join(' / '),
-  ];
+  const perPrimary = (key) => [0, 1, 2].map((i) => m((r) => r[key][i]));
+  return { id: v.id, shards: v.shards, pubsub: v.pubsub, perSec: m((r) => r.perSec), serverUs: m((r) => r.serverUs), busiestUs: m((r) => r.busiestUs), sumUs: m((r) => r.sumUs), primaryUs: perPrimary('primaryUs'), share: perPrimary('share') };
 });
+const one = summary.find((v) => v.id === 's1')?.busiestUs;
+const medians = summary.map((v) => [
+  `${v.shards} shard${v.shards > 1 ? 's' : ''}, ${v.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH'}`,
+  Math.round(v.perSec).toLocaleString('en'),
+  f2(v.serverUs),
+  v.primaryUs.map(f2).join(' / '),
+  f2(v.busiestUs),
+  one ? `${f2(v.busiestUs / one)}×` : '-',
+  f2(v.sumUs),
+  v.share.map((x) => `${Math.round(x * 100)}`).join(' / '),
+]);
 const header = ['variant', 'readings/s (this machine)', 'server µs/reading', 'Redis µs/reading on each primary', 'busiest primary µs/reading', 'busiest ÷ 1 shard', 'all primaries µs/reading', 'readings per primary (%)'];
 const raw = runs.map((r) => [r.round, r.id, r.streams, r.readings.toLocaleString('en'), Math.round(r.perSec).toLocaleString('en'), f2(r.serverUs), r.primaryUs.map(f2).join(' / '), r.share.map((s) => Math.round(s * 100)).join(' / ')]);
 const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.match(/v=(\S+)/)?.[1];
 const command = `npm run bench:cluster${settings.quick ? ' (BENCH_QUICK=1)' : ''}`;
 const section = [
-  '<!-- bench:cluster:start -->',
   '## Redis Cluster: cost per primary over 1, 3 and 6 shards (bench/cluster)',
   '',
   `- date: ${new Date().toISOString()}; redis-server ${version}, 3 primaries without replicas (\`redis-cli --cluster create\`, equal slot ranges), node ${process.version}, ${os.cpus().length} cores`,
@@ -226,18 +228,10 @@ const section = [
   '### Per-round raw figures',
   '',
   mdTable([['round', 'variant', 'streams', 'readings', 'readings/s', 'server µs/reading', 'primaries µs/reading', 'readings per primary (%)'], ...raw]),
-  '<!-- bench:cluster:end -->',
 ].join('\n');
 console.log(section);
 if (settings.writeResults) {
-  const old = fs.readFileSync(RESULTS, 'utf8');
-  const [start, end] = ['<!-- bench:cluster:start -->', '<!-- bench:cluster:end -->'];
-  const next = old.includes(start) ? old.slice(0, old.indexOf(start)) + section + old.slice(old.indexOf(end) + end.length) : `${old.trimEnd()}\n\n${section}\n`;
-  fs.writeFileSync(RESULTS, next);
-  const summary = VARIANTS.map((v) => {
-    const rs = runs.filter((r) => r.id === v.id);
-    return { id: v.id, shards: v.shards, pubsub: v.pubsub, perSec: median(rs.map((r) => r.perSec)), serverUs: median(rs.map((r) => r.serverUs)), busiestUs: median(rs.map((r) => r.busiestUs)), sumUs: median(rs.map((r) => r.sumUs)), primaryUs: [0, 1, 2].map((i) => median(rs.map((r) => r.primaryUs[i]))) };
-  });
+  writeSection(RESULTS, '<!-- bench:cluster:start -->', '<!-- bench:cluster:end -->', section);
   fs.mkdirSync(path.join(ROOT, 'bench/figures'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, 'bench/figures/cluster.json'), `${JSON.stringify({ bench: 'cluster', date: new Date().toISOString(), command, primaries: PRIMARIES, variants: summary }, null, 2)}\n`);
   console.error('bench:cluster: bench/RESULTS.md (section bench:cluster) and bench/figures/cluster.json updated');

@@ -25,6 +25,7 @@ import { startRedis } from '../lib/redis-server.mjs';
 import { oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { median } from '../lib/stats.mjs';
 import { mdTable } from '../lib/tables.mjs';
+import { writeSection } from '../lib/results-md.mjs';
 import { runWrk } from '../lib/wrk.mjs';
 import { runClient } from '../mqtt/clients.mjs';
 import { cpuSeconds } from '../ws/procstat.mjs';
@@ -122,7 +123,6 @@ const summary = LOADS.map((load) => {
 const command = `npm run bench:cpu${settings.quick ? ' (BENCH_QUICK=1)' : ''}`;
 const version = (await import('node:child_process')).spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.match(/v=(\S+)/)?.[1];
 const section = [
-  '<!-- bench:cpu:start -->',
   '## CPU per reading (bench/cpu)',
   '',
   `- date: ${new Date().toISOString()}; node ${process.version}, redis-server ${version} (\`--save '' --appendonly no\`), ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()})`,
@@ -137,13 +137,10 @@ const section = [
   '### Per-round raw figures',
   '',
   mdTable([['round', 'load', 'readings', 'readings/s', 'server µs', 'Redis µs', 'bytes per entry'], ...runs.map((r) => [r.round, r.load, r.readings.toLocaleString('en'), Math.round(r.perSec).toLocaleString('en'), f2(r.serverUs), f2(r.redisUs), Math.round(r.bytesPerEntry)])]),
-  '<!-- bench:cpu:end -->',
 ].join('\n');
 console.log(section);
 if (settings.writeResults) {
-  const old = fs.readFileSync(RESULTS, 'utf8');
-  const [s, e] = ['<!-- bench:cpu:start -->', '<!-- bench:cpu:end -->'];
-  fs.writeFileSync(RESULTS, old.includes(s) ? old.slice(0, old.indexOf(s)) + section + old.slice(old.indexOf(e) + e.length) : `${old.trimEnd()}\n\n${section}\n`);
+  writeSection(RESULTS, '<!-- bench:cpu:start -->', '<!-- bench:cpu:end -->', section);
   fs.mkdirSync(path.join(ROOT, 'bench/figures'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, 'bench/figures/cpu.json'), `${JSON.stringify({ bench: 'cpu', date: new Date().toISOString(), command, cores: os.cpus().length, loads: summary }, null, 2)}\n`);
   console.error('bench:cpu: bench/RESULTS.md (section bench:cpu) and bench/figures/cpu.json updated');
