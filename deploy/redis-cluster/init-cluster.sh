@@ -19,6 +19,19 @@ fi
 
 ping_ok() { redis-cli -h "${1%:*}" -p "${1##*:}" ping 2>/dev/null | grep -q PONG; }
 info_of() { redis-cli -h "${1%:*}" -p "${1##*:}" cluster info | tr -d '\r' | sed -n "s/^$2://p"; }
+state_ok() { [ "$(info_of "$1" cluster_state)" = "ok" ]; }
+# wait_for <check> <node> <what it waits for>: runs the check once a second, up to WAIT_SECONDS
+wait_for() {
+  waited=0
+  until "$1" "$2"; do
+    waited=$((waited + 1))
+    if [ "$waited" -ge "$WAIT_SECONDS" ]; then
+      echo "init-cluster: $2 $3 after ${WAIT_SECONDS} s" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+}
 address_of() {
   ip=$(getent hosts "${1%:*}" 2>/dev/null | awk '{ print $1; exit }')
   echo "${ip:-${1%:*}}:${1##*:}"
@@ -26,15 +39,7 @@ address_of() {
 
 nodes=""
 for n in "$@"; do
-  waited=0
-  until ping_ok "$n"; do
-    waited=$((waited + 1))
-    if [ "$waited" -ge "$WAIT_SECONDS" ]; then
-      echo "init-cluster: $n does not answer PING after ${WAIT_SECONDS} s" >&2
-      exit 1
-    fi
-    sleep 1
-  done
+  wait_for ping_ok "$n" "does not answer PING"
   nodes="$nodes $(address_of "$n")"
 done
 
@@ -47,15 +52,7 @@ fi
 # shellcheck disable=SC2086 # one argument per node
 redis-cli --cluster create $nodes --cluster-replicas "$REPLICAS" --cluster-yes
 
-waited=0
 for n in "$@"; do
-  until [ "$(info_of "$n" cluster_state)" = "ok" ]; do
-    waited=$((waited + 1))
-    if [ "$waited" -ge "$WAIT_SECONDS" ]; then
-      echo "init-cluster: $n is not cluster_state:ok after ${WAIT_SECONDS} s" >&2
-      exit 1
-    fi
-    sleep 1
-  done
+  wait_for state_ok "$n" "is not cluster_state:ok"
 done
 echo "init-cluster: cluster of $# nodes ready ($REPLICAS replica(s) per primary)"

@@ -59,6 +59,14 @@ describe('deploy: init-cluster.sh', () => {
     expect(r.stderr).toContain('usage: init-cluster.sh host:port host:port host:port');
   });
 
+  test('init-cluster - a node that never answers: exit 1 after WAIT_SECONDS, naming it', async () => {
+    const silent = await freeClusterPort(); // nothing listens there
+    const r = await runCommand('sh', ['-c', `WAIT_SECONDS=1 sh ${SCRIPT} 127.0.0.1:${silent} 127.0.0.1:${silent} 127.0.0.1:${silent}`], 20_000);
+    releaseClusterPort(silent);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`init-cluster: 127.0.0.1:${silent} does not answer PING after 1 s`);
+  });
+
   test('init-cluster - waits for the nodes, makes 3 primaries with a replica each; run again, it changes nothing', async () => {
     // "localhost" for one node: names are resolved to addresses (redis-cli --cluster create wants them)
     const args = nodes.map((n, i) => `${i === 0 ? 'localhost' : '127.0.0.1'}:${n.port}`);
