@@ -24,12 +24,12 @@ state_ok() { [ "$(info_of "$1" cluster_state)" = "ok" ]; }
 wait_for() {
   waited=0
   until "$1" "$2"; do
-    waited=$((waited + 1))
     if [ "$waited" -ge "$WAIT_SECONDS" ]; then
       echo "init-cluster: $2 $3 after ${WAIT_SECONDS} s" >&2
       exit 1
     fi
     sleep 1
+    waited=$((waited + 1))
   done
 }
 address_of() {
