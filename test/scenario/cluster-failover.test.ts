@@ -15,10 +15,11 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { useStack } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { check, readStreams, type CheckResult } from './lib/checker.ts';
 import { HttpLoad } from './lib/http-load.ts';
 import { MqttLoad } from './lib/mqtt-load.ts';
-import { expectNothingLost, LONG, SCENARIO_ENV, sleep } from './lib/scenario.ts';
+import { expectNothingLost, LONG, SCENARIO_ENV } from './lib/scenario.ts';
 import { AckTracker } from './lib/tracker.ts';
 import { appendFileSync } from 'node:fs';
 
@@ -67,12 +68,17 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
   }
 
   const deviceOf = (key: string) => key.slice(0, key.indexOf('|'));
+  /** Load under way: this many readings acknowledged over each transport (more with SCENARIO_LONG). */
+  const flowing = (load: Awaited<ReturnType<typeof startLoad>>, what: string) => {
+    const n = LONG ? 3000 : 300;
+    return waitFor(() => load.tracker.count('http').acknowledged >= n && load.tracker.count('mqtt').acknowledged >= n, 30_000, `${n} readings acknowledged over each transport ${what}`);
+  };
 
   test('scenario - a primary SIGKILLed, its replica promoted, the node back as a replica: nothing acknowledged lost or duplicated', async () => {
     const cluster = stack.cluster;
     const layout = stack.layout;
     const load = await startLoad();
-    await sleep(LONG ? 10_000 : 1000);
+    await flowing(load, 'before the kill');
 
     // the primary with the most shards (2 or 3 of the 6)
     const owner = new Map<number, number[]>();
@@ -89,7 +95,11 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     const restartAt = Date.now();
     await cluster.restartNode(kill.killedPort);
     const replicaBackAt = Date.now();
-    await sleep(LONG ? 10_000 : 1500);
+    // the killed primary's shards take readings again over both transports
+    await waitFor(() => {
+      const r = load.tracker.recovery(killedAt, affected);
+      return r.http !== undefined && r.mqtt !== undefined;
+    }, 30_000, "readings of the killed primary's shards offered after the kill acknowledged over both transports");
 
     const recovery = load.tracker.recovery(killedAt, affected);
     const others = load.tracker.recovery(killedAt, (k) => !affected(k));
@@ -123,7 +133,7 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     // the streams hold only this scenario's readings (the checker counts any other as foreign)
     for (const stream of layout.streams()) await stack.client.del(stream);
     const load = await startLoad();
-    await sleep(LONG ? 10_000 : 1000);
+    await flowing(load, 'before the reshard');
 
     // the shard whose stream's slot is nearest the start of its primary's range: redis-cli moves
     // the lowest slots first, so that many slots take the stream (and every key of its devices) along
@@ -139,7 +149,10 @@ describe('scenario - Redis Cluster, 6 shards, 2 instances, ACK_DURABILITY=replic
     const { shard, from, to, count } = pick!;
     const entriesBefore = (await stack.client.xlen(layout.stream(shard))) as number;
     const { ms } = await cluster.reshard(from, to, count);
-    await sleep(LONG ? 10_000 : 1000);
+    // the moved shard takes readings again at its new primary
+    const movedAt = Date.now();
+    const moved = (key: string) => layout.shardOf(deviceOf(key)) === shard;
+    await waitFor(() => Object.keys(load.tracker.recovery(movedAt, moved)).length > 0, 30_000, 'a reading of the moved shard offered after the reshard acknowledged');
 
     const r = await finish(load, 'cluster-reshard', { shard, stream_entries_at_move: entriesBefore, slots_moved: count, from, to, reshard_ms: ms });
     expect(await cluster.primaryFor(layout.stream(shard))).toBe(to);
