@@ -89,33 +89,44 @@ export class RedisBackend implements QueueBackend {
     this.#unwatch = [this.#cmd, this.#sub].map((r) =>
       reconnectWhenUnresponsive(r, () => this.#log.error({ redis: this.#where(), connection: (r as { options: { connectionName?: string } }).options.connectionName }, 'queue backend connection unresponsive (PINGs timed out): reconnecting')),
     );
-    if (isCluster(this.#sub)) this.#unwatch.push(this.#watchClusterSubscribers());
+    if (isCluster(this.#sub)) this.#unwatch.push(this.#watchClusterSubscriber());
   }
 
   /**
-   * ioredis' Cluster client keeps its pub/sub on one node it picks at random, and picks another
-   * when that node leaves its pool: right after connecting (the first slot map replaces the
-   * seeds), after a failover or a reshard. It subscribes the new connection again only to what
-   * the old one had confirmed, so a SUBSCRIBE in flight at that moment is lost (measured: the
-   * subscriber was replaced ~12 ms after every connect, and about one start in twenty lost its
-   * subscriptions). Every second this checks whether the subscriber connection changed and, if
-   * so, subscribes again (harmless when already subscribed) and reloads the device metadata, whose
-   * change announcements may have been missed meanwhile. One check per second per instance,
-   * whatever the load.
+   * Subscribes the metadata change channel and, while someone listens, the live events (their
+   * channel carries every reading: not subscribed for nobody). Subscribing again is harmless.
+   * `reload`: then load the metadata copy again, for changes announced while not subscribed.
    */
-  #watchClusterSubscribers(): () => void {
-    const instanceOf = (c: RedisClient): unknown => (c as unknown as { subscriber?: { getInstance(): unknown } }).subscriber?.getInstance();
-    let seen = [instanceOf(this.#sub), this.#ssub ? instanceOf(this.#ssub) : undefined];
+  #subscribe(reload: boolean): void {
+    this.#subscribed = this.#sub
+      .subscribe(this.metadata.channel)
+      .then(
+        () => (reload ? this.metadata.reload() : undefined),
+        (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
+      )
+      .catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
+    if (this.#events.listenerCount('event') > 0) this.#listen(true);
+  }
+
+  /**
+   * ioredis' Cluster client keeps classic pub/sub on one node it picks at random, and picks
+   * another when that node leaves its pool: right after connecting (the first slot map replaces
+   * the seeds), after a failover or a reshard. It subscribes the new connection again only to
+   * what the old one had confirmed, so a SUBSCRIBE in flight at that moment is lost (seen with
+   * DEBUG=ioredis:*: the subscriber replaced ~12 ms after connect; the cluster contract suite, ~70
+   * backends started, failed one run in three on metadata changes or events never arriving).
+   * Every second this checks whether that connection changed and, if so, subscribes again and
+   * reloads the metadata. One check per second per instance, whatever the load. (SSUBSCRIBE goes
+   * through ioredis' per-slot sharded subscribers, which follow the slot map themselves.)
+   */
+  #watchClusterSubscriber(): () => void {
+    const current = (): unknown => (this.#sub as unknown as { subscriber?: { getInstance(): unknown } }).subscriber?.getInstance();
+    let seen = current();
     const timer = setInterval(() => {
-      const now = [instanceOf(this.#sub), this.#ssub ? instanceOf(this.#ssub) : undefined];
-      if (now[0] !== seen[0] && this.#sub.status === 'ready') {
-        this.#sub.subscribe(this.metadata.channel).then(
-          () => this.metadata.reload(),
-          (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
-        ).catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
-      }
-      if ((now[0] !== seen[0] || now[1] !== seen[1]) && this.#events.listenerCount('event') > 0) this.#listen(true);
+      const now = current();
+      if (now === seen || this.#sub.status !== 'ready') return;
       seen = now;
+      this.#subscribe(true);
     }, 1000);
     timer.unref();
     return () => clearInterval(timer);
@@ -136,14 +147,7 @@ export class RedisBackend implements QueueBackend {
     this.#cmd.on('error', () => {});
     this.#sub.on('error', () => {});
     this.#ssub?.on('error', () => {});
-    this.#sub.on('ready', () => {
-      this.#subscribed = this.#sub.subscribe(this.metadata.channel).then(
-        () => {},
-        (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
-      );
-      // the events channel carries every reading: subscribe only while someone listens
-      if (this.#events.listenerCount('event') > 0) this.#listen(true);
-    });
+    this.#sub.on('ready', () => this.#subscribe(false));
     this.#ssub?.on('ready', () => {
       if (this.#events.listenerCount('event') > 0) this.#listen(true);
     });
