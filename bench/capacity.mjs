@@ -18,7 +18,7 @@ const [START, END] = ['<!-- capacity:start -->', '<!-- capacity:end -->'];
 const read = (p) => JSON.parse(fs.readFileSync(path.join(ROOT, p), 'utf8'));
 
 /** The planning rule: a core (server or Redis primary) is planned at 60 % busy at the peak. */
-export const UTILISATION = 0.6;
+const UTILISATION = 0.6;
 const FLEETS = [10_000, 100_000, 1_000_000];
 const RATES = [
   { label: 'one reading per 10 s', perSec: 0.1 },
@@ -31,7 +31,7 @@ const median = (xs) => {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 };
 
-export function inputs() {
+function inputs() {
   const cpu = read('bench/figures/cpu.json');
   const cluster = read('bench/figures/cluster.json');
   const mqtt = read('bench/reports/mqtt.json');
@@ -61,7 +61,7 @@ export function inputs() {
 
 const fmt = (x, d = 0) => x.toLocaleString('en', { minimumFractionDigits: d, maximumFractionDigits: d });
 
-export function render(i) {
+function render(i) {
   const out = [];
   out.push('### Measured inputs', '');
   out.push('| figure | value | from |', '|---|---:|---|');
