@@ -7,7 +7,8 @@
  * are one hash lookup; filters with `+` or `#` live in a topic trie, qlobber's (the one Aedes
  * uses). Measured with 50,000 `fleet/dev-N/cmd` filters: qlobber alone holds ~645 bytes per
  * subscription and matches one in ~700 ns; the hash ~150 bytes and ~100 ns.
- * Values are subscriptions, or shared groups (one entry for all members of a group).
+ * Values are subscriptions, or shared groups (one entry for all members of a group); the same
+ * index holds the routes of other instances (cluster-link.ts).
  * @module
  */
 import { Qlobber } from 'qlobber';
@@ -16,18 +17,23 @@ import type { Subscription } from './subscription.ts';
 
 export type Target = Subscription | SharedGroup;
 
-const NONE: readonly Target[] = Object.freeze([]);
+/** What the index holds: anything with a topic filter (the router's targets; cluster-link.ts's routes of other instances). */
+export interface Filtered {
+  readonly filter: string;
+}
 
-export class SubscriptionIndex {
-  readonly #exact = new Map<string, Target | Target[]>();
-  readonly #wildcards: Qlobber<Target>;
+const NONE: readonly never[] = Object.freeze([]);
+
+export class SubscriptionIndex<T extends Filtered = Target> {
+  readonly #exact = new Map<string, T | T[]>();
+  readonly #wildcards: Qlobber<T>;
   #wildcardCount = 0;
   #size = 0;
 
   /** @param maxLevels topic names and filters are refused past this many levels before they get here */
   constructor(maxLevels: number) {
     // match_empty_levels: `+` matches an empty level too (`a/+/b` matches `a//b`) [MQTT-4.7.1-3]
-    this.#wildcards = new Qlobber<Target>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true, max_words: maxLevels + 1, max_wildcard_somes: 1 });
+    this.#wildcards = new Qlobber<T>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true, max_words: maxLevels + 1, max_wildcard_somes: 1 });
   }
 
   /** Filters held (a shared group counts once). */
@@ -35,7 +41,7 @@ export class SubscriptionIndex {
     return this.#size;
   }
 
-  add(t: Target): void {
+  add(t: T): void {
     this.#size++;
     if (hasWildcard(t.filter)) {
       this.#wildcards.add(t.filter, t);
@@ -48,7 +54,7 @@ export class SubscriptionIndex {
     else this.#exact.set(t.filter, [had, t]);
   }
 
-  remove(t: Target): void {
+  remove(t: T): void {
     if (hasWildcard(t.filter)) {
       this.#wildcards.remove(t.filter, t);
       this.#wildcardCount--;
@@ -70,11 +76,11 @@ export class SubscriptionIndex {
   }
 
   /** The targets whose filter matches `topic` (do not keep or change the array). */
-  match(topic: string): readonly Target[] {
+  match(topic: string): readonly T[] {
     const exact = this.#exact.get(topic);
     if (this.#wildcardCount === 0) return exact === undefined ? NONE : Array.isArray(exact) ? exact : [exact];
     // qlobber may hand back a trie node's own array: never change what it returns
-    let found: readonly Target[] = this.#wildcards.match(topic);
+    let found: readonly T[] = this.#wildcards.match(topic);
     // [MQTT-4.7.2-1] a filter starting with a wildcard does not match a topic name starting with "$"
     if (topic.charCodeAt(0) === 36 && found.length > 0) found = found.filter((t) => !startsWithWildcard(t.filter));
     if (exact === undefined) return found;
