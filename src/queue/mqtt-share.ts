@@ -1,0 +1,63 @@
+/**
+ * The MQTT state that instances share through Redis (DESIGN §7): which instances are alive,
+ * the route table (the topic filters each instance's subscribers hold), each instance's inbox
+ * (messages routed to it, control messages such as a client-id takeover), client-id claims and
+ * retained messages. This is the storage side only: it moves opaque bytes and route keys;
+ * what they mean for MQTT is transports/mqtt/cluster-link.ts's business.
+ * @module
+ */
+
+/** One entry of the shared control log, in the order every instance applies them. */
+export type ShareLogEntry =
+  | { kind: 'hello' | 'bye'; instance: string }
+  /** Route keys an instance now holds (`add`) or no longer holds (`remove`). */
+  | { kind: 'routes'; instance: string; add: string[]; remove: string[] }
+  /** The whole route set of an instance (it re-registered after its registration had lapsed). */
+  | { kind: 'resync'; instance: string; keys: string[] }
+  /** A retained message set (`message`: its encoding) or removed (`message` undefined). */
+  | { kind: 'retained'; instance: string; topic: string; message: Buffer | undefined };
+
+/** What an instance learns when it joins: the live instances' routes and the retained messages. */
+export interface ShareSnapshot {
+  routes: Map<string, string[]>;
+  retained: Buffer[];
+}
+
+export interface ShareHandlers {
+  snapshot(s: ShareSnapshot): void;
+  log(e: ShareLogEntry): void;
+  /** An entry of this instance's inbox (what another instance sent it with `send`). */
+  inbox(data: Buffer): void;
+  /** An instance stopped (said bye) or missed its heartbeats: forget what it held. */
+  gone(instance: string): void;
+  /** This instance's own registration had lapsed (a long pause, Redis lost): announce everything again. */
+  rejoined(): void;
+}
+
+/** The answer to a client-id claim. */
+export type ClaimResult =
+  /** Claimed; `previous` is the instance that held it (maybe this one, maybe gone), if any. */
+  | { claimed: true; previous: string | undefined }
+  /** Held by a session of another identity, on `instance`. */
+  | { claimed: false; instance: string };
+
+export interface MqttShareStore {
+  /** This instance's id (unique per process start). */
+  readonly instance: string;
+  /** Instances seen alive (this one included). */
+  readonly live: ReadonlySet<string>;
+  start(h: ShareHandlers): Promise<void>;
+  /** Records route changes of this instance and logs them for the others. */
+  changeRoutes(add: readonly string[], remove: readonly string[]): Promise<void>;
+  /** Replaces this instance's whole route set (after `rejoined`). */
+  resyncRoutes(keys: readonly string[]): Promise<void>;
+  /** Appends `data` to `instance`'s inbox (bounded; an inbox of an instance that is gone is dropped with it). */
+  send(instance: string, data: Buffer): Promise<void>;
+  /** Claims `clientId` for this instance and `owner`; `force` takes it whatever identity held it (that instance is gone). */
+  claim(clientId: string, owner: string, force?: boolean): Promise<ClaimResult>;
+  /** Gives up this instance's claim on `clientId` (left alone if another instance holds it now). */
+  release(clientId: string): Promise<void>;
+  /** Sets (`message` given) or removes the retained message of `topic`, and logs it. */
+  setRetained(topic: string, message: Buffer | undefined): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,352 @@
+/**
+ * The shared MQTT state on Redis (one Redis or Redis Cluster alike):
+ *
+ * - `{mqtt}:instances`: sorted set, instance → deadline of its heartbeat (ms since epoch). An
+ *   instance renews it every HEARTBEAT_MS; one whose deadline passed is gone, and the instance
+ *   whose ZREM removes it (exactly one) deletes what it left (its route set and inbox).
+ * - `{mqtt}:log`: stream, the control log every instance tails in order: hello / bye, route
+ *   changes, retained messages set or removed. Bounded (MAXLEN ~ LOG_MAXLEN); an instance that
+ *   falls behind past the trim (checked with XINFO each heartbeat) takes a snapshot again.
+ * - `{mqtt}:routes:{instance}`: set, the route keys an instance holds (for an instance joining).
+ * - `{mqtt}:retained`: hash, topic → encoded retained message.
+ * - `mqtt:inbox:{instance}`: stream, what other instances route to this one (bounded).
+ * - `mqtt:client:{client id}`: string, `instance \n owner`: which instance holds a client id.
+ *
+ * Every key of the control plane carries the hash tag `{mqtt}` so the multi-key writes (a route
+ * change and its log entry, a retained message and its log entry) are one MULTI in one slot; the
+ * control plane is written on SUBSCRIBE / UNSUBSCRIBE, retained publishes and joins, never per
+ * reading. Inboxes and claims are tagged by instance and by client id: spread over the slots.
+ *
+ * Joining: note the log's last id, register, read the live instances' route sets and the
+ * retained hash, then tail the log from the noted id: a change made during the snapshot is in
+ * the log after that id and applied again, in order, after it (each entry sets a final state).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { backoffDelay } from '../../util/backoff.ts';
+import type { ClaimResult, MqttShareStore, ShareHandlers, ShareLogEntry } from '../mqtt-share.ts';
+import { compareIds } from '../reject-fields.ts';
+import { createRedis, type RedisClient, type RedisConnectionOptions } from './connection.ts';
+
+const HEARTBEAT_MS = 1000;
+/** An instance that has not renewed its registration for this long is gone. */
+export const INSTANCE_TTL_MS = 5000;
+const LOG_MAXLEN = 100_000;
+const INBOX_MAXLEN = 100_000;
+/** How long a blocking read waits before it reads again (it must stay under the command timeout). */
+const BLOCK_MS = 1000;
+const READ_COUNT = 512;
+/** What an inbox or a route set of an instance outlives its last heartbeat by, should nobody clean up. */
+const ORPHAN_TTL_MS = 60_000;
+
+const K = {
+  instances: '{mqtt}:instances',
+  log: '{mqtt}:log',
+  routes: (i: string) => `{mqtt}:routes:${i}`,
+  retained: '{mqtt}:retained',
+  inbox: (i: string) => `mqtt:inbox:{${i}}`,
+  client: (id: string) => `mqtt:client:{${id}}`,
+};
+
+/** Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'. */
+const CLAIM = `
+local v = redis.call('GET', KEYS[1])
+local prev = ''
+if v then
+  local sep = string.find(v, '\\n', 1, true)
+  prev = string.sub(v, 1, sep - 1)
+  if ARGV[3] ~= '1' and string.sub(v, sep + 1) ~= ARGV[2] then return {0, prev} end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[2])
+return {1, prev}`;
+
+/** Deletes a claim only while this instance holds it. */
+const RELEASE = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then redis.call('DEL', KEYS[1]) end
+return 0`;
+
+type Entry = [Buffer, Buffer[]];
+
+export class RedisMqttShare implements MqttShareStore {
+  readonly instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  readonly #live = new Set<string>([this.instance]);
+  readonly #cmd: RedisClient;
+  readonly #logReader: RedisClient;
+  readonly #inboxReader: RedisClient;
+  readonly #log: Logger;
+  #h: ShareHandlers | undefined;
+  #logId = '0-0';
+  #inboxId = '0-0';
+  #timer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #beating = false;
+
+  constructor(o: RedisConnectionOptions, log: Logger) {
+    this.#log = log.child({ part: 'mqtt-share' });
+    this.#cmd = createRedis(o, 'neurobuild-ingest-mqtt');
+    // blocking readers: their command timeout covers the block
+    const reader = { ...o, commandTimeoutMs: o.commandTimeoutMs + BLOCK_MS };
+    this.#logReader = createRedis(reader, 'neurobuild-ingest-mqtt-log');
+    this.#inboxReader = createRedis(reader, 'neurobuild-ingest-mqtt-inbox');
+    for (const r of [this.#cmd, this.#logReader, this.#inboxReader]) r.on('error', () => {});
+    this.#cmd.defineCommand('mqttClaim', { numberOfKeys: 1, lua: CLAIM });
+    this.#cmd.defineCommand('mqttRelease', { numberOfKeys: 1, lua: RELEASE });
+  }
+
+  get live(): ReadonlySet<string> {
+    return this.#live;
+  }
+
+  /**
+   * Joins (first attempt awaited); while Redis cannot be reached it goes on trying in the
+   * background, and the instance serves as an island meanwhile.
+   */
+  async start(h: ShareHandlers): Promise<void> {
+    this.#h = h;
+    await Promise.allSettled([this.#cmd.connect(), this.#logReader.connect(), this.#inboxReader.connect()]);
+    for (let attempt = 1; !this.#stopping; attempt++) {
+      try {
+        await this.#join();
+        break;
+      } catch (err) {
+        if (attempt === 1) this.#log.warn({ err }, 'joining the shared MQTT state failed: serving MQTT on this instance alone until Redis answers');
+        const retry = new Promise((resolve) => setTimeout(resolve, backoffDelay({ firstMs: 200, maxMs: 2000, jitter: 0.5 }, attempt)));
+        // the first failure does not hold up the start; the following attempts run in the background
+        if (attempt === 1) {
+          void retry.then(() => this.#retryJoin(2));
+          return;
+        }
+        await retry;
+      }
+    }
+    this.#begin();
+  }
+
+  async #retryJoin(attempt: number): Promise<void> {
+    for (; !this.#stopping; attempt++) {
+      try {
+        await this.#join();
+        this.#log.info('joined the shared MQTT state');
+        this.#h!.rejoined();
+        return this.#begin();
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay({ firstMs: 200, maxMs: 2000, jitter: 0.5 }, attempt)));
+      }
+    }
+  }
+
+  /** Tails the log and the inbox, and beats. */
+  #begin(): void {
+    void this.#tail(this.#logReader, K.log, () => this.#logId, (entries) => this.#onLog(entries));
+    void this.#tail(this.#inboxReader, K.inbox(this.instance), () => this.#inboxId, (entries) => this.#onInbox(entries));
+    this.#timer = setInterval(() => void this.#heartbeat(), HEARTBEAT_MS);
+    this.#timer.unref();
+  }
+
+  /** Registers, takes the snapshot and notes where the log is to be read from. */
+  async #join(): Promise<void> {
+    const last = (await this.#cmd.xrevrange(K.log, '+', '-', 'COUNT', 1))[0];
+    this.#logId = last?.[0] ?? '0-0';
+    await this.#cmd.zadd(K.instances, Date.now() + INSTANCE_TTL_MS, this.instance);
+    await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'hello', 'i', this.instance);
+    const routes = new Map<string, string[]>();
+    for (const i of await this.#cmd.zrangebyscore(K.instances, Date.now(), '+inf')) {
+      this.#live.add(i);
+      if (i !== this.instance) routes.set(i, await this.#members(K.routes(i)));
+    }
+    this.#h!.snapshot({ routes, retained: await this.#retained() });
+  }
+
+  async #members(key: string): Promise<string[]> {
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#cmd.sscan(key, cursor, 'COUNT', 1000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+    return out;
+  }
+
+  async #retained(): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    let cursor = '0';
+    do {
+      const [next, pairs] = await this.#cmd.hscanBuffer(K.retained, cursor, 'COUNT', 1000);
+      cursor = next.toString();
+      for (let i = 1; i < pairs.length; i += 2) out.push(pairs[i]!);
+    } while (cursor !== '0');
+    return out;
+  }
+
+  /** Reads `key` from the id `from()` gives, forever, handing each batch to `apply` (which moves the id on). */
+  async #tail(r: RedisClient, key: string, from: () => string, apply: (entries: Entry[]) => void): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      try {
+        const reply = (await r.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', key, from())) as [Buffer, Entry[]][] | null;
+        failures = 0;
+        if (reply !== null) apply(reply[0]![1]);
+      } catch (err) {
+        if (this.#stopping) return;
+        if (failures++ === 0) this.#log.warn({ err, key }, 'reading the shared MQTT state failed: retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay({ firstMs: 100, maxMs: 2000, jitter: 0.5 }, failures)));
+      }
+    }
+  }
+
+  #onLog(entries: Entry[]): void {
+    for (const [id, fields] of entries) {
+      this.#logId = id.toString();
+      const f = fieldsOf(fields);
+      const instance = f.i?.toString() ?? '';
+      const kind = f.k?.toString();
+      let e: ShareLogEntry | undefined;
+      try {
+        if (kind === 'hello') {
+          this.#live.add(instance);
+          e = { kind, instance };
+        } else if (kind === 'bye') {
+          this.#gone(instance);
+          continue;
+        } else if (kind === 'routes') {
+          const d = JSON.parse(f.d!.toString()) as { a: string[]; r: string[] };
+          e = { kind, instance, add: d.a, remove: d.r };
+        } else if (kind === 'resync') e = { kind, instance, keys: JSON.parse(f.d!.toString()) as string[] };
+        else if (kind === 'retained') e = { kind, instance, topic: f.t!.toString(), message: f.d !== undefined && f.d.length > 0 ? f.d : undefined };
+      } catch (err) {
+        this.#log.warn({ err, id: this.#logId }, 'unreadable entry in the shared MQTT log: skipped');
+      }
+      if (e !== undefined) this.#h!.log(e);
+    }
+  }
+
+  #onInbox(entries: Entry[]): void {
+    for (const [id, fields] of entries) {
+      this.#inboxId = id.toString();
+      const d = fieldsOf(fields).b;
+      if (d !== undefined) this.#h!.inbox(d);
+    }
+  }
+
+  #gone(instance: string): void {
+    if (instance === this.instance || !this.#live.delete(instance)) return;
+    this.#h!.gone(instance);
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#beating || this.#stopping) return;
+    this.#beating = true;
+    try {
+      const now = Date.now();
+      const added = await this.#cmd.zadd(K.instances, now + INSTANCE_TTL_MS, this.instance);
+      await this.#cmd.pexpire(K.inbox(this.instance), ORPHAN_TTL_MS);
+      await this.#cmd.pexpire(K.routes(this.instance), ORPHAN_TTL_MS);
+      if (added === 1) {
+        // our registration had lapsed: the others forgot our routes
+        this.#log.warn({ instance: this.instance }, 'this instance had been taken for gone: announcing its MQTT routes again');
+        await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'hello', 'i', this.instance);
+        this.#h!.rejoined();
+      }
+      const scores = await this.#cmd.zrange(K.instances, 0, -1, 'WITHSCORES');
+      const seen = new Set<string>();
+      for (let i = 0; i < scores.length; i += 2) {
+        const inst = scores[i]!;
+        if (Number(scores[i + 1]) >= now) {
+          seen.add(inst);
+          this.#live.add(inst);
+          continue;
+        }
+        // exactly one instance removes it, and cleans up after it
+        if ((await this.#cmd.zrem(K.instances, inst)) === 1) {
+          this.#log.warn({ instance: inst }, 'an instance missed its heartbeats: forgetting its MQTT routes');
+          await this.#cmd.del(K.routes(inst), K.inbox(inst));
+          await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'bye', 'i', inst);
+        }
+      }
+      for (const inst of [...this.#live]) if (!seen.has(inst) && inst !== this.instance) this.#gone(inst);
+      await this.#checkLogGap();
+    } catch (err) {
+      this.#log.warn({ err }, 'shared MQTT state heartbeat failed');
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  /** Whether entries we have not read were trimmed off the log: then start again from a snapshot. */
+  async #checkLogGap(): Promise<void> {
+    const info = (await this.#cmd.xinfo('STREAM', K.log)) as unknown[];
+    const i = info.indexOf('max-deleted-entry-id');
+    const deleted = i >= 0 ? String(info[i + 1]) : '0-0';
+    if (compareIds(deleted, this.#logId) <= 0) return;
+    this.#log.warn({ read: this.#logId, trimmed: deleted }, 'the shared MQTT log was trimmed past what this instance had read: taking a snapshot again');
+    await this.#join();
+  }
+
+  async changeRoutes(add: readonly string[], remove: readonly string[]): Promise<void> {
+    const key = K.routes(this.instance);
+    const m = this.#cmd.multi();
+    if (add.length > 0) m.sadd(key, ...add);
+    if (remove.length > 0) m.srem(key, ...remove);
+    m.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'routes', 'i', this.instance, 'd', JSON.stringify({ a: add, r: remove }));
+    await m.exec();
+  }
+
+  async resyncRoutes(keys: readonly string[]): Promise<void> {
+    const key = K.routes(this.instance);
+    const m = this.#cmd.multi().del(key);
+    if (keys.length > 0) m.sadd(key, ...keys);
+    m.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'resync', 'i', this.instance, 'd', JSON.stringify(keys));
+    await m.exec();
+  }
+
+  async send(instance: string, data: Buffer): Promise<void> {
+    await this.#cmd.xadd(K.inbox(instance), 'MAXLEN', '~', INBOX_MAXLEN, '*', 'b', data);
+  }
+
+  async claim(clientId: string, owner: string, force = false): Promise<ClaimResult> {
+    const [ok, prev] = (await (this.#cmd as unknown as { mqttClaim(k: string, i: string, o: string, f: string): Promise<[number, string]> }).mqttClaim(
+      K.client(clientId),
+      this.instance,
+      owner,
+      force ? '1' : '0',
+    ));
+    return ok === 1 ? { claimed: true, previous: prev === '' ? undefined : prev } : { claimed: false, instance: prev };
+  }
+
+  async release(clientId: string): Promise<void> {
+    await (this.#cmd as unknown as { mqttRelease(k: string, i: string): Promise<number> }).mqttRelease(K.client(clientId), this.instance);
+  }
+
+  async setRetained(topic: string, message: Buffer | undefined): Promise<void> {
+    const m = this.#cmd.multi();
+    if (message === undefined) m.hdel(K.retained, topic);
+    else m.hset(K.retained, topic, message);
+    m.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'retained', 'i', this.instance, 't', topic, 'd', message ?? '');
+    await m.exec();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    try {
+      await this.#cmd.zrem(K.instances, this.instance);
+      await this.#cmd.del(K.routes(this.instance), K.inbox(this.instance));
+      await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'bye', 'i', this.instance);
+    } catch (err) {
+      this.#log.warn({ err }, 'leaving the shared MQTT state failed: the others forget this instance when its heartbeat lapses');
+    }
+    await this.#cmd.quit().catch(() => {});
+    for (const r of [this.#cmd, this.#logReader, this.#inboxReader]) r.disconnect();
+  }
+}
+
+function fieldsOf(fields: Buffer[]): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!.toString()] = fields[i + 1]!;
+  return out;
+}
