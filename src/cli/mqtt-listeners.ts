@@ -16,6 +16,9 @@ import type { Pipeline } from '../core/pipeline.ts';
 import type { DeviceTracker } from '../core/fleet/device-tracker.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { QueueBackend } from '../queue/backend.ts';
+import { RedisMqttShare } from '../queue/redis/mqtt-share.ts';
+import { queueBackendOf } from '../config/load.ts';
+import { redisConnection } from './redis-connection.ts';
 import { MqttAcl } from '../transports/mqtt/acl.ts';
 import { MqttBridge } from '../transports/mqtt/bridge.ts';
 import { ConnectionSet } from '../transports/mqtt/connection-set.ts';
@@ -48,6 +51,9 @@ export interface MqttSide {
   overWebSocket: ConnectionSet;
   /** Sizes of the shared tables, for the memory report. */
   tables(): Record<string, number>;
+  /** Joins the other instances (MQTT_SHARED_STATE=auto with Redis) before listening; leaves them last. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export function createMqtt(config: Config, p: MqttParts): MqttSide {
@@ -89,6 +95,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       maxTopicLevels: config.MQTT_MAX_TOPIC_LEVELS,
       maxKeepAliveSeconds: config.MQTT_MAX_KEEP_ALIVE_S,
     },
+    share: config.MQTT_SHARED_STATE === 'auto' && queueBackendOf(config) === 'redis' ? new RedisMqttShare(redisConnection(config), p.log) : undefined,
     sessions: {
       maxSessions: config.MQTT_MAX_SESSIONS,
       maxSessionsPerIdentity: config.MQTT_MAX_SESSIONS_PER_IDENTITY,
@@ -135,6 +142,26 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     listeners,
     bridge,
     overWebSocket: new ConnectionSet(ctx),
-    tables: () => ({ mqtt_sessions: ctx.sessions.size, mqtt_subscriptions: ctx.router.subscriptionCount, mqtt_retained: ctx.router.retainedCount, mqtt_queued_bytes: ctx.sessions.queuedBytes }),
+    tables: () => ({
+      mqtt_sessions: ctx.sessions.size,
+      mqtt_subscriptions: ctx.router.subscriptionCount,
+      mqtt_retained: ctx.router.retainedCount,
+      mqtt_queued_bytes: ctx.sessions.queuedBytes,
+      ...(ctx.link ? { mqtt_remote_routes: ctx.link.remoteRoutes } : {}),
+    }),
+    start: async () => {
+      const link = ctx.link;
+      if (link === undefined) return;
+      await link.start({
+        deliverRouted: (m, plain, groups) => ctx.router.deliverRouted(m, plain, groups),
+        applyRetained: (topic, m) => ctx.router.applyRetained(topic, m),
+        clearRetained: () => ctx.router.clearRetained(),
+        takenOver: (clientId) => ctx.sessions.takenOverElsewhere(clientId),
+      });
+      p.log.info({ instance: link.instance }, 'MQTT state shared with the other instances through Redis');
+    },
+    stop: async () => {
+      await ctx.link?.stop();
+    },
   };
 }

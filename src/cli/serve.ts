@@ -168,6 +168,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
         );
   if (ws) transports.push(ws);
   if (mqtt.bridge) transports.push(mqtt.bridge);
+  await mqtt.start();
   const ports = await Promise.all(transports.map((t) => t.start()));
   listening = true;
   const shown = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
@@ -208,6 +209,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       await devices?.stop();
     },
     closeLast: async () => {
+      await mqtt.stop();
       await auth.store.close();
       await limiter?.close();
     },

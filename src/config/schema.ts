@@ -47,6 +47,10 @@ export const ConfigSchema = Type.Object({
     default: 'off',
     description: 'on: each accepted reading is also relayed on {prefix}/{device_id}/{sensor} for each sensor it carries (the reading with only that sensor), as the previous ingest service\'s dashboards subscribe (+/pir); a {prefix}/# subscriber then gets each reading once per sensor besides /data',
   }),
+  MQTT_SHARED_STATE: Type.Union([Type.Literal('auto'), Type.Literal('off')], {
+    default: 'auto',
+    description: 'auto: with Redis, MQTT instances (and --workers) share routing, client ids and retained messages through it (docs/mqtt-cluster.md); off: each instance is an island (the embedded queue is always one)',
+  }),
   MQTT_TOPIC_ALIAS_MAXIMUM: Type.Integer({ minimum: 0, maximum: 65_535, default: 64, description: 'Topic aliases a v5 client may set per connection (announced in CONNACK; 0 turns them off)' }),
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
   MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),

@@ -86,6 +86,10 @@ export interface MqttContext {
   devices?: DeviceTracker | undefined;
   /** Sessions by client id, connected or kept for a persistent client. */
   sessions: SessionRegistry;
+  /** With other instances (Redis): client ids are claimed across them (cluster-link.ts). */
+  share?: { claim(clientId: string, owner: string): Promise<'ok' | 'owner'> } | undefined;
+  /** With other instances: route changes made so far are announced (or a bounded wait passed) when this settles; undefined when none is pending. */
+  link?: { announced(): Promise<void> | undefined } | undefined;
   stats: MqttStats;
   bounds: BoundNotifier;
 }

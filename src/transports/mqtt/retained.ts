@@ -41,8 +41,22 @@ export class RetainedStore {
   #bytes = 0;
   readonly #owners = new Map<string, Usage>();
 
-  constructor(limits: RetainedLimits) {
+  /** @param expiredDropped told of each message dropped because its expiry passed */
+  constructor(limits: RetainedLimits, expiredDropped: (topic: string) => void = () => {}) {
     this.#limits = limits;
+    this.#expiredDropped = expiredDropped;
+  }
+
+  readonly #expiredDropped: (topic: string) => void;
+
+  /** Forgets every message. */
+  clear(): void {
+    for (const topic of [...this.#topics()]) this.#remove(this.#root, topic.split('/'), 0);
+  }
+
+  *#topics(n: Node = this.#root): Generator<string> {
+    if (n.message !== undefined) yield n.message.topic;
+    if (n.children !== undefined) for (const child of n.children.values()) yield* this.#topics(child);
   }
 
   get size(): number {
@@ -63,9 +77,10 @@ export class RetainedStore {
   /**
    * Keeps `m` as the retained message of its topic (replacing the one before, whoever set it), or
    * with an empty payload removes it [MQTT-3.3.1-6], [MQTT-3.3.1-7]. Returns the bound that
-   * refuses it, if one does (the message before stays).
+   * refuses it, if one does (the message before stays). `force`: no bound is checked (a message
+   * another instance set, checked there).
    */
-  set(m: Message): RetainRefusal | undefined {
+  set(m: Message, force = false): RetainRefusal | undefined {
     const levels = m.topic.split('/');
     if (m.payload.length === 0) {
       this.#remove(this.#root, levels, 0);
@@ -74,10 +89,10 @@ export class RetainedStore {
     const old = this.#get(levels);
     const size = accountedBytes(m);
     const oldSize = old === undefined ? 0 : accountedBytes(old);
-    if (old === undefined && this.#count >= this.#limits.max) return 'retained';
-    if (this.#bytes - oldSize + size > this.#limits.maxBytes) return 'retained_bytes';
     const owner = m.owner ?? '';
-    if (owner !== '') {
+    if (!force && old === undefined && this.#count >= this.#limits.max) return 'retained';
+    if (!force && this.#bytes - oldSize + size > this.#limits.maxBytes) return 'retained_bytes';
+    if (!force && owner !== '') {
       const u = this.#owners.get(owner);
       const mine = old !== undefined && (old.owner ?? '') === owner;
       const count = (u?.count ?? 0) + (mine ? 0 : 1);
@@ -108,11 +123,13 @@ export class RetainedStore {
     return undefined;
   }
 
-  /** Removes every retained message `owner` set (its identity was revoked). */
-  removeOwnedBy(owner: string): void {
+  /** Removes every retained message `owner` set (its identity was revoked); returns their topics. */
+  removeOwnedBy(owner: string): string[] {
     const u = this.#owners.get(owner);
-    if (u === undefined) return;
-    for (const topic of [...u.topics]) this.#remove(this.#root, topic.split('/'), 0);
+    if (u === undefined) return [];
+    const topics = [...u.topics];
+    for (const topic of topics) this.#remove(this.#root, topic.split('/'), 0);
+    return topics;
   }
 
   /** Takes `m` (being removed or replaced) off the totals. */
@@ -139,7 +156,10 @@ export class RetainedStore {
       if (expired(m, now)) dropped.push(m.topic);
       else visit(m);
     });
-    for (const topic of dropped) this.#remove(this.#root, topic.split('/'), 0);
+    for (const topic of dropped) {
+      this.#remove(this.#root, topic.split('/'), 0);
+      this.#expiredDropped(topic);
+    }
   }
 
   #walk(n: Node, levels: string[], i: number, visit: (m: Message) => void): void {

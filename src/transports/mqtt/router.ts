@@ -22,6 +22,27 @@ import { SharedGroup } from './shared-group.ts';
 import { SubscriptionIndex, type Target } from './subscription-index.ts';
 import { parseShared, Subscription, type SubscriptionOptions } from './subscription.ts';
 
+/**
+ * What the router shares with other instances (cluster-link.ts): the route keys it holds (a
+ * topic filter, or a shared group's key), messages for their subscribers, retained messages.
+ */
+export interface RouteShare {
+  held(key: string): void;
+  released(key: string): void;
+  /** Sends `m` to the other instances that want it; returns the keys of local shared groups that must not take it. */
+  forward(m: Message, hasLocalGroup: (key: string) => boolean): ReadonlySet<string> | undefined;
+  retained(m: Message): void;
+  retainedRemoved(topic: string): void;
+}
+
+/** Which targets a delivery reaches: plain subscriptions or not, and which shared groups. */
+interface Reach {
+  plain: boolean;
+  group(g: SharedGroup): boolean;
+}
+
+const EVERYWHERE: Reach = { plain: true, group: () => true };
+
 /** Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function. */
 export type ReadingFeed = (listener: (json: string) => void) => () => void;
 
@@ -56,6 +77,8 @@ export class MqttRouter {
   #sensorSubscriptions = 0;
   #subscriptions = 0;
   #unfeed: (() => void) | undefined;
+  #share: RouteShare | undefined;
+  readonly #hasGroup = (key: string): boolean => this.#groups.has(key);
 
   constructor(o: RouterOptions) {
     this.#feed = o.feed;
@@ -63,10 +86,15 @@ export class MqttRouter {
     const base = this.#prefix.slice(0, -1).split('/');
     this.#readingPattern = [...base, '+', 'data'];
     this.#sensorPatterns = (o.sensorTopics ?? []).map((sensor) => ({ sensor, pattern: [...base, '+', sensor] }));
-    this.#retained = new RetainedStore(o.retained);
+    this.#retained = new RetainedStore(o.retained, (topic) => this.#share?.retainedRemoved(topic));
     this.#retainRefused = o.retainRefused;
     this.#index = new SubscriptionIndex(o.maxTopicLevels);
     this.#metrics = o.metrics;
+  }
+
+  /** Shares routes, messages and retained messages with other instances from now on (before any subscription). */
+  share(s: RouteShare): void {
+    this.#share = s;
   }
 
   /** Subscriptions held by sessions on this instance (a shared subscription counts per member). */
@@ -89,6 +117,14 @@ export class MqttRouter {
    * [MQTT-3.3.1-9..11] (none for a shared subscription, MQTT 5 §4.8.2). The key must be valid.
    */
   subscribe(session: Session, key: string, options: Readonly<SubscriptionOptions>): void {
+    this.register(session, key, options)?.();
+  }
+
+  /**
+   * subscribe() in two steps: adds the subscription now and returns what sends its retained
+   * messages (undefined when there are none to send), for the caller to run after its SUBACK.
+   */
+  register(session: Session, key: string, options: Readonly<SubscriptionOptions>): (() => void) | undefined {
     const existing = session.subscriptions.get(key);
     if (existing !== undefined) existing.options = options;
     else {
@@ -104,22 +140,27 @@ export class MqttRouter {
           group = new SharedGroup(session.owner, shared.group, shared.filter);
           this.#groups.set(groupKey, group);
           this.#index.add(group);
+          this.#share?.held(groupKey);
         }
       }
       const sub = new Subscription(session, key, filter, options, group);
       session.subscriptions.set(key, sub);
       if (group !== undefined) group.add(sub);
-      else this.#index.add(sub);
+      else {
+        this.#index.add(sub);
+        this.#share?.held(filter);
+      }
       this.#subscriptions++;
       this.#readingSubscriptionsChanged(filter, +1);
     }
     const shared = existing !== undefined ? existing.group !== undefined : parseShared(key) !== undefined;
     const rh = options.retainHandling;
-    if (shared || rh === 2 || (rh === 1 && existing !== undefined)) return;
-    this.#retained.forEachMatch(key, (m) => {
-      // a retained message sent for a new subscription keeps RETAIN = 1 [MQTT-3.3.1-9]
-      session.deliver(delivery(m, minQos(m.qos, options.qos), true, options.identifier === undefined ? undefined : [options.identifier]));
-    });
+    if (shared || rh === 2 || (rh === 1 && existing !== undefined)) return undefined;
+    return () =>
+      this.#retained.forEachMatch(key, (m) => {
+        // a retained message sent for a new subscription keeps RETAIN = 1 [MQTT-3.3.1-9]
+        session.deliver(delivery(m, minQos(m.qos, options.qos), true, options.identifier === undefined ? undefined : [options.identifier]));
+      });
   }
 
   /** Removes the subscription `key` of `session`; false when it had none [MQTT-3.10.4-5]. */
@@ -154,7 +195,10 @@ export class MqttRouter {
    */
   retain(m: Message): boolean {
     const refused = this.#retained.set(m);
-    if (refused === undefined) return true;
+    if (refused === undefined) {
+      this.#share?.retained(m);
+      return true;
+    }
     this.#metrics.error('mqtt_retained_full');
     this.#retainRefused(refused);
     return false;
@@ -167,7 +211,26 @@ export class MqttRouter {
 
   /** Removes the retained messages `owner` set (its identity was revoked). */
   removeRetainedOf(owner: string): void {
-    this.#retained.removeOwnedBy(owner);
+    for (const topic of this.#retained.removeOwnedBy(owner)) this.#share?.retainedRemoved(topic);
+  }
+
+  /** A retained message set or removed on some instance, in the shared log's order (bounds were checked where it was set). */
+  applyRetained(topic: string, m: Message | undefined): void {
+    if (m === undefined) this.#retained.set({ topic, payload: EMPTY, qos: 0, retain: true });
+    else this.#retained.set(m, true);
+  }
+
+  /** Forgets every retained message (a snapshot of the shared ones replaces them). */
+  clearRetained(): void {
+    this.#retained.clear();
+  }
+
+  /** A message another instance routed here: to this instance's subscribers only, never further. */
+  deliverRouted(m: Message, plain: boolean, groups: readonly string[]): void {
+    if (expired(m)) return;
+    const targets = this.#index.match(m.topic);
+    if (targets.length === 0) return;
+    this.#deliver(m, targets, { plain, group: (g) => groups.includes(SharedGroup.key(g.owner, g.name, g.filter)) });
   }
 
   /**
@@ -219,24 +282,28 @@ export class MqttRouter {
 
   #route(m: Message): void {
     if (expired(m)) return;
+    // $SYS and other "$" topics are this instance's own
+    const skip = this.#share !== undefined && m.topic.charCodeAt(0) !== 36 ? this.#share.forward(m, this.#hasGroup) : undefined;
     const targets = this.#index.match(m.topic);
-    if (targets.length > 0) this.#deliver(m, targets);
+    if (targets.length > 0) this.#deliver(m, targets, skip === undefined ? EVERYWHERE : { plain: true, group: (g) => !skip.has(SharedGroup.key(g.owner, g.name, g.filter)) });
   }
 
   /** One delivery per session even when several of its filters match: at the highest QoS, with every identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]. */
-  #deliver(m: Message, targets: readonly Target[]): void {
+  #deliver(m: Message, targets: readonly Target[], reach: Reach = EVERYWHERE): void {
     if (targets.length === 1) {
       const t = targets[0]!;
-      if (t.kind === 'shared') this.#deliverShared(m, t);
-      else if (!(t.options.noLocal && m.origin === t.session.clientId)) t.session.deliver(this.#ownDelivery(m, t.options));
+      if (t.kind === 'shared') {
+        if (reach.group(t)) this.#deliverShared(m, t);
+      } else if (reach.plain && !(t.options.noLocal && m.origin === t.session.clientId)) t.session.deliver(this.#ownDelivery(m, t.options));
       return;
     }
     const perSession = new Map<Session, { qos: 0 | 1 | 2; rap: boolean; ids: number[] | undefined }>();
     for (const t of targets) {
       if (t.kind === 'shared') {
-        this.#deliverShared(m, t);
+        if (reach.group(t)) this.#deliverShared(m, t);
         continue;
       }
+      if (!reach.plain) continue;
       // [MQTT-3.8.3-3] No Local: not back to the client that published it
       if (t.options.noLocal && m.origin === t.session.clientId) continue;
       const o = t.options;
@@ -271,10 +338,15 @@ export class MqttRouter {
     const group = sub.group;
     if (group !== undefined) {
       if (group.remove(sub)) {
-        this.#groups.delete(SharedGroup.key(group.owner, group.name, group.filter));
+        const key = SharedGroup.key(group.owner, group.name, group.filter);
+        this.#groups.delete(key);
         this.#index.remove(group);
+        this.#share?.released(key);
       }
-    } else this.#index.remove(sub);
+    } else {
+      this.#index.remove(sub);
+      this.#share?.released(sub.filter);
+    }
     this.#readingSubscriptionsChanged(sub.filter, -1);
   }
 
@@ -304,6 +376,8 @@ function couldMatch(filter: string, p: readonly string[]): boolean {
   }
   return f.length === p.length;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function minQos(a: 0 | 1 | 2, b: 0 | 1 | 2): 0 | 1 | 2 {
   return a < b ? a : b;

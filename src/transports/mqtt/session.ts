@@ -21,7 +21,7 @@ import type { SharedGroup } from './shared-group.ts';
 import { SubscriptionTable } from './subscription.ts';
 
 /** Why a message to a subscriber was not delivered (the label of mqtt_messages_dropped_total). */
-export type DropReason = 'session_queue_full' | 'offline_budget' | 'qos0_offline' | 'expired' | 'packet_too_large' | 'session_ended';
+export type DropReason = 'session_queue_full' | 'offline_budget' | 'qos0_offline' | 'expired' | 'packet_too_large' | 'session_ended' | 'relay_failed';
 
 /** What a session needs from the server around it. */
 export interface SessionEnv {
@@ -72,6 +72,8 @@ export class Session {
   expiresAt: number | undefined;
   /** The timer that ends this session once its client stayed away past its expiry. */
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Its client id is claimed in the shared state (given up when the session ends here). */
+  claimed = false;
   /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
   pendingWill: { will: Will; timer: NodeJS.Timeout | undefined } | undefined;
   // created on first use: most sessions of a fleet never receive a QoS 2 message or more than one at a time

@@ -43,6 +43,8 @@ export class SessionRegistry {
   readonly #router: MqttRouter;
   readonly #limits: SessionLimits;
   readonly #budget: OfflineBudget;
+  /** With other instances: claims are given up when a session that made one ends. */
+  #claims: { release(clientId: string): void } | undefined;
 
   constructor(o: { env: SessionEnv; router: MqttRouter; limits: SessionLimits }) {
     this.#env = o.env;
@@ -53,6 +55,32 @@ export class SessionRegistry {
 
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** Client ids are claimed across instances from now on (cluster-link.ts). */
+  share(claims: { release(clientId: string): void }): void {
+    this.#claims = claims;
+  }
+
+  /**
+   * A CONNECT on another instance took over `clientId`: its connection here is disconnected with
+   * 0x8E and its session ends here (it goes on there). A will goes as for a takeover here: now,
+   * unless it has a delay (the client is back, elsewhere) [MQTT-3.1.3-9].
+   */
+  takenOverElsewhere(clientId: string): void {
+    const s = this.#sessions.get(clientId);
+    if (s === undefined) return;
+    // the claim is the other instance's now: nothing to give up
+    s.claimed = false;
+    const c = s.connection;
+    if (c === undefined) {
+      this.#stopTimers(s, false);
+      this.end(s);
+      return;
+    }
+    s.expiryMs = 0;
+    if (c.will !== undefined && c.will.delayMs > 0) c.will = undefined;
+    c.disconnect(0x8e, 'another connection took over this client id');
   }
 
   get limits(): SessionLimits {
@@ -110,7 +138,11 @@ export class SessionRegistry {
       session.expiryMs = expiryMs;
       this.#stopTimers(session, false);
     } else {
-      if (old !== undefined) this.end(old);
+      if (old !== undefined) {
+        // the claim on the client id passes to the new session
+        old.claimed = false;
+        this.end(old);
+      }
       session = new Session(clientId, expiryMs, this.#env, owner);
       this.#sessions.set(clientId, session);
       if (owner !== '') {
@@ -165,6 +197,10 @@ export class SessionRegistry {
   /** Forgets a session, its subscriptions and its queue; a will still waiting is published now [MQTT-3.1.3-9]. */
   end(s: Session): void {
     if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+    if (s.claimed) {
+      s.claimed = false;
+      this.#claims?.release(s.clientId);
+    }
     const own = this.#byOwner.get(s.owner);
     if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);
     this.#stopTimers(s, true);

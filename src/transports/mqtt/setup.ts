@@ -23,6 +23,8 @@ import type { RetainedLimits } from './retained.ts';
 import type { DropReason } from './session.ts';
 import { SessionRegistry } from './sessions.ts';
 import type { TopicMap } from './topics.ts';
+import type { MqttShareStore } from '../../queue/mqtt-share.ts';
+import { ClusterLink } from './cluster-link.ts';
 
 export interface MqttSetup {
   pipeline: Pipeline;
@@ -45,6 +47,8 @@ export interface MqttSetup {
   maxInFlightBytes: number;
   retained: RetainedLimits;
   sessions: { maxSessions: number; maxSessionsPerIdentity: number; maxExpiryMs: number; maxQueuedMessages: number; maxQueuedBytes: number; offlineBytesBudget: number };
+  /** The state shared with other instances (Redis; MQTT_SHARED_STATE=auto), if any. */
+  share?: MqttShareStore | undefined;
 }
 
 /** The bound and its setting behind each refused retained message. */
@@ -54,7 +58,8 @@ const RETAIN_BOUND = {
   identity_retained: [Bound.identityRetained, 'MQTT_MAX_RETAINED_PER_IDENTITY / MQTT_MAX_RETAINED_BYTES_PER_IDENTITY'],
 } as const;
 
-export function createMqttContext(o: MqttSetup): MqttContext {
+/** The context, and the link to the other instances (to start before listening) when the state is shared. */
+export function createMqttContext(o: MqttSetup): MqttContext & { link?: ClusterLink | undefined } {
   const bounds = new BoundNotifier(o.metrics, o.log);
   const router = new MqttRouter({
     feed: o.feed,
@@ -80,6 +85,21 @@ export function createMqttContext(o: MqttSetup): MqttContext {
     router,
     limits: { maxSessions: o.sessions.maxSessions, maxSessionsPerIdentity: o.sessions.maxSessionsPerIdentity, maxExpiryMs: o.sessions.maxExpiryMs },
   });
+  const refusals = new ThrottledLog(o.log);
+  let link: ClusterLink | undefined;
+  if (o.share !== undefined) {
+    link = new ClusterLink({
+      store: o.share,
+      log: o.log,
+      refusals,
+      maxTopicLevels: o.limits.maxTopicLevels,
+      lost: (n) => {
+        for (let i = 0; i < n; i++) dropped('relay_failed');
+      },
+    });
+    router.share(link);
+    sessions.share(link);
+  }
   o.metrics.mqttSource(() => ({
     sessions: sessions.size,
     subscriptions: router.subscriptionCount,
@@ -93,7 +113,7 @@ export function createMqttContext(o: MqttSetup): MqttContext {
     topics: o.topics,
     metrics: o.metrics,
     log: o.log,
-    refusals: new ThrottledLog(o.log),
+    refusals,
     limits: o.limits,
     router,
     budget: new InFlightBudget(o.maxInFlightBytes),
@@ -104,6 +124,8 @@ export function createMqttContext(o: MqttSetup): MqttContext {
     limiter: o.limiter,
     devices: o.devices,
     sessions,
+    share: link,
+    link,
     stats,
     bounds,
   };

@@ -42,12 +42,16 @@ export function handleConnect(c: MqttConnection, p: IConnectPacket): void {
     c.hold(c.ctx.auth.checkIssued(cert, 'certificate').then((refused) => authenticated(c, p, v, refused ?? cert.identity)));
     return;
   }
-  if (!c.ctx.auth.enabled) return accept(c, p, v);
+  if (!c.ctx.auth.enabled) {
+    const claiming = accept(c, p, v);
+    if (claiming instanceof Promise) c.hold(claiming);
+    return;
+  }
   c.hold(c.ctx.auth.authenticateMqtt(p.username, p.password).then((who) => authenticated(c, p, v, who)));
 }
 
 /** The credentials were checked: refuse, or accept with the identity (whose will must be its to publish). */
-function authenticated(c: MqttConnection, p: IConnectPacket, v: number, who: Identity | IngestError): void {
+function authenticated(c: MqttConnection, p: IConnectPacket, v: number, who: Identity | IngestError): Promise<void> | void {
   if (c.state !== 'awaiting-connect') return;
   if (!('role' in who)) {
     c.ctx.metrics.error(errorType[who.code]);
@@ -60,10 +64,11 @@ function authenticated(c: MqttConnection, p: IConnectPacket, v: number, who: Ide
     return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
   }
   c.identity = who;
-  accept(c, p, v);
+  return accept(c, p, v);
 }
 
-function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
+/** Checks the CONNECT's settings, then claims its client id across instances (when shared) and attaches the session. */
+function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> | void {
   const { ctx } = c;
   let clientId = p.clientId ?? '';
   let assigned = false;
@@ -94,7 +99,36 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): void {
   const clamped = expiryMs < requestedMs;
   if (clamped) ctx.bounds.hit(Bound.sessionExpiry, 'MQTT_MAX_SESSION_EXPIRY_S');
 
-  const attached = ctx.sessions.attach(c, clientId, ownerOf(c.identity), p.clean !== false, expiryMs);
+  const owner = ownerOf(c.identity);
+  const settings: Settled = { clientId, assigned, keepAlive, serverKeepAlive, expiryMs, clamped };
+  // an id the server assigned is unique: nothing to claim
+  if (ctx.share === undefined || assigned) return void attach(c, p, v, owner, settings);
+  return ctx.share.claim(clientId, owner).then((claimed) => {
+    if (c.state !== 'awaiting-connect') return;
+    if (claimed === 'owner') {
+      // another identity's session, on another instance: neither resumed nor taken over
+      ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
+      return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
+    }
+    attach(c, p, v, owner, settings);
+    if (c.session !== undefined) c.session.claimed = true;
+  });
+}
+
+/** What accept settled of the CONNECT. */
+interface Settled {
+  clientId: string;
+  assigned: boolean;
+  keepAlive: number;
+  serverKeepAlive: number | undefined;
+  expiryMs: number;
+  clamped: boolean;
+}
+
+function attach(c: MqttConnection, p: IConnectPacket, v: number, owner: string, settings: Settled): void {
+  const { ctx } = c;
+  const { clientId, assigned, keepAlive, serverKeepAlive, expiryMs, clamped } = settings;
+  const attached = ctx.sessions.attach(c, clientId, owner, p.clean !== false, expiryMs);
   if ('refused' in attached) {
     if (attached.refused === 'owner') {
       // another identity's session: neither resumed nor taken over, its connection stays

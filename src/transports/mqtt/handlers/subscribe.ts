@@ -87,9 +87,17 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
     accepted.push({ key: s.topic, options: subscriptionOptions(options) });
     granted.push(s.qos);
   }
+  const retained = accepted.map((a) => c.ctx.router.register(session, a.key, a.options));
   // [MQTT-3.8.4-1] SUBACK first; retained messages follow it
-  c.send({ cmd: 'suback', messageId: p.messageId!, granted });
-  for (const a of accepted) c.ctx.router.subscribe(session, a.key, a.options);
+  const ack = (): void => {
+    if (c.state !== 'connected') return;
+    c.send({ cmd: 'suback', messageId: p.messageId!, granted });
+    for (const send of retained) send?.();
+  };
+  // with other instances: SUBACK once they can know the new routes (bounded wait), the client's next packets after it
+  const announced = c.ctx.link?.announced();
+  if (announced === undefined) ack();
+  else c.hold(announced.then(ack));
 }
 
 /** $SYS is open without authentication; with it, only to identities the ACL file grants it. */

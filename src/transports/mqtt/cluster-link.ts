@@ -1,0 +1,419 @@
+/**
+ * MQTT across instances (DESIGN §7): what one instance's router and session registry share with
+ * the others through the shared state (queue/mqtt-share.ts, Redis).
+ *
+ * Routing: each instance tells the others which route keys it holds (a topic filter some local
+ * subscription uses, or a shared group), changes batched per event-loop turn; every instance
+ * keeps the others' routes in a SubscriptionIndex (exact filters in a hash, wildcards in
+ * qlobber). A message published here is matched against it once and sent to each instance with
+ * a matching route, one copy per instance, batched per turn into one inbox entry per instance;
+ * the receiving instance delivers it to its own subscribers as if published there (one delivery
+ * per session, its subscription options), and never forwards it again. So an instance receives
+ * only what its subscribers need, and a publish costs O(topic levels + matching instances).
+ * A shared group with members on several instances gets one copy per message: the publishing
+ * instance picks one of the instances holding the group (round robin), whose router picks the
+ * member.
+ *
+ * Client ids: a CONNECT claims its client id (one Redis script); the instance that held it is
+ * told in its inbox and disconnects its connection with 0x8E (session taken over).
+ *
+ * Retained messages: written through to Redis and the control log; every instance keeps the
+ * whole set in its RetainedStore (bounded by MQTT_MAX_RETAINED*), so SUBSCRIBE reads memory.
+ * Every instance applies the log's retained entries in log order, its own included: all copies
+ * end in the same state whatever the interleaving.
+ *
+ * Readings are not routed here: they reach every instance through the queue's events channel.
+ * $SYS topics stay per instance.
+ * @module
+ */
+import { Packr } from 'msgpackr';
+import type { Logger } from 'pino';
+import type { ThrottledLog } from '../../log/throttled.ts';
+import type { MqttShareStore, ShareLogEntry, ShareSnapshot } from '../../queue/mqtt-share.ts';
+import { expired, type Message, type MessageProperties } from './message.ts';
+import type { RouteShare } from './router.ts';
+import { SubscriptionIndex } from './subscription-index.ts';
+
+/** What the link drives on this instance. */
+export interface LinkTargets {
+  /** Delivers a message routed from another instance: to plain subscriptions if `plain`, to the named shared groups. */
+  deliverRouted(m: Message, plain: boolean, groups: readonly string[]): void;
+  /** Applies a retained message (or its removal) from the shared log, bounds not checked. */
+  applyRetained(topic: string, m: Message | undefined): void;
+  /** Forgets every retained message (before a snapshot replaces them). */
+  clearRetained(): void;
+  /** Another instance took over `clientId`: end this instance's connection and session of it. */
+  takenOver(clientId: string): void;
+}
+
+/** A route of other instances: a filter (or shared group) and the instances that hold it. */
+interface Route {
+  readonly key: string;
+  readonly filter: string;
+  readonly group: boolean;
+  instances: string[];
+  /** Round robin over the instances of a shared group. */
+  next: number;
+}
+
+/** Messages waiting to be sent to one instance. */
+type Outbox = unknown[];
+
+/** Inbox entry kinds: a batch of routed messages, a takeover. */
+const ROUTED = 0;
+const TAKEOVER = 1;
+
+/** How long a SUBACK waits at most for its routes to be announced (Redis unavailable). */
+const ANNOUNCE_WAIT_MS = 1000;
+
+/** Messages sent to one instance in one inbox entry at most (a bigger batch is split). */
+const MAX_BATCH = 1000;
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+export class ClusterLink implements RouteShare {
+  readonly #store: MqttShareStore;
+  readonly #log: Logger;
+  readonly #refusals: ThrottledLog;
+  #targets: LinkTargets | undefined;
+  /** Routes of the other instances. */
+  readonly #routes = new Map<string, Route>();
+  readonly #index: SubscriptionIndex<Route>;
+  readonly #byInstance = new Map<string, Set<string>>();
+  /** This instance's route keys and how many local subscriptions (or groups) use each. */
+  readonly #held = new Map<string, number>();
+  #adding = new Set<string>();
+  #removing = new Set<string>();
+  #routeWrite: Promise<void> = Promise.resolve();
+  /** Route writes not finished yet. */
+  #routeWrites = 0;
+  readonly #outboxes = new Map<string, Outbox>();
+  #flushScheduled = false;
+  /** Messages that could not be handed to another instance (Redis unavailable), for the metric. */
+  readonly #lost: (n: number) => void;
+
+  constructor(o: { store: MqttShareStore; log: Logger; refusals: ThrottledLog; maxTopicLevels: number; lost: (n: number) => void }) {
+    this.#store = o.store;
+    this.#log = o.log;
+    this.#refusals = o.refusals;
+    this.#lost = o.lost;
+    this.#index = new SubscriptionIndex<Route>(o.maxTopicLevels);
+  }
+
+  get instance(): string {
+    return this.#store.instance;
+  }
+
+  /** Routes of other instances held (for the memory report). */
+  get remoteRoutes(): number {
+    return this.#routes.size;
+  }
+
+  async start(targets: LinkTargets): Promise<void> {
+    this.#targets = targets;
+    await this.#store.start({
+      snapshot: (s) => this.#snapshot(s),
+      log: (e) => this.#onLog(e),
+      inbox: (d) => this.#onInbox(d),
+      gone: (i) => this.#dropInstance(i),
+      rejoined: () => this.#resync(),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#flush();
+    await this.#routeWrite;
+    await this.#store.stop();
+  }
+
+  // ---- routes this instance holds
+
+  held(key: string): void {
+    const n = this.#held.get(key) ?? 0;
+    this.#held.set(key, n + 1);
+    if (n > 0) return;
+    if (!this.#removing.delete(key)) this.#adding.add(key);
+    this.#schedule();
+  }
+
+  released(key: string): void {
+    const n = this.#held.get(key) ?? 0;
+    if (n > 1) {
+      this.#held.set(key, n - 1);
+      return;
+    }
+    if (n === 0) return;
+    this.#held.delete(key);
+    if (!this.#adding.delete(key)) this.#removing.add(key);
+    this.#schedule();
+  }
+
+  /**
+   * Settles once the route changes made so far are in the shared log (the other instances read
+   * it within about a millisecond), or after ANNOUNCE_WAIT_MS with Redis unavailable (they are
+   * announced when it is back); undefined when nothing is pending.
+   */
+  announced(): Promise<void> | undefined {
+    if (this.#adding.size === 0 && this.#removing.size === 0 && this.#routeWrites === 0) return undefined;
+    this.#writeRoutes();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ANNOUNCE_WAIT_MS)));
+    return Promise.race([this.#routeWrite, late]).finally(() => clearTimeout(timer));
+  }
+
+  #writeRoutes(): void {
+    if (this.#adding.size === 0 && this.#removing.size === 0) return;
+    const add = [...this.#adding];
+    const remove = [...this.#removing];
+    this.#adding = new Set();
+    this.#removing = new Set();
+    // one write at a time, in order: the others apply them in the log's order
+    this.#routeWrites++;
+    this.#routeWrite = this.#routeWrite
+      .then(() =>
+        this.#store.changeRoutes(add, remove).catch((err: unknown) => {
+          this.#log.warn({ err }, 'announcing MQTT routes failed: announcing all of them again');
+          this.#resync();
+        }),
+      )
+      .finally(() => this.#routeWrites--);
+  }
+
+  /** Announces the whole route set again (after a lapse, or a failed change). */
+  #resync(): void {
+    this.#adding.clear();
+    this.#removing.clear();
+    this.#routeWrite = this.#routeWrite.then(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#store.resyncRoutes([...this.#held.keys()]);
+        } catch (err) {
+          if (attempt === 1) this.#log.warn({ err }, 'announcing MQTT routes failed: retrying');
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        }
+      }
+    });
+  }
+
+  // ---- routes of the others
+
+  #snapshot(s: ShareSnapshot): void {
+    for (const i of [...this.#byInstance.keys()]) this.#dropInstance(i);
+    for (const [i, keys] of s.routes) for (const k of keys) this.#addRoute(i, k);
+    const t = this.#targets!;
+    t.clearRetained();
+    const now = Date.now();
+    for (const blob of s.retained) {
+      const m = this.#decodeMessage(blob);
+      if (m !== undefined && !expired(m, now)) t.applyRetained(m.topic, m);
+    }
+  }
+
+  #onLog(e: ShareLogEntry): void {
+    switch (e.kind) {
+      case 'hello':
+        return;
+      case 'bye':
+        return this.#dropInstance(e.instance);
+      case 'routes':
+        if (e.instance === this.instance) return;
+        for (const k of e.add) this.#addRoute(e.instance, k);
+        for (const k of e.remove) this.#removeRoute(e.instance, k);
+        return;
+      case 'resync':
+        if (e.instance === this.instance) return;
+        this.#dropInstance(e.instance);
+        for (const k of e.keys) this.#addRoute(e.instance, k);
+        return;
+      case 'retained': {
+        const m = e.message === undefined ? undefined : this.#decodeMessage(e.message);
+        this.#targets!.applyRetained(e.topic, m);
+        return;
+      }
+    }
+  }
+
+  #addRoute(instance: string, key: string): void {
+    let mine = this.#byInstance.get(instance);
+    if (mine === undefined) this.#byInstance.set(instance, (mine = new Set()));
+    if (mine.has(key)) return;
+    mine.add(key);
+    let r = this.#routes.get(key);
+    if (r === undefined) {
+      const group = key.includes('\u0000');
+      r = { key, filter: group ? key.slice(key.lastIndexOf('\u0000') + 1) : key, group, instances: [], next: 0 };
+      this.#routes.set(key, r);
+      this.#index.add(r);
+    }
+    r.instances.push(instance);
+  }
+
+  #removeRoute(instance: string, key: string): void {
+    if (!this.#byInstance.get(instance)?.delete(key)) return;
+    const r = this.#routes.get(key)!;
+    r.instances.splice(r.instances.indexOf(instance), 1);
+    if (r.instances.length > 0) return;
+    this.#routes.delete(key);
+    this.#index.remove(r);
+  }
+
+  #dropInstance(instance: string): void {
+    const keys = this.#byInstance.get(instance);
+    if (keys === undefined) return;
+    for (const k of [...keys]) this.#removeRoute(instance, k);
+    this.#byInstance.delete(instance);
+    this.#outboxes.delete(instance);
+  }
+
+  // ---- messages
+
+  /**
+   * Sends `m` to the other instances whose routes match it. Returns the keys of this instance's
+   * shared groups that must not take it (another instance's members were picked), if any.
+   */
+  forward(m: Message, hasLocalGroup: (key: string) => boolean): ReadonlySet<string> | undefined {
+    const routes = this.#index.match(m.topic);
+    if (routes.length === 0) return undefined;
+    let skip: Set<string> | undefined;
+    // per instance: whether plain subscriptions there take it, and which of its groups do
+    const to = new Map<string, { plain: boolean; groups: string[] | undefined }>();
+    const at = (i: string) => {
+      let t = to.get(i);
+      if (t === undefined) to.set(i, (t = { plain: false, groups: undefined }));
+      return t;
+    };
+    for (const r of routes) {
+      if (!r.group) {
+        for (const i of r.instances) at(i).plain = true;
+        continue;
+      }
+      const local = hasLocalGroup(r.key);
+      const n = r.instances.length + (local ? 1 : 0);
+      const pick = r.next++ % n;
+      if (pick === r.instances.length) continue; // this instance's members take it
+      if (local) (skip ??= new Set()).add(r.key);
+      (at(r.instances[pick]!).groups ??= []).push(r.key);
+    }
+    const encoded = encodeMessage(m);
+    for (const [i, t] of to) this.#enqueue(i, [encoded, t.plain ? 1 : 0, t.groups ?? null]);
+    return skip;
+  }
+
+  #enqueue(instance: string, envelope: unknown): void {
+    let box = this.#outboxes.get(instance);
+    if (box === undefined) this.#outboxes.set(instance, (box = []));
+    box.push(envelope);
+    if (box.length >= MAX_BATCH) this.#send(instance, box.splice(0));
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#writeRoutes();
+    for (const [i, box] of this.#outboxes) if (box.length > 0) this.#send(i, box.splice(0));
+  }
+
+  #send(instance: string, box: unknown[]): void {
+    this.#store.send(instance, packr.pack([ROUTED, box])).catch((err: unknown) => {
+      this.#lost(box.length);
+      this.#refusals.note('mqtt_route_failed', { instance, messages: box.length, err: String(err) }, 'routing MQTT messages to another instance failed');
+    });
+  }
+
+  #onInbox(data: Buffer): void {
+    let entry: [number, unknown];
+    try {
+      entry = packr.unpack(data) as [number, unknown];
+    } catch (err) {
+      this.#log.warn({ err }, 'unreadable entry in this instance\'s MQTT inbox: skipped');
+      return;
+    }
+    const t = this.#targets!;
+    if (entry[0] === TAKEOVER) return t.takenOver(String(entry[1]));
+    if (entry[0] !== ROUTED) return;
+    for (const [encoded, plain, groups] of entry[1] as [unknown[], number, string[] | null][]) {
+      const m = decodeMessage(encoded);
+      if (m !== undefined) t.deliverRouted(m, plain === 1, groups ?? []);
+    }
+  }
+
+  // ---- client ids
+
+  /**
+   * Claims `clientId` for a CONNECT authenticated as `owner`: 'owner' when a session of another
+   * identity holds it (on a live instance). The instance that held it is told to let it go.
+   * With Redis unavailable the CONNECT goes on (client ids are then unique per instance only).
+   */
+  async claim(clientId: string, owner: string): Promise<'ok' | 'owner'> {
+    try {
+      let r = await this.#store.claim(clientId, owner);
+      if (!r.claimed) {
+        if (r.instance === this.instance || this.#store.live.has(r.instance)) return 'owner';
+        // held by an instance that is gone: its session went with it
+        r = await this.#store.claim(clientId, owner, true);
+      }
+      const previous = r.claimed ? r.previous : undefined;
+      if (previous !== undefined && previous !== this.instance && this.#store.live.has(previous)) {
+        await this.#store.send(previous, packr.pack([TAKEOVER, clientId]));
+      }
+    } catch (err) {
+      this.#refusals.note('mqtt_claim_failed', { client_id: clientId, err: String(err) }, 'claiming an MQTT client id in Redis failed: accepted on this instance only');
+    }
+    return 'ok';
+  }
+
+  /** The session of `clientId` ended here. */
+  release(clientId: string): void {
+    this.#store.release(clientId).catch(() => {});
+  }
+
+  // ---- retained
+
+  retained(m: Message): void {
+    this.#store.setRetained(m.topic, m.payload.length === 0 ? undefined : packr.pack(encodeMessage(m))).catch((err: unknown) => {
+      this.#refusals.note('mqtt_retained_share_failed', { topic: m.topic, err: String(err) }, 'sharing a retained message failed: it is retained on this instance only');
+    });
+  }
+
+  /** A retained message removed here (expired, its owner revoked): removed for the others too. */
+  retainedRemoved(topic: string): void {
+    this.#store.setRetained(topic, undefined).catch(() => {});
+  }
+
+  #decodeMessage(blob: Buffer): Message | undefined {
+    try {
+      return decodeMessage(packr.unpack(blob));
+    } catch (err) {
+      this.#log.warn({ err }, 'unreadable retained message in the shared MQTT state: skipped');
+      return undefined;
+    }
+  }
+}
+
+/** A message as it travels between instances: an array, properties as they are. */
+function encodeMessage(m: Message): unknown[] {
+  return [m.topic, m.payload, m.qos, m.retain ? 1 : 0, m.expiresAt ?? null, m.properties ?? null, m.origin ?? null, m.owner ?? null];
+}
+
+function decodeMessage(e: unknown): Message | undefined {
+  if (!Array.isArray(e) || typeof e[0] !== 'string' || !(e[1] instanceof Uint8Array)) return undefined;
+  const [topic, payload, qos, retain, expiresAt, properties, origin, owner] = e as [string, Uint8Array, 0 | 1 | 2, number, number | null, MessageProperties | null, string | null, string | null];
+  const p = properties ?? undefined;
+  if (p?.correlationData !== undefined && !Buffer.isBuffer(p.correlationData)) p.correlationData = Buffer.from(p.correlationData);
+  return {
+    topic,
+    payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+    qos,
+    retain: retain === 1,
+    ...(expiresAt !== null ? { expiresAt } : {}),
+    ...(p !== undefined ? { properties: p } : {}),
+    ...(origin !== null ? { origin } : {}),
+    ...(owner !== null ? { owner } : {}),
+  };
+}
