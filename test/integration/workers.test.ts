@@ -65,3 +65,32 @@ test('workers - more than one worker with the embedded queue is refused at start
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('WORKERS > 1 needs Redis');
 });
+
+test('workers - MQTT clients on different workers are one broker: a relay publish reaches the subscribers of both workers once each', async () => {
+  const server = await stack.startServer();
+  await waitFor(() => server.logs.some((l) => l.msg === 'all 2 workers listening'), 10_000, 'both workers listening');
+  const url = `mqtt://127.0.0.1:${server.mqttPort}`;
+  // connections alternate between the workers: of six subscribers, some are on each
+  const subs = await Promise.all(Array.from({ length: 6 }, () => mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 })));
+  const got = subs.map(() => [] as string[]);
+  for (const [i, s] of subs.entries()) {
+    s.on('message', (_t, p) => got[i]!.push(p.toString()));
+    await s.subscribeAsync('workers/relay', { qos: 1 });
+  }
+  const pub = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  // every subscriber has its copy once the routes are known on the publisher's worker
+  await waitFor(
+    async () => {
+      await pub.publishAsync('workers/relay', 'probe', { qos: 1 });
+      return got.every((g) => g.includes('probe'));
+    },
+    10_000,
+    'a probe on every worker',
+  );
+  await pub.publishAsync('workers/relay', 'one', { qos: 1 });
+  await waitFor(() => got.every((g) => g.includes('one')), 5000, 'the message on every worker');
+  expect(got.map((g) => g.filter((p) => p === 'one').length)).toEqual([1, 1, 1, 1, 1, 1]);
+  expect(server.logs.filter((l) => l.msg === 'MQTT state shared with the other instances through Redis').length).toBe(2);
+  for (const c of [...subs, pub]) await c.endAsync(true);
+  expect(await server.stop('SIGTERM')).toBe(0);
+}, 60_000);

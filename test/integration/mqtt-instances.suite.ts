@@ -1,0 +1,173 @@
+/**
+ * Three server instances on one Redis (or the test Redis Cluster) as one MQTT broker
+ * (docs/mqtt-cluster.md): a relay publish reaches every matching subscriber on every instance
+ * exactly once; shared subscription members on different instances each get their share; a
+ * retained message set on one is seen on the others and cleared from any; a client id
+ * connected on one is taken over by a CONNECT on another (0x8E within a second); a client id
+ * held by another identity stays refused whichever instance is asked. Run by
+ * mqtt-instances.test.ts and test/cluster/.
+ */
+import { describe, expect, test } from 'bun:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { IDisconnectPacket } from 'mqtt-packet';
+import { type StackOptions, useStack } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+interface Got {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+/** @param prefix put before every test name (e.g. "cluster - ") */
+export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
+  const stack = useStack({}, { ...opts, servers: 3 });
+  let n = 0;
+
+  async function client(server: number, o: mqtt.IClientOptions = {}): Promise<{ c: MqttClient; got: Got[] }> {
+    const c = stack.track(
+      await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.servers[server]!.mqttPort}`, { protocolVersion: 5, reconnectPeriod: 0, clientId: `inst-${server}-${n++}-${Date.now()}`, ...o }),
+    );
+    const got: Got[] = [];
+    c.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }));
+    return { c, got };
+  }
+
+  /**
+   * Publishes a probe on `topic` from `pub` until every subscriber in `subs` got one: the
+   * subscriptions made on the other instances are known to the publisher's instance by then.
+   */
+  async function routed(pub: MqttClient, topic: string, subs: { got: Got[] }[]): Promise<void> {
+    await waitFor(
+      async () => {
+        await pub.publishAsync(topic, 'probe', { qos: 1 });
+        return subs.every((s) => s.got.some((g) => g.payload === 'probe'));
+      },
+      10_000,
+      'the routes known to the publishing instance',
+    );
+    // the last probes may still be on their way: let them land before counting
+    await pub.publishAsync(topic, 'fence', { qos: 1 });
+    await waitFor(() => subs.every((s) => s.got.some((g) => g.payload === 'fence')), 5000, 'fence');
+    for (const s of subs) s.got.length = 0;
+  }
+
+  describe(`${prefix}mqtt across instances`, () => {
+    test(`${prefix}mqtt instances - a relay publish on A reaches subscribers on A, B and C exactly once each (exact and wildcard filters, overlapping ones merged)`, async () => {
+      const a = await client(0);
+      const b = await client(1);
+      const c = await client(2);
+      const c2 = await client(2);
+      await a.c.subscribeAsync('cmd/room-1/#', { qos: 1 });
+      await b.c.subscribeAsync('cmd/room-1/lamp', { qos: 1 });
+      // two overlapping filters of one session: one copy [MQTT-3.3.4-2]
+      await c.c.subscribeAsync(['cmd/+/lamp', 'cmd/room-1/lamp'], { qos: 1 });
+      await c2.c.subscribeAsync('cmd/#', { qos: 0 });
+      const pub = (await client(0)).c;
+      await routed(pub, 'cmd/room-1/lamp', [a, b, c, c2]);
+
+      const sent = Array.from({ length: 50 }, (_, i) => `on-${i}`);
+      for (const p of sent) await pub.publishAsync('cmd/room-1/lamp', p, { qos: 1 });
+      await pub.publishAsync('cmd/room-1/lamp', 'end', { qos: 1 });
+      for (const s of [a, b, c, c2]) await waitFor(() => s.got.some((g) => g.payload === 'end'), 5000, 'end');
+      for (const s of [a, b, c]) expect(s.got.map((g) => g.payload)).toEqual([...sent, 'end']);
+      // QoS 0 on the way: none lost here either (loopback), still exactly once each
+      expect(c2.got.map((g) => g.payload)).toEqual([...sent, 'end']);
+    });
+
+    test(`${prefix}mqtt instances - $share/g members on A, B and C each get a share; every message goes to exactly one member`, async () => {
+      const members = [await client(0), await client(1), await client(2)];
+      for (const m of members) await m.c.subscribeAsync('$share/g/jobs/#', { qos: 1 });
+      // a marker per member (plain subscription) shows the routes are known before counting
+      for (const [i, m] of members.entries()) await m.c.subscribeAsync(`marker/${i}`, { qos: 1 });
+      const pub = (await client(1)).c;
+      for (const [i, m] of members.entries()) await routed(pub, `marker/${i}`, [m]);
+
+      const sent = Array.from({ length: 60 }, (_, i) => `job-${i}`);
+      for (const p of sent) await pub.publishAsync(`jobs/${p}`, p, { qos: 1 });
+      for (const [i] of members.entries()) await pub.publishAsync(`marker/${i}`, 'end', { qos: 1 });
+      for (const m of members) await waitFor(() => m.got.some((g) => g.payload === 'end'), 5000, 'end');
+      const shares = members.map((m) => m.got.filter((g) => g.topic.startsWith('jobs/')).map((g) => g.payload));
+      expect(shares.flat().sort()).toEqual([...sent].sort());
+      for (const s of shares) expect(s.length).toBeGreaterThanOrEqual(10);
+    });
+
+    test(`${prefix}mqtt instances - a retained message set on A is seen on B and C, cleared on C, gone for a new subscriber on A`, async () => {
+      const topic = `status/dev-${Date.now()}`;
+      const a = await client(0);
+      await a.c.publishAsync(topic, 'online', { qos: 1, retain: true });
+      for (const server of [1, 2]) {
+        const s = await client(server);
+        // the retained copy reaches the other instances through the shared log: a new subscriber sees it there
+        await waitFor(
+          async () => {
+            s.got.length = 0;
+            await s.c.subscribeAsync('status/+', { qos: 1 });
+            await s.c.unsubscribeAsync('status/+');
+            return s.got.some((g) => g.topic === topic && g.payload === 'online' && g.retain);
+          },
+          5000,
+          `the retained message on instance ${server}`,
+        );
+      }
+      const c = await client(2);
+      await c.c.publishAsync(topic, '', { qos: 1, retain: true });
+      const later = await client(0);
+      await waitFor(
+        async () => {
+          later.got.length = 0;
+          await later.c.subscribeAsync(topic, { qos: 1 });
+          await later.c.unsubscribeAsync(topic);
+          await later.c.publishAsync(`marker-${topic}`, 'x', { qos: 1 });
+          return later.got.length === 0;
+        },
+        5000,
+        'the retained message cleared on A',
+      );
+      // and Redis holds it no more (what an instance joining later would load)
+      expect(await stack.client.hexists('{mqtt}:retained', topic)).toBe(0);
+    });
+
+    test(`${prefix}mqtt instances - the same client id connecting on B takes over its connection on A (DISCONNECT 0x8E within a second)`, async () => {
+      const clientId = `taken-${Date.now()}`;
+      const first = await client(0, { clientId });
+      const reason = new Promise<number | undefined>((resolve) => first.c.on('disconnect', (p: IDisconnectPacket) => resolve(p.reasonCode)));
+      const closed = new Promise<void>((resolve) => first.c.on('close', () => resolve()));
+      const started = Date.now();
+      const second = await client(1, { clientId });
+      expect(await reason).toBe(0x8e);
+      await closed;
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(second.c.connected).toBe(true);
+      // and back again: the connection on B is taken over by one on C
+      const third = await client(2, { clientId });
+      await waitFor(() => !second.c.connected, 2000, 'the connection on B closed');
+      expect(third.c.connected).toBe(true);
+    });
+
+    // last: it kills the third instance
+    test(`${prefix}mqtt instances - an instance SIGKILLed is forgotten by the others within its heartbeat TTL (5 s): its registration, routes and inbox deleted, routing goes on`, async () => {
+      const killed = stack.servers[2]!;
+      const onKilled = await client(2);
+      await onKilled.c.subscribeAsync('gone/topic', { qos: 1 });
+      const live = await client(1);
+      await live.c.subscribeAsync('gone/topic', { qos: 1 });
+      const pub = (await client(0)).c;
+      await routed(pub, 'gone/topic', [onKilled, live]);
+      const before = await stack.client.zrange('{mqtt}:instances', 0, -1);
+      expect(before.length).toBe(3);
+      const killedAt = Date.now();
+      killed.proc.kill('SIGKILL');
+      await waitFor(async () => (await stack.client.zcard('{mqtt}:instances')) === 2, 10_000, 'the killed instance deregistered by the others');
+      const forgottenMs = Date.now() - killedAt;
+      expect(forgottenMs).toBeLessThan(8000);
+      const left = await stack.client.zrange('{mqtt}:instances', 0, -1);
+      const dead = before.find((i) => !left.includes(i))!;
+      expect(await stack.client.exists(`mqtt:inbox:{${dead}}`, `{mqtt}:routes:${dead}`)).toBe(0);
+      // the survivors still route to each other
+      live.got.length = 0;
+      await pub.publishAsync('gone/topic', 'after', { qos: 1 });
+      await waitFor(() => live.got.some((g) => g.payload === 'after'), 5000, 'delivery on B after C died');
+    });
+  });
+}
