@@ -25,6 +25,7 @@ import { ConnectionSet } from '../transports/mqtt/connection-set.ts';
 import { MqttListener } from '../transports/mqtt/listener.ts';
 import { Reason } from '../transports/mqtt/reason-codes.ts';
 import { createMqttContext } from '../transports/mqtt/setup.ts';
+import { willMessage } from '../transports/mqtt/sessions.ts';
 import { SysTopics } from '../transports/mqtt/sys-topics.ts';
 import { VERSION } from './version.ts';
 import { TopicMap } from '../transports/mqtt/topics.ts';
@@ -157,6 +158,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
         applyRetained: (topic, m) => ctx.router.applyRetained(topic, m),
         clearRetained: () => ctx.router.clearRetained(),
         takenOver: (clientId) => ctx.sessions.takenOverElsewhere(clientId),
+        fireWill: (w) => ctx.router.publish(willMessage(w)),
       });
       p.log.info({ instance: link.instance }, 'MQTT state shared with the other instances through Redis');
     },

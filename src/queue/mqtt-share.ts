@@ -32,6 +32,11 @@ export interface ShareHandlers {
   gone(instance: string): void;
   /** This instance's own registration had lapsed (a long pause, Redis lost): announce everything again. */
   rejoined(): void;
+  /**
+   * `instance` died and this instance is the one cleaning up after it (exactly one is): the
+   * wills its connections had left, each taken out of Redis (so fired once).
+   */
+  orphanedWills(instance: string, wills: { clientId: string; will: Buffer }[]): void;
 }
 
 /** The answer to a client-id claim. */
@@ -57,6 +62,12 @@ export interface MqttShareStore {
   claim(clientId: string, owner: string, force?: boolean): Promise<ClaimResult>;
   /** Gives up this instance's claim on `clientId` (left alone if another instance holds it now). */
   release(clientId: string): Promise<void>;
+  /** Keeps the will of this instance's connection of `clientId`, for whoever outlives this instance. */
+  saveWill(clientId: string, will: Buffer): Promise<void>;
+  /** Forgets the will of `clientId` if it is still this instance's. */
+  dropWill(clientId: string): Promise<void>;
+  /** The instance holding `clientId` now, if any. */
+  holderOf(clientId: string): Promise<string | undefined>;
   /** Sets (`message` given) or removes the retained message of `topic`, and logs it. */
   setRetained(topic: string, message: Buffer | undefined): Promise<void>;
   stop(): Promise<void>;

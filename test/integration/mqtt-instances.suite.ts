@@ -146,8 +146,18 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
     });
 
     // last: it kills the third instance
-    test(`${prefix}mqtt instances - an instance SIGKILLed is forgotten by the others within its heartbeat TTL (5 s): its registration, routes and inbox deleted, routing goes on`, async () => {
+    test(`${prefix}mqtt instances - an instance SIGKILLed is forgotten by the others within its heartbeat TTL (5 s): its registration, routes and inbox deleted, its wills fired once by one survivor (a delayed one cancelled by a reconnect elsewhere), routing goes on`, async () => {
       const killed = stack.servers[2]!;
+      const watchers = [await client(0), await client(1)];
+      for (const w of watchers) await w.c.subscribeAsync('wills/#', { qos: 1 });
+      const willOf = (id: string, delay: number): mqtt.IClientOptions => ({
+        clientId: id,
+        will: { topic: `wills/${id}`, payload: Buffer.from('offline'), qos: 1, retain: false, properties: { willDelayInterval: delay } },
+      });
+      const stamp = Date.now();
+      await client(2, willOf(`will-now-${stamp}`, 0));
+      await client(2, willOf(`will-later-${stamp}`, 1));
+      await client(2, willOf(`will-delayed-${stamp}`, 2));
       const onKilled = await client(2);
       await onKilled.c.subscribeAsync('gone/topic', { qos: 1 });
       const live = await client(1);
@@ -163,7 +173,14 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
       expect(forgottenMs).toBeLessThan(8000);
       const left = await stack.client.zrange('{mqtt}:instances', 0, -1);
       const dead = before.find((i) => !left.includes(i))!;
-      expect(await stack.client.exists(`mqtt:inbox:{${dead}}`, `{mqtt}:routes:${dead}`)).toBe(0);
+      // one key per EXISTS: on Cluster they live in different slots
+      for (const key of [`mqtt:inbox:{${dead}}`, `{mqtt}:routes:${dead}`]) expect(await stack.client.exists(key)).toBe(0);
+      // will-later's client is back, on B, within its 1 s delay: that will never goes
+      await client(1, { clientId: `will-later-${stamp}` });
+      // will-delayed (2 s) goes after will-later's moment has passed on the same survivor's timers
+      for (const w of watchers) await waitFor(() => w.got.some((g) => g.topic === `wills/will-delayed-${stamp}`), 8000, 'the delayed will on every surviving instance');
+      for (const w of watchers) expect(w.got.filter((g) => g.topic.startsWith('wills/')).map((g) => g.topic)).toEqual([`wills/will-now-${stamp}`, `wills/will-delayed-${stamp}`]);
+      for (const key of [`mqtt:will:{will-now-${stamp}}`, `mqtt:wills:{${dead}}`]) expect(await stack.client.exists(key)).toBe(0);
       // the survivors still route to each other
       live.got.length = 0;
       await pub.publishAsync('gone/topic', 'after', { qos: 1 });

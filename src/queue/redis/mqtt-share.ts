@@ -11,6 +11,9 @@
  * - `{mqtt}:retained`: hash, topic → encoded retained message.
  * - `mqtt:inbox:{instance}`: stream, what other instances route to this one (bounded).
  * - `mqtt:client:{client id}`: string, `instance \n owner`: which instance holds a client id.
+ * - `mqtt:will:{client id}`: hash (instance, will) of a live connection with a will, and
+ *   `mqtt:wills:{instance}`: the set of those client ids per instance. An instance that dies
+ *   leaves them; the one that cleans up after it takes each will out (once) and fires it.
  *
  * Every key of the control plane carries the hash tag `{mqtt}` so the multi-key writes (a route
  * change and its log entry, a retained message and its log entry) are one MULTI in one slot; the
@@ -48,7 +51,16 @@ const K = {
   retained: '{mqtt}:retained',
   inbox: (i: string) => `mqtt:inbox:{${i}}`,
   client: (id: string) => `mqtt:client:{${id}}`,
+  will: (id: string) => `mqtt:will:{${id}}`,
+  wills: (i: string) => `mqtt:wills:{${i}}`,
 };
+
+/** Deletes a will only while this instance (ARGV[1]) holds it; returns it (taken), or nil. */
+const TAKE_WILL = `
+if redis.call('HGET', KEYS[1], 'i') ~= ARGV[1] then return false end
+local d = redis.call('HGET', KEYS[1], 'd')
+redis.call('DEL', KEYS[1])
+return d`;
 
 /** Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'. */
 const CLAIM = `
@@ -94,6 +106,7 @@ export class RedisMqttShare implements MqttShareStore {
     for (const r of [this.#cmd, this.#logReader, this.#inboxReader]) r.on('error', () => {});
     this.#cmd.defineCommand('mqttClaim', { numberOfKeys: 1, lua: CLAIM });
     this.#cmd.defineCommand('mqttRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.#cmd.defineCommand('mqttTakeWill', { numberOfKeys: 1, lua: TAKE_WILL });
   }
 
   get live(): ReadonlySet<string> {
@@ -245,6 +258,7 @@ export class RedisMqttShare implements MqttShareStore {
       const added = await this.#cmd.zadd(K.instances, now + INSTANCE_TTL_MS, this.instance);
       await this.#cmd.pexpire(K.inbox(this.instance), ORPHAN_TTL_MS);
       await this.#cmd.pexpire(K.routes(this.instance), ORPHAN_TTL_MS);
+      await this.#cmd.pexpire(K.wills(this.instance), ORPHAN_TTL_MS);
       if (added === 1) {
         // our registration had lapsed: the others forgot our routes
         this.#log.warn({ instance: this.instance }, 'this instance had been taken for gone: announcing its MQTT routes again');
@@ -263,8 +277,10 @@ export class RedisMqttShare implements MqttShareStore {
         // exactly one instance removes it, and cleans up after it
         if ((await this.#cmd.zrem(K.instances, inst)) === 1) {
           this.#log.warn({ instance: inst }, 'an instance missed its heartbeats: forgetting its MQTT routes');
-          await this.#cmd.del(K.routes(inst), K.inbox(inst));
+          await this.#cmd.del(K.routes(inst));
+          await this.#cmd.del(K.inbox(inst));
           await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'bye', 'i', inst);
+          await this.#reapWills(inst);
         }
       }
       for (const inst of [...this.#live]) if (!seen.has(inst) && inst !== this.instance) this.#gone(inst);
@@ -274,6 +290,36 @@ export class RedisMqttShare implements MqttShareStore {
     } finally {
       this.#beating = false;
     }
+  }
+
+  /** Takes the wills a dead instance left, each only if still its own, and hands them over. */
+  async #reapWills(instance: string): Promise<void> {
+    const wills: { clientId: string; will: Buffer }[] = [];
+    for (const clientId of await this.#members(K.wills(instance))) {
+      const will = await this.#takeWill(clientId, instance);
+      if (will !== null) wills.push({ clientId, will });
+    }
+    await this.#cmd.del(K.wills(instance));
+    if (wills.length > 0) this.#h!.orphanedWills(instance, wills);
+  }
+
+  #takeWill(clientId: string, instance: string): Promise<Buffer | null> {
+    return (this.#cmd as unknown as { mqttTakeWillBuffer(k: string, i: string): Promise<Buffer | null> }).mqttTakeWillBuffer(K.will(clientId), instance);
+  }
+
+  async saveWill(clientId: string, will: Buffer): Promise<void> {
+    await this.#cmd.hset(K.will(clientId), 'i', this.instance, 'd', will);
+    await this.#cmd.sadd(K.wills(this.instance), clientId);
+  }
+
+  async dropWill(clientId: string): Promise<void> {
+    await this.#takeWill(clientId, this.instance);
+    await this.#cmd.srem(K.wills(this.instance), clientId);
+  }
+
+  async holderOf(clientId: string): Promise<string | undefined> {
+    const v = await this.#cmd.get(K.client(clientId));
+    return v === null ? undefined : v.slice(0, v.indexOf('\n'));
   }
 
   /** Whether entries we have not read were trimmed off the log: then start again from a snapshot. */
@@ -335,7 +381,9 @@ export class RedisMqttShare implements MqttShareStore {
     clearInterval(this.#timer);
     try {
       await this.#cmd.zrem(K.instances, this.instance);
-      await this.#cmd.del(K.routes(this.instance), K.inbox(this.instance));
+      // one key per DEL: on Cluster they live in different slots
+      await this.#cmd.del(K.routes(this.instance));
+      await this.#cmd.del(K.inbox(this.instance));
       await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'bye', 'i', this.instance);
     } catch (err) {
       this.#log.warn({ err }, 'leaving the shared MQTT state failed: the others forget this instance when its heartbeat lapses');

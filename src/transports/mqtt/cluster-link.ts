@@ -17,6 +17,9 @@
  * Client ids: a CONNECT claims its client id (one Redis script); the instance that held it is
  * told in its inbox and disconnects its connection with 0x8E (session taken over).
  *
+ * Wills: kept in Redis while their connection lives; when an instance dies, the one instance
+ * that cleans up after it publishes them (after their delay, unless the client is back).
+ *
  * Retained messages: written through to Redis and the control log; every instance keeps the
  * whole set in its RetainedStore (bounded by MQTT_MAX_RETAINED*), so SUBSCRIBE reads memory.
  * Every instance applies the log's retained entries in log order, its own included: all copies
@@ -32,6 +35,7 @@ import type { ThrottledLog } from '../../log/throttled.ts';
 import type { MqttShareStore, ShareLogEntry, ShareSnapshot } from '../../queue/mqtt-share.ts';
 import { expired, type Message, type MessageProperties } from './message.ts';
 import type { RouteShare } from './router.ts';
+import type { Will } from './sessions.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 
 /** What the link drives on this instance. */
@@ -44,6 +48,8 @@ export interface LinkTargets {
   clearRetained(): void;
   /** Another instance took over `clientId`: end this instance's connection and session of it. */
   takenOver(clientId: string): void;
+  /** Publishes the will of a connection another instance lost (it died). */
+  fireWill(w: Will): void;
 }
 
 /** A route of other instances: a filter (or shared group) and the instances that hold it. */
@@ -117,6 +123,7 @@ export class ClusterLink implements RouteShare {
       inbox: (d) => this.#onInbox(d),
       gone: (i) => this.#dropInstance(i),
       rejoined: () => this.#resync(),
+      orphanedWills: (instance, wills) => this.#orphanedWills(instance, wills),
     });
   }
 
@@ -371,6 +378,56 @@ export class ClusterLink implements RouteShare {
   /** The session of `clientId` ended here. */
   release(clientId: string): void {
     this.#store.release(clientId).catch(() => {});
+  }
+
+  // ---- wills
+
+  /** Keeps `w`, the will of this instance's connection of `clientId`, where the others find it should this instance die. */
+  saveWill(clientId: string, w: Will): void {
+    const blob = packr.pack([encodeMessage(w.message), w.delayMs, w.expirySeconds ?? null]);
+    this.#store.saveWill(clientId, blob).catch((err: unknown) => {
+      this.#refusals.note('mqtt_will_share_failed', { client_id: clientId, err: String(err) }, 'sharing a will failed: it fires only if this instance lives to see the connection end');
+    });
+  }
+
+  /** The connection of `clientId` here ended (its will, if any, is this instance's to handle). */
+  dropWill(clientId: string): void {
+    this.#store.dropWill(clientId).catch(() => {});
+  }
+
+  /**
+   * Wills of the connections of an instance that died, taken out of Redis by this instance only:
+   * published now, or after their delay unless the client is back on a live instance by then
+   * [MQTT-3.1.3-9].
+   */
+  #orphanedWills(instance: string, wills: { clientId: string; will: Buffer }[]): void {
+    this.#log.warn({ instance, wills: wills.length }, 'publishing the wills of the connections of an instance that died');
+    for (const { clientId, will } of wills) {
+      let w: Will | undefined;
+      try {
+        const [m, delayMs, expirySeconds] = packr.unpack(will) as [unknown, number, number | null];
+        const message = decodeMessage(m);
+        if (message !== undefined) w = { message, delayMs, ...(expirySeconds !== null ? { expirySeconds } : {}) };
+      } catch {
+        w = undefined;
+      }
+      if (w === undefined) continue;
+      const pending = w;
+      if (pending.delayMs <= 0) {
+        this.#targets!.fireWill(pending);
+        continue;
+      }
+      setTimeout(() => {
+        this.#store.holderOf(clientId).then(
+          (holder) => {
+            // back on a live instance within the delay: no will
+            if (holder !== undefined && holder !== instance && this.#store.live.has(holder)) return;
+            this.#targets!.fireWill(pending);
+          },
+          () => this.#targets!.fireWill(pending),
+        );
+      }, pending.delayMs).unref();
+    }
   }
 
   // ---- retained

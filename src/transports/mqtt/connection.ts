@@ -111,6 +111,8 @@ export class MqttConnection {
   lastPacketAt = Date.now();
   /** The will to publish if the connection ends without a normal DISCONNECT [MQTT-3.1.2-8]. */
   will: Will | undefined;
+  /** Its will is kept in the shared state too (for an instance that outlives this one). */
+  willShared = false;
   #framer: Framer;
   #inFlight = 0;
   #waitingForRoom = false;

@@ -24,7 +24,7 @@ export interface Will {
 }
 
 /** The will's message as published now. */
-function willMessage(w: Will): Message {
+export function willMessage(w: Will): Message {
   return w.expirySeconds === undefined ? w.message : { ...w.message, expiresAt: Date.now() + w.expirySeconds * 1000 };
 }
 
@@ -44,7 +44,7 @@ export class SessionRegistry {
   readonly #limits: SessionLimits;
   readonly #budget: OfflineBudget;
   /** With other instances: claims are given up when a session that made one ends. */
-  #claims: { release(clientId: string): void } | undefined;
+  #claims: { release(clientId: string): void; dropWill(clientId: string): void } | undefined;
 
   constructor(o: { env: SessionEnv; router: MqttRouter; limits: SessionLimits }) {
     this.#env = o.env;
@@ -58,7 +58,7 @@ export class SessionRegistry {
   }
 
   /** Client ids are claimed across instances from now on (cluster-link.ts). */
-  share(claims: { release(clientId: string): void }): void {
+  share(claims: { release(clientId: string): void; dropWill(clientId: string): void }): void {
     this.#claims = claims;
   }
 
@@ -163,6 +163,8 @@ export class SessionRegistry {
    */
   connectionClosed(c: MqttConnection, will: Will | undefined): void {
     const session = c.session;
+    // this instance saw the connection end: the shared copy of its will is not needed
+    if (c.willShared) this.#claims?.dropWill(c.clientId);
     if (session === undefined || session.connection !== c) {
       // never attached, or taken over: the will goes unless the session lives on with a delayed will
       if (will !== undefined && !(will.delayMs > 0 && session !== undefined && this.#sessions.get(session.clientId) === session)) this.#router.publish(willMessage(will));

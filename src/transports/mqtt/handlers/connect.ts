@@ -156,6 +156,10 @@ function attach(c: MqttConnection, p: IConnectPacket, v: number, owner: string, 
       ...(wp?.messageExpiryInterval !== undefined ? { expirySeconds: wp.messageExpiryInterval } : {}),
     };
   }
+  if (c.will !== undefined && ctx.share !== undefined) {
+    ctx.share.saveWill(clientId, c.will);
+    c.willShared = true;
+  }
   c.accepted();
   // the fleet state's "connected over MQTT": the authenticated device from here on (without
   // auth, the device of the first reading the connection stores: handlers/publish.ts)
