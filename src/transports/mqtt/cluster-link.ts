@@ -15,7 +15,9 @@
  * member.
  *
  * Client ids: a CONNECT claims its client id (one Redis script); the instance that held it is
- * told in its inbox and disconnects its connection with 0x8E (session taken over).
+ * told in its inbox, disconnects its connection with 0x8E (session taken over) and answers
+ * with its persistent session's state (subscriptions, unacknowledged and queued messages),
+ * which the CONNECT resumes here.
  *
  * Wills: kept in Redis while their connection lives; when an instance dies, the one instance
  * that cleans up after it publishes them (after their delay, unless the client is back).
@@ -35,6 +37,7 @@ import type { ThrottledLog } from '../../log/throttled.ts';
 import type { MqttShareStore, ShareLogEntry, ShareSnapshot } from '../../queue/mqtt-share.ts';
 import { expired, type Message, type MessageProperties } from './message.ts';
 import type { RouteShare } from './router.ts';
+import type { SessionState } from './session.ts';
 import type { Will } from './sessions.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 
@@ -46,8 +49,8 @@ export interface LinkTargets {
   applyRetained(topic: string, m: Message | undefined): void;
   /** Forgets every retained message (before a snapshot replaces them). */
   clearRetained(): void;
-  /** Another instance took over `clientId`: end this instance's connection and session of it. */
-  takenOver(clientId: string): void;
+  /** Another instance took over `clientId`: end this instance's connection and session of it; a persistent session's state, to hand over. */
+  takenOver(clientId: string): SessionState | undefined;
   /** Publishes the will of a connection another instance lost (it died). */
   fireWill(w: Will): void;
 }
@@ -65,9 +68,13 @@ interface Route {
 /** Messages waiting to be sent to one instance. */
 type Outbox = unknown[];
 
-/** Inbox entry kinds: a batch of routed messages, a takeover. */
+/** Inbox entry kinds: a batch of routed messages, a takeover (client id, the instance taking it), a session handed over in answer (client id, state or null). */
 const ROUTED = 0;
 const TAKEOVER = 1;
+const HANDOFF = 2;
+
+/** How long a CONNECT waits for the instance that held its client id to hand its session over. */
+const HANDOFF_WAIT_MS = 2000;
 
 /** How long a SUBACK waits at most for its routes to be announced (Redis unavailable). */
 const ANNOUNCE_WAIT_MS = 1000;
@@ -94,6 +101,8 @@ export class ClusterLink implements RouteShare {
   /** Route writes not finished yet. */
   #routeWrites = 0;
   readonly #outboxes = new Map<string, Outbox>();
+  /** CONNECTs waiting for the session of their client id from the instance that held it. */
+  readonly #handoffs = new Map<string, (state: SessionState | undefined) => void>();
   #flushScheduled = false;
   /** Messages that could not be handed to another instance (Redis unavailable), for the metric. */
   readonly #lost: (n: number) => void;
@@ -342,7 +351,18 @@ export class ClusterLink implements RouteShare {
       return;
     }
     const t = this.#targets!;
-    if (entry[0] === TAKEOVER) return t.takenOver(String(entry[1]));
+    if (entry[0] === TAKEOVER) {
+      const [, clientId, to] = entry as unknown as [number, string, string | undefined];
+      const state = t.takenOver(clientId);
+      // the instance taking it over waits for the answer (a session, or nothing to hand over)
+      if (to !== undefined) this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch(() => {});
+      return;
+    }
+    if (entry[0] === HANDOFF) {
+      const [, clientId, state] = entry as unknown as [number, string, unknown];
+      this.#handoffs.get(clientId)?.(state === null ? undefined : decodeState(state));
+      return;
+    }
     if (entry[0] !== ROUTED) return;
     for (const [encoded, plain, groups] of entry[1] as [unknown[], number, string[] | null][]) {
       const m = decodeMessage(encoded);
@@ -354,10 +374,11 @@ export class ClusterLink implements RouteShare {
 
   /**
    * Claims `clientId` for a CONNECT authenticated as `owner`: 'owner' when a session of another
-   * identity holds it (on a live instance). The instance that held it is told to let it go.
+   * identity holds it (on a live instance). The instance that held it is told to let it go and
+   * answers with its persistent session's state, if any (waited for up to HANDOFF_WAIT_MS).
    * With Redis unavailable the CONNECT goes on (client ids are then unique per instance only).
    */
-  async claim(clientId: string, owner: string): Promise<'ok' | 'owner'> {
+  async claim(clientId: string, owner: string): Promise<'owner' | { state: SessionState | undefined }> {
     try {
       let r = await this.#store.claim(clientId, owner);
       if (!r.claimed) {
@@ -366,13 +387,29 @@ export class ClusterLink implements RouteShare {
         r = await this.#store.claim(clientId, owner, true);
       }
       const previous = r.claimed ? r.previous : undefined;
-      if (previous !== undefined && previous !== this.instance && this.#store.live.has(previous)) {
-        await this.#store.send(previous, packr.pack([TAKEOVER, clientId]));
-      }
+      if (previous !== undefined && previous !== this.instance && this.#store.live.has(previous)) return { state: await this.#takeOver(previous, clientId) };
     } catch (err) {
       this.#refusals.note('mqtt_claim_failed', { client_id: clientId, err: String(err) }, 'claiming an MQTT client id in Redis failed: accepted on this instance only');
     }
-    return 'ok';
+    return { state: undefined };
+  }
+
+  async #takeOver(previous: string, clientId: string): Promise<SessionState | undefined> {
+    // a second CONNECT of the same id while one waits: the first gives up waiting
+    this.#handoffs.get(clientId)?.(undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<SessionState | undefined>((resolve) => {
+      this.#handoffs.set(clientId, resolve);
+      timer = setTimeout(() => resolve(undefined), HANDOFF_WAIT_MS);
+    });
+    const mine = this.#handoffs.get(clientId);
+    try {
+      await this.#store.send(previous, packr.pack([TAKEOVER, clientId, this.instance]));
+      return await answer;
+    } finally {
+      clearTimeout(timer);
+      if (this.#handoffs.get(clientId) === mine) this.#handoffs.delete(clientId);
+    }
   }
 
   /** The session of `clientId` ended here. */
@@ -451,6 +488,33 @@ export class ClusterLink implements RouteShare {
       return undefined;
     }
   }
+}
+
+/** A session's state as it travels: its messages encoded like routed ones. */
+function encodeState(s: SessionState): unknown[] {
+  return [
+    s.expiryMs,
+    s.owner,
+    s.subscriptions,
+    s.qos2,
+    s.inflight.map(([id, m, qos, retain, ids, released]) => [id, encodeMessage(m), qos, retain, ids, released]),
+    s.queue.map(([m, qos, retain, ids]) => [encodeMessage(m), qos, retain, ids]),
+  ];
+}
+
+function decodeState(e: unknown): SessionState | undefined {
+  if (!Array.isArray(e) || e.length !== 6) return undefined;
+  const [expiryMs, owner, subscriptions, qos2, inflight, queue] = e as [number, string, SessionState['subscriptions'], number[], unknown[][], unknown[][]];
+  const out: SessionState = { expiryMs, owner, subscriptions, qos2, inflight: [], queue: [] };
+  for (const [id, m, qos, retain, ids, released] of inflight) {
+    const message = decodeMessage(m);
+    if (message !== undefined) out.inflight.push([id as number, message, qos as 0 | 1 | 2, retain as boolean, ids as number[] | null, released as boolean]);
+  }
+  for (const [m, qos, retain, ids] of queue) {
+    const message = decodeMessage(m);
+    if (message !== undefined) out.queue.push([message, qos as 0 | 1 | 2, retain as boolean, ids as number[] | null]);
+  }
+  return out;
 }
 
 /** A message as it travels between instances: an array, properties as they are. */

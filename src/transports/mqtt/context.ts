@@ -19,6 +19,7 @@ import type { MqttRouter } from './router.ts';
 import type { SessionRegistry } from './sessions.ts';
 import type { TopicMap } from './topics.ts';
 import type { Will } from './sessions.ts';
+import type { SessionState } from './session.ts';
 
 export interface MqttLimits {
   /** Largest packet accepted (fixed header included); also announced to v5 clients. */
@@ -88,7 +89,7 @@ export interface MqttContext {
   /** Sessions by client id, connected or kept for a persistent client. */
   sessions: SessionRegistry;
   /** With other instances (Redis): client ids are claimed across them (cluster-link.ts). */
-  share?: { claim(clientId: string, owner: string): Promise<'ok' | 'owner'>; saveWill(clientId: string, w: Will): void } | undefined;
+  share?: { claim(clientId: string, owner: string): Promise<'owner' | { state: SessionState | undefined }>; saveWill(clientId: string, w: Will): void } | undefined;
   /** With other instances: route changes made so far are announced (or a bounded wait passed) when this settles; undefined when none is pending. */
   link?: { announced(): Promise<void> | undefined } | undefined;
   stats: MqttStats;

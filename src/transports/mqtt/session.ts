@@ -18,7 +18,7 @@ import { accountedBytes, expired, type Message } from './message.ts';
 import type { OfflineBudget } from './offline-budget.ts';
 import type { Will } from './sessions.ts';
 import type { SharedGroup } from './shared-group.ts';
-import { SubscriptionTable } from './subscription.ts';
+import { SubscriptionTable, type SubscriptionOptions } from './subscription.ts';
 
 /** Why a message to a subscriber was not delivered (the label of mqtt_messages_dropped_total). */
 export type DropReason = 'session_queue_full' | 'offline_budget' | 'qos0_offline' | 'expired' | 'packet_too_large' | 'session_ended' | 'relay_failed';
@@ -55,6 +55,20 @@ export function delivery(m: Message, qos: 0 | 1 | 2, retain: boolean, subscripti
   if (subscriptionIds !== undefined && subscriptionIds.length > 0) d.subscriptionIds = subscriptionIds;
   if (group !== undefined) d.group = group;
   return d;
+}
+
+/**
+ * What a persistent session hands to another instance when its client comes back there
+ * (cluster-link.ts): its subscriptions, the QoS 2 ids received, the messages sent and not
+ * acknowledged with their packet ids, and the queue, in order.
+ */
+export interface SessionState {
+  expiryMs: number;
+  owner: string;
+  subscriptions: [key: string, options: SubscriptionOptions][];
+  qos2: number[];
+  inflight: [id: number, m: Message, qos: 0 | 1 | 2, retain: boolean, ids: readonly number[] | null, released: boolean][];
+  queue: [m: Message, qos: 0 | 1 | 2, retain: boolean, ids: readonly number[] | null][];
 }
 
 /** The queue of a session with nothing queued (shared: most sessions never queue anything). */
@@ -239,6 +253,35 @@ export class Session {
       this.#head = 0;
     }
     return handBack;
+  }
+
+  /**
+   * The state another instance resumes this session from. What came through a shared
+   * subscription is not in it (the caller hands it to another member of its group).
+   */
+  exportState(): SessionState {
+    const inflight: SessionState['inflight'] = [];
+    for (const [id, d] of this.#inflight ?? []) if (d.group === undefined) inflight.push([id, d.m, d.qos, d.retain, d.subscriptionIds ?? null, d.released === true]);
+    const queue: SessionState['queue'] = [];
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const d = this.#queue[i]!;
+      if (!d.dropped && d.group === undefined) queue.push([d.m, d.qos, d.retain, d.subscriptionIds ?? null]);
+    }
+    const subscriptions: SessionState['subscriptions'] = [];
+    for (const sub of this.subscriptions.values()) subscriptions.push([sub.key, { ...sub.options }]);
+    return { expiryMs: this.expiryMs, owner: this.owner, subscriptions, qos2: [...(this.#qos2?.keys() ?? [])], inflight, queue };
+  }
+
+  /** Takes over the messages of a session resumed from another instance (before its connection resumes it). */
+  importMessages(s: SessionState): void {
+    for (const id of s.qos2) this.setQos2(id, 'stored');
+    for (const [id, m, qos, retain, ids, released] of s.inflight) {
+      const d = delivery(m, qos, retain, ids ?? undefined);
+      if (released) d.released = true;
+      (this.#inflight ??= new Map()).set(id, d);
+      this.#lastId = Math.max(this.#lastId, id);
+    }
+    for (const [m, qos, retain, ids] of s.queue) this.#enqueue(delivery(m, qos, retain, ids ?? undefined));
   }
 
   /** The session ends: its queue's bytes go back to the budget; what it held is forgotten. */

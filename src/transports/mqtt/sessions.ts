@@ -10,7 +10,7 @@ import type { MqttConnection } from './connection.ts';
 import type { Message } from './message.ts';
 import type { OfflineBudget } from './offline-budget.ts';
 import type { MqttRouter } from './router.ts';
-import { Session, type DropReason, type SessionEnv } from './session.ts';
+import { Session, type DropReason, type SessionEnv, type SessionState } from './session.ts';
 
 /** Which bound refused a CONNECT. */
 export type SessionRefusal = 'sessions' | 'identity_sessions' | 'offline_budget' | 'owner';
@@ -64,27 +64,45 @@ export class SessionRegistry {
 
   /**
    * A CONNECT on another instance took over `clientId`: its connection here is disconnected with
-   * 0x8E and its session ends here (it goes on there). A will goes as for a takeover here: now,
-   * unless it has a delay (the client is back, elsewhere) [MQTT-3.1.3-9].
+   * 0x8E and its session ends here; a persistent one goes on there, from the state returned.
+   * A will goes as for a takeover here: now, unless it has a delay (the client is back,
+   * elsewhere) [MQTT-3.1.3-9].
    */
-  takenOverElsewhere(clientId: string): void {
+  takenOverElsewhere(clientId: string): SessionState | undefined {
     const s = this.#sessions.get(clientId);
-    if (s === undefined) return;
+    if (s === undefined) return undefined;
     // the claim is the other instance's now: nothing to give up
     s.claimed = false;
+    const state = s.persistent ? s.exportState() : undefined;
     const c = s.connection;
     if (c === undefined) {
       this.#stopTimers(s, false);
       this.end(s);
-      return;
+      return state;
     }
     s.expiryMs = 0;
     if (c.will !== undefined && c.will.delayMs > 0) c.will = undefined;
     c.disconnect(0x8e, 'another connection took over this client id');
+    return state;
   }
 
-  get limits(): SessionLimits {
-    return this.#limits;
+  /**
+   * A persistent session handed over by another instance, kept here (as if its client had just
+   * left) for the CONNECT that asked for it to resume: its subscriptions registered, its
+   * unacknowledged and queued messages taken over.
+   */
+  adopt(clientId: string, state: SessionState): void {
+    if (this.#sessions.has(clientId)) return;
+    const s = new Session(clientId, state.expiryMs, this.#env, state.owner);
+    this.#sessions.set(clientId, s);
+    if (s.owner !== '') {
+      let own = this.#byOwner.get(s.owner);
+      if (own === undefined) this.#byOwner.set(s.owner, (own = new Set()));
+      own.add(s);
+    }
+    // a resumed session gets no retained messages: the register step only
+    for (const [key, options] of state.subscriptions) this.#router.register(s, key, options);
+    s.importMessages(state);
   }
 
   /** Bytes waiting in all session queues. */

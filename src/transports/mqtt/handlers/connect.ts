@@ -110,6 +110,8 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> 
       ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
       return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
     }
+    // the session the instance that held the client id handed over, resumed here unless this is a clean start
+    if (claimed.state !== undefined && p.clean === false && claimed.state.owner === owner) ctx.sessions.adopt(clientId, claimed.state);
     attach(c, p, v, owner, settings);
     if (c.session !== undefined) c.session.claimed = true;
   });
