@@ -1,0 +1,111 @@
+/**
+ * ClusterLink's own rules, on a store that records what it is asked (Redis itself is exercised by
+ * test/integration/mqtt-instances.suite.ts): route keys counted per use and announced in one
+ * batch per turn, a publish sent once per instance with a matching route, shared groups taking
+ * turns over the instances that hold them (this one included), an instance's routes forgotten
+ * when it goes.
+ */
+import { expect, test } from 'bun:test';
+import pino from 'pino';
+import { Packr } from 'msgpackr';
+import type { ClaimResult, MqttShareStore, ShareHandlers } from '../../../../src/queue/mqtt-share.ts';
+import { ClusterLink } from '../../../../src/transports/mqtt/cluster-link.ts';
+import type { Message } from '../../../../src/transports/mqtt/message.ts';
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+class RecordingStore implements MqttShareStore {
+  readonly instance = 'here';
+  readonly live = new Set(['here', 'b', 'c']);
+  h: ShareHandlers | undefined;
+  changes: { add: string[]; remove: string[] }[] = [];
+  sent: { to: string; entry: unknown }[] = [];
+  async start(h: ShareHandlers): Promise<void> {
+    this.h = h;
+    h.snapshot({ routes: new Map([['b', ['cmd/b', 'alerts/#', '\u0000jobs\u0000jobs/#']], ['c', ['alerts/#', '\u0000jobs\u0000jobs/#']]]), retained: [] });
+  }
+  async changeRoutes(add: readonly string[], remove: readonly string[]): Promise<void> {
+    this.changes.push({ add: [...add], remove: [...remove] });
+  }
+  async resyncRoutes(): Promise<void> {}
+  async send(to: string, data: Buffer): Promise<void> {
+    this.sent.push({ to, entry: packr.unpack(data) });
+  }
+  async claim(): Promise<ClaimResult> {
+    return { claimed: true, previous: undefined };
+  }
+  async release(): Promise<void> {}
+  async saveWill(): Promise<void> {}
+  async dropWill(): Promise<void> {}
+  async holderOf(): Promise<string | undefined> {
+    return undefined;
+  }
+  async setRetained(): Promise<void> {}
+  async stop(): Promise<void> {}
+}
+
+async function started(): Promise<{ link: ClusterLink; store: RecordingStore }> {
+  const store = new RecordingStore();
+  const link = new ClusterLink({ store, log: pino({ level: 'silent' }), refusals: { note() {} } as never, maxTopicLevels: 16, lost() {} });
+  await link.start({ deliverRouted() {}, applyRetained() {}, clearRetained() {}, takenOver: () => undefined, fireWill() {} });
+  return { link, store };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+const message = (topic: string): Message => ({ topic, payload: Buffer.from('x'), qos: 1, retain: false });
+/** The instances the batches sent this turn went to, with the groups each was to serve. */
+const sentTo = (store: RecordingStore) => store.sent.map((s) => ({ to: s.to, groups: ((s.entry as [number, [unknown, number, string[] | null][]])[1]).map((e) => e[2]) }));
+
+test('cluster link - a route key is announced once however many sessions hold it, and withdrawn when the last lets go; changes of one turn in one write', async () => {
+  const { link, store } = await started();
+  link.held('cmd/here');
+  link.held('cmd/here');
+  link.held('other/+');
+  link.released('other/+'); // added and removed in the same turn: nothing to say
+  await turn();
+  expect(store.changes).toEqual([{ add: ['cmd/here'], remove: [] }]);
+  link.released('cmd/here');
+  await turn();
+  expect(store.changes.length).toBe(1);
+  link.released('cmd/here');
+  await turn();
+  expect(store.changes[1]).toEqual({ add: [], remove: ['cmd/here'] });
+});
+
+test('cluster link - a publish goes to each instance with a matching route, batched per instance and turn, never to the others', async () => {
+  const { link, store } = await started();
+  expect(link.forward(message('cmd/b'), () => false)).toBeUndefined();
+  expect(link.forward(message('alerts/fire'), () => false)).toBeUndefined();
+  expect(link.forward(message('nobody/listens'), () => false)).toBeUndefined();
+  await turn();
+  // one batch per instance for the turn: b got both messages, c the alert
+  const byInstance = Object.fromEntries(store.sent.map((s) => [s.to, (s.entry as [number, unknown[]])[1].length]));
+  expect(byInstance).toEqual({ b: 2, c: 1 });
+});
+
+test('cluster link - a shared group held on b, c and here takes turns over the three: each message to one instance', async () => {
+  const { link, store } = await started();
+  const key = '\u0000jobs\u0000jobs/#';
+  const local: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const skip = link.forward(message(`jobs/${i}`), (k) => k === key);
+    if (skip === undefined || !skip.has(key)) local.push(i);
+    await turn();
+  }
+  const remote = sentTo(store);
+  expect(remote.every((r) => r.groups.every((g) => g !== null && g.length === 1 && g[0] === key))).toBe(true);
+  // 6 messages over 3 instances: two each, and none both here and elsewhere
+  expect(local.length).toBe(2);
+  expect(remote.filter((r) => r.to === 'b').length).toBe(2);
+  expect(remote.filter((r) => r.to === 'c').length).toBe(2);
+});
+
+test('cluster link - an instance that goes takes its routes with it', async () => {
+  const { link, store } = await started();
+  store.h!.gone('b');
+  expect(link.forward(message('cmd/b'), () => false)).toBeUndefined();
+  link.forward(message('alerts/x'), () => false);
+  await turn();
+  expect(store.sent.map((s) => s.to)).toEqual(['c']);
+  expect(link.remoteRoutes).toBe(2);
+});
