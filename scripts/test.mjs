@@ -55,15 +55,33 @@ function step(name, cmd, args) {
   return true;
 }
 
+/** step() without blocking: its output goes out when it has finished, so two steps' lines do not interleave. */
+function stepAsync(name, cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      process.stdout.write(out);
+      if (code !== 0) console.error(`${name} failed`);
+      resolve(code === 0);
+    });
+  });
+}
+
 ensurePackages();
 // the bundle (what the integration tests run under Node) and the single binary made from it
 if (!step('build', 'node', ['scripts/build.mjs'])) {
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
-const typecheckOk = step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
-// the promise and switch rules tsc does not check (eslint.config.js): zero findings or a failure
-const lintOk = step('lint', 'npx', ['eslint', '--max-warnings', '0', 'src', 'test']);
+// the type check and the lint side by side (one core each; 9 s and 18 s here, one after the other 27 s)
+const [typecheckOk, lintOk] = await Promise.all([
+  stepAsync('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']),
+  // the promise and switch rules tsc does not check (eslint.config.js): zero findings or a failure
+  stepAsync('lint', 'npx', ['eslint', '--max-warnings', '0', 'src', 'test']),
+]);
 
 /**
  * Repeats, just above the last line, what bun printed before each failed test (its error, the

@@ -151,9 +151,11 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
         const persistent: mqtt.IClientOptions = { clientId, clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}) };
         const first = await client(0, persistent);
         await first.c.subscribeAsync(`roam/${clientId}/cmd`, { qos: 1 });
+        // B knows the session's route before the client leaves
+        const pub = (await client(1)).c;
+        await routed(pub, `roam/${clientId}/cmd`, [first]);
         await first.c.endAsync();
         // published on B while the client is away: queued by its session on A
-        const pub = (await client(1)).c;
         for (let i = 0; i < 10; i++) await pub.publishAsync(`roam/${clientId}/cmd`, `cmd-${i}`, { qos: 1 });
         const received: Got[] = [];
         // the handler is in place before the CONNACK: the queue follows it at once
