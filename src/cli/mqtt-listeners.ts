@@ -96,7 +96,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
       maxTopicLevels: config.MQTT_MAX_TOPIC_LEVELS,
       maxKeepAliveSeconds: config.MQTT_MAX_KEEP_ALIVE_S,
     },
-    share: config.MQTT_SHARED_STATE === 'auto' && queueBackendOf(config) === 'redis' ? new RedisMqttShare(redisConnection(config), p.log) : undefined,
+    share: config.MQTT_SHARED_STATE === 'auto' && queueBackendOf(config) === 'redis' ? new RedisMqttShare(redisConnection(config), p.log, config.MQTT_INSTANCE_TIMEOUT_MS) : undefined,
     sessions: {
       maxSessions: config.MQTT_MAX_SESSIONS,
       maxSessionsPerIdentity: config.MQTT_MAX_SESSIONS_PER_IDENTITY,

@@ -51,6 +51,12 @@ export const ConfigSchema = Type.Object({
     default: 'auto',
     description: 'auto: with Redis, MQTT instances (and --workers) share routing, client ids and retained messages through it (docs/mqtt-cluster.md); off: each instance is an island (the embedded queue is always one)',
   }),
+  MQTT_INSTANCE_TIMEOUT_MS: Type.Integer({
+    minimum: 2000,
+    maximum: 600_000,
+    default: 5000,
+    description: 'With MQTT_SHARED_STATE: an instance whose 1 s heartbeat has not been renewed for this long is taken for gone (its routes forgotten, its wills published); shorter reacts sooner, but a pause past it (GC, a stalled VM) makes the instance announce itself again',
+  }),
   MQTT_TOPIC_ALIAS_MAXIMUM: Type.Integer({ minimum: 0, maximum: 65_535, default: 64, description: 'Topic aliases a v5 client may set per connection (announced in CONNACK; 0 turns them off)' }),
   MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 64, maximum: 268_435_455, default: 262_144, description: 'Largest MQTT packet accepted (announced to v5 clients); a larger one closes the connection' }),
   MQTT_CONNECT_TIMEOUT_MS: positive(10_000, 600_000, 'A client must send CONNECT within this time after connecting'),

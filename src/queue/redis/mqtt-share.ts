@@ -34,8 +34,6 @@ import { compareIds } from '../reject-fields.ts';
 import { createRedis, type RedisClient, type RedisConnectionOptions } from './connection.ts';
 
 const HEARTBEAT_MS = 1000;
-/** An instance that has not renewed its registration for this long is gone. */
-export const INSTANCE_TTL_MS = 5000;
 const LOG_MAXLEN = 100_000;
 const INBOX_MAXLEN = 100_000;
 /** How long a blocking read waits before it reads again (it must stay under the command timeout). */
@@ -96,7 +94,11 @@ export class RedisMqttShare implements MqttShareStore {
   #stopping = false;
   #beating = false;
 
-  constructor(o: RedisConnectionOptions, log: Logger) {
+  /** An instance that has not renewed its registration for this long is gone (MQTT_INSTANCE_TIMEOUT_MS). */
+  readonly #ttlMs: number;
+
+  constructor(o: RedisConnectionOptions, log: Logger, instanceTimeoutMs = 5000) {
+    this.#ttlMs = instanceTimeoutMs;
     this.#log = log.child({ part: 'mqtt-share' });
     this.#cmd = createRedis(o, 'neurobuild-ingest-mqtt');
     // blocking readers: their command timeout covers the block
@@ -163,7 +165,7 @@ export class RedisMqttShare implements MqttShareStore {
   async #join(): Promise<void> {
     const last = (await this.#cmd.xrevrange(K.log, '+', '-', 'COUNT', 1))[0];
     this.#logId = last?.[0] ?? '0-0';
-    await this.#cmd.zadd(K.instances, Date.now() + INSTANCE_TTL_MS, this.instance);
+    await this.#cmd.zadd(K.instances, Date.now() + this.#ttlMs, this.instance);
     await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'hello', 'i', this.instance);
     const routes = new Map<string, string[]>();
     for (const i of await this.#cmd.zrangebyscore(K.instances, Date.now(), '+inf')) {
@@ -255,7 +257,7 @@ export class RedisMqttShare implements MqttShareStore {
     this.#beating = true;
     try {
       const now = Date.now();
-      const added = await this.#cmd.zadd(K.instances, now + INSTANCE_TTL_MS, this.instance);
+      const added = await this.#cmd.zadd(K.instances, now + this.#ttlMs, this.instance);
       await this.#cmd.pexpire(K.inbox(this.instance), ORPHAN_TTL_MS);
       await this.#cmd.pexpire(K.routes(this.instance), ORPHAN_TTL_MS);
       await this.#cmd.pexpire(K.wills(this.instance), ORPHAN_TTL_MS);
