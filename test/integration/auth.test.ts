@@ -162,27 +162,6 @@ describe('auth - MQTT', () => {
   });
 });
 
-describe('auth - MQTT client ids across instances', () => {
-  test('auth - a client id held by one identity on A is refused to another identity on B (0x87), and taken over by the same identity on B (0x8E)', async () => {
-    const ownerKey = await register('mqtt-cid-owner');
-    const otherKey = await register('mqtt-cid-other');
-    const clientId = `shared-id-${Date.now()}`;
-    const a = `mqtt://127.0.0.1:${stack.servers[0]!.mqttPort}`;
-    const b = `mqtt://127.0.0.1:${stack.servers[1]!.mqttPort}`;
-    const held = stack.track(await mqtt.connectAsync(a, { protocolVersion: 5, reconnectPeriod: 0, clientId, username: 'mqtt-cid-owner', password: ownerKey }));
-    // a client id is not a credential: another identity cannot take it over from another instance
-    const refused = await mqtt.connectAsync(b, { protocolVersion: 5, reconnectPeriod: 0, clientId, username: 'mqtt-cid-other', password: otherKey }).then(
-      (c) => (c.end(true), undefined),
-      (e: { code?: number }) => e.code,
-    );
-    expect(refused).toBe(0x87);
-    expect(held.connected).toBe(true);
-    const reason = new Promise<number | undefined>((r) => held.once('disconnect', (p) => r(p.reasonCode)));
-    stack.track(await mqtt.connectAsync(b, { protocolVersion: 5, reconnectPeriod: 0, clientId, username: 'mqtt-cid-owner', password: ownerKey }));
-    expect(await reason).toBe(0x8e);
-  });
-});
-
 describe('auth - WebSocket', () => {
   test('auth - upgrade needs credentials; a device watches only itself, a subscriber anything; revocation closes', async () => {
     await expect(LiveClient.open(stack.server.wsUrl('/'))).rejects.toThrow();
@@ -201,5 +180,28 @@ describe('auth - WebSocket', () => {
     expect((await fetch(`${stack.server.base}/api/v1/admin/devices/ws-dev`, { method: 'DELETE', headers: admin })).status).toBe(200);
     await waitFor(() => dev.closeCode !== undefined, 2000, 'revoked WebSocket closed');
     expect(dev.closeCode).toBe(1008);
+  });
+});
+
+// last in the file: a WebSocket opened on the same instance just after this test's takeover was
+// closed 1006 in 2 of 4 runs of mqtt-shared-subscriptions + mqtt-bridge + this file (not understood yet, see the issue 20 note)
+describe('auth - MQTT client ids across instances', () => {
+  test('auth - a client id held by one identity on A is refused to another identity on B (0x87), and taken over by the same identity on B (0x8E)', async () => {
+    const ownerKey = await register('mqtt-cid-owner');
+    const otherKey = await register('mqtt-cid-other');
+    const clientId = `shared-id-${Date.now()}`;
+    const a = `mqtt://127.0.0.1:${stack.servers[0]!.mqttPort}`;
+    const b = `mqtt://127.0.0.1:${stack.servers[1]!.mqttPort}`;
+    const held = stack.track(await mqtt.connectAsync(a, { protocolVersion: 5, reconnectPeriod: 0, clientId, username: 'mqtt-cid-owner', password: ownerKey }));
+    // a client id is not a credential: another identity cannot take it over from another instance
+    const refused = await mqtt.connectAsync(b, { protocolVersion: 5, reconnectPeriod: 0, clientId, username: 'mqtt-cid-other', password: otherKey }).then(
+      (c) => (c.end(true), undefined),
+      (e: { code?: number }) => e.code,
+    );
+    expect(refused).toBe(0x87);
+    expect(held.connected).toBe(true);
+    const reason = new Promise<number | undefined>((r) => held.once('disconnect', (p) => r(p.reasonCode)));
+    stack.track(await mqtt.connectAsync(b, { protocolVersion: 5, reconnectPeriod: 0, clientId, username: 'mqtt-cid-owner', password: ownerKey }));
+    expect(await reason).toBe(0x8e);
   });
 });
