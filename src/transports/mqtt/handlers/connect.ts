@@ -103,8 +103,13 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> 
   const settings: Settled = { clientId, assigned, keepAlive, serverKeepAlive, expiryMs, clamped };
   // an id the server assigned is unique: nothing to claim
   if (ctx.share === undefined || assigned) return void attach(c, p, v, owner, settings);
-  return ctx.share.claim(clientId, owner).then((claimed) => {
-    if (c.state !== 'awaiting-connect') return;
+  const share = ctx.share;
+  return share.claim(clientId, owner).then((claimed) => {
+    if (claimed !== 'owner' && c.state !== 'awaiting-connect') {
+      // the client left while its id was claimed: the claim would hold the id for nobody
+      share.release(clientId);
+      return;
+    }
     if (claimed === 'owner') {
       // another identity's session, on another instance: neither resumed nor taken over
       ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
@@ -114,6 +119,8 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> 
     if (claimed.state !== undefined && p.clean === false && claimed.state.owner === owner) ctx.sessions.adopt(clientId, claimed.state);
     attach(c, p, v, owner, settings);
     if (c.session !== undefined) c.session.claimed = true;
+    // refused by a bound: no session here holds the id
+    else share.release(clientId);
   });
 }
 
