@@ -157,12 +157,18 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
         deliverRouted: (m, plain, groups) => ctx.router.deliverRouted(m, plain, groups),
         applyRetained: (topic, m) => ctx.router.applyRetained(topic, m),
         clearRetained: () => ctx.router.clearRetained(),
-        takenOver: (clientId) => ctx.sessions.takenOverElsewhere(clientId),
+        takenOver: (clientId, forward) => ctx.sessions.takenOverElsewhere(clientId, forward),
+        adopt: (clientId, state, remainingMs, will) => ctx.sessions.adopt(clientId, state, remainingMs, will),
+        deliverForwarded: (clientId, d) => ctx.sessions.deliverForwarded(clientId, d),
+        claimedPersistent: () => ctx.sessions.claimedPersistent(),
+        handOver: (clientId, forward) => ctx.sessions.handOver(clientId, forward),
         fireWill: (w) => ctx.router.publish(willMessage(w)),
       });
       p.log.info({ instance: link.instance }, 'MQTT state shared with the other instances through Redis');
     },
     stop: async () => {
+      // the connections are closed by now: the persistent sessions go to the other instances
+      await ctx.link?.handOver().catch((err: unknown) => p.log.warn({ err }, 'handing MQTT sessions over failed'));
       await ctx.link?.stop();
     },
   };

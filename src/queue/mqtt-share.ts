@@ -9,7 +9,8 @@
 
 /** One entry of the shared control log, in the order every instance applies them. */
 export type ShareLogEntry =
-  | { kind: 'hello' | 'bye'; instance: string }
+  /** An instance joined, left, or is leaving (handing its sessions over before it says bye). */
+  | { kind: 'hello' | 'bye' | 'leaving'; instance: string }
   /** Route keys an instance now holds (`add`) or no longer holds (`remove`). */
   | { kind: 'routes'; instance: string; add: string[]; remove: string[] }
   /** The whole route set of an instance (it re-registered after its registration had lapsed). */
@@ -41,8 +42,11 @@ export interface ShareHandlers {
 
 /** The answer to a client-id claim. */
 export type ClaimResult =
-  /** Claimed; `previous` is the instance that held it (maybe this one, maybe gone), if any. */
-  | { claimed: true; previous: string | undefined }
+  /**
+   * Claimed; `previous` is the instance that held it (maybe this one, maybe gone), if any;
+   * `from`, the stopping instance that was handing its session to `previous` (see `move`).
+   */
+  | { claimed: true; previous: string | undefined; from?: string }
   /** Held by a session of another identity, on `instance`. */
   | { claimed: false; instance: string };
 
@@ -60,6 +64,12 @@ export interface MqttShareStore {
   send(instance: string, data: Buffer): Promise<void>;
   /** Claims `clientId` for this instance and `owner`; `force` takes it whatever identity held it (that instance is gone). */
   claim(clientId: string, owner: string, force?: boolean): Promise<ClaimResult>;
+  /**
+   * Moves this instance's claims on `clientIds` to the instances `to` (same order), each noting
+   * this one as where it comes from until claimed again; per id, whether it was still this
+   * instance's (and so moved).
+   */
+  move(clientIds: readonly string[], to: readonly string[]): Promise<boolean[]>;
   /** Gives up this instance's claim on `clientId` (left alone if another instance holds it now). */
   release(clientId: string): Promise<void>;
   /** Keeps the will of this instance's connection of `clientId`, for whoever outlives this instance. */
@@ -70,5 +80,7 @@ export interface MqttShareStore {
   holderOf(clientId: string): Promise<string | undefined>;
   /** Sets (`message` given) or removes the retained message of `topic`, and logs it. */
   setRetained(topic: string, message: Buffer | undefined): Promise<void>;
+  /** Tells the others this instance is leaving (it hands its sessions over, then stops): they are not handed any. */
+  leaving(): Promise<void>;
   stop(): Promise<void>;
 }

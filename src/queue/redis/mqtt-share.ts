@@ -10,7 +10,8 @@
  * - `{mqtt}:routes:{instance}`: set, the route keys an instance holds (for an instance joining).
  * - `{mqtt}:retained`: hash, topic → encoded retained message.
  * - `mqtt:inbox:{instance}`: stream, what other instances route to this one (bounded).
- * - `mqtt:client:{client id}`: string, `instance \n owner`: which instance holds a client id.
+ * - `mqtt:client:{client id}`: string, `instance \n owner`: which instance holds a client id
+ *   (`instance \n owner \n from` while a stopping instance `from` hands its session over).
  * - `mqtt:will:{client id}`: hash (instance, will) of a live connection with a will, and
  *   `mqtt:wills:{instance}`: the set of those client ids per instance. An instance that dies
  *   leaves them; the one that cleans up after it takes each will out (once) and fires it.
@@ -60,17 +61,39 @@ local d = redis.call('HGET', KEYS[1], 'd')
 redis.call('DEL', KEYS[1])
 return d`;
 
-/** Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'. */
+/**
+ * Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'.
+ * A claim is `instance \n owner`, or `instance \n owner \n from` while `from` (a stopping
+ * instance) hands the session to `instance` (MOVE). Returns {claimed, previous instance, from}.
+ */
 const CLAIM = `
 local v = redis.call('GET', KEYS[1])
-local prev = ''
+local prev, owner, from = '', '', ''
 if v then
-  local sep = string.find(v, '\\n', 1, true)
-  prev = string.sub(v, 1, sep - 1)
-  if ARGV[3] ~= '1' and string.sub(v, sep + 1) ~= ARGV[2] then return {0, prev} end
+  local a = string.find(v, '\\n', 1, true)
+  prev = string.sub(v, 1, a - 1)
+  owner = string.sub(v, a + 1)
+  local b = string.find(owner, '\\n', 1, true)
+  if b then
+    from = string.sub(owner, b + 1)
+    owner = string.sub(owner, 1, b - 1)
+  end
+  if ARGV[3] ~= '1' and owner ~= ARGV[2] then return {0, prev, from} end
 end
 redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[2])
-return {1, prev}`;
+return {1, prev, from}`;
+
+/** Moves a claim this instance (ARGV[1]) holds to ARGV[2], noting where it comes from; 1 if moved. */
+const MOVE = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local a = string.find(v, '\\n', 1, true)
+if string.sub(v, 1, a - 1) ~= ARGV[1] then return 0 end
+local owner = string.sub(v, a + 1)
+local b = string.find(owner, '\\n', 1, true)
+if b then owner = string.sub(owner, 1, b - 1) end
+redis.call('SET', KEYS[1], ARGV[2] .. '\\n' .. owner .. '\\n' .. ARGV[1])
+return 1`;
 
 /** Deletes a claim only while this instance holds it. */
 const RELEASE = `
@@ -108,6 +131,7 @@ export class RedisMqttShare implements MqttShareStore {
     for (const r of [this.#cmd, this.#logReader, this.#inboxReader]) r.on('error', () => {});
     this.#cmd.defineCommand('mqttClaim', { numberOfKeys: 1, lua: CLAIM });
     this.#cmd.defineCommand('mqttRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.#cmd.defineCommand('mqttMove', { numberOfKeys: 1, lua: MOVE });
     this.#cmd.defineCommand('mqttTakeWill', { numberOfKeys: 1, lua: TAKE_WILL });
   }
 
@@ -224,7 +248,7 @@ export class RedisMqttShare implements MqttShareStore {
         if (kind === 'hello') {
           this.#live.add(instance);
           e = { kind, instance };
-        } else if (kind === 'bye') {
+        } else if (kind === 'leaving') e = { kind, instance }; else if (kind === 'bye') {
           this.#gone(instance);
           continue;
         } else if (kind === 'routes') {
@@ -356,13 +380,20 @@ export class RedisMqttShare implements MqttShareStore {
   }
 
   async claim(clientId: string, owner: string, force = false): Promise<ClaimResult> {
-    const [ok, prev] = (await (this.#cmd as unknown as { mqttClaim(k: string, i: string, o: string, f: string): Promise<[number, string]> }).mqttClaim(
+    const [ok, prev, from] = await (this.#cmd as unknown as { mqttClaim(k: string, i: string, o: string, f: string): Promise<[number, string, string]> }).mqttClaim(
       K.client(clientId),
       this.instance,
       owner,
       force ? '1' : '0',
-    ));
-    return ok === 1 ? { claimed: true, previous: prev === '' ? undefined : prev } : { claimed: false, instance: prev };
+    );
+    if (ok !== 1) return { claimed: false, instance: prev };
+    return { claimed: true, previous: prev === '' ? undefined : prev, ...(from !== '' ? { from } : {}) };
+  }
+
+  async move(clientIds: readonly string[], to: readonly string[]): Promise<boolean[]> {
+    // not a pipeline: on Cluster the claims live in different slots; sent without waiting all the same
+    const c = this.#cmd as unknown as { mqttMove(k: string, i: string, to: string): Promise<number> };
+    return Promise.all(clientIds.map((id, i) => c.mqttMove(K.client(id), this.instance, to[i]!).then((r) => r === 1, () => false)));
   }
 
   async release(clientId: string): Promise<void> {
@@ -375,6 +406,10 @@ export class RedisMqttShare implements MqttShareStore {
     else m.hset(K.retained, topic, message);
     m.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'retained', 'i', this.instance, 't', topic, 'd', message ?? '');
     await m.exec();
+  }
+
+  async leaving(): Promise<void> {
+    await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'leaving', 'i', this.instance);
   }
 
   async stop(): Promise<void> {

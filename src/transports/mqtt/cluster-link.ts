@@ -31,14 +31,15 @@
  * $SYS topics stay per instance.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { ThrottledLog } from '../../log/throttled.ts';
 import type { MqttShareStore, ShareLogEntry, ShareSnapshot } from '../../queue/mqtt-share.ts';
 import { expired, type Message, type MessageProperties } from './message.ts';
 import type { RouteShare } from './router.ts';
-import type { SessionState } from './session.ts';
-import type { Will } from './sessions.ts';
+import { delivery, type Delivery, type SessionState } from './session.ts';
+import { MOVE_WINDOW_MS, type Handover, type Will } from './sessions.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 
 /** What the link drives on this instance. */
@@ -49,8 +50,19 @@ export interface LinkTargets {
   applyRetained(topic: string, m: Message | undefined): void;
   /** Forgets every retained message (before a snapshot replaces them). */
   clearRetained(): void;
-  /** Another instance took over `clientId`: end this instance's connection and session of it; a persistent session's state, to hand over. */
-  takenOver(clientId: string): SessionState | undefined;
+  /**
+   * Another instance took over `clientId`: end this instance's connection and session of it; a
+   * persistent session's state, to hand over (what still reaches it here goes to `forward`).
+   */
+  takenOver(clientId: string, forward: (d: Delivery) => void): SessionState | undefined;
+  /** A persistent session handed over by another instance: kept here for its client (a will still waiting goes on waiting). */
+  adopt(clientId: string, state: SessionState, remainingMs?: number, will?: { will: Will; remainingMs: number }): void;
+  /** A message the instance a session moved from forwarded to it. */
+  deliverForwarded(clientId: string, d: Delivery): void;
+  /** Client ids of the persistent sessions this instance holds the claim of. */
+  claimedPersistent(): string[];
+  /** This instance stops: the session of `clientId` leaves it (its claim moved to another instance). */
+  handOver(clientId: string, forward: (d: Delivery) => void): Handover | undefined;
   /** Publishes the will of a connection another instance lost (it died). */
   fireWill(w: Will): void;
 }
@@ -68,10 +80,24 @@ interface Route {
 /** Messages waiting to be sent to one instance. */
 type Outbox = unknown[];
 
-/** Inbox entry kinds: a batch of routed messages, a takeover (client id, the instance taking it), a session handed over in answer (client id, state or null). */
+/**
+ * Inbox entry kinds: a batch of routed messages (and messages forwarded to a session that moved),
+ * a takeover (client id, the instance taking it), a session handed over in answer (client id,
+ * state or null), sessions handed over by an instance that stops.
+ */
 const ROUTED = 0;
 const TAKEOVER = 1;
 const HANDOFF = 2;
+const ADOPT = 3;
+
+/** In a ROUTED batch: a message for the subscribers of an instance, or for one session that moved there. */
+const PLAIN = 1;
+const FORWARDED = 2;
+
+/** Sessions handed over in one inbox entry at most. */
+const ADOPT_BATCH = 200;
+/** Claims moved in one round trip at most when handing sessions over. */
+const MOVE_BATCH = 1000;
 
 /** How long a CONNECT waits for the instance that held its client id to hand its session over. */
 const HANDOFF_WAIT_MS = 2000;
@@ -103,6 +129,14 @@ export class ClusterLink implements RouteShare {
   readonly #outboxes = new Map<string, Outbox>();
   /** CONNECTs waiting for the session of their client id from the instance that held it. */
   readonly #handoffs = new Map<string, (state: SessionState | undefined) => void>();
+  /** Sessions this instance handed over as it stops, and where they went (a takeover of one is passed on there). */
+  readonly #moved = new Map<string, string>();
+  /** Instances handing their sessions over as they stop: not given any. */
+  readonly #leaving = new Set<string>();
+  #leavingSeen: (() => void) | undefined;
+  /** Ids of messages published here: this prefix (unique per process start) and a counter. */
+  readonly #ridPrefix = randomBytes(6).toString('base64url') + '.';
+  #ridSeq = 0;
   #flushScheduled = false;
   /** Messages that could not be handed to another instance (Redis unavailable), for the metric. */
   readonly #lost: (n: number) => void;
@@ -229,6 +263,10 @@ export class ClusterLink implements RouteShare {
     switch (e.kind) {
       case 'hello':
         return;
+      case 'leaving':
+        this.#leaving.add(e.instance);
+        if (e.instance === this.instance) this.#leavingSeen?.();
+        return;
       case 'bye':
         return this.#dropInstance(e.instance);
       case 'routes':
@@ -274,11 +312,13 @@ export class ClusterLink implements RouteShare {
   }
 
   #dropInstance(instance: string): void {
+    this.#leaving.delete(instance);
     const keys = this.#byInstance.get(instance);
     if (keys === undefined) return;
     for (const k of [...keys]) this.#removeRoute(instance, k);
     this.#byInstance.delete(instance);
     this.#outboxes.delete(instance);
+    this.#leaving.delete(instance);
   }
 
   // ---- messages
@@ -288,6 +328,8 @@ export class ClusterLink implements RouteShare {
    * shared groups that must not take it (another instance's members were picked), if any.
    */
   forward(m: Message, hasLocalGroup: (key: string) => boolean): ReadonlySet<string> | undefined {
+    // every copy of it, here and elsewhere, carries one id (a session that moves drops a second copy)
+    m.rid ??= this.#ridPrefix + (this.#ridSeq++).toString(36);
     const routes = this.#index.match(m.topic);
     if (routes.length === 0) return undefined;
     let skip: Set<string> | undefined;
@@ -311,8 +353,17 @@ export class ClusterLink implements RouteShare {
       (at(r.instances[pick]!).groups ??= []).push(r.key);
     }
     const encoded = encodeMessage(m);
-    for (const [i, t] of to) this.#enqueue(i, [encoded, t.plain ? 1 : 0, t.groups ?? null]);
+    for (const [i, t] of to) this.#enqueue(i, [encoded, t.plain ? PLAIN : 0, t.groups ?? null]);
     return skip;
+  }
+
+  /** What still reaches a session that moved to `instance`: sent on there, after its state. */
+  #forwarder(instance: string, clientId: string): (d: Delivery) => void {
+    return (d) => {
+      // readings (no id) reach every instance through the events channel: not forwarded
+      if (d.m.rid === undefined) return;
+      this.#enqueue(instance, [encodeMessage(d.m), FORWARDED, clientId, d.qos, d.retain ? 1 : 0, d.subscriptionIds ?? null]);
+    };
   }
 
   #enqueue(instance: string, envelope: unknown): void {
@@ -351,22 +402,47 @@ export class ClusterLink implements RouteShare {
       return;
     }
     const t = this.#targets!;
-    if (entry[0] === TAKEOVER) {
-      const [, clientId, to] = entry as unknown as [number, string, string | undefined];
-      const state = t.takenOver(clientId);
-      // the instance taking it over waits for the answer (a session, or nothing to hand over)
-      if (to !== undefined) this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch(() => {});
-      return;
-    }
-    if (entry[0] === HANDOFF) {
-      const [, clientId, state] = entry as unknown as [number, string, unknown];
-      this.#handoffs.get(clientId)?.(state === null ? undefined : decodeState(state));
-      return;
-    }
-    if (entry[0] !== ROUTED) return;
-    for (const [encoded, plain, groups] of entry[1] as [unknown[], number, string[] | null][]) {
-      const m = decodeMessage(encoded);
-      if (m !== undefined) t.deliverRouted(m, plain === 1, groups ?? []);
+    switch (entry[0]) {
+      case TAKEOVER: {
+        const [, clientId, to] = entry as unknown as [number, string, string | undefined];
+        if (to === this.instance) {
+          // passed back by the instance that handed the session here: it is here now
+          this.#handoffs.get(clientId)?.(undefined);
+          return;
+        }
+        const movedTo = this.#moved.get(clientId);
+        if (movedTo !== undefined && this.#store.live.has(movedTo)) {
+          // handed over as this instance stops: the takeover goes on there, after the session
+          this.#store.send(movedTo, packr.pack([TAKEOVER, clientId, to])).catch(() => {});
+          return;
+        }
+        const state = to === undefined ? t.takenOver(clientId, () => {}) : t.takenOver(clientId, this.#forwarder(to, clientId));
+        // the instance taking it over waits for the answer (a session, or nothing to hand over)
+        if (to !== undefined) this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch(() => {});
+        return;
+      }
+      case HANDOFF: {
+        const [, clientId, state] = entry as unknown as [number, string, unknown];
+        this.#handoffs.get(clientId)?.(state === null ? undefined : decodeState(state));
+        return;
+      }
+      case ADOPT: {
+        for (const [clientId, state, remainingMs, will] of entry[1] as [string, unknown, number, [unknown, number] | null][]) {
+          const s = decodeState(state);
+          if (s === undefined) continue;
+          const w = will === null ? undefined : decodeWill(will[0]);
+          t.adopt(clientId, s, remainingMs, w === undefined ? undefined : { will: w, remainingMs: will![1] });
+        }
+        return;
+      }
+      case ROUTED:
+        for (const e of entry[1] as unknown[][]) {
+          const m = decodeMessage(e[0]);
+          if (m === undefined) continue;
+          if (e[1] === FORWARDED) t.deliverForwarded(e[2] as string, delivery(m, e[3] as 0 | 1 | 2, e[4] === 1, (e[5] as number[] | null) ?? undefined));
+          else t.deliverRouted(m, e[1] === PLAIN, (e[2] as string[] | null) ?? []);
+        }
+        return;
     }
   }
 
@@ -375,10 +451,12 @@ export class ClusterLink implements RouteShare {
   /**
    * Claims `clientId` for a CONNECT authenticated as `owner`: 'owner' when a session of another
    * identity holds it (on a live instance). The instance that held it is told to let it go and
-   * answers with its persistent session's state, if any (waited for up to HANDOFF_WAIT_MS).
-   * With Redis unavailable the CONNECT goes on (client ids are then unique per instance only).
+   * answers with its persistent session's state, if any (waited for up to HANDOFF_WAIT_MS),
+   * which is adopted here at once (before anything that instance forwards to it) when `resume`
+   * (not a clean start) and `owner` created it. With Redis unavailable the CONNECT goes on
+   * (client ids are then unique per instance only).
    */
-  async claim(clientId: string, owner: string): Promise<'owner' | { state: SessionState | undefined }> {
+  async claim(clientId: string, owner: string, resume: boolean): Promise<'owner' | 'claimed'> {
     try {
       let r = await this.#store.claim(clientId, owner);
       if (!r.claimed) {
@@ -386,30 +464,116 @@ export class ClusterLink implements RouteShare {
         // held by an instance that is gone: its session went with it
         r = await this.#store.claim(clientId, owner, true);
       }
-      const previous = r.claimed ? r.previous : undefined;
-      if (previous !== undefined && previous !== this.instance && this.#store.live.has(previous)) return { state: await this.#takeOver(previous, clientId) };
+      if (!r.claimed) return 'claimed';
+      const { previous, from } = r;
+      const live = this.#store.live;
+      // a stopping instance (`from`) was handing the session to `previous`: the takeover goes
+      // through it, so that it reaches `previous` after the session does
+      const via = from !== undefined && from !== this.instance && live.has(from) ? from : undefined;
+      const held = previous !== undefined && previous !== this.instance && live.has(previous);
+      if (held || (previous === this.instance && via !== undefined)) {
+        await this.#takeOver(via ?? previous!, clientId, (state) => {
+          if (state !== undefined && resume && state.owner === owner) this.#targets!.adopt(clientId, state);
+        });
+      }
     } catch (err) {
       this.#refusals.note('mqtt_claim_failed', { client_id: clientId, err: String(err) }, 'claiming an MQTT client id in Redis failed: accepted on this instance only');
     }
-    return { state: undefined };
+    return 'claimed';
   }
 
-  async #takeOver(previous: string, clientId: string): Promise<SessionState | undefined> {
+  async #takeOver(previous: string, clientId: string, onState: (state: SessionState | undefined) => void): Promise<void> {
     // a second CONNECT of the same id while one waits: the first gives up waiting
     this.#handoffs.get(clientId)?.(undefined);
     let timer: NodeJS.Timeout | undefined;
-    const answer = new Promise<SessionState | undefined>((resolve) => {
-      this.#handoffs.set(clientId, resolve);
-      timer = setTimeout(() => resolve(undefined), HANDOFF_WAIT_MS);
+    let answered = false;
+    const answer = new Promise<void>((resolve) => {
+      this.#handoffs.set(clientId, (state) => {
+        if (answered) return;
+        answered = true;
+        onState(state);
+        resolve();
+      });
+      timer = setTimeout(() => {
+        answered = true;
+        resolve();
+      }, HANDOFF_WAIT_MS);
     });
     const mine = this.#handoffs.get(clientId);
     try {
       await this.#store.send(previous, packr.pack([TAKEOVER, clientId, this.instance]));
-      return await answer;
+      await answer;
     } finally {
       clearTimeout(timer);
       if (this.#handoffs.get(clientId) === mine) this.#handoffs.delete(clientId);
     }
+  }
+
+  // ---- sessions of an instance that stops
+
+  /**
+   * This instance stops (its connections already closed): each persistent session whose client
+   * id it holds goes to another live instance that is not leaving too, round robin. Per batch of
+   * sessions, one script per claim moves it there (noting this instance, so that a takeover in
+   * the meantime comes through here and reaches the new instance after the session), then one
+   * inbox entry per instance carries the sessions' state. Then, for MOVE_WINDOW_MS, what still
+   * reaches the sessions here is forwarded, until the others have learnt the new routes.
+   * Returns how many sessions went.
+   */
+  async handOver(): Promise<number> {
+    const seen = new Promise<void>((resolve) => (this.#leavingSeen = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await this.#store.leaving();
+      // once our own entry is read, every instance that said it leaves before us is known
+      await Promise.race([seen, new Promise((resolve) => (timer = setTimeout(resolve, ANNOUNCE_WAIT_MS)))]);
+    } catch (err) {
+      this.#log.warn({ err }, 'announcing that this instance leaves failed');
+    } finally {
+      clearTimeout(timer);
+    }
+    const others = [...this.#store.live].filter((i) => i !== this.instance && !this.#leaving.has(i));
+    const t = this.#targets!;
+    const ids = t.claimedPersistent();
+    if (ids.length === 0) return 0;
+    if (others.length === 0) {
+      this.#log.warn({ sessions: ids.length }, 'no other instance to hand the persistent MQTT sessions to: they end with this one');
+      return 0;
+    }
+    let n = 0;
+    let moved = 0;
+    for (let i = 0; i < ids.length; i += MOVE_BATCH) {
+      const chunk = ids.slice(i, i + MOVE_BATCH);
+      const to = chunk.map(() => others[n++ % others.length]!);
+      let ok: boolean[];
+      try {
+        ok = await this.#store.move(chunk, to);
+      } catch (err) {
+        this.#log.warn({ err, sessions: ids.length - i }, 'handing MQTT sessions to other instances failed: they end with this one');
+        break;
+      }
+      const batches = new Map<string, unknown[]>();
+      for (let k = 0; k < chunk.length; k++) {
+        if (!ok[k]) continue;
+        const clientId = chunk[k]!;
+        const dest = to[k]!;
+        const h = t.handOver(clientId, this.#forwarder(dest, clientId));
+        if (h === undefined) continue;
+        this.#moved.set(clientId, dest);
+        let list = batches.get(dest);
+        if (list === undefined) batches.set(dest, (list = []));
+        list.push([clientId, encodeState(h.state), h.remainingMs, h.will === undefined ? null : [encodeWill(h.will.will), h.will.remainingMs]]);
+        moved++;
+      }
+      // every entry written in this turn, before anything forwarded to those sessions (next turn)
+      const sends: Promise<void>[] = [];
+      for (const [dest, list] of batches) for (let j = 0; j < list.length; j += ADOPT_BATCH) sends.push(this.#store.send(dest, packr.pack([ADOPT, list.slice(j, j + ADOPT_BATCH)])));
+      const failed = (await Promise.allSettled(sends)).filter((r) => r.status === 'rejected').length;
+      if (failed > 0) this.#log.warn({ entries: failed }, 'handing MQTT sessions to other instances failed for some: those sessions are lost');
+    }
+    this.#log.info({ sessions: moved, instances: others.length }, 'persistent MQTT sessions handed to the other instances');
+    await new Promise((resolve) => setTimeout(resolve, MOVE_WINDOW_MS));
+    return moved;
   }
 
   /** The session of `clientId` ended here. */
@@ -421,7 +585,7 @@ export class ClusterLink implements RouteShare {
 
   /** Keeps `w`, the will of this instance's connection of `clientId`, where the others find it should this instance die. */
   saveWill(clientId: string, w: Will): void {
-    const blob = packr.pack([encodeMessage(w.message), w.delayMs, w.expirySeconds ?? null]);
+    const blob = packr.pack(encodeWill(w));
     this.#store.saveWill(clientId, blob).catch((err: unknown) => {
       this.#refusals.note('mqtt_will_share_failed', { client_id: clientId, err: String(err) }, 'sharing a will failed: it fires only if this instance lives to see the connection end');
     });
@@ -442,9 +606,7 @@ export class ClusterLink implements RouteShare {
     for (const { clientId, will } of wills) {
       let w: Will | undefined;
       try {
-        const [m, delayMs, expirySeconds] = packr.unpack(will) as [unknown, number, number | null];
-        const message = decodeMessage(m);
-        if (message !== undefined) w = { message, delayMs, ...(expirySeconds !== null ? { expirySeconds } : {}) };
+        w = decodeWill(packr.unpack(will));
       } catch {
         w = undefined;
       }
@@ -490,6 +652,18 @@ export class ClusterLink implements RouteShare {
   }
 }
 
+/** A will as it travels: its message encoded like routed ones. */
+function encodeWill(w: Will): unknown[] {
+  return [encodeMessage(w.message), w.delayMs, w.expirySeconds ?? null];
+}
+
+function decodeWill(e: unknown): Will | undefined {
+  if (!Array.isArray(e)) return undefined;
+  const [m, delayMs, expirySeconds] = e as [unknown, number, number | null];
+  const message = decodeMessage(m);
+  return message === undefined ? undefined : { message, delayMs, ...(expirySeconds !== null ? { expirySeconds } : {}) };
+}
+
 /** A session's state as it travels: its messages encoded like routed ones. */
 function encodeState(s: SessionState): unknown[] {
   return [
@@ -519,12 +693,12 @@ function decodeState(e: unknown): SessionState | undefined {
 
 /** A message as it travels between instances: an array, properties as they are. */
 function encodeMessage(m: Message): unknown[] {
-  return [m.topic, m.payload, m.qos, m.retain ? 1 : 0, m.expiresAt ?? null, m.properties ?? null, m.origin ?? null, m.owner ?? null];
+  return [m.topic, m.payload, m.qos, m.retain ? 1 : 0, m.expiresAt ?? null, m.properties ?? null, m.origin ?? null, m.owner ?? null, m.rid ?? null];
 }
 
 function decodeMessage(e: unknown): Message | undefined {
   if (!Array.isArray(e) || typeof e[0] !== 'string' || !(e[1] instanceof Uint8Array)) return undefined;
-  const [topic, payload, qos, retain, expiresAt, properties, origin, owner] = e as [string, Uint8Array, 0 | 1 | 2, number, number | null, MessageProperties | null, string | null, string | null];
+  const [topic, payload, qos, retain, expiresAt, properties, origin, owner, rid] = e as [string, Uint8Array, 0 | 1 | 2, number, number | null, MessageProperties | null, string | null, string | null, string | null | undefined];
   const p = properties ?? undefined;
   if (p?.correlationData !== undefined && !Buffer.isBuffer(p.correlationData)) p.correlationData = Buffer.from(p.correlationData);
   return {
@@ -536,5 +710,6 @@ function decodeMessage(e: unknown): Message | undefined {
     ...(p !== undefined ? { properties: p } : {}),
     ...(origin !== null ? { origin } : {}),
     ...(owner !== null ? { owner } : {}),
+    ...(rid !== null && rid !== undefined ? { rid } : {}),
   };
 }

@@ -89,7 +89,7 @@ export interface MqttContext {
   /** Sessions by client id, connected or kept for a persistent client. */
   sessions: SessionRegistry;
   /** With other instances (Redis): client ids are claimed across them (cluster-link.ts). */
-  share?: { claim(clientId: string, owner: string): Promise<'owner' | { state: SessionState | undefined }>; release(clientId: string): void; saveWill(clientId: string, w: Will): void } | undefined;
+  share?: { claim(clientId: string, owner: string, resume: boolean): Promise<'owner' | 'claimed'>; release(clientId: string): void; saveWill(clientId: string, w: Will): void } | undefined;
   /** With other instances: route changes made so far are announced (or a bounded wait passed) when this settles; undefined when none is pending. */
   link?: { announced(): Promise<void> | undefined } | undefined;
   stats: MqttStats;

@@ -29,6 +29,19 @@ export interface Message {
   readonly origin?: string;
   /** The authenticated identity that published it (auth/identity.ts ownerOf; '' or absent: none): what its retained copy counts against. */
   readonly owner?: string;
+  /**
+   * With other instances (cluster-link.ts): an id unique across the fleet, given where it was
+   * published, by which a session that just moved between instances knows a copy it already had.
+   */
+  rid?: string;
+}
+
+/** `m` without its fleet-wide id: a copy that is a delivery of its own (a retained message sent on SUBSCRIBE). */
+export function withoutRid(m: Message): Message {
+  if (m.rid === undefined) return m;
+  const copy = { ...m };
+  delete copy.rid;
+  return copy;
 }
 
 /** Whether `m` has outlived its v5 Message Expiry Interval. */

@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics/registry.ts';
-import { expired, type Message } from './message.ts';
+import { expired, withoutRid, type Message } from './message.ts';
 import { readingDeviceId } from './reading-topic.ts';
 import { RetainedStore, type RetainedLimits, type RetainRefusal } from './retained.ts';
 import { delivery, type Delivery, type Session } from './session.ts';
@@ -159,7 +159,7 @@ export class MqttRouter {
     return () =>
       this.#retained.forEachMatch(key, (m) => {
         // a retained message sent for a new subscription keeps RETAIN = 1 [MQTT-3.3.1-9]
-        session.deliver(delivery(m, minQos(m.qos, options.qos), true, options.identifier === undefined ? undefined : [options.identifier]));
+        session.deliver(delivery(withoutRid(m), minQos(m.qos, options.qos), true, options.identifier === undefined ? undefined : [options.identifier]));
       });
   }
 

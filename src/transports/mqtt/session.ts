@@ -74,6 +74,9 @@ export interface SessionState {
 /** The queue of a session with nothing queued (shared: most sessions never queue anything). */
 const NO_DELIVERIES: Delivery[] = [];
 
+/** Message ids a session that just moved remembers at most (against copies it gets twice). */
+const MAX_SEEN = 10_000;
+
 /** The Receive Maximum of a client that announces none: 65,535 (MQTT 5 §3.1.2.11.3). */
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
 
@@ -89,7 +92,15 @@ export class Session {
   /** Its client id is claimed in the shared state (given up when the session ends here). */
   claimed = false;
   /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
-  pendingWill: { will: Will; timer: NodeJS.Timeout | undefined } | undefined;
+  pendingWill: { will: Will; timer: NodeJS.Timeout | undefined; dueAt?: number } | undefined;
+  /**
+   * This session moved to another instance (cluster-link.ts): for a short while what is still
+   * delivered to it here is sent on there instead.
+   */
+  forward: ((d: Delivery) => void) | undefined;
+  /** Just moved here from another instance: ids of the messages it got, to drop a second copy (until `#seenUntil`). */
+  #seen: Set<string> | undefined;
+  #seenUntil = 0;
   // created on first use: most sessions of a fleet never receive a QoS 2 message or more than one at a time
   /** QoS 2 ids received: 'pending' while the reading awaits the queue, 'stored' once PUBREC was sent. */
   #qos2: Map<number, 'pending' | 'stored'> | undefined;
@@ -155,6 +166,8 @@ export class Session {
 
   /** Sends `d` now if it can go, else queues it (QoS 0 is not kept for a client that is away). */
   deliver(d: Delivery): void {
+    if (this.forward !== undefined) return this.forward(d);
+    if (this.#seen !== undefined && d.m.rid !== undefined && this.#seenBefore(d.m.rid)) return;
     if (expired(d.m)) return this.env.dropped('expired');
     const c = this.connection;
     if (c === undefined || c.state !== 'connected') {
@@ -165,6 +178,38 @@ export class Session {
       return;
     }
     this.#enqueue(d);
+  }
+
+  /**
+   * For `ms` from now, a message (by its id) delivered a second time is dropped: while a
+   * session moves, the instance it left forwards what still reaches it there, and the others
+   * may already route the same message here. The messages it came with count as seen.
+   */
+  watchDuplicates(ms: number): void {
+    this.#seen = new Set();
+    this.#seenUntil = Date.now() + ms;
+    for (const d of this.#inflight?.values() ?? []) if (d.m.rid !== undefined) this.#seen.add(d.m.rid);
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const rid = this.#queue[i]!.m.rid;
+      if (rid !== undefined) this.#seen.add(rid);
+    }
+  }
+
+  /** Moved here from another instance moments ago (what that instance forwards is taken). */
+  get moving(): boolean {
+    return this.#seen !== undefined && Date.now() <= this.#seenUntil;
+  }
+
+  #seenBefore(rid: string): boolean {
+    const seen = this.#seen!;
+    if (Date.now() > this.#seenUntil) {
+      this.#seen = undefined;
+      return false;
+    }
+    if (seen.has(rid)) return true;
+    seen.add(rid);
+    if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value!);
+    return false;
   }
 
   /** The client's PUBACK / PUBREC / PUBCOMP [MQTT-4.3.2], [MQTT-4.3.3]. */

@@ -10,7 +10,7 @@ import type { MqttConnection } from './connection.ts';
 import type { Message } from './message.ts';
 import type { OfflineBudget } from './offline-budget.ts';
 import type { MqttRouter } from './router.ts';
-import { Session, type DropReason, type SessionEnv, type SessionState } from './session.ts';
+import { Session, type Delivery, type DropReason, type SessionEnv, type SessionState } from './session.ts';
 
 /** Which bound refused a CONNECT. */
 export type SessionRefusal = 'sessions' | 'identity_sessions' | 'offline_budget' | 'owner';
@@ -21,6 +21,19 @@ export interface Will {
   /** v5 Message Expiry Interval of the will, counted from when it is published. */
   expirySeconds?: number;
   delayMs: number;
+}
+
+/**
+ * How long a session that moved to another instance keeps forwarding what still reaches it
+ * here (the others learn its new routes within milliseconds; this covers a slow reader).
+ */
+export const MOVE_WINDOW_MS = 2000;
+
+/** A session leaving this instance: its state, what is left of its expiry, and a will still waiting for its delay. */
+export interface Handover {
+  state: SessionState;
+  remainingMs: number;
+  will?: { will: Will; remainingMs: number };
 }
 
 /** The will's message as published now. */
@@ -64,34 +77,90 @@ export class SessionRegistry {
 
   /**
    * A CONNECT on another instance took over `clientId`: its connection here is disconnected with
-   * 0x8E and its session ends here; a persistent one goes on there, from the state returned.
+   * 0x8E and its session ends here; a persistent one goes on there, from the state returned,
+   * and for MOVE_WINDOW_MS what still reaches it here goes to `forward` (the other instance).
    * A will goes as for a takeover here: now, unless it has a delay (the client is back,
    * elsewhere) [MQTT-3.1.3-9].
    */
-  takenOverElsewhere(clientId: string): SessionState | undefined {
+  takenOverElsewhere(clientId: string, forward: (d: Delivery) => void): SessionState | undefined {
     const s = this.#sessions.get(clientId);
     if (s === undefined) return undefined;
     // the claim is the other instance's now: nothing to give up
     s.claimed = false;
-    const state = s.persistent ? s.exportState() : undefined;
+    if (s.persistent) return this.#moveOut(s, forward).state;
     const c = s.connection;
     if (c === undefined) {
       this.#stopTimers(s, false);
       this.end(s);
-      return state;
+      return undefined;
     }
-    s.expiryMs = 0;
     if (c.will !== undefined && c.will.delayMs > 0) c.will = undefined;
     c.disconnect(0x8e, 'another connection took over this client id');
-    return state;
+    return undefined;
+  }
+
+  /** Client ids of the persistent sessions whose client id this instance has claimed (to hand over when it stops). */
+  claimedPersistent(): string[] {
+    const out: string[] = [];
+    for (const s of this.#sessions.values()) if (s.persistent && s.claimed) out.push(s.clientId);
+    return out;
   }
 
   /**
-   * A persistent session handed over by another instance, kept here (as if its client had just
-   * left) for the CONNECT that asked for it to resume: its subscriptions registered, its
-   * unacknowledged and queued messages taken over.
+   * This instance stops: the session of `clientId` goes to another instance (its claim already
+   * moved there). Its state, what is left of its expiry and of a will's delay, undefined if it
+   * is gone meanwhile; for MOVE_WINDOW_MS what still reaches it here goes to `forward`.
    */
-  adopt(clientId: string, state: SessionState): void {
+  handOver(clientId: string, forward: (d: Delivery) => void): Handover | undefined {
+    const s = this.#sessions.get(clientId);
+    if (s === undefined || !s.persistent) return undefined;
+    s.claimed = false;
+    return this.#moveOut(s, forward);
+  }
+
+  /**
+   * The session leaves this instance: its state exported, its connection (if any) disconnected
+   * with 0x8E, its queue's bytes given back; it stays subscribed here as a forwarder for
+   * MOVE_WINDOW_MS, until the other instances have learnt the routes of where it went.
+   */
+  #moveOut(s: Session, forward: (d: Delivery) => void): Handover {
+    const state = s.exportState();
+    const now = Date.now();
+    const out: Handover = { state, remainingMs: s.expiresAt === undefined ? s.expiryMs : Math.max(1, s.expiresAt - now) };
+    const pending = s.pendingWill;
+    if (pending !== undefined) {
+      s.pendingWill = undefined;
+      clearTimeout(pending.timer);
+      // the will goes with the session, with what is left of its delay
+      out.will = { will: pending.will, remainingMs: Math.max(0, (pending.dueAt ?? now) - now) };
+    }
+    if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+    const own = this.#byOwner.get(s.owner);
+    if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);
+    this.#stopTimers(s, false);
+    const c = s.connection;
+    // a delayed will is not published: the client is back, elsewhere [MQTT-3.1.3-9]
+    if (c?.will !== undefined && c.will.delayMs > 0) c.will = undefined;
+    const handBack = s.clear();
+    this.#router.redistribute(handBack, s, undefined, () => this.#env.dropped('session_ended'));
+    s.forward = forward;
+    c?.disconnect(0x8e, 'another connection took over this client id');
+    const timer = setTimeout(() => {
+      s.forward = undefined;
+      this.#router.dropSession(s);
+    }, MOVE_WINDOW_MS);
+    timer.unref();
+    return out;
+  }
+
+  /**
+   * A persistent session another instance handed over, kept here as if its client had just
+   * left (for `remainingMs`, default its whole expiry), for its client to resume on any
+   * instance: its subscriptions registered, its unacknowledged and queued messages taken over,
+   * its client id claimed by this instance; a copy of a message it already has is dropped for
+   * MOVE_WINDOW_MS. A will still waiting for its delay (`will`) goes on waiting here.
+   */
+  adopt(clientId: string, state: SessionState, remainingMs = state.expiryMs, will?: { will: Will; remainingMs: number }): void {
     if (this.#sessions.has(clientId)) return;
     const s = new Session(clientId, state.expiryMs, this.#env, state.owner);
     this.#sessions.set(clientId, s);
@@ -100,9 +169,20 @@ export class SessionRegistry {
       if (own === undefined) this.#byOwner.set(s.owner, (own = new Set()));
       own.add(s);
     }
+    s.claimed = true;
     // a resumed session gets no retained messages: the register step only
     for (const [key, options] of state.subscriptions) this.#router.register(s, key, options);
     s.importMessages(state);
+    s.watchDuplicates(MOVE_WINDOW_MS * 2);
+    this.#startExpiry(s, remainingMs);
+    if (will !== undefined) this.#pendWill(s, will.will, will.remainingMs);
+  }
+
+  /** A message the instance a session moved from forwarded to it (dropped if the session is not here). */
+  deliverForwarded(clientId: string, d: Delivery): void {
+    const s = this.#sessions.get(clientId);
+    if (s === undefined || !s.moving) return this.#env.dropped('session_ended');
+    s.deliver(d);
   }
 
   /** Bytes waiting in all session queues. */
@@ -195,23 +275,30 @@ export class SessionRegistry {
       if (will !== undefined) this.#router.publish(willMessage(will));
       return;
     }
-    session.expiresAt = Date.now() + session.expiryMs;
-    session.expiryTimer = setTimeout(() => this.end(session), session.expiryMs);
-    session.expiryTimer.unref();
+    this.#startExpiry(session, session.expiryMs);
     if (will === undefined) return;
     if (will.delayMs <= 0) this.#router.publish(willMessage(will));
-    else {
-      // the will goes at the end of its delay or of the session, whichever comes first [MQTT-3.1.3-9]
-      let timer: NodeJS.Timeout | undefined;
-      if (will.delayMs < session.expiryMs) {
-        timer = setTimeout(() => {
-          session.pendingWill = undefined;
-          this.#router.publish(willMessage(will));
-        }, will.delayMs);
-        timer.unref();
-      }
-      session.pendingWill = { will, timer };
+    else this.#pendWill(session, will, will.delayMs);
+  }
+
+  /** The session of a client that is away ends in `ms` unless it comes back. */
+  #startExpiry(session: Session, ms: number): void {
+    session.expiresAt = Date.now() + ms;
+    session.expiryTimer = setTimeout(() => this.end(session), ms);
+    session.expiryTimer.unref();
+  }
+
+  /** The will goes at the end of its delay (`ms` from now) or of the session, whichever comes first [MQTT-3.1.3-9]. */
+  #pendWill(session: Session, will: Will, ms: number): void {
+    let timer: NodeJS.Timeout | undefined;
+    if (session.expiresAt === undefined || Date.now() + ms < session.expiresAt) {
+      timer = setTimeout(() => {
+        session.pendingWill = undefined;
+        this.#router.publish(willMessage(will));
+      }, ms);
+      timer.unref();
     }
+    session.pendingWill = { will, timer, dueAt: Date.now() + ms };
   }
 
   /** Forgets a session, its subscriptions and its queue; a will still waiting is published now [MQTT-3.1.3-9]. */

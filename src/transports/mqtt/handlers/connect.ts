@@ -104,10 +104,13 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> 
   // an id the server assigned is unique: nothing to claim
   if (ctx.share === undefined || assigned) return void attach(c, p, v, owner, settings);
   const share = ctx.share;
-  return share.claim(clientId, owner).then((claimed) => {
+  // the session the instance that held the client id hands over is adopted here, unless this is a clean start
+  return share.claim(clientId, owner, p.clean === false).then((claimed) => {
+    // a session here holding the claim (resumed, or just handed over) keeps it
+    const keep = () => ctx.sessions.get(clientId)?.claimed === true;
     if (claimed !== 'owner' && c.state !== 'awaiting-connect') {
       // the client left while its id was claimed: the claim would hold the id for nobody
-      share.release(clientId);
+      if (!keep()) share.release(clientId);
       return;
     }
     if (claimed === 'owner') {
@@ -115,12 +118,10 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> 
       ctx.metrics.error(errorType[ErrorCode.FORBIDDEN]);
       return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
     }
-    // the session the instance that held the client id handed over, resumed here unless this is a clean start
-    if (claimed.state !== undefined && p.clean === false && claimed.state.owner === owner) ctx.sessions.adopt(clientId, claimed.state);
     attach(c, p, v, owner, settings);
     if (c.session !== undefined) c.session.claimed = true;
     // refused by a bound: no session here holds the id
-    else share.release(clientId);
+    else if (!keep()) share.release(clientId);
   });
 }
 

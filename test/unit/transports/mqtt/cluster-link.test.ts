@@ -9,7 +9,8 @@ import { expect, test } from 'bun:test';
 import pino from 'pino';
 import { Packr } from 'msgpackr';
 import type { ClaimResult, MqttShareStore, ShareHandlers } from '../../../../src/queue/mqtt-share.ts';
-import { ClusterLink } from '../../../../src/transports/mqtt/cluster-link.ts';
+import { ClusterLink, type LinkTargets } from '../../../../src/transports/mqtt/cluster-link.ts';
+import { delivery, type Delivery, type SessionState } from '../../../../src/transports/mqtt/session.ts';
 import type { Message } from '../../../../src/transports/mqtt/message.ts';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -34,6 +35,16 @@ class RecordingStore implements MqttShareStore {
   async claim(): Promise<ClaimResult> {
     return { claimed: true, previous: undefined };
   }
+  moves: { ids: string[]; to: string[] }[] = [];
+  async move(ids: readonly string[], to: readonly string[]): Promise<boolean[]> {
+    this.moves.push({ ids: [...ids], to: [...to] });
+    return ids.map(() => true);
+  }
+  leavingSaid = false;
+  async leaving(): Promise<void> {
+    this.leavingSaid = true;
+    this.h!.log({ kind: 'leaving', instance: this.instance });
+  }
   async release(): Promise<void> {}
   async saveWill(): Promise<void> {}
   async dropWill(): Promise<void> {}
@@ -44,10 +55,22 @@ class RecordingStore implements MqttShareStore {
   async stop(): Promise<void> {}
 }
 
-async function started(): Promise<{ link: ClusterLink; store: RecordingStore }> {
+async function started(targets: Partial<LinkTargets> = {}): Promise<{ link: ClusterLink; store: RecordingStore }> {
   const store = new RecordingStore();
   const link = new ClusterLink({ store, log: pino({ level: 'silent' }), refusals: { note() {} } as never, maxTopicLevels: 16, lost() {} });
-  await link.start({ deliverRouted() {}, applyRetained() {}, clearRetained() {}, takenOver: () => undefined, fireWill() {} });
+  await link.start({
+    ...targets,
+    deliverRouted() {},
+    applyRetained() {},
+    clearRetained() {},
+    takenOver: () => undefined,
+    adopt() {},
+    deliverForwarded() {},
+    claimedPersistent: () => [],
+    handOver: () => undefined,
+    fireWill() {},
+    ...targets,
+  });
   return { link, store };
 }
 
@@ -108,4 +131,51 @@ test('cluster link - an instance that goes takes its routes with it', async () =
   await turn();
   expect(store.sent.map((s) => s.to)).toEqual(['c']);
   expect(link.remoteRoutes).toBe(2);
+});
+
+test('cluster link - every copy of a published message carries the one id it was given where it was published', async () => {
+  const { link, store } = await started();
+  const m = message('alerts/x');
+  link.forward(m, () => false);
+  link.forward(message('alerts/y'), () => false);
+  await turn();
+  const ids = store.sent.map((s) => ((s.entry as [number, unknown[][]])[1]).map((e) => (e[0] as unknown[])[8]));
+  // b and c each got both messages: the same two ids, different from each other
+  expect(ids.length).toBe(2);
+  expect(ids[0]).toEqual(ids[1]!);
+  expect(ids[0]![0]).toBe(m.rid!);
+  expect(ids[0]![0]).not.toBe(ids[0]![1]);
+});
+
+test('cluster link - an instance that stops moves each persistent session\'s claim, then its state, to the live instances not leaving; what still reaches one is forwarded after it; a takeover of one is passed on there', async () => {
+  const state: SessionState = { expiryMs: 60_000, owner: '', subscriptions: [['cmd/d1', { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }]], qos2: [], inflight: [], queue: [] };
+  const forwards = new Map<string, (d: Delivery) => void>();
+  const { link, store } = await started({
+    claimedPersistent: () => ['d1', 'd2', 'd3'],
+    handOver: (clientId, forward) => {
+      forwards.set(clientId, forward);
+      return { state, remainingMs: 30_000 };
+    },
+  });
+  // c is leaving too: nothing goes there
+  store.h!.log({ kind: 'leaving', instance: 'c' });
+  const done = link.handOver();
+  await new Promise((r) => setTimeout(r, 20));
+  expect(store.leavingSaid).toBe(true);
+  expect(store.moves).toEqual([{ ids: ['d1', 'd2', 'd3'], to: ['b', 'b', 'b'] }]);
+  const m = { ...message('cmd/d1'), rid: 'x.1' };
+  forwards.get('d1')!(delivery(m, 1, false));
+  // a reading (no id) reached every instance through the events channel: not forwarded
+  forwards.get('d1')!(delivery(message('fleet/d1/data'), 1, false));
+  await turn();
+  const entries = store.sent.map((s) => s.entry as [number, unknown[]]);
+  expect(store.sent.every((s) => s.to === 'b')).toBe(true);
+  expect(entries[0]![0]).toBe(3); // ADOPT first
+  expect((entries[0]![1] as unknown[][]).map((e) => [e[0], e[2]])).toEqual([['d1', 30_000], ['d2', 30_000], ['d3', 30_000]]);
+  expect(entries[1]![0]).toBe(0); // then the forwarded message
+  expect(entries[1]![1]).toEqual([[expect.anything(), 2, 'd1', 1, 0, null]]);
+  // another instance's CONNECT of d2 reached this one: passed on to b, behind the session
+  store.h!.inbox(packr.pack([1, 'd2', 'c']));
+  expect((store.sent.at(-1)!.entry as unknown[]).slice(0, 3)).toEqual([1, 'd2', 'c']);
+  expect(await done).toBe(3);
 });
