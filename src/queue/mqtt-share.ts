@@ -70,6 +70,8 @@ export interface MqttShareStore {
    * instance's (and so moved).
    */
   move(clientIds: readonly string[], to: readonly string[]): Promise<boolean[]>;
+  /** Claims moved to this instance (`move`) that it now holds: they forget where they came from. */
+  settle(clientIds: readonly string[]): Promise<void>;
   /** Gives up this instance's claim on `clientId` (left alone if another instance holds it now). */
   release(clientId: string): Promise<void>;
   /** Keeps the will of this instance's connection of `clientId`, for whoever outlives this instance. */

@@ -1,5 +1,5 @@
 /**
- * Scenario: offered load at twice the capacity, 10 s (SCENARIO_LONG=1: 60 s).
+ * Scenario: offered load at twice the capacity, 6 s (SCENARIO_LONG=1: 60 s).
  *
  * Capacity is made small and known, so that 2× can be offered from this machine's 2 shared
  * cores (the real one, tens of thousands of readings/s, needs more CPU than the load generators
@@ -14,7 +14,7 @@ import { expect, test } from 'bun:test';
 import { expectNothingLost, LONG, Scenario, sleep, useScenario } from './lib/scenario.ts';
 
 const LINK_BYTES_PER_S = 250_000;
-const OVERLOAD_MS = LONG ? 60_000 : 10_000;
+const OVERLOAD_MS = LONG ? 60_000 : 6_000;
 const RSS_BOUND_MIB = 250;
 const MAX_IN_FLIGHT = 300;
 

@@ -95,6 +95,18 @@ if b then owner = string.sub(owner, 1, b - 1) end
 redis.call('SET', KEYS[1], ARGV[2] .. '\\n' .. owner .. '\\n' .. ARGV[1])
 return 1`;
 
+/** A claim moved to this instance (ARGV[1]) forgets where it came from: a takeover now comes here directly. */
+const SETTLE = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local a = string.find(v, '\\n', 1, true)
+if string.sub(v, 1, a - 1) ~= ARGV[1] then return 0 end
+local owner = string.sub(v, a + 1)
+local b = string.find(owner, '\\n', 1, true)
+if not b then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. string.sub(owner, 1, b - 1))
+return 1`;
+
 /** Deletes a claim only while this instance holds it. */
 const RELEASE = `
 local v = redis.call('GET', KEYS[1])
@@ -132,6 +144,7 @@ export class RedisMqttShare implements MqttShareStore {
     this.#cmd.defineCommand('mqttClaim', { numberOfKeys: 1, lua: CLAIM });
     this.#cmd.defineCommand('mqttRelease', { numberOfKeys: 1, lua: RELEASE });
     this.#cmd.defineCommand('mqttMove', { numberOfKeys: 1, lua: MOVE });
+    this.#cmd.defineCommand('mqttSettle', { numberOfKeys: 1, lua: SETTLE });
     this.#cmd.defineCommand('mqttTakeWill', { numberOfKeys: 1, lua: TAKE_WILL });
   }
 
@@ -394,6 +407,11 @@ export class RedisMqttShare implements MqttShareStore {
     // not a pipeline: on Cluster the claims live in different slots; sent without waiting all the same
     const c = this.#cmd as unknown as { mqttMove(k: string, i: string, to: string): Promise<number> };
     return Promise.all(clientIds.map((id, i) => c.mqttMove(K.client(id), this.instance, to[i]!).then((r) => r === 1, () => false)));
+  }
+
+  async settle(clientIds: readonly string[]): Promise<void> {
+    const c = this.#cmd as unknown as { mqttSettle(k: string, i: string): Promise<number> };
+    await Promise.all(clientIds.map((id) => c.mqttSettle(K.client(id), this.instance).catch(() => 0)));
   }
 
   async release(clientId: string): Promise<void> {

@@ -89,6 +89,11 @@ const ROUTED = 0;
 const TAKEOVER = 1;
 const HANDOFF = 2;
 const ADOPT = 3;
+/** The answer to ADOPT once the adopted sessions' routes are announced: the stopping instance need not wait longer. */
+const ADOPTED = 4;
+
+/** After the adopters' routes are announced, what a stopping instance still forwards for (the others read the log a moment later). */
+const ADOPT_GRACE_MS = 200;
 
 /** In a ROUTED batch: a message for the subscribers of an instance, or for one session that moved there. */
 const PLAIN = 1;
@@ -134,6 +139,9 @@ export class ClusterLink implements RouteShare {
   /** Instances handing their sessions over as they stop: not given any. */
   readonly #leaving = new Set<string>();
   #leavingSeen: (() => void) | undefined;
+  /** ADOPT entries sent as this instance stops and not yet answered; `#allAdopted` is called when none is left. */
+  #adoptsPending = 0;
+  #allAdopted: (() => void) | undefined;
   /** Ids of messages published here: this prefix (unique per process start) and a counter. */
   readonly #ridPrefix = randomBytes(6).toString('base64url') + '.';
   #ridSeq = 0;
@@ -427,14 +435,26 @@ export class ClusterLink implements RouteShare {
         return;
       }
       case ADOPT: {
-        for (const [clientId, state, remainingMs, will] of entry[1] as [string, unknown, number, [unknown, number] | null][]) {
+        const [, list, from] = entry as unknown as [number, [string, unknown, number, [unknown, number] | null][], string];
+        for (const [clientId, state, remainingMs, will] of list) {
           const s = decodeState(state);
           if (s === undefined) continue;
           const w = will === null ? undefined : decodeWill(will[0]);
           t.adopt(clientId, s, remainingMs, w === undefined ? undefined : { will: w, remainingMs: will![1] });
         }
+        // once a takeover of them comes here directly and their routes are in the log, the
+        // stopping instance may stop forwarding
+        const routes = this.announced();
+        void this.#store
+          .settle(list.map((e) => e[0]))
+          .then(() => routes)
+          .then(() => this.#store.send(from, packr.pack([ADOPTED])))
+          .catch(() => {});
         return;
       }
+      case ADOPTED:
+        if (this.#adoptsPending > 0 && --this.#adoptsPending === 0) this.#allAdopted?.();
+        return;
       case ROUTED:
         for (const e of entry[1] as unknown[][]) {
           const m = decodeMessage(e[0]);
@@ -472,9 +492,12 @@ export class ClusterLink implements RouteShare {
       const via = from !== undefined && from !== this.instance && live.has(from) ? from : undefined;
       const held = previous !== undefined && previous !== this.instance && live.has(previous);
       if (held || (previous === this.instance && via !== undefined)) {
-        await this.#takeOver(via ?? previous!, clientId, (state) => {
+        const onState = (state: SessionState | undefined) => {
           if (state !== undefined && resume && state.owner === owner) this.#targets!.adopt(clientId, state);
-        });
+        };
+        const answered = await this.#takeOver(via ?? previous!, clientId, onState);
+        // the stopping instance stopped reading before it could pass the takeover on: ask where the session went
+        if (!answered && via !== undefined && held) await this.#takeOver(previous!, clientId, onState);
       }
     } catch (err) {
       this.#refusals.note('mqtt_claim_failed', { client_id: clientId, err: String(err) }, 'claiming an MQTT client id in Redis failed: accepted on this instance only');
@@ -482,7 +505,8 @@ export class ClusterLink implements RouteShare {
     return 'claimed';
   }
 
-  async #takeOver(previous: string, clientId: string, onState: (state: SessionState | undefined) => void): Promise<void> {
+  /** Asks `previous` for the session of `clientId`; false when no answer came within HANDOFF_WAIT_MS. */
+  async #takeOver(previous: string, clientId: string, onState: (state: SessionState | undefined) => void): Promise<boolean> {
     // a second CONNECT of the same id while one waits: the first gives up waiting
     this.#handoffs.get(clientId)?.(undefined);
     let timer: NodeJS.Timeout | undefined;
@@ -496,13 +520,16 @@ export class ClusterLink implements RouteShare {
       });
       timer = setTimeout(() => {
         answered = true;
+        timedOut = true;
         resolve();
       }, HANDOFF_WAIT_MS);
     });
+    let timedOut = false;
     const mine = this.#handoffs.get(clientId);
     try {
       await this.#store.send(previous, packr.pack([TAKEOVER, clientId, this.instance]));
       await answer;
+      return !timedOut;
     } finally {
       clearTimeout(timer);
       if (this.#handoffs.get(clientId) === mine) this.#handoffs.delete(clientId);
@@ -516,8 +543,9 @@ export class ClusterLink implements RouteShare {
    * id it holds goes to another live instance that is not leaving too, round robin. Per batch of
    * sessions, one script per claim moves it there (noting this instance, so that a takeover in
    * the meantime comes through here and reaches the new instance after the session), then one
-   * inbox entry per instance carries the sessions' state. Then, for MOVE_WINDOW_MS, what still
-   * reaches the sessions here is forwarded, until the others have learnt the new routes.
+   * inbox entry per instance carries the sessions' state. Then what still reaches the sessions
+   * here is forwarded until each adopter answers that their routes are announced (at most
+   * MOVE_WINDOW_MS) and ADOPT_GRACE_MS more, while the others read those routes.
    * Returns how many sessions went.
    */
   async handOver(): Promise<number> {
@@ -567,12 +595,22 @@ export class ClusterLink implements RouteShare {
       }
       // every entry written in this turn, before anything forwarded to those sessions (next turn)
       const sends: Promise<void>[] = [];
-      for (const [dest, list] of batches) for (let j = 0; j < list.length; j += ADOPT_BATCH) sends.push(this.#store.send(dest, packr.pack([ADOPT, list.slice(j, j + ADOPT_BATCH)])));
+      for (const [dest, list] of batches) {
+        for (let j = 0; j < list.length; j += ADOPT_BATCH) sends.push(this.#store.send(dest, packr.pack([ADOPT, list.slice(j, j + ADOPT_BATCH), this.instance])));
+      }
+      this.#adoptsPending += sends.length;
       const failed = (await Promise.allSettled(sends)).filter((r) => r.status === 'rejected').length;
+      this.#adoptsPending -= failed;
       if (failed > 0) this.#log.warn({ entries: failed }, 'handing MQTT sessions to other instances failed for some: those sessions are lost');
     }
     this.#log.info({ sessions: moved, instances: others.length }, 'persistent MQTT sessions handed to the other instances');
-    await new Promise((resolve) => setTimeout(resolve, MOVE_WINDOW_MS));
+    // forwarding until every adopter has announced the sessions' routes (at most MOVE_WINDOW_MS), and a moment more
+    if (this.#adoptsPending > 0) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (this.#allAdopted = resolve)), new Promise((resolve) => (t = setTimeout(resolve, MOVE_WINDOW_MS)))]);
+      clearTimeout(t);
+    }
+    await new Promise((resolve) => setTimeout(resolve, ADOPT_GRACE_MS));
     return moved;
   }
 

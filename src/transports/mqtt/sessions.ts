@@ -161,7 +161,15 @@ export class SessionRegistry {
    * MOVE_WINDOW_MS. A will still waiting for its delay (`will`) goes on waiting here.
    */
   adopt(clientId: string, state: SessionState, remainingMs = state.expiryMs, will?: { will: Will; remainingMs: number }): void {
-    if (this.#sessions.has(clientId)) return;
+    const stale = this.#sessions.get(clientId);
+    if (stale !== undefined) {
+      // a client is connected to it here: the state is not this instance's to take
+      if (stale.connection !== undefined) return;
+      // kept here while its claim went elsewhere (a takeover this instance never heard of): the state handed over is newer
+      stale.claimed = false;
+      this.#stopTimers(stale, false);
+      this.end(stale);
+    }
     const s = new Session(clientId, state.expiryMs, this.#env, state.owner);
     this.#sessions.set(clientId, s);
     if (s.owner !== '') {

@@ -2,7 +2,10 @@
 // node mqtt-load.mjs '<json options>'
 //   { url, clients, versions: [4, 5], prefix, rate (readings/s over all clients), window (QoS 1
 //     publishes awaiting PUBACK per client, default 64), clean (default false: persistent sessions;
-//     v5 with Session Expiry Interval), sessionExpiry (s, default 300), reconnectPeriod (ms, 250) }
+//     v5 with Session Expiry Interval), sessionExpiry (s, default 300), reconnectPeriod (ms, 250),
+//     urls (several instances: each client goes round them from its own, the next one on each
+//     reconnect), commands (each device subscribes at QoS 1 to `cmd/<device>` whenever its
+//     session is not present) }
 // Each client is one device `${prefix}${i}` publishing to neurobuild/sensors/<device>/data, one
 // reading per publish, device_id + timestamp unique. Readings due while the window is full or the
 // client is offline wait in the device's buffer (up to 20,000; older ones are dropped and counted).
@@ -10,6 +13,7 @@
 // stdout, JSON lines: {"ev":"pub","k":[[key,producedAt]...]} {"ev":"ack","k":[[key,producedAt,ackedAt]...]}
 //   {"ev":"nack","k":[[key,code]...]} {"ev":"conn","c",sp} {"ev":"close","c"} {"ev":"disconnect","c","rc"}
 //   {"ev":"error","c","m"} {"ev":"stat","out","backlog","dropped"} (every 100 ms, and at once on a stop)
+//   {"ev":"cmd","k":[[c,payload,dup]...]} (commands received) {"ev":"sub","c"} (subscribed, SUBACK in)
 //   {"ev":"stopped"} (a stop taken: the stat line before it is from after it) {"ev":"ended"}
 // stdin, JSON lines: {"op":"rate","rate"} {"op":"stop"} (no new readings) {"op":"end"}
 import mqtt from 'mqtt';
@@ -24,12 +28,16 @@ let producing = true;
 let pubs = [];
 let acks = [];
 let nacks = [];
+let cmds = [];
 const out = (x) => process.stdout.write(`${JSON.stringify(x)}\n`);
 
 const devices = Array.from({ length: o.clients }, (_, i) => {
   const version = versions[i % versions.length];
   const id = `${o.prefix}${i}`;
-  const client = mqtt.connect(o.url, {
+  const urls = (o.urls ?? [o.url]).map((u) => new URL(u));
+  const servers = urls.map((_, k) => urls[(i + k) % urls.length]).map((u) => ({ host: u.hostname, port: Number(u.port) }));
+  const client = mqtt.connect(o.url ?? o.urls[0], {
+    ...(o.urls ? { servers } : {}),
     protocolVersion: version,
     clientId: id,
     clean: o.clean ?? false,
@@ -39,7 +47,11 @@ const devices = Array.from({ length: o.clients }, (_, i) => {
     ...(version === 5 ? { properties: { sessionExpiryInterval: o.sessionExpiry ?? 300 } } : {}),
   });
   const d = { id, client, out: 0, buffer: [], last: 0, credit: 0, dropped: 0 };
-  client.on('connect', (p) => out({ ev: 'conn', c: i, sp: p.sessionPresent === true, t: Date.now() }));
+  client.on('connect', (p) => {
+    out({ ev: 'conn', c: i, sp: p.sessionPresent === true, t: Date.now() });
+    if (o.commands && p.sessionPresent !== true) client.subscribe(`cmd/${id}`, { qos: 1 }, (err) => err || out({ ev: 'sub', c: i, t: Date.now() }));
+  });
+  if (o.commands) client.on('message', (_topic, payload, packet) => cmds.push([i, payload.toString(), packet.dup === true]));
   client.on('close', () => out({ ev: 'close', c: i, t: Date.now() }));
   client.on('disconnect', (p) => out({ ev: 'disconnect', c: i, rc: p.reasonCode ?? 0, t: Date.now() }));
   client.on('error', (err) => out({ ev: 'error', c: i, m: err.message, t: Date.now() }));
@@ -95,6 +107,8 @@ const flush = () => {
   if (pubs.length) out({ ev: 'pub', k: pubs });
   if (acks.length) out({ ev: 'ack', k: acks });
   if (nacks.length) out({ ev: 'nack', k: nacks });
+  if (cmds.length) out({ ev: 'cmd', k: cmds });
+  cmds = [];
   pubs = [];
   acks = [];
   nacks = [];

@@ -9,7 +9,11 @@ import type { AckTracker } from './tracker.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 export interface MqttLoadOptions {
-  url: string;
+  url?: string;
+  /** Several instances: each client goes round them starting from its own, the next on each reconnect (a load balancer's effect). */
+  urls?: string[];
+  /** Each device subscribes at QoS 1 to `cmd/{device}` whenever its session is not present; what it receives is kept in `commands`. */
+  commands?: boolean;
   tracker: AckTracker;
   /** Readings per second over all clients. */
   rate: number;
@@ -35,12 +39,16 @@ type Line =
   | { ev: 'disconnect'; c: number; rc: number; t: number }
   | { ev: 'error'; c: number; m: string; t: number }
   | { ev: 'stat'; out: number; backlog: number; dropped: number; connected: number }
+  | { ev: 'cmd'; k: [number, string, boolean][] }
+  | { ev: 'sub'; c: number; t: number }
   | { ev: 'stopped' }
   | { ev: 'ended' };
 
 export class MqttLoad {
   /** Connection events with their time: connects (sp = session present), closes, server DISCONNECTs (rc). */
-  readonly events: Exclude<Line, { ev: 'pub' | 'ack' | 'nack' | 'stat' | 'stopped' | 'ended' }>[] = [];
+  readonly events: Exclude<Line, { ev: 'pub' | 'ack' | 'nack' | 'cmd' | 'stat' | 'stopped' | 'ended' }>[] = [];
+  /** With `commands`: per client, the commands it received (payload, DUP flag), in order. */
+  readonly commands = new Map<number, { payload: string; dup: boolean }[]>();
   /** PUBACKs with a failure reason code (v5): refused readings. */
   readonly nacks: [string, string | number][] = [];
   stat = { out: 0, backlog: 0, dropped: 0, connected: 0 };
@@ -49,10 +57,12 @@ export class MqttLoad {
   #ended = false;
   readonly #proc: ChildProcess;
   readonly clients: number;
+  readonly #prefix: string;
 
-  private constructor(proc: ChildProcess, tracker: AckTracker, clients: number) {
+  private constructor(proc: ChildProcess, tracker: AckTracker, clients: number, prefix: string) {
     this.#proc = proc;
     this.clients = clients;
+    this.#prefix = prefix;
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
       buf += d;
@@ -67,6 +77,12 @@ export class MqttLoad {
         } else if (l.ev === 'nack') {
           this.nacks.push(...l.k);
           for (const [, code] of l.k) tracker.answer('mqtt', `puback ${code}`);
+        } else if (l.ev === 'cmd') {
+          for (const [c, payload, dup] of l.k) {
+            let list = this.commands.get(c);
+            if (list === undefined) this.commands.set(c, (list = []));
+            list.push({ payload, dup });
+          }
         } else if (l.ev === 'stat') this.stat = l;
         else if (l.ev === 'stopped') this.#stops++;
         else if (l.ev === 'ended') this.#ended = true;
@@ -78,16 +94,21 @@ export class MqttLoad {
   /** Starts the clients and waits until all of them are connected. */
   static async start(o: MqttLoadOptions): Promise<MqttLoad> {
     const clients = o.clients ?? 8;
-    const args = { url: o.url, clients, versions: o.versions ?? [4, 5], prefix: o.prefix ?? 'scn-m', rate: o.rate, window: o.window ?? 64, clean: o.clean ?? false, sessionExpiry: o.sessionExpiry ?? 300, reconnectPeriod: o.reconnectPeriod ?? 250 };
+    const args = { url: o.url, urls: o.urls, commands: o.commands ?? false, clients, versions: o.versions ?? [4, 5], prefix: o.prefix ?? 'scn-m', rate: o.rate, window: o.window ?? 64, clean: o.clean ?? false, sessionExpiry: o.sessionExpiry ?? 300, reconnectPeriod: o.reconnectPeriod ?? 250 };
     const proc = spawn(process.env.NODE_BINARY ?? 'node', [resolve(import.meta.dir, 'mqtt-load.mjs'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
     process.once('exit', () => proc.kill('SIGKILL'));
-    const m = new MqttLoad(proc, o.tracker, clients);
+    const m = new MqttLoad(proc, o.tracker, clients, args.prefix);
     await waitFor(() => m.events.filter((e) => e.ev === 'conn').length >= clients, 10_000, `${clients} MQTT clients connected`);
     return m;
   }
 
   #send(c: Record<string, unknown>): void {
     if (!this.#proc.stdin!.destroyed) this.#proc.stdin!.write(`${JSON.stringify(c)}\n`);
+  }
+
+  /** The device id (and client id) of client `i`. */
+  deviceId(i: number): string {
+    return `${this.#prefix}${i}`;
   }
 
   setRate(rate: number): void {
