@@ -38,6 +38,8 @@ export interface ShareHandlers {
    * wills its connections had left, each taken out of Redis (so fired once).
    */
   orphanedWills(instance: string, wills: { clientId: string; will: Buffer }[]): void;
+  /** `instance` died and this instance cleans up after it (exactly one does): the client ids of the persistent sessions it recorded. */
+  orphanedSessions(instance: string, clientIds: string[]): void;
 }
 
 /** The answer to a client-id claim. */
@@ -69,9 +71,19 @@ export interface MqttShareStore {
    * this one as where it comes from until claimed again; per id, whether it was still this
    * instance's (and so moved).
    */
-  move(clientIds: readonly string[], to: readonly string[]): Promise<boolean[]>;
+  move(clientIds: readonly string[], to: readonly string[], holder?: string): Promise<boolean[]>;
   /** Claims moved to this instance (`move`) that it now holds: they forget where they came from. */
   settle(clientIds: readonly string[]): Promise<void>;
+  /**
+   * Keeps the record of this instance's persistent session of `clientId` (owner, expiry,
+   * subscriptions), expiring at `expiresAt` (undefined: its client is connected), for whoever
+   * outlives this instance.
+   */
+  saveSession(clientId: string, record: Buffer, expiresAt: number | undefined): Promise<void>;
+  /** The session ended here (the record deleted if still this instance's), or moved (`forget`: only this instance's index forgets it). */
+  dropSession(clientId: string, forget: boolean): Promise<void>;
+  /** Takes the record of `clientId`'s session from instance `from` (gone, or not answering): now this instance's; null if `from` does not hold it. */
+  takeSession(clientId: string, from: string): Promise<Buffer | null>;
   /** Gives up this instance's claim on `clientId` (left alone if another instance holds it now). */
   release(clientId: string): Promise<void>;
   /** Keeps the will of this instance's connection of `clientId`, for whoever outlives this instance. */

@@ -268,7 +268,7 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
     });
 
     // last: it kills the third instance
-    test(`${prefix}mqtt instances - an instance SIGKILLed is forgotten by the others within MQTT_INSTANCE_TIMEOUT_MS (2 s here) and a heartbeat: its registration, routes and inbox deleted, its wills fired once by one survivor (a delayed one cancelled by a reconnect elsewhere), routing goes on`, async () => {
+    test(`${prefix}mqtt instances - an instance SIGKILLed is forgotten by the others within MQTT_INSTANCE_TIMEOUT_MS (2 s here) and a heartbeat: its registration, routes and inbox deleted, its wills fired once by one survivor (a delayed one cancelled by a reconnect elsewhere), its persistent sessions taken up (by a client back at once, by the survivor that cleans up), routing goes on`, async () => {
       const killed = stack.servers[2]!;
       const watchers = [await client(0), await client(1)];
       for (const w of watchers) await w.c.subscribeAsync('wills/#', { qos: 1 });
@@ -282,6 +282,18 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
       await client(2, willOf(`will-delayed-${stamp}`, 2));
       const onKilled = await client(2);
       await onKilled.c.subscribeAsync('gone/topic', { qos: 1 });
+      // persistent sessions on the instance about to die: one client back before its death is
+      // noticed (its takeover unanswered, it takes the session's record), one after (adopted by
+      // the survivor that cleans up, which queues what is published meanwhile)
+      const persistent = (id: string): mqtt.IClientOptions => ({ clientId: id, clean: false, properties: { sessionExpiryInterval: 300 } });
+      const early = `crash-early-${stamp}`;
+      const late = `crash-late-${stamp}`;
+      for (const id of [early, late]) {
+        const p = await client(2, persistent(id));
+        await p.c.subscribeAsync(`crash/${id}/cmd`, { qos: 1 });
+        // recorded in Redis (written at the end of the turn of the SUBSCRIBE)
+        await waitFor(async () => (await stack.client.hget(`mqtt:session:{${id}}`, 'd')) !== null, 5000, `the record of ${id}`);
+      }
       const live = await client(1);
       await live.c.subscribeAsync('gone/topic', { qos: 1 });
       const pub = (await client(0)).c;
@@ -290,6 +302,11 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
       expect(before.length).toBe(3);
       const killedAt = Date.now();
       killed.proc.kill('SIGKILL');
+      // back on B at once: the dead instance does not answer the takeover; its record of the session is taken up after 2 s
+      const earlyBack = stack.track(mqtt.connect(`mqtt://127.0.0.1:${stack.servers[1]!.mqttPort}`, { protocolVersion: 5, ...persistent(early), reconnectPeriod: 0 }));
+      const earlyGot: Got[] = [];
+      earlyBack.on('message', (topic, p, packet) => earlyGot.push({ topic, payload: p.toString(), retain: packet.retain }));
+      const earlyPresent = new Promise<boolean>((resolve) => earlyBack.once('connect', (ack) => resolve(ack.sessionPresent)));
       await waitFor(async () => (await stack.client.zcard('{mqtt}:instances')) === 2, 10_000, 'the killed instance deregistered by the others');
       const forgottenMs = Date.now() - killedAt;
       expect(forgottenMs).toBeLessThan(5000);
@@ -307,6 +324,22 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
       live.got.length = 0;
       await pub.publishAsync('gone/topic', 'after', { qos: 1 });
       await waitFor(() => live.got.some((g) => g.payload === 'after'), 5000, 'delivery on B after C died');
+
+      // the early client resumed its session (subscriptions from the record) on B
+      expect(await earlyPresent).toBe(true);
+      await routed(pub, `crash/${early}/cmd`, [{ got: earlyGot }]);
+      // the late client's session was taken up by the survivor that cleaned up: a command published there now is queued
+      const adopter = await stack.client.hget(`mqtt:session:{${late}}`, 'i');
+      const survivor = [0, 1].find((k) => adopter?.includes(`-${stack.servers[k]!.proc.pid}-`));
+      expect(survivor).toBeDefined();
+      const there = (await client(survivor!)).c;
+      await there.publishAsync(`crash/${late}/cmd`, 'queued while away', { qos: 1 });
+      // it comes back on the other survivor: its session, with the command
+      const lateBack = stack.track(mqtt.connect(`mqtt://127.0.0.1:${stack.servers[1 - survivor!]!.mqttPort}`, { protocolVersion: 5, ...persistent(late), reconnectPeriod: 0 }));
+      const lateGot: string[] = [];
+      lateBack.on('message', (_t, p) => lateGot.push(p.toString()));
+      expect(await new Promise<boolean>((resolve) => lateBack.once('connect', (ack) => resolve(ack.sessionPresent)))).toBe(true);
+      await waitFor(() => lateGot.includes('queued while away'), 5000, 'the command queued by the adopted session');
     });
   });
 }

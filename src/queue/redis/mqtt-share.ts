@@ -12,6 +12,10 @@
  * - `mqtt:inbox:{instance}`: stream, what other instances route to this one (bounded).
  * - `mqtt:client:{client id}`: string, `instance \n owner`: which instance holds a client id
  *   (`instance \n owner \n from` while a stopping instance `from` hands its session over).
+ * - `mqtt:session:{client id}`: hash (instance, record) of a persistent session: its owner,
+ *   expiry and subscriptions (not its messages), and `mqtt:sessions:{instance}`: those client ids
+ *   per instance. The instance that cleans up after a dead one takes each record (once) and
+ *   adopts the session; a CONNECT whose takeover got no answer takes its own.
  * - `mqtt:will:{client id}`: hash (instance, will) of a live connection with a will, and
  *   `mqtt:wills:{instance}`: the set of those client ids per instance. An instance that dies
  *   leaves them; the one that cleans up after it takes each will out (once) and fires it.
@@ -52,6 +56,8 @@ const K = {
   client: (id: string) => `mqtt:client:{${id}}`,
   will: (id: string) => `mqtt:will:{${id}}`,
   wills: (i: string) => `mqtt:wills:{${i}}`,
+  session: (id: string) => `mqtt:session:{${id}}`,
+  sessions: (i: string) => `mqtt:sessions:{${i}}`,
 };
 
 /** Deletes a will only while this instance (ARGV[1]) holds it; returns it (taken), or nil. */
@@ -60,6 +66,17 @@ if redis.call('HGET', KEYS[1], 'i') ~= ARGV[1] then return false end
 local d = redis.call('HGET', KEYS[1], 'd')
 redis.call('DEL', KEYS[1])
 return d`;
+
+/** A persistent session's record, taken by this instance (ARGV[2]) only while instance ARGV[1] holds it; returns it, or nil. */
+const TAKE_SESSION = `
+if redis.call('HGET', KEYS[1], 'i') ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], 'i', ARGV[2])
+return redis.call('HGET', KEYS[1], 'd')`;
+
+/** Deletes a session record only while this instance (ARGV[1]) holds it. */
+const DROP_SESSION = `
+if redis.call('HGET', KEYS[1], 'i') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`;
 
 /**
  * Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'.
@@ -146,6 +163,8 @@ export class RedisMqttShare implements MqttShareStore {
     this.#cmd.defineCommand('mqttMove', { numberOfKeys: 1, lua: MOVE });
     this.#cmd.defineCommand('mqttSettle', { numberOfKeys: 1, lua: SETTLE });
     this.#cmd.defineCommand('mqttTakeWill', { numberOfKeys: 1, lua: TAKE_WILL });
+    this.#cmd.defineCommand('mqttTakeSession', { numberOfKeys: 1, lua: TAKE_SESSION });
+    this.#cmd.defineCommand('mqttDropSession', { numberOfKeys: 1, lua: DROP_SESSION });
   }
 
   get live(): ReadonlySet<string> {
@@ -298,6 +317,7 @@ export class RedisMqttShare implements MqttShareStore {
       await this.#cmd.pexpire(K.inbox(this.instance), ORPHAN_TTL_MS);
       await this.#cmd.pexpire(K.routes(this.instance), ORPHAN_TTL_MS);
       await this.#cmd.pexpire(K.wills(this.instance), ORPHAN_TTL_MS);
+      await this.#cmd.pexpire(K.sessions(this.instance), ORPHAN_TTL_MS);
       if (added === 1) {
         // our registration had lapsed: the others forgot our routes
         this.#log.warn({ instance: this.instance }, 'this instance had been taken for gone: announcing its MQTT routes again');
@@ -320,6 +340,7 @@ export class RedisMqttShare implements MqttShareStore {
           await this.#cmd.del(K.inbox(inst));
           await this.#cmd.xadd(K.log, 'MAXLEN', '~', LOG_MAXLEN, '*', 'k', 'bye', 'i', inst);
           await this.#reapWills(inst);
+          await this.#reapSessions(inst);
         }
       }
       for (const inst of [...this.#live]) if (!seen.has(inst) && inst !== this.instance) this.#gone(inst);
@@ -340,6 +361,31 @@ export class RedisMqttShare implements MqttShareStore {
     }
     await this.#cmd.del(K.wills(instance));
     if (wills.length > 0) this.#h!.orphanedWills(instance, wills);
+  }
+
+  /** Hands over the client ids of the persistent sessions a dead instance recorded (their records are taken one by one, see takeSession). */
+  async #reapSessions(instance: string): Promise<void> {
+    const ids = await this.#members(K.sessions(instance));
+    await this.#cmd.del(K.sessions(instance));
+    if (ids.length > 0) this.#h!.orphanedSessions(instance, ids);
+  }
+
+  takeSession(clientId: string, from: string): Promise<Buffer | null> {
+    return (this.#cmd as unknown as { mqttTakeSessionBuffer(k: string, from: string, to: string): Promise<Buffer | null> }).mqttTakeSessionBuffer(K.session(clientId), from, this.instance);
+  }
+
+  async saveSession(clientId: string, record: Buffer, expiresAt: number | undefined): Promise<void> {
+    const key = K.session(clientId);
+    const m = this.#cmd.multi().hset(key, 'i', this.instance, 'd', record);
+    if (expiresAt === undefined) m.persist(key);
+    else m.pexpireat(key, Math.max(Date.now() + 1, expiresAt));
+    await m.exec();
+    await this.#cmd.sadd(K.sessions(this.instance), clientId);
+  }
+
+  async dropSession(clientId: string, forget: boolean): Promise<void> {
+    if (!forget) await (this.#cmd as unknown as { mqttDropSession(k: string, i: string): Promise<number> }).mqttDropSession(K.session(clientId), this.instance);
+    await this.#cmd.srem(K.sessions(this.instance), clientId);
   }
 
   #takeWill(clientId: string, instance: string): Promise<Buffer | null> {
@@ -403,10 +449,10 @@ export class RedisMqttShare implements MqttShareStore {
     return { claimed: true, previous: prev === '' ? undefined : prev, ...(from !== '' ? { from } : {}) };
   }
 
-  async move(clientIds: readonly string[], to: readonly string[]): Promise<boolean[]> {
+  async move(clientIds: readonly string[], to: readonly string[], holder = this.instance): Promise<boolean[]> {
     // not a pipeline: on Cluster the claims live in different slots; sent without waiting all the same
     const c = this.#cmd as unknown as { mqttMove(k: string, i: string, to: string): Promise<number> };
-    return Promise.all(clientIds.map((id, i) => c.mqttMove(K.client(id), this.instance, to[i]!).then((r) => r === 1, () => false)));
+    return Promise.all(clientIds.map((id, i) => c.mqttMove(K.client(id), holder, to[i]!).then((r) => r === 1, () => false)));
   }
 
   async settle(clientIds: readonly string[]): Promise<void> {

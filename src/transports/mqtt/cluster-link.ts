@@ -38,7 +38,7 @@ import type { ThrottledLog } from '../../log/throttled.ts';
 import type { MqttShareStore, ShareLogEntry, ShareSnapshot } from '../../queue/mqtt-share.ts';
 import { expired, type Message, type MessageProperties } from './message.ts';
 import type { RouteShare } from './router.ts';
-import { delivery, type Delivery, type SessionState } from './session.ts';
+import { delivery, type Delivery, type SessionRecord, type SessionState } from './session.ts';
 import { MOVE_WINDOW_MS, type Handover, type Will } from './sessions.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 
@@ -175,6 +175,7 @@ export class ClusterLink implements RouteShare {
       gone: (i) => this.#dropInstance(i),
       rejoined: () => this.#resync(),
       orphanedWills: (instance, wills) => this.#orphanedWills(instance, wills),
+      orphanedSessions: (instance, clientIds) => void this.#orphanedSessions(instance, clientIds),
     });
   }
 
@@ -495,9 +496,14 @@ export class ClusterLink implements RouteShare {
         const onState = (state: SessionState | undefined) => {
           if (state !== undefined && resume && state.owner === owner) this.#targets!.adopt(clientId, state);
         };
-        const answered = await this.#takeOver(via ?? previous!, clientId, onState);
+        let answered = await this.#takeOver(via ?? previous!, clientId, onState);
         // the stopping instance stopped reading before it could pass the takeover on: ask where the session went
-        if (!answered && via !== undefined && held) await this.#takeOver(previous!, clientId, onState);
+        if (!answered && via !== undefined && held) answered = await this.#takeOver(previous!, clientId, onState);
+        // no answer: the instance is dead (not yet noticed) or stuck; its record of the session is taken up here
+        if (!answered && held) await this.#takeRecord(clientId, previous!, resume, owner);
+      } else if (previous !== undefined && previous !== this.instance) {
+        // held by an instance that is gone: its record of the session, unless the one cleaning up after it took it first
+        await this.#takeRecord(clientId, previous, resume, owner);
       }
     } catch (err) {
       this.#refusals.note('mqtt_claim_failed', { client_id: clientId, err: String(err) }, 'claiming an MQTT client id in Redis failed: accepted on this instance only');
@@ -534,6 +540,75 @@ export class ClusterLink implements RouteShare {
       clearTimeout(timer);
       if (this.#handoffs.get(clientId) === mine) this.#handoffs.delete(clientId);
     }
+  }
+
+  /** Takes the record of `clientId`'s session from `from` and, when `resume` by its owner, adopts it (its messages are not in it). */
+  async #takeRecord(clientId: string, from: string, resume: boolean, owner: string): Promise<void> {
+    const blob = await this.#store.takeSession(clientId, from);
+    if (blob === null) return;
+    const r = this.#decodeRecord(blob);
+    if (r === undefined || !resume || r.state.owner !== owner) return;
+    this.#log.info({ client_id: clientId, instance: from }, 'MQTT session taken up from the record of an instance that did not answer');
+    this.#targets!.adopt(clientId, r.state, r.remainingMs);
+  }
+
+  // ---- persistent sessions' records
+
+  /** Keeps what another instance needs to take up the session of `clientId` should this one die. */
+  saveSession(clientId: string, r: SessionRecord): void {
+    const blob = packr.pack([r.owner, r.expiryMs === Number.POSITIVE_INFINITY ? null : r.expiryMs, r.expiresAt ?? null, r.subscriptions]);
+    this.#store.saveSession(clientId, blob, r.expiresAt).catch((err: unknown) => {
+      this.#refusals.note('mqtt_session_record_failed', { client_id: clientId, err: String(err) }, 'recording a persistent MQTT session in Redis failed: it is lost if this instance dies');
+    });
+  }
+
+  dropSession(clientId: string, forget: boolean): void {
+    this.#store.dropSession(clientId, forget).catch(() => {});
+  }
+
+  #decodeRecord(blob: Buffer): { state: SessionState; remainingMs: number } | undefined {
+    try {
+      const [owner, expiryMs, expiresAt, subscriptions] = packr.unpack(blob) as [string, number | null, number | null, SessionState['subscriptions']];
+      const expiry = expiryMs ?? Number.POSITIVE_INFINITY;
+      const remainingMs = expiresAt === null ? expiry : expiresAt - Date.now();
+      if (remainingMs <= 0) return undefined;
+      return { state: { expiryMs: expiry, owner, subscriptions, qos2: [], inflight: [], queue: [] }, remainingMs };
+    } catch (err) {
+      this.#log.warn({ err }, 'unreadable MQTT session record: skipped');
+      return undefined;
+    }
+  }
+
+  /**
+   * The persistent sessions of an instance that died: each adopted here (its subscriptions; its
+   * messages died with the instance) once its client-id claim moved here from the dead
+   * instance, then its record taken. A client already back elsewhere keeps its claim, and its
+   * instance takes the record itself (claim: no answer to its takeover).
+   */
+  async #orphanedSessions(instance: string, clientIds: string[]): Promise<void> {
+    let adopted = 0;
+    for (let i = 0; i < clientIds.length; i += MOVE_BATCH) {
+      const chunk = clientIds.slice(i, i + MOVE_BATCH);
+      try {
+        const moved = await this.#store.move(
+          chunk,
+          chunk.map(() => this.instance),
+          instance,
+        );
+        const ids = chunk.filter((_, k) => moved[k]);
+        const records = await Promise.all(ids.map((id) => this.#store.takeSession(id, instance).catch(() => null)));
+        for (let k = 0; k < ids.length; k++) {
+          const r = records[k] === null ? undefined : this.#decodeRecord(records[k]!);
+          if (r === undefined) continue;
+          this.#targets!.adopt(ids[k]!, r.state, r.remainingMs);
+          adopted++;
+        }
+      } catch (err) {
+        this.#log.warn({ err, sessions: clientIds.length - i }, 'taking up the MQTT sessions of an instance that died failed');
+        return;
+      }
+    }
+    this.#log.warn({ instance, sessions: adopted }, 'took up the persistent MQTT sessions of an instance that died (their queued messages died with it)');
   }
 
   // ---- sessions of an instance that stops

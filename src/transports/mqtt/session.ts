@@ -71,6 +71,19 @@ export interface SessionState {
   queue: [m: Message, qos: 0 | 1 | 2, retain: boolean, ids: readonly number[] | null][];
 }
 
+/**
+ * What is kept in Redis of a persistent session while it lives (cluster-link.ts): enough for
+ * another instance to take it up, with its subscriptions, should this instance die (its
+ * messages are not kept there).
+ */
+export interface SessionRecord {
+  owner: string;
+  expiryMs: number;
+  /** When it ends unless its client comes back (ms since epoch); undefined while connected. */
+  expiresAt: number | undefined;
+  subscriptions: [key: string, options: SubscriptionOptions][];
+}
+
 /** The queue of a session with nothing queued (shared: most sessions never queue anything). */
 const NO_DELIVERIES: Delivery[] = [];
 
@@ -91,6 +104,8 @@ export class Session {
   expiryTimer: NodeJS.Timeout | undefined;
   /** Its client id is claimed in the shared state (given up when the session ends here). */
   claimed = false;
+  /** Its record is in the shared state (deleted when the session ends here). */
+  recorded = false;
   /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
   pendingWill: { will: Will; timer: NodeJS.Timeout | undefined; dueAt?: number } | undefined;
   /**
@@ -315,6 +330,13 @@ export class Session {
     const subscriptions: SessionState['subscriptions'] = [];
     for (const sub of this.subscriptions.values()) subscriptions.push([sub.key, { ...sub.options }]);
     return { expiryMs: this.expiryMs, owner: this.owner, subscriptions, qos2: [...(this.#qos2?.keys() ?? [])], inflight, queue };
+  }
+
+  /** The record kept in the shared state. */
+  record(): SessionRecord {
+    const subscriptions: SessionRecord['subscriptions'] = [];
+    for (const sub of this.subscriptions.values()) subscriptions.push([sub.key, { ...sub.options }]);
+    return { owner: this.owner, expiryMs: this.expiryMs, expiresAt: this.expiresAt, subscriptions };
   }
 
   /** Takes over the messages of a session resumed from another instance (before its connection resumes it). */

@@ -10,7 +10,7 @@ import type { MqttConnection } from './connection.ts';
 import type { Message } from './message.ts';
 import type { OfflineBudget } from './offline-budget.ts';
 import type { MqttRouter } from './router.ts';
-import { Session, type Delivery, type DropReason, type SessionEnv, type SessionState } from './session.ts';
+import { Session, type Delivery, type DropReason, type SessionEnv, type SessionRecord, type SessionState } from './session.ts';
 
 /** Which bound refused a CONNECT. */
 export type SessionRefusal = 'sessions' | 'identity_sessions' | 'offline_budget' | 'owner';
@@ -41,6 +41,15 @@ export function willMessage(w: Will): Message {
   return w.expirySeconds === undefined ? w.message : { ...w.message, expiresAt: Date.now() + w.expirySeconds * 1000 };
 }
 
+/** What the registry shares with other instances (cluster-link.ts). */
+export interface SharedSessions {
+  release(clientId: string): void;
+  dropWill(clientId: string): void;
+  saveSession(clientId: string, record: SessionRecord): void;
+  /** `forget`: the session moved to another instance (only this instance's index forgets it). */
+  dropSession(clientId: string, forget: boolean): void;
+}
+
 export interface SessionLimits {
   maxSessions: number;
   /** Sessions one authenticated identity may hold (MQTT_MAX_SESSIONS_PER_IDENTITY). */
@@ -56,8 +65,10 @@ export class SessionRegistry {
   readonly #router: MqttRouter;
   readonly #limits: SessionLimits;
   readonly #budget: OfflineBudget;
-  /** With other instances: claims are given up when a session that made one ends. */
-  #claims: { release(clientId: string): void; dropWill(clientId: string): void } | undefined;
+  /** With other instances: claims are given up when a session that made one ends; persistent sessions are recorded. */
+  #claims: SharedSessions | undefined;
+  /** Sessions whose record is to be written (batched per turn). */
+  #dirty = new Set<Session>();
 
   constructor(o: { env: SessionEnv; router: MqttRouter; limits: SessionLimits }) {
     this.#env = o.env;
@@ -71,8 +82,34 @@ export class SessionRegistry {
   }
 
   /** Client ids are claimed across instances from now on (cluster-link.ts). */
-  share(claims: { release(clientId: string): void; dropWill(clientId: string): void }): void {
+  share(claims: SharedSessions): void {
     this.#claims = claims;
+  }
+
+  /**
+   * What is recorded of `s` in the shared state changed (it attached, subscribed, unsubscribed,
+   * its client left, it arrived from another instance): written at the end of the turn, for a
+   * persistent session whose client id this instance holds (or deleted if it no longer is one).
+   */
+  recordChanged(s: Session): void {
+    if (this.#claims === undefined) return;
+    if (this.#dirty.size === 0) setImmediate(() => this.#writeRecords());
+    this.#dirty.add(s);
+  }
+
+  #writeRecords(): void {
+    const claims = this.#claims!;
+    for (const s of this.#dirty) {
+      if (this.#sessions.get(s.clientId) !== s) continue;
+      if (s.persistent && s.claimed) {
+        s.recorded = true;
+        claims.saveSession(s.clientId, s.record());
+      } else if (s.recorded) {
+        s.recorded = false;
+        claims.dropSession(s.clientId, false);
+      }
+    }
+    this.#dirty.clear();
   }
 
   /**
@@ -137,6 +174,11 @@ export class SessionRegistry {
     if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
     const own = this.#byOwner.get(s.owner);
     if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);
+    if (s.recorded) {
+      // the record is the new instance's to write now: this instance only stops listing it
+      s.recorded = false;
+      this.#claims?.dropSession(s.clientId, true);
+    }
     this.#stopTimers(s, false);
     const c = s.connection;
     // a delayed will is not published: the client is back, elsewhere [MQTT-3.1.3-9]
@@ -184,6 +226,7 @@ export class SessionRegistry {
     s.watchDuplicates(MOVE_WINDOW_MS * 2);
     this.#startExpiry(s, remainingMs);
     if (will !== undefined) this.#pendWill(s, will.will, will.remainingMs);
+    this.recordChanged(s);
   }
 
   /** A message the instance a session moved from forwarded to it (dropped if the session is not here). */
@@ -284,6 +327,7 @@ export class SessionRegistry {
       return;
     }
     this.#startExpiry(session, session.expiryMs);
+    this.recordChanged(session);
     if (will === undefined) return;
     if (will.delayMs <= 0) this.#router.publish(willMessage(will));
     else this.#pendWill(session, will, will.delayMs);
@@ -315,6 +359,10 @@ export class SessionRegistry {
     if (s.claimed) {
       s.claimed = false;
       this.#claims?.release(s.clientId);
+    }
+    if (s.recorded) {
+      s.recorded = false;
+      this.#claims?.dropSession(s.clientId, false);
     }
     const own = this.#byOwner.get(s.owner);
     if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);

@@ -119,7 +119,10 @@ function accept(c: MqttConnection, p: IConnectPacket, v: number): Promise<void> 
       return refuse(c, V3_NOT_AUTHORIZED, Reason.notAuthorized);
     }
     attach(c, p, v, owner, settings);
-    if (c.session !== undefined) c.session.claimed = true;
+    if (c.session !== undefined) {
+      c.session.claimed = true;
+      ctx.sessions.recordChanged(c.session);
+    }
     // refused by a bound: no session here holds the id
     else if (!keep()) share.release(clientId);
   });

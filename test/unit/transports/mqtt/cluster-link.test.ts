@@ -41,6 +41,11 @@ class RecordingStore implements MqttShareStore {
     return ids.map(() => true);
   }
   async settle(): Promise<void> {}
+  async saveSession(): Promise<void> {}
+  async dropSession(): Promise<void> {}
+  async takeSession(): Promise<Buffer | null> {
+    return null;
+  }
   leavingSaid = false;
   async leaving(): Promise<void> {
     this.leavingSaid = true;
