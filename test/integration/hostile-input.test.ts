@@ -230,7 +230,7 @@ async function fuzzOne(port: number, input: FuzzInput): Promise<Verdict> {
 describe('hostile input - MQTT fuzz', () => {
   test('mqtt fuzz - random and mutated packets over many connections: no crash, no hanging connection, bounded memory, still ingesting', async () => {
     const seed = fuzzSeed();
-    const iterations = fuzzIterations(1000);
+    const iterations = fuzzIterations(600);
     const parallel = 200;
     const r = new Prng(seed);
     const inputs = Array.from({ length: iterations }, () => fuzzInput(r));

@@ -22,7 +22,7 @@ import { useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const LONG = process.env.SECURITY_LONG === '1';
-const SIZES = LONG ? { bodies: 2000, connects: 3000, upgrades: 3000, filters: 1000, retained: 1000 } : { bodies: 200, connects: 2500, upgrades: 2500, filters: 150, retained: 60 };
+const SIZES = LONG ? { bodies: 2000, connects: 3000, upgrades: 3000, filters: 1000, retained: 1000 } : { bodies: 200, connects: 1500, upgrades: 1500, filters: 150, retained: 60 };
 /** Stated in SECURITY.md: what the floods may add to the server's RSS. */
 const FLOOD_RSS_BOUND_MIB = 160;
 const helper = (name: string) => resolve(import.meta.dir, '../helpers', name);
