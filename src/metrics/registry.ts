@@ -196,6 +196,8 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
   mqttGauge('mqtt_sessions', 'MQTT sessions held by this instance (connected, and persistent ones kept for clients away)', (s) => s.sessions);
   mqttGauge('mqtt_subscriptions', 'MQTT subscriptions held by this instance', (s) => s.subscriptions);
   mqttGauge('mqtt_retained_messages', 'Retained MQTT messages held by this instance', (s) => s.retained);
+  mqttGauge('mqtt_remote_routes', 'Routes (distinct topic filters and shared groups) of the other instances in this instance\'s route table (MQTT across instances; 0 without)', (s) => s.remoteRoutes);
+  mqttGauge('mqtt_instances', 'Instances of the shared MQTT state seen alive, this one included (0 without shared state)', (s) => s.instances);
   mqttGauge('mqtt_queued_bytes', 'Bytes of messages waiting in MQTT session queues (bounded by MQTT_OFFLINE_BYTES_BUDGET)', (s) => s.queuedBytes);
 
   // DEVICE_AUTH_URL (credentials verified by another service)
@@ -314,6 +316,10 @@ export interface MqttSnapshot {
   subscriptions: number;
   retained: number;
   queuedBytes: number;
+  /** Routes of the other instances held in the route table (0 without shared state). */
+  remoteRoutes: number;
+  /** Instances seen alive, this one included (0 without shared state). */
+  instances: number;
   messagesReceived: number;
   messagesSent: number;
 }

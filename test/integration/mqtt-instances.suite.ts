@@ -75,6 +75,9 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
       for (const s of [a, b, c]) expect(s.got.map((g) => g.payload)).toEqual([...sent, 'end']);
       // QoS 0 on the way: none lost here either (loopback), still exactly once each
       expect(c2.got.map((g) => g.payload)).toEqual([...sent, 'end']);
+      // A's route table holds B's and C's filters; every instance sees three alive
+      expect(await stack.servers[0]!.metric('mqtt_remote_routes')).toBeGreaterThanOrEqual(3);
+      for (const s of stack.servers) expect(await s.metric('mqtt_instances')).toBe(3);
     });
 
     test(`${prefix}mqtt instances - $share/g members on A, B and C each get a share; every message goes to exactly one member`, async () => {

@@ -161,6 +161,11 @@ export class ClusterLink implements RouteShare {
     return this.#store.instance;
   }
 
+  /** Instances seen alive, this one included. */
+  get liveInstances(): number {
+    return this.#store.live.size;
+  }
+
   /** Routes of other instances held (for the memory report). */
   get remoteRoutes(): number {
     return this.#routes.size;

@@ -105,6 +105,8 @@ export function createMqttContext(o: MqttSetup): MqttContext & { link?: ClusterL
     subscriptions: router.subscriptionCount,
     retained: router.retainedCount,
     queuedBytes: budget.bytes,
+    remoteRoutes: link?.remoteRoutes ?? 0,
+    instances: link?.liveInstances ?? 0,
     messagesReceived: stats.messagesReceived,
     messagesSent: stats.messagesSent,
   }));
