@@ -84,6 +84,12 @@ export interface MqttShareStore {
   dropSession(clientId: string, forget: boolean): Promise<void>;
   /** Takes the record of `clientId`'s session from instance `from` (gone, or not answering): now this instance's; null if `from` does not hold it. */
   takeSession(clientId: string, from: string): Promise<Buffer | null>;
+  /** Replaces the messages kept for `clientId`'s session while its client is away (none: deleted), expiring with the session. */
+  replaceAway(clientId: string, entries: readonly Buffer[], expiresAt: number | undefined): Promise<void>;
+  /** Appends to them. */
+  appendAway(clientId: string, entries: readonly Buffer[], expiresAt: number | undefined): Promise<void>;
+  /** The messages kept for `clientId`'s session, in order. */
+  readAway(clientId: string): Promise<Buffer[]>;
   /** Gives up this instance's claim on `clientId` (left alone if another instance holds it now). */
   release(clientId: string): Promise<void>;
   /** Keeps the will of this instance's connection of `clientId`, for whoever outlives this instance. */

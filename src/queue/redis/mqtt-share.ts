@@ -16,6 +16,8 @@
  *   expiry and subscriptions (not its messages), and `mqtt:sessions:{instance}`: those client ids
  *   per instance. The instance that cleans up after a dead one takes each record (once) and
  *   adopts the session; a CONNECT whose takeover got no answer takes its own.
+ * - `mqtt:away:{client id}`: list, the messages of a recorded session kept while its client is
+ *   away (unacknowledged ones with their packet ids, then the queue), for whoever takes it up.
  * - `mqtt:will:{client id}`: hash (instance, will) of a live connection with a will, and
  *   `mqtt:wills:{instance}`: the set of those client ids per instance. An instance that dies
  *   leaves them; the one that cleans up after it takes each will out (once) and fires it.
@@ -57,6 +59,7 @@ const K = {
   will: (id: string) => `mqtt:will:{${id}}`,
   wills: (i: string) => `mqtt:wills:{${i}}`,
   session: (id: string) => `mqtt:session:{${id}}`,
+  away: (id: string) => `mqtt:away:{${id}}`,
   sessions: (i: string) => `mqtt:sessions:{${i}}`,
 };
 
@@ -386,6 +389,27 @@ export class RedisMqttShare implements MqttShareStore {
   async dropSession(clientId: string, forget: boolean): Promise<void> {
     if (!forget) await (this.#cmd as unknown as { mqttDropSession(k: string, i: string): Promise<number> }).mqttDropSession(K.session(clientId), this.instance);
     await this.#cmd.srem(K.sessions(this.instance), clientId);
+  }
+
+  async replaceAway(clientId: string, entries: readonly Buffer[], expiresAt: number | undefined): Promise<void> {
+    const key = K.away(clientId);
+    const m = this.#cmd.multi().del(key);
+    if (entries.length > 0) {
+      m.rpush(key, ...entries);
+      if (expiresAt !== undefined) m.pexpireat(key, Math.max(Date.now() + 1, expiresAt));
+    }
+    await m.exec();
+  }
+
+  async appendAway(clientId: string, entries: readonly Buffer[], expiresAt: number | undefined): Promise<void> {
+    const key = K.away(clientId);
+    const m = this.#cmd.multi().rpush(key, ...entries);
+    if (expiresAt !== undefined) m.pexpireat(key, Math.max(Date.now() + 1, expiresAt));
+    await m.exec();
+  }
+
+  readAway(clientId: string): Promise<Buffer[]> {
+    return this.#cmd.lrangeBuffer(K.away(clientId), 0, -1);
   }
 
   #takeWill(clientId: string, instance: string): Promise<Buffer | null> {

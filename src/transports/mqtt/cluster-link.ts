@@ -142,6 +142,8 @@ export class ClusterLink implements RouteShare {
   /** ADOPT entries sent as this instance stops and not yet answered; `#allAdopted` is called when none is left. */
   #adoptsPending = 0;
   #allAdopted: (() => void) | undefined;
+  /** Messages to append to the kept queues of sessions whose client is away (batched per turn), and the sessions they go with. */
+  readonly #awayAppends = new Map<string, { entries: Buffer[]; expiresAt: number | undefined }>();
   /** Ids of messages published here: this prefix (unique per process start) and a counter. */
   readonly #ridPrefix = randomBytes(6).toString('base64url') + '.';
   #ridSeq = 0;
@@ -397,6 +399,12 @@ export class ClusterLink implements RouteShare {
   #flush(): void {
     this.#flushScheduled = false;
     this.#writeRoutes();
+    for (const [clientId, a] of this.#awayAppends) {
+      this.#store.appendAway(clientId, a.entries, a.expiresAt).catch((err: unknown) => {
+        this.#refusals.note('mqtt_away_keep_failed', { client_id: clientId, err: String(err) }, 'keeping queued MQTT messages in Redis failed: they are lost if this instance dies');
+      });
+    }
+    this.#awayAppends.clear();
     for (const [i, box] of this.#outboxes) if (box.length > 0) this.#send(i, box.splice(0));
   }
 
@@ -553,7 +561,8 @@ export class ClusterLink implements RouteShare {
     if (blob === null) return;
     const r = this.#decodeRecord(blob);
     if (r === undefined || !resume || r.state.owner !== owner) return;
-    this.#log.info({ client_id: clientId, instance: from }, 'MQTT session taken up from the record of an instance that did not answer');
+    await this.#readAway(clientId, r.state).catch(() => {});
+    this.#log.info({ client_id: clientId, instance: from, messages: r.state.inflight.length + r.state.queue.length }, 'MQTT session taken up from the record of an instance that did not answer');
     this.#targets!.adopt(clientId, r.state, r.remainingMs);
   }
 
@@ -569,6 +578,53 @@ export class ClusterLink implements RouteShare {
 
   dropSession(clientId: string, forget: boolean): void {
     this.#store.dropSession(clientId, forget).catch(() => {});
+  }
+
+  /**
+   * The client of `clientId`'s recorded session left (or it arrived here with its client away):
+   * its unacknowledged and queued messages are kept in Redis from now on, replacing what was
+   * kept (nothing: deleted), so that whoever takes the session up should this instance die has
+   * them. What is queued for it later is appended (`queued`).
+   */
+  keepAway(clientId: string, s: Pick<SessionState, 'inflight' | 'queue'>, expiresAt: number | undefined): void {
+    this.#awayAppends.delete(clientId);
+    const entries: Buffer[] = [];
+    for (const [id, m, qos, retain, ids, released] of s.inflight) entries.push(packr.pack([1, encodeMessage(m), qos, retain ? 1 : 0, ids, released ? 1 : 0, id]));
+    for (const [m, qos, retain, ids] of s.queue) entries.push(packr.pack([0, encodeMessage(m), qos, retain ? 1 : 0, ids]));
+    this.#store.replaceAway(clientId, entries, expiresAt).catch((err: unknown) => {
+      this.#refusals.note('mqtt_away_keep_failed', { client_id: clientId, err: String(err) }, 'keeping queued MQTT messages in Redis failed: they are lost if this instance dies');
+    });
+  }
+
+  /** A message queued for a session whose client is away (kept, see keepAway). */
+  queued(clientId: string, d: Delivery, expiresAt: number | undefined): void {
+    let a = this.#awayAppends.get(clientId);
+    if (a === undefined) this.#awayAppends.set(clientId, (a = { entries: [], expiresAt }));
+    a.entries.push(packr.pack([0, encodeMessage(d.m), d.qos, d.retain ? 1 : 0, d.subscriptionIds ?? null]));
+    this.#schedule();
+  }
+
+  /** The client is back (or the session ended): what was kept for it while away is not needed any more. */
+  dropAway(clientId: string): void {
+    this.#awayAppends.delete(clientId);
+    this.#store.replaceAway(clientId, [], undefined).catch(() => {});
+  }
+
+  /** The messages kept for a session taken up from a dead (or silent) instance, into its state. */
+  async #readAway(clientId: string, state: SessionState): Promise<void> {
+    for (const blob of await this.#store.readAway(clientId)) {
+      try {
+        const e = packr.unpack(blob) as unknown[];
+        const m = decodeMessage(e[1]);
+        if (m === undefined) continue;
+        const qos = e[2] as 0 | 1 | 2;
+        const ids = (e[4] as number[] | null) ?? null;
+        if (e[0] === 1) state.inflight.push([e[6] as number, m, qos, e[3] === 1, ids, e[5] === 1]);
+        else state.queue.push([m, qos, e[3] === 1, ids]);
+      } catch {
+        // an unreadable entry: skipped
+      }
+    }
   }
 
   #decodeRecord(blob: Buffer): { state: SessionState; remainingMs: number } | undefined {
@@ -602,10 +658,11 @@ export class ClusterLink implements RouteShare {
         );
         const ids = chunk.filter((_, k) => moved[k]);
         const records = await Promise.all(ids.map((id) => this.#store.takeSession(id, instance).catch(() => null)));
-        for (let k = 0; k < ids.length; k++) {
-          const r = records[k] === null ? undefined : this.#decodeRecord(records[k]!);
+        const taken = ids.map((id, k) => ({ id, r: records[k] === null ? undefined : this.#decodeRecord(records[k]!) }));
+        await Promise.all(taken.map((t) => (t.r === undefined ? undefined : this.#readAway(t.id, t.r.state).catch(() => {}))));
+        for (const { id, r } of taken) {
           if (r === undefined) continue;
-          this.#targets!.adopt(ids[k]!, r.state, r.remainingMs);
+          this.#targets!.adopt(id, r.state, r.remainingMs);
           adopted++;
         }
       } catch (err) {

@@ -33,6 +33,8 @@ export interface SessionEnv {
   };
   budget: OfflineBudget;
   dropped(reason: DropReason): void;
+  /** With other instances: a message queued for a recorded session whose client is away, kept in Redis too (cluster-link.ts). */
+  away?: { queued(s: Session, d: Delivery): void };
 }
 
 /** One message on its way to this session's client. */
@@ -106,6 +108,8 @@ export class Session {
   claimed = false;
   /** Its record is in the shared state (deleted when the session ends here). */
   recorded = false;
+  /** Its messages, kept while its client is away, are in the shared state too (deleted when the client is back). */
+  awayKept = false;
   /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
   pendingWill: { will: Will; timer: NodeJS.Timeout | undefined; dueAt?: number } | undefined;
   /**
@@ -394,6 +398,7 @@ export class Session {
     this.#queuedBytes += d.bytes;
     if (d.qos === 0) this.#queuedQos0++;
     budget.take(d.bytes);
+    if (this.connection === undefined && this.awayKept) this.env.away?.queued(this, d);
   }
 
   #evictOldestQos0(): boolean {

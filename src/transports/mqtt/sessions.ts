@@ -48,6 +48,10 @@ export interface SharedSessions {
   saveSession(clientId: string, record: SessionRecord): void;
   /** `forget`: the session moved to another instance (only this instance's index forgets it). */
   dropSession(clientId: string, forget: boolean): void;
+  /** Its client is away: its unacknowledged and queued messages kept in Redis from now on (replacing what was). */
+  keepAway(clientId: string, s: Pick<SessionState, 'inflight' | 'queue'>, expiresAt: number | undefined): void;
+  queued(clientId: string, d: Delivery, expiresAt: number | undefined): void;
+  dropAway(clientId: string): void;
 }
 
 export interface SessionLimits {
@@ -84,6 +88,21 @@ export class SessionRegistry {
   /** Client ids are claimed across instances from now on (cluster-link.ts). */
   share(claims: SharedSessions): void {
     this.#claims = claims;
+    this.#env.away = { queued: (s, d) => claims.queued(s.clientId, d, s.expiresAt) };
+  }
+
+  /** The client of recorded persistent session `s` is away: its messages are kept in Redis while it is. */
+  #keepAway(s: Session): void {
+    if (this.#claims === undefined || !s.recorded) return;
+    s.awayKept = true;
+    const { inflight, queue } = s.exportState();
+    if (inflight.length > 0 || queue.length > 0) this.#claims.keepAway(s.clientId, { inflight, queue }, s.expiresAt);
+  }
+
+  #dropAway(s: Session): void {
+    if (!s.awayKept) return;
+    s.awayKept = false;
+    this.#claims?.dropAway(s.clientId);
   }
 
   /**
@@ -175,10 +194,11 @@ export class SessionRegistry {
     const own = this.#byOwner.get(s.owner);
     if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);
     if (s.recorded) {
-      // the record is the new instance's to write now: this instance only stops listing it
+      // the record and the messages kept are the new instance's to write now: this instance only stops listing it
       s.recorded = false;
       this.#claims?.dropSession(s.clientId, true);
     }
+    s.awayKept = false;
     this.#stopTimers(s, false);
     const c = s.connection;
     // a delayed will is not published: the client is back, elsewhere [MQTT-3.1.3-9]
@@ -227,6 +247,11 @@ export class SessionRegistry {
     this.#startExpiry(s, remainingMs);
     if (will !== undefined) this.#pendWill(s, will.will, will.remainingMs);
     this.recordChanged(s);
+    // its client is away: what it came with is kept in Redis under this instance now
+    if (this.#claims !== undefined) {
+      s.recorded = true;
+      this.#keepAway(s);
+    }
   }
 
   /** A message the instance a session moved from forwarded to it (dropped if the session is not here). */
@@ -286,6 +311,7 @@ export class SessionRegistry {
       session = old;
       session.expiryMs = expiryMs;
       this.#stopTimers(session, false);
+      this.#dropAway(session);
     } else {
       if (old !== undefined) {
         // the claim on the client id passes to the new session
@@ -328,6 +354,7 @@ export class SessionRegistry {
     }
     this.#startExpiry(session, session.expiryMs);
     this.recordChanged(session);
+    this.#keepAway(session);
     if (will === undefined) return;
     if (will.delayMs <= 0) this.#router.publish(willMessage(will));
     else this.#pendWill(session, will, will.delayMs);
@@ -364,6 +391,7 @@ export class SessionRegistry {
       s.recorded = false;
       this.#claims?.dropSession(s.clientId, false);
     }
+    this.#dropAway(s);
     const own = this.#byOwner.get(s.owner);
     if (own !== undefined && own.delete(s) && own.size === 0) this.#byOwner.delete(s.owner);
     this.#stopTimers(s, true);

@@ -46,6 +46,11 @@ class RecordingStore implements MqttShareStore {
   async takeSession(): Promise<Buffer | null> {
     return null;
   }
+  async replaceAway(): Promise<void> {}
+  async appendAway(): Promise<void> {}
+  async readAway(): Promise<Buffer[]> {
+    return [];
+  }
   leavingSaid = false;
   async leaving(): Promise<void> {
     this.leavingSaid = true;
