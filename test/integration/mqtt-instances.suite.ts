@@ -206,7 +206,14 @@ export function mqttInstancesSuite(prefix = '', opts: StackOptions = {}): void {
       await waitFor(() => sent > moved + 20, 5000, 'commands after the moves');
       publishing = false;
       await publisher;
-      await waitFor(() => new Set(received.map((r) => r.payload)).size >= sent, 5000, `all ${sent} commands`);
+      await waitFor(() => new Set(received.map((r) => r.payload)).size >= sent, 5000, `all ${sent} commands`).catch((err: unknown) => {
+        const got = new Set(received.map((r) => r.payload));
+        const missing = Array.from({ length: sent }, (_, i) => `n-${i}`).filter((p) => !got.has(p));
+        throw new Error(`${String(err)}; missing ${missing.join(' ')}; received in order ${received.map((r) => `${r.payload}@${r.via}${r.dup ? 'D' : ''}`).join(' ')}`);
+      }).catch(async (err: unknown) => {
+        const drops = await Promise.all(stack.servers.map(async (s) => (await (await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`)).text()).split('\n').filter((l) => l.startsWith('mqtt_messages_dropped_total')).join(' ')));
+        throw new Error(`${String(err)}; drops: ${drops.join(' || ')}`);
+      });
       const counts = new Map<string, number>();
       for (const r of received) counts.set(r.payload, (counts.get(r.payload) ?? 0) + 1);
       expect([...counts.keys()].sort()).toEqual(Array.from({ length: sent }, (_, i) => `n-${i}`).sort());

@@ -108,8 +108,10 @@ export class Session {
   claimed = false;
   /** Its record is in the shared state (deleted when the session ends here). */
   recorded = false;
-  /** Its messages, kept while its client is away, are in the shared state too (deleted when the client is back). */
+  /** Its client is away and its messages are kept in the shared state too (deleted when the client is back). */
   awayKept = false;
+  /** Some were written there (so there is something to delete). */
+  awayWritten = false;
   /** A will waiting for its Will Delay Interval (cancelled if the client comes back) [MQTT-3.1.3-9]. */
   pendingWill: { will: Will; timer: NodeJS.Timeout | undefined; dueAt?: number } | undefined;
   /**
@@ -398,7 +400,10 @@ export class Session {
     this.#queuedBytes += d.bytes;
     if (d.qos === 0) this.#queuedQos0++;
     budget.take(d.bytes);
-    if (this.connection === undefined && this.awayKept) this.env.away?.queued(this, d);
+    if (this.connection === undefined && this.awayKept && this.env.away !== undefined) {
+      this.awayWritten = true;
+      this.env.away.queued(this, d);
+    }
   }
 
   #evictOldestQos0(): boolean {

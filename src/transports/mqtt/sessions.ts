@@ -71,6 +71,8 @@ export class SessionRegistry {
   readonly #budget: OfflineBudget;
   /** With other instances: claims are given up when a session that made one ends; persistent sessions are recorded. */
   #claims: SharedSessions | undefined;
+  /** Sessions that left for another instance in the last MOVE_WINDOW_MS, forwarding there what still reaches them. */
+  readonly #movedOut = new Map<string, Session>();
   /** Sessions whose record is to be written (batched per turn). */
   #dirty = new Set<Session>();
 
@@ -95,13 +97,16 @@ export class SessionRegistry {
   #keepAway(s: Session): void {
     if (this.#claims === undefined || !s.recorded) return;
     s.awayKept = true;
+    if (s.inflight === 0 && s.queued === 0 && !s.awayWritten) return;
     const { inflight, queue } = s.exportState();
-    if (inflight.length > 0 || queue.length > 0) this.#claims.keepAway(s.clientId, { inflight, queue }, s.expiresAt);
+    this.#claims.keepAway(s.clientId, { inflight, queue }, s.expiresAt);
+    s.awayWritten = inflight.length > 0 || queue.length > 0;
   }
 
   #dropAway(s: Session): void {
-    if (!s.awayKept) return;
     s.awayKept = false;
+    if (!s.awayWritten) return;
+    s.awayWritten = false;
     this.#claims?.dropAway(s.clientId);
   }
 
@@ -199,6 +204,7 @@ export class SessionRegistry {
       this.#claims?.dropSession(s.clientId, true);
     }
     s.awayKept = false;
+    s.awayWritten = false;
     this.#stopTimers(s, false);
     const c = s.connection;
     // a delayed will is not published: the client is back, elsewhere [MQTT-3.1.3-9]
@@ -206,9 +212,11 @@ export class SessionRegistry {
     const handBack = s.clear();
     this.#router.redistribute(handBack, s, undefined, () => this.#env.dropped('session_ended'));
     s.forward = forward;
+    this.#movedOut.set(s.clientId, s);
     c?.disconnect(0x8e, 'another connection took over this client id');
     const timer = setTimeout(() => {
       s.forward = undefined;
+      if (this.#movedOut.get(s.clientId) === s) this.#movedOut.delete(s.clientId);
       this.#router.dropSession(s);
     }, MOVE_WINDOW_MS);
     timer.unref();
@@ -247,18 +255,26 @@ export class SessionRegistry {
     this.#startExpiry(s, remainingMs);
     if (will !== undefined) this.#pendWill(s, will.will, will.remainingMs);
     this.recordChanged(s);
-    // its client is away: what it came with is kept in Redis under this instance now
+    // its client is away: what it came with is kept in Redis under this instance now (replacing
+    // whatever the instance it came from had kept)
     if (this.#claims !== undefined) {
       s.recorded = true;
+      s.awayWritten = true;
       this.#keepAway(s);
     }
   }
 
-  /** A message the instance a session moved from forwarded to it (dropped if the session is not here). */
+  /**
+   * A message the instance a session moved from forwarded to it: delivered to the session that
+   * just arrived here, or, if it has moved on again meanwhile, forwarded after it (two moves in
+   * a row: the first instance's forward can reach the second after the session left it).
+   */
   deliverForwarded(clientId: string, d: Delivery): void {
     const s = this.#sessions.get(clientId);
-    if (s === undefined || !s.moving) return this.#env.dropped('session_ended');
-    s.deliver(d);
+    if (s !== undefined && s.moving) return s.deliver(d);
+    const gone = this.#movedOut.get(clientId);
+    if (gone?.forward !== undefined) return gone.forward(d);
+    this.#env.dropped('session_ended');
   }
 
   /** Bytes waiting in all session queues. */
