@@ -77,13 +77,15 @@ export interface MqttShareStore {
   /**
    * Keeps the record of this instance's persistent session of `clientId` (owner, expiry,
    * subscriptions), expiring at `expiresAt` (undefined: its client is connected), for whoever
-   * outlives this instance.
+   * outlives this instance; `index`: lists it among this instance's recorded sessions too.
    */
-  saveSession(clientId: string, record: Buffer, expiresAt: number | undefined): Promise<void>;
+  saveSession(clientId: string, record: Buffer, expiresAt: number | undefined, index: boolean): Promise<void>;
+  /** Sets only when the record expires (undefined: never, its client is connected). */
+  touchSession(clientId: string, expiresAt: number | undefined): Promise<void>;
   /** The session ended here (the record deleted if still this instance's), or moved (`forget`: only this instance's index forgets it). */
   dropSession(clientId: string, forget: boolean): Promise<void>;
   /** Takes the record of `clientId`'s session from instance `from` (gone, or not answering): now this instance's; null if `from` does not hold it. */
-  takeSession(clientId: string, from: string): Promise<Buffer | null>;
+  takeSession(clientId: string, from: string): Promise<[record: Buffer, ttlMs: number] | null>;
   /** Replaces the messages kept for `clientId`'s session while its client is away (none: deleted), expiring with the session. */
   replaceAway(clientId: string, entries: readonly Buffer[], expiresAt: number | undefined): Promise<void>;
   /** Appends to them. */

@@ -70,11 +70,11 @@ local d = redis.call('HGET', KEYS[1], 'd')
 redis.call('DEL', KEYS[1])
 return d`;
 
-/** A persistent session's record, taken by this instance (ARGV[2]) only while instance ARGV[1] holds it; returns it, or nil. */
+/** A persistent session's record, taken by this instance (ARGV[2]) only while instance ARGV[1] holds it; returns it and its key's PTTL, or nil. */
 const TAKE_SESSION = `
 if redis.call('HGET', KEYS[1], 'i') ~= ARGV[1] then return false end
 redis.call('HSET', KEYS[1], 'i', ARGV[2])
-return redis.call('HGET', KEYS[1], 'd')`;
+return {redis.call('HGET', KEYS[1], 'd'), redis.call('PTTL', KEYS[1])}`;
 
 /** Deletes a session record only while this instance (ARGV[1]) holds it. */
 const DROP_SESSION = `
@@ -373,17 +373,23 @@ export class RedisMqttShare implements MqttShareStore {
     if (ids.length > 0) this.#h!.orphanedSessions(instance, ids);
   }
 
-  takeSession(clientId: string, from: string): Promise<Buffer | null> {
-    return (this.#cmd as unknown as { mqttTakeSessionBuffer(k: string, from: string, to: string): Promise<Buffer | null> }).mqttTakeSessionBuffer(K.session(clientId), from, this.instance);
+  takeSession(clientId: string, from: string): Promise<[Buffer, number] | null> {
+    return (this.#cmd as unknown as { mqttTakeSessionBuffer(k: string, from: string, to: string): Promise<[Buffer, number] | null> }).mqttTakeSessionBuffer(K.session(clientId), from, this.instance);
   }
 
-  async saveSession(clientId: string, record: Buffer, expiresAt: number | undefined): Promise<void> {
+  async saveSession(clientId: string, record: Buffer, expiresAt: number | undefined, index: boolean): Promise<void> {
     const key = K.session(clientId);
     const m = this.#cmd.multi().hset(key, 'i', this.instance, 'd', record);
     if (expiresAt === undefined) m.persist(key);
     else m.pexpireat(key, Math.max(Date.now() + 1, expiresAt));
     await m.exec();
-    await this.#cmd.sadd(K.sessions(this.instance), clientId);
+    if (index) await this.#cmd.sadd(K.sessions(this.instance), clientId);
+  }
+
+  async touchSession(clientId: string, expiresAt: number | undefined): Promise<void> {
+    const key = K.session(clientId);
+    if (expiresAt === undefined) await this.#cmd.persist(key);
+    else await this.#cmd.pexpireat(key, Math.max(Date.now() + 1, expiresAt));
   }
 
   async dropSession(clientId: string, forget: boolean): Promise<void> {

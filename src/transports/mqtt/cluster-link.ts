@@ -557,9 +557,9 @@ export class ClusterLink implements RouteShare {
 
   /** Takes the record of `clientId`'s session from `from` and, when `resume` by its owner, adopts it (its messages are not in it). */
   async #takeRecord(clientId: string, from: string, resume: boolean, owner: string): Promise<void> {
-    const blob = await this.#store.takeSession(clientId, from);
-    if (blob === null) return;
-    const r = this.#decodeRecord(blob);
+    const taken = await this.#store.takeSession(clientId, from);
+    if (taken === null) return;
+    const r = this.#decodeRecord(taken);
     if (r === undefined || !resume || r.state.owner !== owner) return;
     await this.#readAway(clientId, r.state).catch(() => {});
     this.#log.info({ client_id: clientId, instance: from, messages: r.state.inflight.length + r.state.queue.length }, 'MQTT session taken up from the record of an instance that did not answer');
@@ -569,11 +569,18 @@ export class ClusterLink implements RouteShare {
   // ---- persistent sessions' records
 
   /** Keeps what another instance needs to take up the session of `clientId` should this one die. */
-  saveSession(clientId: string, r: SessionRecord): void {
-    const blob = packr.pack([r.owner, r.expiryMs === Number.POSITIVE_INFINITY ? null : r.expiryMs, r.expiresAt ?? null, r.subscriptions]);
-    this.#store.saveSession(clientId, blob, r.expiresAt).catch((err: unknown) => {
-      this.#refusals.note('mqtt_session_record_failed', { client_id: clientId, err: String(err) }, 'recording a persistent MQTT session in Redis failed: it is lost if this instance dies');
-    });
+  saveSession(clientId: string, r: SessionRecord, index: boolean): void {
+    const blob = packr.pack([r.owner, r.expiryMs === Number.POSITIVE_INFINITY ? null : r.expiryMs, r.subscriptions]);
+    this.#store.saveSession(clientId, blob, r.expiresAt, index).catch((err: unknown) => this.#recordFailed(clientId, err));
+  }
+
+  /** The record of `clientId`'s session is as it was; when it ends changed (its client came or went). */
+  touchSession(clientId: string, expiresAt: number | undefined): void {
+    this.#store.touchSession(clientId, expiresAt).catch((err: unknown) => this.#recordFailed(clientId, err));
+  }
+
+  #recordFailed(clientId: string, err: unknown): void {
+    this.#refusals.note('mqtt_session_record_failed', { client_id: clientId, err: String(err) }, 'recording a persistent MQTT session in Redis failed: it is lost if this instance dies');
   }
 
   dropSession(clientId: string, forget: boolean): void {
@@ -627,12 +634,12 @@ export class ClusterLink implements RouteShare {
     }
   }
 
-  #decodeRecord(blob: Buffer): { state: SessionState; remainingMs: number } | undefined {
+  /** A record as taken: its encoding and the milliseconds its key had left (-1: none, its client was connected). */
+  #decodeRecord(taken: [Buffer, number]): { state: SessionState; remainingMs: number } | undefined {
     try {
-      const [owner, expiryMs, expiresAt, subscriptions] = packr.unpack(blob) as [string, number | null, number | null, SessionState['subscriptions']];
+      const [owner, expiryMs, subscriptions] = packr.unpack(taken[0]) as [string, number | null, SessionState['subscriptions']];
       const expiry = expiryMs ?? Number.POSITIVE_INFINITY;
-      const remainingMs = expiresAt === null ? expiry : expiresAt - Date.now();
-      if (remainingMs <= 0) return undefined;
+      const remainingMs = taken[1] > 0 ? taken[1] : expiry;
       return { state: { expiryMs: expiry, owner, subscriptions, qos2: [], inflight: [], queue: [] }, remainingMs };
     } catch (err) {
       this.#log.warn({ err }, 'unreadable MQTT session record: skipped');

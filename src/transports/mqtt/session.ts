@@ -108,6 +108,12 @@ export class Session {
   claimed = false;
   /** Its record is in the shared state (deleted when the session ends here). */
   recorded = false;
+  /** What its record says is out of date (new, subscriptions changed, arrived from another instance): written whole at the end of the turn. */
+  recordStale = true;
+  /** The Session Expiry Interval its record says. */
+  recordedExpiryMs = -1;
+  /** Listed in this instance's index of recorded sessions. */
+  indexed = false;
   /** Its client is away and its messages are kept in the shared state too (deleted when the client is back). */
   awayKept = false;
   /** Some were written there (so there is something to delete). */

@@ -45,7 +45,10 @@ export function willMessage(w: Will): Message {
 export interface SharedSessions {
   release(clientId: string): void;
   dropWill(clientId: string): void;
-  saveSession(clientId: string, record: SessionRecord): void;
+  /** The whole record (`index`: list it in this instance's index too). */
+  saveSession(clientId: string, record: SessionRecord, index: boolean): void;
+  /** Only when it ends changed (its client came or went): the record's expiry. */
+  touchSession(clientId: string, expiresAt: number | undefined): void;
   /** `forget`: the session moved to another instance (only this instance's index forgets it). */
   dropSession(clientId: string, forget: boolean): void;
   /** Its client is away: its unacknowledged and queued messages kept in Redis from now on (replacing what was). */
@@ -115,8 +118,9 @@ export class SessionRegistry {
    * its client left, it arrived from another instance): written at the end of the turn, for a
    * persistent session whose client id this instance holds (or deleted if it no longer is one).
    */
-  recordChanged(s: Session): void {
+  recordChanged(s: Session, subscriptions = false): void {
     if (this.#claims === undefined) return;
+    if (subscriptions) s.recordStale = true;
     if (this.#dirty.size === 0) setImmediate(() => this.#writeRecords());
     this.#dirty.add(s);
   }
@@ -126,8 +130,12 @@ export class SessionRegistry {
     for (const s of this.#dirty) {
       if (this.#sessions.get(s.clientId) !== s) continue;
       if (s.persistent && s.claimed) {
-        s.recorded = true;
-        claims.saveSession(s.clientId, s.record());
+        if (!s.recorded || s.recordStale || s.recordedExpiryMs !== s.expiryMs) {
+          claims.saveSession(s.clientId, s.record(), !s.indexed);
+          s.recorded = s.indexed = true;
+          s.recordStale = false;
+          s.recordedExpiryMs = s.expiryMs;
+        } else claims.touchSession(s.clientId, s.expiresAt);
       } else if (s.recorded) {
         s.recorded = false;
         claims.dropSession(s.clientId, false);

@@ -88,7 +88,7 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
     granted.push(s.qos);
   }
   const retained = accepted.map((a) => c.ctx.router.register(session, a.key, a.options));
-  c.ctx.sessions.recordChanged(session);
+  c.ctx.sessions.recordChanged(session, true);
   // [MQTT-3.8.4-1] SUBACK first; retained messages follow it
   const ack = (): void => {
     if (c.state !== 'connected') return;
@@ -111,6 +111,6 @@ export function handleUnsubscribe(c: MqttConnection, p: IUnsubscribePacket): voi
   // [MQTT-3.10.3-2] at least one topic filter
   if (p.unsubscriptions.length === 0) return c.protocolError(Reason.protocolError, 'UNSUBSCRIBE without a topic filter');
   const results = p.unsubscriptions.map((key) => (c.ctx.router.unsubscribe(c.session!, key) ? Reason.success : Reason.noSubscriptionExisted));
-  c.ctx.sessions.recordChanged(c.session!);
+  c.ctx.sessions.recordChanged(c.session!, true);
   c.send({ cmd: 'unsuback', messageId: p.messageId!, granted: c.protocolVersion === 5 ? results : [] });
 }

@@ -43,9 +43,10 @@ class RecordingStore implements MqttShareStore {
   async settle(): Promise<void> {}
   async saveSession(): Promise<void> {}
   async dropSession(): Promise<void> {}
-  async takeSession(): Promise<Buffer | null> {
+  async takeSession(): Promise<[Buffer, number] | null> {
     return null;
   }
+  async touchSession(): Promise<void> {}
   async replaceAway(): Promise<void> {}
   async appendAway(): Promise<void> {}
   async readAway(): Promise<Buffer[]> {
