@@ -82,49 +82,46 @@ if redis.call('HGET', KEYS[1], 'i') == ARGV[1] then redis.call('DEL', KEYS[1]) e
 return 0`;
 
 /**
- * Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'.
  * A claim is `instance \n owner`, or `instance \n owner \n from` while `from` (a stopping
- * instance) hands the session to `instance` (MOVE). Returns {claimed, previous instance, from}.
+ * instance) hands the session to `instance` (MOVE). claimOf(value) → instance, owner, from ('').
  */
-const CLAIM = `
+const CLAIM_OF = `
+local function claimOf(v)
+  local a = string.find(v, '\\n', 1, true)
+  local rest = string.sub(v, a + 1)
+  local b = string.find(rest, '\\n', 1, true)
+  if b then return string.sub(v, 1, a - 1), string.sub(rest, 1, b - 1), string.sub(rest, b + 1) end
+  return string.sub(v, 1, a - 1), rest, ''
+end
+`;
+
+/** Claim a client id: refused while an identity other than ARGV[2] holds it, unless ARGV[3] = '1'. Returns {claimed, previous instance, from}. */
+const CLAIM = `${CLAIM_OF}
 local v = redis.call('GET', KEYS[1])
 local prev, owner, from = '', '', ''
 if v then
-  local a = string.find(v, '\\n', 1, true)
-  prev = string.sub(v, 1, a - 1)
-  owner = string.sub(v, a + 1)
-  local b = string.find(owner, '\\n', 1, true)
-  if b then
-    from = string.sub(owner, b + 1)
-    owner = string.sub(owner, 1, b - 1)
-  end
+  prev, owner, from = claimOf(v)
   if ARGV[3] ~= '1' and owner ~= ARGV[2] then return {0, prev, from} end
 end
 redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[2])
 return {1, prev, from}`;
 
 /** Moves a claim this instance (ARGV[1]) holds to ARGV[2], noting where it comes from; 1 if moved. */
-const MOVE = `
+const MOVE = `${CLAIM_OF}
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
-local a = string.find(v, '\\n', 1, true)
-if string.sub(v, 1, a - 1) ~= ARGV[1] then return 0 end
-local owner = string.sub(v, a + 1)
-local b = string.find(owner, '\\n', 1, true)
-if b then owner = string.sub(owner, 1, b - 1) end
+local instance, owner = claimOf(v)
+if instance ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2] .. '\\n' .. owner .. '\\n' .. ARGV[1])
 return 1`;
 
 /** A claim moved to this instance (ARGV[1]) forgets where it came from: a takeover now comes here directly. */
-const SETTLE = `
+const SETTLE = `${CLAIM_OF}
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
-local a = string.find(v, '\\n', 1, true)
-if string.sub(v, 1, a - 1) ~= ARGV[1] then return 0 end
-local owner = string.sub(v, a + 1)
-local b = string.find(owner, '\\n', 1, true)
-if not b then return 0 end
-redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. string.sub(owner, 1, b - 1))
+local instance, owner, from = claimOf(v)
+if instance ~= ARGV[1] or from == '' then return 0 end
+redis.call('SET', KEYS[1], instance .. '\\n' .. owner)
 return 1`;
 
 /** Deletes a claim only while this instance holds it. */

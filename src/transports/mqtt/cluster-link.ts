@@ -426,7 +426,7 @@ export class ClusterLink implements RouteShare {
     const t = this.#targets!;
     switch (entry[0]) {
       case TAKEOVER: {
-        const [, clientId, to] = entry as unknown as [number, string, string | undefined];
+        const [, clientId, to] = entry as unknown as [number, string, string];
         if (to === this.instance) {
           // passed back by the instance that handed the session here: it is here now
           this.#handoffs.get(clientId)?.(undefined);
@@ -438,9 +438,9 @@ export class ClusterLink implements RouteShare {
           this.#store.send(movedTo, packr.pack([TAKEOVER, clientId, to])).catch(() => {});
           return;
         }
-        const state = to === undefined ? t.takenOver(clientId, () => {}) : t.takenOver(clientId, this.#forwarder(to, clientId));
+        const state = t.takenOver(clientId, this.#forwarder(to, clientId));
         // the instance taking it over waits for the answer (a session, or nothing to hand over)
-        if (to !== undefined) this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch(() => {});
+        this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch(() => {});
         return;
       }
       case HANDOFF: {

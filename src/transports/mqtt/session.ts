@@ -339,16 +339,19 @@ export class Session {
       const d = this.#queue[i]!;
       if (!d.dropped && d.group === undefined) queue.push([d.m, d.qos, d.retain, d.subscriptionIds ?? null]);
     }
-    const subscriptions: SessionState['subscriptions'] = [];
-    for (const sub of this.subscriptions.values()) subscriptions.push([sub.key, { ...sub.options }]);
-    return { expiryMs: this.expiryMs, owner: this.owner, subscriptions, qos2: [...(this.#qos2?.keys() ?? [])], inflight, queue };
+    return { expiryMs: this.expiryMs, owner: this.owner, subscriptions: this.#subscriptionList(), qos2: [...(this.#qos2?.keys() ?? [])], inflight, queue };
   }
 
   /** The record kept in the shared state. */
   record(): SessionRecord {
-    const subscriptions: SessionRecord['subscriptions'] = [];
-    for (const sub of this.subscriptions.values()) subscriptions.push([sub.key, { ...sub.options }]);
-    return { owner: this.owner, expiryMs: this.expiryMs, expiresAt: this.expiresAt, subscriptions };
+    return { owner: this.owner, expiryMs: this.expiryMs, expiresAt: this.expiresAt, subscriptions: this.#subscriptionList() };
+  }
+
+  /** Its subscriptions as they travel: key and a copy of the options. */
+  #subscriptionList(): [key: string, options: SubscriptionOptions][] {
+    const out: [string, SubscriptionOptions][] = [];
+    for (const sub of this.subscriptions.values()) out.push([sub.key, { ...sub.options }]);
+    return out;
   }
 
   /** Takes over the messages of a session resumed from another instance (before its connection resumes it). */
