@@ -435,12 +435,12 @@ export class ClusterLink implements RouteShare {
         const movedTo = this.#moved.get(clientId);
         if (movedTo !== undefined && this.#store.live.has(movedTo)) {
           // handed over as this instance stops: the takeover goes on there, after the session
-          this.#store.send(movedTo, packr.pack([TAKEOVER, clientId, to])).catch(() => {});
+          this.#store.send(movedTo, packr.pack([TAKEOVER, clientId, to])).catch((err: unknown) => this.#handoffFailed(clientId, err));
           return;
         }
         const state = t.takenOver(clientId, this.#forwarder(to, clientId));
         // the instance taking it over waits for the answer (a session, or nothing to hand over)
-        this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch(() => {});
+        this.#store.send(to, packr.pack([HANDOFF, clientId, state === undefined ? null : encodeState(state)])).catch((err: unknown) => this.#handoffFailed(clientId, err));
         return;
       }
       case HANDOFF: {
@@ -561,7 +561,7 @@ export class ClusterLink implements RouteShare {
     if (taken === null) return;
     const r = this.#decodeRecord(taken);
     if (r === undefined || !resume || r.state.owner !== owner) return;
-    await this.#readAway(clientId, r.state).catch(() => {});
+    await this.#readAway(clientId, r.state).catch((err: unknown) => this.#handoffFailed(clientId, err));
     this.#log.info({ client_id: clientId, instance: from, messages: r.state.inflight.length + r.state.queue.length }, 'MQTT session taken up from the record of an instance that did not answer');
     this.#targets!.adopt(clientId, r.state, r.remainingMs);
   }
@@ -577,6 +577,11 @@ export class ClusterLink implements RouteShare {
   /** The record of `clientId`'s session is as it was; when it ends changed (its client came or went). */
   touchSession(clientId: string, expiresAt: number | undefined): void {
     this.#store.touchSession(clientId, expiresAt).catch((err: unknown) => this.#recordFailed(clientId, err));
+  }
+
+  /** A session's messages could not be handed over (Redis unavailable): it resumes without them; said, not swallowed. */
+  #handoffFailed(clientId: string, err: unknown): void {
+    this.#refusals.note('mqtt_handoff_failed', { client_id: clientId, err: String(err) }, 'handing an MQTT session\'s messages to another instance failed: it resumes without them');
   }
 
   #recordFailed(clientId: string, err: unknown): void {
@@ -666,7 +671,7 @@ export class ClusterLink implements RouteShare {
         const ids = chunk.filter((_, k) => moved[k]);
         const records = await Promise.all(ids.map((id) => this.#store.takeSession(id, instance).catch(() => null)));
         const taken = ids.map((id, k) => ({ id, r: records[k] === null ? undefined : this.#decodeRecord(records[k]!) }));
-        await Promise.all(taken.map((t) => (t.r === undefined ? undefined : this.#readAway(t.id, t.r.state).catch(() => {}))));
+        await Promise.all(taken.map((t) => (t.r === undefined ? undefined : this.#readAway(t.id, t.r.state).catch((err: unknown) => this.#handoffFailed(t.id, err)))));
         for (const { id, r } of taken) {
           if (r === undefined) continue;
           this.#targets!.adopt(id, r.state, r.remainingMs);
