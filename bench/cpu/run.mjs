@@ -3,7 +3,9 @@
 // deployment pays per core, and the input of docs/capacity.md.
 //
 //   npm run bench:cpu   (BENCH_ROUNDS=5, BENCH_DURATION=10 s, BENCH_WARMUP=2 s; BENCH_QUICK=1 for one
-//   short round without writing results; BENCH_CPU_LOADS=mqtt-qos1,http-batch,http-single)
+//   short round without writing results; BENCH_CPU_LOADS=mqtt-qos1,http-batch,http-single;
+//   BENCH_BASELINE_REF=<git ref>: that ref's server too, side by side in every round, alternating
+//   which goes first, with the ratios per round)
 //
 // One neurobuild-ingest (the bundle under Node, WORKERS=1, RATE_LIMIT=off) on a private
 // redis-server; per round and load a fresh server and FLUSHALL. Loads:
@@ -22,11 +24,12 @@ import { ensureTool } from '../lib/machine.mjs';
 import { DIST, RESULTS, ROOT } from '../lib/paths.mjs';
 import { installCleanup, rssKiB, startWatchdog, stop, tail } from '../lib/processes.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
-import { oursEnv, startNodeServer } from '../lib/servers.mjs';
+import { DEPLOYED_NODE_OPTIONS, oursEnv, startNodeServer } from '../lib/servers.mjs';
 import { median } from '../lib/stats.mjs';
 import { mdTable } from '../lib/tables.mjs';
 import { writeSection } from '../lib/results-md.mjs';
-import { runWrk } from '../lib/wrk.mjs';
+import { bundleRef, thisTree } from '../lib/baseline.mjs';
+import { parseWrk, runWrk } from '../lib/wrk.mjs';
 import { runClient } from '../mqtt/clients.mjs';
 import { cpuSeconds } from '../ws/procstat.mjs';
 
@@ -41,14 +44,22 @@ const rounds = process.env.BENCH_ROUNDS || settings.quick ? settings.rounds : 5;
 const LOADS = pickFromEnv(
   'BENCH_CPU_LOADS',
   [
-    { id: 'mqtt-qos1', label: 'MQTT QoS 1, 100 connections × 16 in flight', kind: 'mqtt' },
-    { id: 'http-batch', label: 'HTTP batch ×100, 16 connections', kind: 'wrk', script: 'batch.lua', connections: 16 },
-    { id: 'http-single', label: 'HTTP single POST, 64 connections', kind: 'wrk', script: 'single.lua', connections: 64 },
+    // goal: the server µs per reading to reach (issue 21), p99Goal: the request p99 not to exceed
+    { id: 'mqtt-qos1', label: 'MQTT QoS 1, 100 connections × 16 in flight', kind: 'mqtt', goal: 9 },
+    { id: 'http-batch', label: 'HTTP batch ×100, 16 connections', kind: 'wrk', script: 'batch.lua', connections: 16, goal: 6 },
+    { id: 'http-single', label: 'HTTP single POST, 64 connections', kind: 'wrk', script: 'single.lua', connections: 64, goal: 22, p99Goal: 25 },
   ],
   'load',
 );
-startWatchdog(120 + rounds * LOADS.length * (settings.duration + settings.warmup + 60));
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-bench-cpu-'));
+const BASELINE_REF = process.env.BENCH_BASELINE_REF;
+// each tree started as its Dockerfile deploys it (NODE_OPTIONS)
+const TARGETS = [{ id: 'this', label: `this tree (${thisTree()})`, file: DIST, nodeOptions: DEPLOYED_NODE_OPTIONS }];
+if (BASELINE_REF) {
+  const base = bundleRef(BASELINE_REF, path.join(logDir, 'baseline'));
+  TARGETS.unshift({ id: 'baseline', label: `${BASELINE_REF} (${base.commit})`, file: base.file, nodeOptions: base.nodeOptions });
+}
+startWatchdog(120 + rounds * LOADS.length * TARGETS.length * (settings.duration + settings.warmup + 60));
 const redis = await startRedis(logDir);
 const usedMemory = async () => Number((await redis.redis.info('memory')).match(/^used_memory:(\d+)/m)[1]);
 
@@ -71,7 +82,7 @@ async function measureMqtt(server) {
   const result = await done;
   if (result.error) throw new Error(`load.mjs: ${result.error}`);
   if (!start || !end) throw new Error('load.mjs gave no measure-start / measure-end');
-  return { start: await start, end: await end };
+  return { start: await start, end: await end, p99: result.p99_ms };
 }
 
 async function measureWrk(server, load) {
@@ -79,35 +90,40 @@ async function measureWrk(server, load) {
     runWrk({ script: path.join(ROOT, 'bench/http', load.script), connections: load.connections, port: server.port, duration, threads: 1, timeout: '5s', luaDir: path.join(ROOT, 'bench/http'), countStatus: false, env: { BENCH_BATCH_SIZE: '100' } });
   if (settings.warmup > 0) await wrk(settings.warmup);
   const start = await sample(server.child.pid);
-  await wrk(settings.duration);
+  const report = parseWrk((await wrk(settings.duration)).out, load.script === 'batch.lua' ? 100 : 1);
   const end = await sample(server.child.pid);
-  return { start, end };
+  return { start, end, p99: report.p99 };
 }
 
 const runs = [];
 for (let round = 1; round <= rounds; round++) {
   for (const load of LOADS) {
-    await redis.redis.flushall();
-    const logFile = path.join(logDir, `server-${load.id}-r${round}.log`);
-    const server = await startNodeServer({ label: `neurobuild-ingest (${load.id})`, script: DIST, redisPort: redis.port, logFile, env: (ports) => ({ ...oursEnv(ports), WORKERS: '1' }) });
-    try {
-      const { start, end } = load.kind === 'mqtt' ? await measureMqtt(server) : await measureWrk(server, load);
-      const readings = end.len - start.len;
-      if (readings <= 0) fail(`${load.id}: no reading appended in the window; log ${logFile}:\n${tail(logFile)}`);
-      const run = {
-        round,
-        load: load.id,
-        readings,
-        perSec: readings / ((end.at - start.at) / 1000),
-        serverUs: ((end.server - start.server) * 1e6) / readings,
-        redisUs: ((end.redis - start.redis) * 1e6) / readings,
-        bytesPerEntry: (end.mem - start.mem) / readings,
-        serverRssMiB: rssKiB(server.child.pid) / 1024,
-      };
-      runs.push(run);
-      console.error(`bench:cpu: round ${round} ${load.id}: ${Math.round(run.perSec)} readings/s, server ${run.serverUs.toFixed(2)} µs, Redis ${run.redisUs.toFixed(2)} µs per reading, ${Math.round(run.bytesPerEntry)} B per entry`);
-    } finally {
-      await stop(server.child, 10_000);
+    // with a baseline, which target goes first alternates by round (the machine drifts over minutes)
+    for (const target of round % 2 === 0 ? [...TARGETS].reverse() : TARGETS) {
+      await redis.redis.flushall();
+      const logFile = path.join(logDir, `server-${target.id}-${load.id}-r${round}.log`);
+      const server = await startNodeServer({ label: `${target.label} (${load.id})`, script: target.file, redisPort: redis.port, logFile, env: (ports) => ({ ...oursEnv(ports), WORKERS: '1', NODE_OPTIONS: target.nodeOptions }) });
+      try {
+        const { start, end, p99 } = load.kind === 'mqtt' ? await measureMqtt(server) : await measureWrk(server, load);
+        const readings = end.len - start.len;
+        if (readings <= 0) fail(`${load.id}: no reading appended in the window; log ${logFile}:\n${tail(logFile)}`);
+        const run = {
+          round,
+          target: target.id,
+          load: load.id,
+          p99,
+          readings,
+          perSec: readings / ((end.at - start.at) / 1000),
+          serverUs: ((end.server - start.server) * 1e6) / readings,
+          redisUs: ((end.redis - start.redis) * 1e6) / readings,
+          bytesPerEntry: (end.mem - start.mem) / readings,
+          serverRssMiB: rssKiB(server.child.pid) / 1024,
+        };
+        runs.push(run);
+        console.error(`bench:cpu: round ${round} ${target.id} ${load.id}: ${Math.round(run.perSec)} readings/s, server ${run.serverUs.toFixed(2)} µs, Redis ${run.redisUs.toFixed(2)} µs per reading, p99 ${p99} ms, ${Math.round(run.bytesPerEntry)} B per entry`);
+      } finally {
+        await stop(server.child, 10_000);
+      }
     }
   }
 }
@@ -115,28 +131,43 @@ await redis.close();
 
 const f2 = (x) => x.toFixed(2);
 const spread = (xs) => `${f2(Math.min(...xs))}–${f2(Math.max(...xs))}`;
-const summary = LOADS.map((load) => {
-  const rs = runs.filter((r) => r.load === load.id);
+const summaryOf = (target, load) => {
+  const rs = runs.filter((r) => r.load === load.id && r.target === target.id);
   const pick = (k) => rs.map((r) => r[k]);
-  return { id: load.id, label: load.label, rounds: rs.length, perSec: median(pick('perSec')), serverUs: median(pick('serverUs')), serverUsSpread: spread(pick('serverUs')), redisUs: median(pick('redisUs')), redisUsSpread: spread(pick('redisUs')), bytesPerEntry: median(pick('bytesPerEntry')), serverRssMiB: median(pick('serverRssMiB')) };
-});
-const command = `npm run bench:cpu${settings.quick ? ' (BENCH_QUICK=1)' : ''}`;
+  return { id: load.id, target: target.id, label: load.label, rounds: rs.length, perSec: median(pick('perSec')), serverUs: median(pick('serverUs')), serverUsSpread: spread(pick('serverUs')), redisUs: median(pick('redisUs')), redisUsSpread: spread(pick('redisUs')), p99Ms: median(pick('p99')), bytesPerEntry: median(pick('bytesPerEntry')), serverRssMiB: median(pick('serverRssMiB')), goalUs: load.goal, p99GoalMs: load.p99Goal };
+};
+const summaries = LOADS.flatMap((load) => TARGETS.map((t) => summaryOf(t, load)));
+// this tree's medians: the capacity model's inputs
+const summary = summaries.filter((s) => s.target === 'this');
+/** Per load, the median over rounds of this tree ÷ the baseline in the same round. */
+const ratioOf = (load, k) => median(runs.filter((r) => r.load === load.id && r.target === 'this').map((r) => r[k] / runs.find((b) => b.target === 'baseline' && b.load === load.id && b.round === r.round)[k]));
+const met = (s) => (s.target !== 'this' ? '' : s.serverUs <= s.goalUs && (s.p99GoalMs === undefined || s.p99Ms <= s.p99GoalMs) ? 'met' : 'not met');
+const targetLabel = (id) => TARGETS.find((t) => t.id === id).label;
+const command = `${BASELINE_REF ? `BENCH_BASELINE_REF=${BASELINE_REF} ` : ''}npm run bench:cpu${settings.quick ? ' (BENCH_QUICK=1)' : ''}`;
 const version = (await import('node:child_process')).spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.match(/v=(\S+)/)?.[1];
 const section = [
   '## CPU per reading (bench/cpu)',
   '',
   `- date: ${new Date().toISOString()}; node ${process.version}, redis-server ${version} (\`--save '' --appendonly no\`), ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()})`,
-  `- command: \`${command}\` (${rounds} rounds, ${settings.duration} s measured after ${settings.warmup} s of warm-up per load; a fresh server with WORKERS=1 and RATE_LIMIT=off and an emptied Redis per run)`,
+  `- command: \`${command}\`${BASELINE_REF ? ` (that ref's server beside this tree's in every round, alternating which runs first)` : ''} (${rounds} rounds, ${settings.duration} s measured after ${settings.warmup} s of warm-up per load; a fresh server with WORKERS=1 and RATE_LIMIT=off and an emptied Redis per run; each server with the NODE_OPTIONS of its tree's Dockerfile: ${TARGETS.map((t) => `${t.id} \`${t.nodeOptions || '(none)'}\``).join(', ')})`,
   '- server and Redis µs per reading = utime+stime from /proc over the measured window ÷ entries appended to the stream in it; medians, with the lowest–highest round. Bytes per entry = Redis used_memory growth ÷ entries (the dedupe keys of the window included). readings/s is this 2-core machine with the load generator on it.',
   '',
   mdTable([
-    ['load', 'readings/s', 'server µs/reading', 'server spread', 'Redis µs/reading', 'Redis spread', 'Redis bytes per entry', 'server RSS MiB'],
-    ...summary.map((s) => [s.label, Math.round(s.perSec).toLocaleString('en'), f2(s.serverUs), s.serverUsSpread, f2(s.redisUs), s.redisUsSpread, Math.round(s.bytesPerEntry).toLocaleString('en'), Math.round(s.serverRssMiB)]),
+    ['load', ...(BASELINE_REF ? ['server'] : []), 'readings/s', 'server µs/reading', 'server spread', 'goal (server µs)', 'Redis µs/reading', 'Redis spread', 'p99 ms', 'Redis bytes per entry', 'server RSS MiB'],
+    ...summaries.map((s) => [s.label, ...(BASELINE_REF ? [targetLabel(s.target)] : []), Math.round(s.perSec).toLocaleString('en'), f2(s.serverUs), s.serverUsSpread, `≤ ${s.goalUs}${s.p99GoalMs ? ` (p99 ≤ ${s.p99GoalMs} ms)` : ''} ${met(s)}`, f2(s.redisUs), s.redisUsSpread, s.p99Ms.toFixed(1), Math.round(s.bytesPerEntry).toLocaleString('en'), Math.round(s.serverRssMiB)]),
   ]),
   '',
+  ...(BASELINE_REF
+    ? [
+        `Same-run ratios, this tree ÷ ${targetLabel('baseline')} (median over rounds of the ratio within each round):`,
+        '',
+        mdTable([['load', 'server µs/reading', 'Redis µs/reading', 'readings/s'], ...LOADS.map((l) => [l.label, `${f2(ratioOf(l, 'serverUs'))}×`, `${f2(ratioOf(l, 'redisUs'))}×`, `${f2(ratioOf(l, 'perSec'))}×`])]),
+        '',
+      ]
+    : []),
   '### Per-round raw figures',
   '',
-  mdTable([['round', 'load', 'readings', 'readings/s', 'server µs', 'Redis µs', 'bytes per entry'], ...runs.map((r) => [r.round, r.load, r.readings.toLocaleString('en'), Math.round(r.perSec).toLocaleString('en'), f2(r.serverUs), f2(r.redisUs), Math.round(r.bytesPerEntry)])]),
+  mdTable([['round', 'server', 'load', 'readings', 'readings/s', 'server µs', 'Redis µs', 'p99 ms', 'bytes per entry'], ...runs.map((r) => [r.round, r.target, r.load, r.readings.toLocaleString('en'), Math.round(r.perSec).toLocaleString('en'), f2(r.serverUs), f2(r.redisUs), r.p99.toFixed(1), Math.round(r.bytesPerEntry)])]),
 ].join('\n');
 console.log(section);
 if (settings.writeResults) {
