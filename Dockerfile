@@ -18,9 +18,11 @@ RUN groupadd --system --gid 10001 ingest \
  && useradd --system --uid 10001 --gid ingest --home-dir /nonexistent --shell /usr/sbin/nologin ingest
 COPY --from=build /src/dist/neurobuild-ingest /usr/local/bin/neurobuild-ingest
 USER 10001:10001
+# NODE_OPTIONS: the young generation sized for the reading path (src/cli/heap-flags.ts)
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    NODE_OPTIONS=--max-semi-space-size=64
 # HTTP API, WebSocket (live readings and MQTT over WebSocket), MQTT, MQTT over TLS, Prometheus
 EXPOSE 3000 3001 1883 8883 9090
 # the image has no curl: the binary asks its own /health

@@ -1,6 +1,13 @@
 // Servers under test: starting a Node script on free ports and waiting for GET /ready (or any
 // readiness probe), and judging how it stopped (its log is scanned by server-logs.mjs).
 import { freePort, httpStatus, sleep, spawnLogged, stop, tail } from './processes.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { deployedNodeOptions } from './baseline.mjs';
+import { ROOT } from './paths.mjs';
+
+/** The NODE_OPTIONS this tree's Dockerfile sets. */
+export const DEPLOYED_NODE_OPTIONS = deployedNodeOptions(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'));
 
 /**
  * The environment every benchmark gives neurobuild-ingest under test: the Redis backend on
@@ -9,6 +16,8 @@ import { freePort, httpStatus, sleep, spawnLogged, stop, tail } from './processe
  */
 export function oursEnv(ports, extra = {}) {
   return {
+    // as the Dockerfile deploys it (the young generation's size: src/cli/heap-flags.ts)
+    NODE_OPTIONS: DEPLOYED_NODE_OPTIONS,
     QUEUE_BACKEND: 'redis',
     QUEUE_NAME: 'sensor-data',
     METRICS_PORT: '0',

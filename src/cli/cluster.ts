@@ -13,6 +13,7 @@ import client from 'prom-client';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { Msg, type MetricsReply } from './worker-link.ts';
+import { workerExecArgv } from './heap-flags.ts';
 
 /** More crashes than this within RESTART_WINDOW_MS stop the whole server instead of restarting. */
 const MAX_RESTARTS = 5;
@@ -29,7 +30,8 @@ export function isSingleExecutable(): boolean {
 
 export async function runPrimary(config: Config, log: Logger, workers: number): Promise<void> {
   // the single executable has no script to run: workers are the binary again, told apart in main.ts
-  if (isSingleExecutable()) cluster.setupPrimary({ exec: process.execPath, args: process.argv.slice(2) });
+  // and every worker with the young generation sized for the reading path (heap-flags.ts)
+  cluster.setupPrimary({ ...(isSingleExecutable() ? { exec: process.execPath, args: process.argv.slice(2) } : {}), execArgv: workerExecArgv() });
   const aggregator = new client.AggregatorRegistry();
   const ready = new Set<number>();
   const crashes: number[] = [];
