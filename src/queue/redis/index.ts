@@ -7,7 +7,6 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry, RejectFilter, RejectPage, RejectPageRequest, StoredReject } from '../backend.ts';
 import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
@@ -15,6 +14,7 @@ import type { KeyLayout } from '../key-layout.ts';
 import { bounded, createRedis, isCluster, reconnectWhenUnresponsive, type RedisClient, type RedisConnectionOptions } from './connection.ts';
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
+import { packStrings } from './pack-strings.ts';
 import { RedisMetadata } from './metadata.ts';
 import { RedisFleetStore } from './fleet-store.ts';
 import { readStatus } from './status.ts';
@@ -46,8 +46,6 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
 
 type IngestCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
 
-/** Plain arrays of strings, no records/extensions: Redis' cmsgpack reads it. */
-const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 export class RedisBackend implements QueueBackend {
   readonly kind = 'redis' as const;
@@ -244,7 +242,7 @@ export class RedisBackend implements QueueBackend {
       flat[j++] = e.deviceId;
       flat[j++] = e.messageId;
     }
-    const packed = packr.pack(flat);
+    const packed = packStrings(flat);
     const channel = this.#sharded ? layout.name(o.eventsChannel, shard) : o.eventsChannel;
     const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, this.#sharded ? '2' : '1', channel, packed] as const;
     const sent = this.#send(args, this.#confirm);
