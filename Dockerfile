@@ -18,7 +18,7 @@ RUN groupadd --system --gid 10001 ingest \
  && useradd --system --uid 10001 --gid ingest --home-dir /nonexistent --shell /usr/sbin/nologin ingest
 COPY --from=build /src/dist/neurobuild-ingest /usr/local/bin/neurobuild-ingest
 USER 10001:10001
-# NODE_OPTIONS: the young generation sized for the reading path (src/cli/heap-flags.ts)
+# NODE_OPTIONS: the young generation sized for the reading path (src/config/heap-flags.ts)
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     LOG_FORMAT=json \

@@ -16,7 +16,7 @@ export const DEPLOYED_NODE_OPTIONS = deployedNodeOptions(fs.readFileSync(path.jo
  */
 export function oursEnv(ports, extra = {}) {
   return {
-    // as the Dockerfile deploys it (the young generation's size: src/cli/heap-flags.ts)
+    // as the Dockerfile deploys it (the young generation's size: src/config/heap-flags.ts)
     NODE_OPTIONS: DEPLOYED_NODE_OPTIONS,
     QUEUE_BACKEND: 'redis',
     QUEUE_NAME: 'sensor-data',

@@ -13,7 +13,7 @@ import client from 'prom-client';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { Msg, type MetricsReply } from './worker-link.ts';
-import { workerExecArgv } from './heap-flags.ts';
+import { workerExecArgv } from '../config/heap-flags.ts';
 
 /** More crashes than this within RESTART_WINDOW_MS stop the whole server instead of restarting. */
 const MAX_RESTARTS = 5;

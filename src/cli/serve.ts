@@ -3,7 +3,7 @@
  * The only module that knows every implementation.
  * @module
  */
-import { SEMI_SPACE_FLAG, semiSpaceSet } from './heap-flags.ts';
+import { SEMI_SPACE_FLAG, semiSpaceSet } from '../config/heap-flags.ts';
 import type { Logger } from 'pino';
 import { queueBackendOf } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -100,7 +100,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   // TRUSTED_PROXIES was checked by loadConfig
   const trusted = AddressSet.parse(config.TRUSTED_PROXIES);
   const addresses = new ClientAddress(trusted, config.MQTT_PROXY_PROTOCOL);
-  if (!semiSpaceSet()) log.info({ flag: SEMI_SPACE_FLAG }, `V8's default young generation: start with NODE_OPTIONS=${SEMI_SPACE_FLAG} for less garbage-collector CPU per reading (src/cli/heap-flags.ts)`);
+  if (!semiSpaceSet()) log.info({ flag: SEMI_SPACE_FLAG }, `V8's default young generation: start with NODE_OPTIONS=${SEMI_SPACE_FLAG} for less garbage-collector CPU per reading (src/config/heap-flags.ts)`);
   if (!trusted.empty) log.info({ trusted_proxies: trusted.entries, mqtt_proxy_protocol: config.MQTT_PROXY_PROTOCOL }, 'client addresses behind TRUSTED_PROXIES come from X-Forwarded-For and the PROXY protocol');
   const mqtt = createMqtt(config, { auth, limiter, perAddress, addresses, pipeline, backend, metrics, log, sensorNames: validator.sensorNames, devices });
   // HTTPS and WSS on PORT and WS_PORT; the separate metrics listener stays plain HTTP

@@ -21,6 +21,18 @@ export interface BatcherHooks<R> {
 
 type Settle<R> = (result: R) => void;
 
+/**
+ * One item's callback, which must not keep the batch's other items from theirs: what it throws (a
+ * bug) becomes an unhandled rejection, logged and counted like any other (cli/process-faults.ts).
+ */
+function settle<R>(s: Settle<R>, r: R): void {
+  try {
+    s(r);
+  } catch (err) {
+    void Promise.reject(err);
+  }
+}
+
 export class Batcher<T, R> {
   #items: T[] = [];
   #settles: Settle<R>[] = [];
@@ -56,18 +68,23 @@ export class Batcher<T, R> {
 
   /** Queues one item; the promise resolves with that item's own result (never rejects). */
   add(item: T): Promise<R> {
+    return new Promise<R>((resolve) => this.push(item, resolve));
+  }
+
+  /**
+   * Queues one item; `settle` is called once with that item's own result. The reading path's
+   * form: a callback kept in the batch's array, no promise per item.
+   */
+  push(item: T, settle: Settle<R>): void {
     this.#inFlight++;
-    const p = new Promise<R>((resolve) => {
-      this.#items.push(item);
-      this.#settles.push(resolve);
-    });
+    this.#items.push(item);
+    this.#settles.push(settle);
     if (this.#items.length >= this.#opts.maxBatch) this.#flushNow();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       // setImmediate, not a microtask: lets every request parsed from this socket read land in one batch
       setImmediate(this.#onTurn);
     }
-    return p;
   }
 
   readonly #onTurn = (): void => {
@@ -93,12 +110,12 @@ export class Batcher<T, R> {
         this.#hooks.onFlush?.(items.length, (performance.now() - started) / 1000);
         for (let i = 0; i < settles.length; i++) {
           const r = results[i];
-          settles[i]!(r === undefined ? this.#hooks.onBatchError(new Error('queue returned fewer results than entries')) : r);
+          settle(settles[i]!, r === undefined ? this.#hooks.onBatchError(new Error('queue returned fewer results than entries')) : r);
         }
       },
       (err: unknown) => {
         const r = this.#hooks.onBatchError(err);
-        for (const s of settles) s(r);
+        for (const s of settles) settle(s, r);
       },
     );
     const tracked = done.finally(() => {

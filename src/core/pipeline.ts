@@ -68,6 +68,9 @@ export interface PipelineDeps {
 
 const REJECTS_IN_FLIGHT = 10_000;
 
+/** Called once with a reading's outcome. */
+export type Done = (o: Outcome) => void;
+
 export class Pipeline {
   readonly #deps: PipelineDeps;
   readonly #opts: PipelineOptions;
@@ -139,6 +142,14 @@ export class Pipeline {
 
   /** One reading in `item.payload`. */
   ingest(item: IngestItem): Promise<Outcome> {
+    return new Promise((resolve) => this.submit(item, resolve));
+  }
+
+  /**
+   * One reading in `item.payload`; `done` is called once with its outcome. The form the reading
+   * path uses: callbacks from the queue's batch to the transport, no promise per reading.
+   */
+  submit(item: IngestItem, done: Done): void {
     const started = performance.now();
     const kind = mediaKind(item.contentType);
     let text: string | undefined;
@@ -147,12 +158,9 @@ export class Pipeline {
       const t = jsonText(item.payload);
       value = t instanceof IngestError ? t : parseJson((text = t));
     } else value = kind instanceof IngestError ? kind : decode(item.payload, kind);
-    if (value instanceof IngestError) return this.#refuse(item, value);
+    if (value instanceof IngestError) return this.#refuse(item, value, undefined, done);
     const now = Date.now();
-    return this.ingestValue(value, item, now, isoNow(now), text).then((o) => {
-      if (o.ok) this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
-      return o;
-    });
+    this.submitValue(value, item, now, isoNow(now), text, started, done);
   }
 
   /**
@@ -163,17 +171,27 @@ export class Pipeline {
   async ingestBatch(item: IngestItem, max: number): Promise<Outcome[] | IngestError> {
     const started = performance.now();
     const value = this.#decode(item);
-    if (value instanceof IngestError) return (await this.#refuse(item, value)).error;
-    if (value === null || typeof value !== 'object') return (await this.#refuse(item, this.#batchError('body must be an array of readings, or one reading object'))).error;
+    if (value instanceof IngestError) return (await this.#refused(item, value)).error;
+    if (value === null || typeof value !== 'object') return (await this.#refused(item, this.#batchError('body must be an array of readings, or one reading object'))).error;
     // one reading object is a batch of one, as the platform's previous service took it
     const readings: unknown[] = Array.isArray(value) ? value : [value];
-    if (readings.length === 0) return (await this.#refuse(item, this.#batchError('batch must contain at least one reading'))).error;
+    if (readings.length === 0) return (await this.#refused(item, this.#batchError('batch must contain at least one reading'))).error;
     if (readings.length > max) {
-      return (await this.#refuse(item, this.#batchError(`batch must contain at most ${max} readings (got ${readings.length})`))).error;
+      return (await this.#refused(item, this.#batchError(`batch must contain at most ${max} readings (got ${readings.length})`))).error;
     }
     const now = Date.now();
     const receivedAt = isoNow(now);
-    const outcomes = await Promise.all(readings.map((v) => this.ingestValue(v, item, now, receivedAt)));
+    // settled by index: one callback per reading into one array, one promise for the request
+    const outcomes = new Array<Outcome>(readings.length);
+    await new Promise<void>((resolve) => {
+      let left = readings.length;
+      for (let i = 0; i < readings.length; i++) {
+        this.submitValue(readings[i], item, now, receivedAt, undefined, undefined, (o) => {
+          outcomes[i] = o;
+          if (--left === 0) resolve();
+        });
+      }
+    });
     // one observation per request: every reading of it waited for the same flushes
     this.#deps.metrics.ingestSeconds((performance.now() - started) / 1000);
     return outcomes;
@@ -184,11 +202,19 @@ export class Pipeline {
    * @param text the JSON text `value` was parsed from, when it was one reading on its own
    */
   ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string, text?: string): Promise<Outcome> {
-    if (!this.#accepting) return Promise.resolve(this.#count({ ok: false, error: new ShuttingDownError() }));
+    return new Promise((resolve) => this.submitValue(value, item, now, receivedAt, text, undefined, resolve));
+  }
+
+  /**
+   * The callback form of ingestValue. `started` (performance.now() when the payload arrived): the
+   * stored reading's ingest time is observed from it (a batch observes once per request itself).
+   */
+  submitValue(value: unknown, item: IngestItem, now: number, receivedAt: string, text: string | undefined, started: number | undefined, done: Done): void {
+    if (!this.#accepting) return done(this.#count({ ok: false, error: new ShuttingDownError() }));
     if (this.#data.wouldSaturate()) {
       this.#saturated.set(true);
       this.#deps.metrics.backpressure();
-      return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight) }));
+      return done(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight) }));
     }
     if (this.#saturated.active && !this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) this.#saturated.set(false);
     const sentTimestamp = text === undefined || typeof value !== 'object' || value === null ? undefined : (value as { timestamp?: unknown }).timestamp;
@@ -198,7 +224,7 @@ export class Pipeline {
     if (item.identity !== undefined) {
       const claimed = deviceIdOf(value);
       if (claimed !== undefined && claimed !== item.identity) {
-        return Promise.resolve(this.#count({ ok: false, error: new ForbiddenError(`authenticated as "${item.identity}", not as "${claimed}"`) }));
+        return done(this.#count({ ok: false, error: new ForbiddenError(`authenticated as "${item.identity}", not as "${claimed}"`) }));
       }
     }
     let checked = this.#deps.validator.validate(value, now);
@@ -208,29 +234,29 @@ export class Pipeline {
       checked = checked.reading;
     }
     if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
-    if (checked instanceof IngestError) return this.#refuse(item, checked, value);
+    if (checked instanceof IngestError) return this.#refuse(item, checked, value, done);
     const timestampMs = Date.parse(checked.timestamp);
     const backfill = this.#backfillAfterMs > 0 && now - timestampMs > this.#backfillAfterMs;
     // backfill waits while the queue is busy: live readings keep the other half of MAX_IN_FLIGHT
     if (backfill && this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) {
       this.#deps.metrics.backpressure();
       const details = `backfill paused: more than half of ${this.#opts.maxInFlight} readings await the queue; live readings first`;
-      return Promise.resolve(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight, details), deviceId: checked.device_id }));
+      return done(this.#count({ ok: false, error: new QueueSaturatedError(this.#opts.maxInFlight, details), deviceId: checked.device_id }));
     }
     const plausibility = this.#deps.quality?.check(checked, timestampMs);
     const flags = norm === undefined ? plausibility : plausibility === undefined ? norm.flags : [...norm.flags, ...plausibility];
     const reading = enrich(checked, receivedAt, this.#deps.backend.metadata, backfill, flags);
     // the device's own text when validation changed nothing in it (timestamp already canonical, no field removed)
     const json = text !== undefined && sentTimestamp === reading.timestamp && norm?.fieldsRemoved !== true ? enrichedJsonFromText(text, reading) : JSON.stringify(reading);
-    if (item.admit === undefined) return this.#append(reading, json, timestampMs, item, now, norm);
-    return item.admit(backfill ? 'backfill' : 'live').then(
-      (a: Admission) => (a.ok ? this.#append(reading, json, timestampMs, item, now, norm) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds), deviceId: reading.device_id })),
-      (err: unknown) => this.#count({ ok: false, error: new QueueUnavailableError(`rate limiter unavailable: ${(err as Error)?.message ?? err}`, err), deviceId: reading.device_id }),
+    if (item.admit === undefined) return this.#append(reading, json, timestampMs, item, now, norm, started, done);
+    item.admit(backfill ? 'backfill' : 'live').then(
+      (a: Admission) => (a.ok ? this.#append(reading, json, timestampMs, item, now, norm, started, done) : done(this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds), deviceId: reading.device_id }))),
+      (err: unknown) => done(this.#count({ ok: false, error: new QueueUnavailableError(`rate limiter unavailable: ${(err as Error)?.message ?? err}`, err), deviceId: reading.device_id })),
     );
   }
 
   /** The enriched reading to the queue (through the circuit breaker); its outcome counted. */
-  #append(reading: EnrichedReading, json: string, timestampMs: number, item: IngestItem, now: number, norm?: Normalisation): Promise<Outcome> {
+  #append(reading: EnrichedReading, json: string, timestampMs: number, item: IngestItem, now: number, norm: Normalisation | undefined, started: number | undefined, done: Done): void {
     const entry: AppendEntry = { dedupeKey: dedupeKey(reading, this.#opts.dedupeWindowMs), timestampMs, deviceId: reading.device_id, messageId: reading.message_id, json };
     // last, so that the half-open probe is a reading that really goes to the queue
     if (this.#failedDisconnected && this.#breaker.state === 'open' && this.#deps.backend.healthy()) {
@@ -239,27 +265,31 @@ export class Pipeline {
     }
     if (!this.#breaker.allow(now)) {
       const s = Math.ceil(this.#breaker.retryInMs(now) / 1000);
-      return Promise.resolve(this.#count({ ok: false, error: new QueueUnavailableError(`circuit breaker open: the queue failed ${this.#breaker.threshold}+ times in a row; next probe in ${s} s`), deviceId: reading.device_id }));
+      return done(this.#count({ ok: false, error: new QueueUnavailableError(`circuit breaker open: the queue failed ${this.#breaker.threshold}+ times in a row; next probe in ${s} s`), deviceId: reading.device_id }));
     }
-    return this.#data.add(entry).then((result): Outcome => {
-      if (result === 'stored') {
-        const m = this.#deps.metrics;
-        for (const sensor in reading.sensors) m.ingested(sensor, item.source);
-        if (reading.quality) for (const f of reading.quality) m.qualityFlag(f);
-        if (reading.backfill) m.backfill();
-        this.#deps.devices?.stored(reading.device_id, item.source, reading.sensors, now, timestampMs, reading.seq, reading.quality);
-        const u = norm?.unknown;
-        if (u !== undefined) {
-          if (u.kept > 0) m.unknownFields('kept', u.kept);
-          if (u.stripped > 0) m.unknownFields('stripped', u.stripped);
-          this.#deps.devices?.unknownFields(reading.device_id, { kept: u.kept, stripped: u.stripped, refused: 0 }, u.names, now);
-        }
-        return { ok: true, reading, messageId: reading.message_id };
+    this.#data.push(entry, (result) => done(this.#appended(result, reading, timestampMs, item, now, norm, started)));
+  }
+
+  /** A reading's append result as its outcome, counted (and its device's state told). */
+  #appended(result: AppendResult, reading: EnrichedReading, timestampMs: number, item: IngestItem, now: number, norm: Normalisation | undefined, started: number | undefined): Outcome {
+    if (result === 'stored') {
+      const m = this.#deps.metrics;
+      if (started !== undefined) m.ingestSeconds((performance.now() - started) / 1000);
+      for (const sensor in reading.sensors) m.ingested(sensor, item.source);
+      if (reading.quality) for (const f of reading.quality) m.qualityFlag(f);
+      if (reading.backfill) m.backfill();
+      this.#deps.devices?.stored(reading.device_id, item.source, reading.sensors, now, timestampMs, reading.seq, reading.quality);
+      const u = norm?.unknown;
+      if (u !== undefined) {
+        if (u.kept > 0) m.unknownFields('kept', u.kept);
+        if (u.stripped > 0) m.unknownFields('stripped', u.stripped);
+        this.#deps.devices?.unknownFields(reading.device_id, { kept: u.kept, stripped: u.stripped, refused: 0 }, u.names, now);
       }
-      if (result === 'duplicate') this.#deps.devices?.duplicate(reading.device_id);
-      const error = result === 'duplicate' ? new DuplicateReadingError(reading.device_id) : asQueueError(result);
-      return this.#count({ ok: false, error, deviceId: reading.device_id });
-    });
+      return { ok: true, reading, messageId: reading.message_id };
+    }
+    if (result === 'duplicate') this.#deps.devices?.duplicate(reading.device_id);
+    const error = result === 'duplicate' ? new DuplicateReadingError(reading.device_id) : asQueueError(result);
+    return this.#count({ ok: false, error, deviceId: reading.device_id });
   }
 
   /** True when a new reading would be refused with QUEUE_SATURATED. */
@@ -306,13 +336,18 @@ export class Pipeline {
    * answer is 429 and nothing is kept), then the error is counted and the payload kept with its
    * reason and its sender's identity in the rejects stream.
    */
-  #refuse(item: IngestItem, error: IngestError, value?: unknown): Promise<Outcome & { ok: false }> {
-    if (item.admit === undefined) return Promise.resolve(this.#keepRefused(item, error, value));
-    return item.admit('live').then(
-      (a: Admission) => (a.ok ? this.#keepRefused(item, error, value) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds) })),
+  #refuse(item: IngestItem, error: IngestError, value: unknown, done: (o: Outcome & { ok: false }) => void): void {
+    if (item.admit === undefined) return done(this.#keepRefused(item, error, value));
+    item.admit('live').then(
+      (a: Admission) => done(a.ok ? this.#keepRefused(item, error, value) : this.#count({ ok: false, error: new RateLimitedError(a.details, a.retryAfterSeconds) })),
       // the limiter cannot answer: the refusal stands (it was going to be refused anyway)
-      () => this.#keepRefused(item, error, value),
+      () => done(this.#keepRefused(item, error, value)),
     );
+  }
+
+  /** The promise form of #refuse, for whole-body refusals. */
+  #refused(item: IngestItem, error: IngestError, value?: unknown): Promise<Outcome & { ok: false }> {
+    return new Promise((resolve) => this.#refuse(item, error, value, resolve));
   }
 
   #keepRefused(item: IngestItem, error: IngestError, value?: unknown): Outcome & { ok: false } {

@@ -50,6 +50,9 @@ function onError(this: Duplex): void {
 function onClose(this: Duplex): void {
   bySocket.get(this)?.socketClosed();
 }
+/** Bytes of short acknowledgements gathered per write: 64 of them. */
+const ACKS_BYTES = 256;
+
 function uncork(c: MqttConnection): void {
   c.socketUncork();
 }
@@ -122,6 +125,9 @@ export class MqttConnection {
   #drainTimer: NodeJS.Timeout | undefined;
   /** Corked until the end of this event-loop turn ('turn') or the next delivery flush ('flush'). */
   #corked: 'no' | 'turn' | 'flush' = 'no';
+  /** Short acknowledgements of this turn not yet written (sendShortAck). */
+  #acks: Buffer | undefined;
+  #acksLen = 0;
   /** Counted in the connected clients ($SYS, sessions) since its CONNACK. */
   #counted = false;
   /** Frames read and not yet handled (a PUBLISH waiting for room stops the loop). */
@@ -170,18 +176,20 @@ export class MqttConnection {
     return this.keepAlive > 0 && !this.#paused && now - this.lastPacketAt > this.keepAlive * 1500;
   }
 
-  /** Counts a publish of `bytes` until `work` settles; reading resumes when there is room again. */
-  track<T>(work: Promise<T>, bytes: number): Promise<T> {
+  /** Counts a publish of `bytes` as in flight until `settled(bytes)`. */
+  begin(bytes: number): void {
     this.#inFlight++;
     this.ctx.budget.take(bytes);
-    return work.finally(() => {
-      this.#inFlight--;
-      this.ctx.budget.give(bytes);
-      if (this.#waitingForRoom && this.#inFlight < this.ctx.limits.receiveMaximum) {
-        this.#waitingForRoom = false;
-        this.#read();
-      }
-    });
+  }
+
+  /** A publish counted by `begin` settled; reading resumes (at once, here) when there is room again. */
+  settled(bytes: number): void {
+    this.#inFlight--;
+    this.ctx.budget.give(bytes);
+    if (this.#waitingForRoom && this.#inFlight < this.ctx.limits.receiveMaximum) {
+      this.#waitingForRoom = false;
+      this.#read();
+    }
   }
 
   /** The socket has bytes to read (its 'readable' event). */
@@ -432,8 +440,18 @@ export class MqttConnection {
   }
 
   #write(bytes: Buffer, delivery = false): void {
-    // coalesce: the acks of one queue batch settle in one microtask run; one writev for all of
-    // them; deliveries to subscribers wait for the next flush (MQTT_FLUSH_MS)
+    this.#cork(delivery);
+    // acknowledgements gathered before this packet go before it
+    if (this.#acksLen > 0) this.#flushAcks();
+    this.#socketWrite(bytes);
+  }
+
+  /**
+   * Corks the socket until the end of this event-loop turn (an answer) or the next deliveries'
+   * flush (a delivery): the acks of one queue batch settle in one run of callbacks, one writev for
+   * all of them; deliveries to subscribers wait for the next flush (MQTT_FLUSH_MS).
+   */
+  #cork(delivery: boolean): void {
     const flushMs = this.ctx.limits.flushMs;
     if (this.#corked === 'no') {
       this.socket.cork();
@@ -451,6 +469,9 @@ export class MqttConnection {
       this.#corked = 'turn';
       process.nextTick(uncork, this);
     }
+  }
+
+  #socketWrite(bytes: Buffer): void {
     this.ctx.stats.bytesSent += bytes.length;
     const ok = this.socket.write(bytes);
     if (!ok && this.#drainTimer === undefined) {
@@ -459,6 +480,37 @@ export class MqttConnection {
         this.destroy();
       }, this.ctx.limits.drainTimeoutMs);
     }
+  }
+
+  /**
+   * A successful acknowledgement without properties (PUBACK, PUBREC, ...: 4 bytes, the same in
+   * 3.1.1 and 5 [MQTT-3.4.2-1]) written without building a packet object: gathered with the
+   * others of this turn into one buffer, written before any other packet and at the turn's end.
+   * Under QoS 1 load one write per connection and batch instead of one buffer per PUBACK.
+   */
+  sendShortAck(firstByte: number, messageId: number): void {
+    if (this.state === 'closed') return;
+    let b = this.#acks;
+    if (b === undefined || this.#acksLen + 4 > b.length) {
+      if (b !== undefined) this.#flushAcks();
+      b = this.#acks = Buffer.allocUnsafe(ACKS_BYTES);
+    }
+    this.#cork(false);
+    const at = this.#acksLen;
+    b[at] = firstByte;
+    b[at + 1] = 2;
+    b[at + 2] = messageId >> 8;
+    b[at + 3] = messageId & 0xff;
+    this.#acksLen = at + 4;
+  }
+
+  #flushAcks(): void {
+    const b = this.#acks!;
+    const n = this.#acksLen;
+    // the buffer goes to the socket: the next acks get a new one
+    this.#acks = undefined;
+    this.#acksLen = 0;
+    if (this.state !== 'closed') this.#socketWrite(b.subarray(0, n));
   }
 
   /** The client ended the connection with DISCONNECT: no will (unless v5 asked for it with 0x04). */
@@ -470,6 +522,7 @@ export class MqttConnection {
   socketUncork(): void {
     if (this.#corked === 'no') return;
     this.#corked = 'no';
+    if (this.#acksLen > 0) this.#flushAcks();
     this.socket.uncork();
   }
 

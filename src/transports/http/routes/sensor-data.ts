@@ -8,17 +8,21 @@ import { internalError, receiveItem } from './ingest-request.ts';
 export function sensorData(ctx: HttpContext) {
   return (res: HttpResponse, req: HttpRequest): void =>
     receiveItem(ctx, res, req, (reply, item) => {
-      ctx.pipeline.ingest(item).then((o) => {
-        if (o.ok) {
-          // every interpolated value is pattern-checked (device id, ISO time, UUID): no escaping needed
-          const r = o.reading;
-          reply.send(
-            '202 Accepted',
-            `{"message":"Sensor data accepted","message_id":"${o.messageId}","device_id":"${r.device_id}","timestamp":"${r.timestamp}"}`,
-          );
-        } else if (o.error.code === ErrorCode.DUPLICATE) {
-          reply.error(o.error, ctx.retryAfterSeconds, { device_id: o.deviceId });
-        } else reply.error(o.error, ctx.retryAfterSeconds);
-      }, (err: unknown) => internalError(ctx, reply, err));
+      ctx.pipeline.submit(item, (o) => {
+        try {
+          if (o.ok) {
+            // every interpolated value is pattern-checked (device id, ISO time, UUID): no escaping needed
+            const r = o.reading;
+            reply.send(
+              '202 Accepted',
+              `{"message":"Sensor data accepted","message_id":"${o.messageId}","device_id":"${r.device_id}","timestamp":"${r.timestamp}"}`,
+            );
+          } else if (o.error.code === ErrorCode.DUPLICATE) {
+            reply.error(o.error, ctx.retryAfterSeconds, { device_id: o.deviceId });
+          } else reply.error(o.error, ctx.retryAfterSeconds);
+        } catch (err) {
+          internalError(ctx, reply, err);
+        }
+      });
     }, { bucket: Buckets.single });
 }

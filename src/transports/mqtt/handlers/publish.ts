@@ -11,7 +11,7 @@ import type { IngestItem, Outcome } from '../../../core/item.ts';
 import { Buckets } from '../../../auth/rate/setup.ts';
 import { admission } from '../../admission.ts';
 import type { MqttConnection } from '../connection.ts';
-import { holdUntilStored } from '../hold.ts';
+import { hold } from '../hold.ts';
 import { NO_ACK, publishAnswer, Reason } from '../reason-codes.ts';
 import { Bound } from '../bounds.ts';
 import { messageOf } from '../message.ts';
@@ -115,49 +115,61 @@ function rateLimited(c: MqttConnection, p: IPublishPacket, retryAfterSeconds: nu
   }
 }
 
-/** Through the pipeline; QoS 1/2 acknowledged once stored (held while the queue is down). */
+/**
+ * Through the pipeline; QoS 1/2 acknowledged once stored (held while the queue is down). By
+ * callback from the queue's batch to the acknowledgement: no promise per publish.
+ */
 function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
-  const { qos, messageId } = p;
-  const session = c.session!;
+  const qos = p.qos;
+  const bytes = item.payload.length;
+  c.begin(bytes);
   if (qos === 0) {
     // at most once: a reading the queue cannot take now is counted and gone
-    c.track(c.ctx.pipeline.ingest(item), item.payload.length).then(
-      (o) => {
+    c.ctx.pipeline.submit(item, (o) => {
+      try {
         if (o.ok) stored(c, p, o.reading.device_id);
         if (item.admit) strikes(c, p, o);
-      },
-      (err: unknown) => failed(c, err),
-    );
+      } catch (err) {
+        failed(c, err);
+      }
+      c.settled(bytes);
+    });
     return;
   }
   if (qos === 1) c.unackedQos1++;
-  const outcome = c.track(
-    holdUntilStored(c.ctx.pipeline, item, () => c.state === 'connected', c.ctx.limits.retryMaxDelayMs),
-    item.payload.length,
-  );
-  outcome.then((o) => {
+  hold(c.ctx.pipeline, item, () => c.state === 'connected', c.ctx.limits.retryMaxDelayMs, (o) => {
     if (qos === 1) c.unackedQos1--;
-    if (item.admit && strikes(c, p, o)) {
-      if (qos === 2) session.deleteQos2(messageId!);
-      return;
+    try {
+      answer(c, p, item, o);
+    } catch (err) {
+      failed(c, err);
     }
-    if (o.ok) stored(c, p, o.reading.device_id);
-    const answer = o.ok ? Reason.success : publishAnswer[o.error.code];
-    if (answer === NO_ACK) {
-      // not stored: no acknowledgement, the device keeps the message and sends it again
-      if (qos === 2) session.deleteQos2(messageId!);
-      return;
-    }
-    // [MQTT-4.3.3] a PUBREC with a failure reason ends the exchange and frees the id
-    if (qos === 2) {
-      if (answer >= 0x80) session.deleteQos2(messageId!);
-      else session.setQos2(messageId!, 'stored');
-    }
-    ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, answer, o.ok ? undefined : o.error.details);
-  }, (err: unknown) => {
-    if (qos === 1) c.unackedQos1--;
-    failed(c, err);
+    // last: room again may resume reading this connection at once
+    c.settled(bytes);
   });
+}
+
+/** A QoS 1/2 publish's outcome answered: PUBACK / PUBREC with its reason, or none (the device sends it again). */
+function answer(c: MqttConnection, p: IPublishPacket, item: IngestItem, o: Outcome): void {
+  const { qos, messageId } = p;
+  const session = c.session!;
+  if (item.admit && strikes(c, p, o)) {
+    if (qos === 2) session.deleteQos2(messageId!);
+    return;
+  }
+  if (o.ok) stored(c, p, o.reading.device_id);
+  const reason = o.ok ? Reason.success : publishAnswer[o.error.code];
+  if (reason === NO_ACK) {
+    // not stored: no acknowledgement, the device keeps the message and sends it again
+    if (qos === 2) session.deleteQos2(messageId!);
+    return;
+  }
+  // [MQTT-4.3.3] a PUBREC with a failure reason ends the exchange and frees the id
+  if (qos === 2) {
+    if (reason >= 0x80) session.deleteQos2(messageId!);
+    else session.setQos2(messageId!, 'stored');
+  }
+  ack(c, qos === 1 ? 'puback' : 'pubrec', messageId!, reason, o.ok ? undefined : o.error.details);
 }
 
 /** A reading was stored: its device is tracked, and a retained publish is kept for the topic. */
@@ -206,6 +218,8 @@ function notAuthorized(c: MqttConnection, p: IPublishPacket, why: string): void 
 }
 
 function ack(c: MqttConnection, cmd: 'puback' | 'pubrec', messageId: number, reason: Reason, reasonString?: string): void {
+  // success without a reason string: 4 bytes in either version, without a packet object
+  if (reason === Reason.success && reasonString === undefined) return c.sendShortAck(cmd === 'puback' ? 0x40 : 0x50, messageId);
   if (c.protocolVersion === 5) {
     const properties = reasonString ? { reasonString: reasonString.slice(0, 200) } : undefined;
     c.send({ cmd, messageId, reasonCode: reason, ...(properties ? { properties } : {}) } as Packet);

@@ -1,5 +1,5 @@
 /**
- * The young generation's size (src/cli/heap-flags.ts): told apart on the command line and in
+ * The young generation's size (src/config/heap-flags.ts): told apart on the command line and in
  * NODE_OPTIONS, given to workers unless set, and the one value everywhere a server is started
  * (the Dockerfile's NODE_OPTIONS, `npm start`). Under Node: a process started with the flag the
  * way the Dockerfile does has the larger new space.
@@ -8,7 +8,7 @@ import { describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SEMI_SPACE_FLAG, SEMI_SPACE_MB, semiSpaceSet, workerExecArgv } from '../../../src/cli/heap-flags.ts';
+import { SEMI_SPACE_FLAG, SEMI_SPACE_MB, semiSpaceSet, workerExecArgv } from '../../../src/config/heap-flags.ts';
 
 const ROOT = path.resolve(import.meta.dir, '../../..');
 
