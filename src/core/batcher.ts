@@ -17,21 +17,12 @@ export interface BatcherHooks<R> {
   onFlush?(size: number, seconds: number): void;
   /** A whole-batch failure becomes this per-item result. */
   onBatchError(err: unknown): R;
+  /** An item's callback threw (a bug): told here; the batch's other items are settled all the same. */
+  onSettleError(err: unknown): void;
 }
 
 type Settle<R> = (result: R) => void;
 
-/**
- * One item's callback, which must not keep the batch's other items from theirs: what it throws (a
- * bug) becomes an unhandled rejection, logged and counted like any other (cli/process-faults.ts).
- */
-function settle<R>(s: Settle<R>, r: R): void {
-  try {
-    s(r);
-  } catch (err) {
-    void Promise.reject(err);
-  }
-}
 
 export class Batcher<T, R> {
   #items: T[] = [];
@@ -110,12 +101,12 @@ export class Batcher<T, R> {
         this.#hooks.onFlush?.(items.length, (performance.now() - started) / 1000);
         for (let i = 0; i < settles.length; i++) {
           const r = results[i];
-          settle(settles[i]!, r === undefined ? this.#hooks.onBatchError(new Error('queue returned fewer results than entries')) : r);
+          this.#settle(settles[i]!, r === undefined ? this.#hooks.onBatchError(new Error('queue returned fewer results than entries')) : r);
         }
       },
       (err: unknown) => {
         const r = this.#hooks.onBatchError(err);
-        for (const s of settles) settle(s, r);
+        for (const s of settles) this.#settle(s, r);
       },
     );
     const tracked = done.finally(() => {
@@ -128,6 +119,15 @@ export class Batcher<T, R> {
       }
     });
     this.#pendingFlushes.add(tracked);
+  }
+
+  /** One item's callback, which must not keep the batch's other items from theirs. */
+  #settle(s: Settle<R>, r: R): void {
+    try {
+      s(r);
+    } catch (err) {
+      this.#hooks.onSettleError(err);
+    }
   }
 
   /** Flushes what is gathered and waits until every item added so far is settled. */

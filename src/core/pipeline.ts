@@ -122,11 +122,12 @@ export class Pipeline {
         if (!deps.backend.healthy()) this.#failedDisconnected = true;
         return err instanceof IngestError ? err : new QueueUnavailableError(String((err as Error)?.message ?? err), err);
       },
+      onSettleError: (err) => this.#settleFailed(err),
     });
     this.#rejects = new Batcher(
       (items) => deps.backend.appendRejects(items).then(() => this.#rejectsRecovered(items.length)),
       { maxBatch: 500, maxInFlight: REJECTS_IN_FLIGHT },
-      { onBatchError: (err) => this.#rejectsFailed(err) },
+      { onBatchError: (err) => this.#rejectsFailed(err), onSettleError: (err) => this.#settleFailed(err) },
     );
   }
 
@@ -406,6 +407,12 @@ export class Pipeline {
     const bytes = item.payload.subarray(0, limit);
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     return text.includes('\uFFFD') ? 'base64:' + Buffer.from(bytes).toString('base64') : text;
+  }
+
+  /** A transport's outcome callback threw (a bug): logged and counted; the other readings of its batch were settled. */
+  #settleFailed(err: unknown): void {
+    this.#deps.log.error({ err }, 'handling a reading\'s outcome failed');
+    this.#deps.metrics.error('internal');
   }
 
   #rejectsRecovered(n: number): null[] {

@@ -9,7 +9,7 @@ function recording(results?: (items: number[]) => Promise<string[]>) {
       return results ? results(items) : Promise.resolve(items.map((i) => `ok${i}`));
     },
     { maxBatch: 3, maxInFlight: 5 },
-    { onBatchError: (err) => err as Error },
+    { onBatchError: (err) => err as Error, onSettleError: (err) => { throw err; } },
   );
   return { b, flushes };
 }
@@ -55,9 +55,24 @@ test('batcher - a flush function that throws synchronously still settles its ite
       throw new Error('encode failed');
     },
     { maxBatch: 10, maxInFlight: 10 },
-    { onBatchError: (err) => err as Error },
+    { onBatchError: (err) => err as Error, onSettleError: (err) => { throw err; } },
   );
   const r = await Promise.all([b.add(1), b.add(2)]);
   expect(r.map((x) => (x as Error).message)).toEqual(['encode failed', 'encode failed']);
   expect(b.inFlight).toBe(0);
+});
+
+test('batcher - a callback that throws leaves the others of its batch settled, the error told to onSettleError', async () => {
+  const told: unknown[] = [];
+  const b = new Batcher<number, string | Error>((items) => Promise.resolve(items.map((i) => `ok${i}`)), { maxBatch: 10, maxInFlight: 10 }, { onBatchError: (err) => err as Error, onSettleError: (err) => told.push(err) });
+  const got: string[] = [];
+  b.push(1, (r) => got.push(r as string));
+  b.push(2, () => {
+    throw new Error('bug in a transport');
+  });
+  b.push(3, (r) => got.push(r as string));
+  await b.drain();
+  expect(got).toEqual(['ok1', 'ok3']);
+  expect(b.inFlight).toBe(0);
+  expect(told.map((e) => (e as Error).message)).toEqual(['bug in a transport']);
 });
