@@ -42,6 +42,7 @@ export function createBackend(config: Config, log: Logger): QueueBackend {
         rejects: config.REJECTS_NAME,
         eventsChannel: config.EVENTS_CHANNEL,
         eventsPubsub: config.EVENTS_PUBSUB,
+        eventsPublish: config.EVENTS_PUBLISH,
         metadataKey: config.METADATA_KEY,
         deviceStatePrefix: config.DEVICE_STATE_PREFIX,
         instanceTtlMs: Math.max(5000, config.DEVICE_STATE_FLUSH_MS * 3),
@@ -164,7 +165,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
             metrics,
             log,
             sensorNames: validator.sensorNames,
-            feed: (listener) => backend.onEvent(listener),
+            feed: (listener, listening) => backend.onEvent(listener, listening),
             mqtt: { connections: mqtt.overWebSocket, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES },
           },
         );

@@ -138,8 +138,12 @@ export interface QueueBackend {
   getReject(id: string): Promise<StoredReject | undefined>;
   /** Removes rejects entries by id (XDEL); resolves to how many were there. */
   deleteRejects(ids: readonly string[]): Promise<number>;
-  /** Live readings from every instance (the events channel); returns an unsubscribe function. */
-  onEvent(listener: (json: string) => void): () => void;
+  /**
+   * Live readings from every instance (the events channel); returns an unsubscribe function.
+   * `listening` is called once readings stored from now on will reach `listener` (the channel's
+   * subscription confirmed).
+   */
+  onEvent(listener: (json: string) => void, listening?: () => void): () => void;
   status(): Promise<QueueStatus>;
   /** Settles what is pending, then closes. */
   close(): Promise<void>;

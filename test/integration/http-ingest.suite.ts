@@ -167,7 +167,16 @@ export function httpIngestSuite(prefix = '', opts: StackOptions = {}): void {
       const sub = stack.newClient();
       const got: Record<string, unknown>[] = [];
       await sub.subscribe('sensor-events');
-      sub.on('message', (_c: string, m: string) => got.push(JSON.parse(m)));
+      // the server publishes once it has counted this subscriber (EVENTS_PUBLISH=subscribed): probe
+      // readings of a device of their own until one arrives; they are left out of what is checked
+      const probe = reading();
+      let flowing = false;
+      sub.on('message', (_c: string, m: string) => {
+        const event = JSON.parse(m) as Record<string, unknown>;
+        if (event.device_id === probe.device_id) flowing = true;
+        else got.push(event);
+      });
+      await waitFor(async () => flowing || ((await stack.server.post('/api/v1/sensor-data', reading({ device_id: probe.device_id }))), false), 5000, 'events flowing to the new subscriber');
       const items = [reading(), reading(), reading()];
       const dup = items[0]!;
       const res = await stack.server.post('/api/v1/sensor-data/batch', [...items, dup, reading({ sensors: {} })]);

@@ -127,8 +127,9 @@ export class MemoryBackend implements QueueBackend {
     return ids.length === 0 ? 0 : this.#rejects.delete(ids);
   }
 
-  onEvent(listener: (json: string) => void): () => void {
+  onEvent(listener: (json: string) => void, listening?: () => void): () => void {
     this.#events.on('event', listener);
+    if (listening) queueMicrotask(listening);
     return () => this.#events.off('event', listener);
   }
 

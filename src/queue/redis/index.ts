@@ -7,6 +7,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppendEntry, AppendResult, QueueBackend, QueueStatus, RejectEntry, RejectFilter, RejectPage, RejectPageRequest, StoredReject } from '../backend.ts';
 import { compareIds, rejectFields, rejectFromFields, rejectMatches } from '../reject-fields.ts';
@@ -42,7 +43,15 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   instanceTtlMs?: number;
   /** When an append counts as stored (ACK_DURABILITY). @default append */
   durability?: Durability;
+  /**
+   * always: every stored reading is published; subscribed: only while the events channel has a
+   * subscriber (PUBSUB NUMSUB on every node, each second). @default always
+   */
+  eventsPublish?: 'always' | 'subscribed';
 }
+
+/** How often the events channel's subscribers are counted (EVENTS_PUBLISH=subscribed). */
+export const SUBSCRIBERS_CHECK_MS = 1000;
 
 type IngestCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
 
@@ -68,6 +77,11 @@ export class RedisBackend implements QueueBackend {
   /** The metadata channel's subscription, once made on the subscriber connection. */
   #subscribed: Promise<void> = Promise.resolve();
   readonly #unwatch: (() => void)[];
+  /** Whether appends publish their live event: counted subscribers, or this instance listening itself. */
+  #publishEvents = true;
+  /** The events channel's subscription, once confirmed. */
+  #listening: Promise<void> = Promise.resolve();
+  #subscribersElsewhere = true;
 
   constructor(opts: RedisBackendOptions, log: Logger) {
     this.#opts = opts;
@@ -88,6 +102,48 @@ export class RedisBackend implements QueueBackend {
       reconnectWhenUnresponsive(r, () => this.#log.error({ redis: this.#where(), connection: (r as { options: { connectionName?: string } }).options.connectionName }, 'queue backend connection unresponsive (PINGs timed out): reconnecting')),
     );
     if (isCluster(this.#sub)) this.#unwatch.push(this.#watchClusterSubscriber());
+    if (opts.eventsPublish === 'subscribed') this.#unwatch.push(this.#watchEventSubscribers());
+  }
+
+  /**
+   * EVENTS_PUBLISH=subscribed: PUBLISH costs Redis a call per reading (~1.5 µs from the script)
+   * that nobody may be listening to. Every SUBSCRIBERS_CHECK_MS the channel's subscribers are
+   * counted on every node (a node counts only its own clients; on Cluster a subscriber may be on
+   * any node, primary or replica) and appends publish while there is one. This instance's own
+   * listeners (WebSocket, MQTT subscribers) turn it on at once; a subscriber elsewhere is seen
+   * within a check. Unknown (a check failed): publish.
+   */
+  #watchEventSubscribers(): () => void {
+    const channels = this.#eventChannels();
+    const count = async (node: Redis): Promise<number> => {
+      const reply = (await node.call('PUBSUB', this.#sharded ? 'SHARDNUMSUB' : 'NUMSUB', ...channels)) as (string | number)[];
+      let n = 0;
+      for (let i = 1; i < reply.length; i += 2) n += Number(reply[i]);
+      return n;
+    };
+    let running = false;
+    const check = (): void => {
+      if (running || !this.#ready) return;
+      running = true;
+      const nodes = isCluster(this.#cmd) ? this.#cmd.nodes('all') : [this.#cmd as Redis];
+      Promise.all(nodes.map(count))
+        .then(
+          (counts) => (this.#subscribersElsewhere = counts.some((n) => n > 0)),
+          () => (this.#subscribersElsewhere = true),
+        )
+        .finally(() => {
+          running = false;
+          this.#publishEvents = this.#subscribersElsewhere || this.#events.listenerCount('event') > 0;
+        });
+    };
+    const timer = setInterval(check, SUBSCRIBERS_CHECK_MS);
+    timer.unref();
+    // at once on every (re)connection: publishing until the first count says otherwise
+    this.#cmd.on('ready', check);
+    return () => {
+      clearInterval(timer);
+      this.#cmd.off('ready', check);
+    };
   }
 
   /**
@@ -103,7 +159,7 @@ export class RedisBackend implements QueueBackend {
         (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
       )
       .catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
-    if (this.#events.listenerCount('event') > 0) this.#listen(true);
+    if (this.#events.listenerCount('event') > 0) this.#listening = this.#listen(true);
   }
 
   /**
@@ -147,7 +203,7 @@ export class RedisBackend implements QueueBackend {
     this.#ssub?.on('error', () => {});
     this.#sub.on('ready', () => this.#subscribe(false));
     this.#ssub?.on('ready', () => {
-      if (this.#events.listenerCount('event') > 0) this.#listen(true);
+      if (this.#events.listenerCount('event') > 0) this.#listening = this.#listen(true);
     });
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel === this.#opts.eventsChannel) this.#events.emit('event', message);
@@ -161,10 +217,13 @@ export class RedisBackend implements QueueBackend {
     return this.#sharded ? this.#layout.all().map((i) => this.#layout.name(this.#opts.eventsChannel, i)) : [this.#opts.eventsChannel];
   }
 
-  /** (Un)subscribes the live events, when the connection for them is up (a reconnect subscribes again). */
-  #listen(on: boolean): void {
+  /**
+   * (Un)subscribes the live events, when the connection for them is up (a reconnect subscribes
+   * again). Resolves once Redis confirmed it (or it failed, logged).
+   */
+  #listen(on: boolean): Promise<void> {
     const conn = this.#ssub ?? this.#sub;
-    if (conn.status !== 'ready') return;
+    if (conn.status !== 'ready') return Promise.resolve();
     const channels = this.#eventChannels();
     // shard channels one call each: on Cluster each is in its own slot, and SSUBSCRIBE takes one slot at a time
     const done = this.#sharded
@@ -172,7 +231,10 @@ export class RedisBackend implements QueueBackend {
       : on
         ? conn.subscribe(...channels)
         : conn.unsubscribe(...channels);
-    done.catch((err: unknown) => this.#log.warn({ err, channels }, on ? 'subscribe failed' : 'unsubscribe failed'));
+    return done.then(
+      () => {},
+      (err: unknown) => this.#log.warn({ err, channels }, on ? 'subscribe failed' : 'unsubscribe failed'),
+    );
   }
 
   #where(): string {
@@ -244,7 +306,8 @@ export class RedisBackend implements QueueBackend {
     }
     const packed = packStrings(flat);
     const channel = this.#sharded ? layout.name(o.eventsChannel, shard) : o.eventsChannel;
-    const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, this.#sharded ? '2' : '1', channel, packed] as const;
+    const publish = !this.#publishEvents ? '0' : this.#sharded ? '2' : '1';
+    const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, publish, channel, packed] as const;
     const sent = this.#send(args, this.#confirm);
     return this.#settle(entries, await (isCluster(this.#cmd) ? bounded(sent, o.commandTimeoutMs, 'append') : sent));
   }
@@ -344,12 +407,14 @@ export class RedisBackend implements QueueBackend {
     return ids.length === 0 ? 0 : this.#cmd.xdel(this.#opts.rejects, ...ids);
   }
 
-  onEvent(listener: (json: string) => void): () => void {
-    if (this.#events.listenerCount('event') === 0) this.#listen(true);
+  onEvent(listener: (json: string) => void, listening?: () => void): () => void {
+    if (this.#events.listenerCount('event') === 0) this.#listening = this.#listen(true);
+    this.#publishEvents = true;
+    if (listening) void this.#listening.then(listening);
     this.#events.on('event', listener);
     return () => {
       this.#events.off('event', listener);
-      if (this.#events.listenerCount('event') === 0) this.#listen(false);
+      if (this.#events.listenerCount('event') === 0) void this.#listen(false);
     };
   }
 

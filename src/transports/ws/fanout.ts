@@ -122,6 +122,14 @@ export class Fanout {
     this.#latestHighWater = Math.min(64 * 1024, Math.floor(opts.maxBackpressure / 2));
   }
 
+  /**
+   * Told when the first subscription starts (true) and the last one ends (false): the server takes
+   * the queue's events only while someone here wants them.
+   */
+  onOccupancy: ((occupied: boolean) => void) | undefined;
+  /** While occupied: resolves once the queue's readings flow here (undefined: they do). */
+  fed: Promise<void> | undefined;
+
   /** Subscribers with a subscription, and distinct filters among them. */
   get size(): { subscribers: number; groups: number } {
     return { subscribers: this.#subscribers.size, groups: this.#groups.size };
@@ -144,6 +152,7 @@ export class Fanout {
     if (mode === 'latest') this.#latest.add(sub);
     this.#subscribers.add(sub);
     sub.socket.subscribe(g.topic(sub.format));
+    if (this.#subscribers.size === 1) this.onOccupancy?.(true);
   }
 
   unsubscribe(sub: Subscriber): void {
@@ -159,6 +168,7 @@ export class Fanout {
     sub.slowSince = undefined;
     this.#latest.delete(sub);
     this.#subscribers.delete(sub);
+    if (this.#subscribers.size === 0) this.onOccupancy?.(false);
     if (g.members.size === 0) {
       this.#groups.delete(g.filter.key);
       if (g.filter.devices) {

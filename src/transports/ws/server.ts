@@ -48,7 +48,8 @@ export interface WsDeps {
   log: Logger;
   sensorNames: readonly string[];
   /** Accepted readings from every instance; returns an unsubscribe function. */
-  feed: (listener: (json: string) => void) => () => void;
+  /** The queue's live readings: `listening` once they flow (QueueBackend.onEvent). */
+  feed: (listener: (json: string) => void, listening: () => void) => () => void;
   /** MQTT over WebSocket; absent: /mqtt is not served. */
   mqtt?: { connections: ConnectionSet; maxPacketBytes: number };
 }
@@ -276,7 +277,18 @@ export class WsTransport implements Transport {
 
   start(): Promise<number> {
     this.#deps.auth.onRevoked((id) => this.revoked(id));
-    this.#unfeed = this.#deps.feed((json) => this.fanout.push(json));
+    // the queue's events only while a live subscription is open here: every reading crosses
+    // pub/sub to each instance that listens, paid per reading whether anyone watches or not
+    this.fanout.onOccupancy = (occupied) => {
+      if (occupied) {
+        // a subscription is confirmed to its client once the readings flow (Fanout.fed)
+        if (this.#unfeed === undefined) this.fanout.fed = new Promise((resolve) => (this.#unfeed = this.#deps.feed((json) => this.fanout.push(json), resolve)));
+      } else {
+        this.#unfeed?.();
+        this.#unfeed = undefined;
+        this.fanout.fed = undefined;
+      }
+    };
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();
     return this.#listener.start();
@@ -304,6 +316,7 @@ export class WsTransport implements Transport {
     await this.drain();
     clearInterval(this.#sweeper);
     this.#unfeed?.();
+    this.#unfeed = undefined;
     for (const s of this.#sessions) s.end(1001, 'server shutting down');
     this.#listener.close();
   }

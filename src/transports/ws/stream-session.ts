@@ -17,6 +17,8 @@ const CLOSE_GRACE_MS = 2000;
 export class StreamSession implements SubscriberSocket {
   readonly subscriber: Subscriber;
   #open = true;
+  /** A `subscribed` waiting for the readings to flow: the replies after it wait too, in order. */
+  #waiting: Promise<void> | undefined;
 
   constructor(
     private readonly ws: WebSocket<unknown>,
@@ -50,6 +52,13 @@ export class StreamSession implements SubscriberSocket {
         }
         const mode = msg.mode ?? this.defaultMode ?? 'stream';
         this.fanout.subscribe(this.subscriber, filter, mode);
+        // confirmed once readings flow to this instance: every reading stored after it reaches the client
+        const fed = this.fanout.fed;
+        if (fed !== undefined) {
+          const waiting = (this.#waiting = Promise.all([this.#waiting, fed]).then(() => {
+            if (this.#waiting === waiting) this.#waiting = undefined;
+          }));
+        }
         return this.#control('subscribed', { filters: filter.echo, mode, timestamp: isoNow() });
       }
       case 'unsubscribe':
@@ -61,7 +70,9 @@ export class StreamSession implements SubscriberSocket {
   }
 
   #control(type: string, fields: Record<string, unknown>): void {
-    this.send(controlFrame(this.format, type, fields));
+    const frame = controlFrame(this.format, type, fields);
+    if (this.#waiting === undefined) return this.send(frame);
+    void this.#waiting.then(() => this.send(frame));
   }
 
   #error(message: string): void {
