@@ -46,12 +46,35 @@ export function parseJson(text: string): unknown {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
+    return malformed(err);
   }
   // only objects have keys; a key repeated in one object is ambiguous (json-keys.ts)
   const dup = repeatedKey(text, value);
-  if (dup !== undefined) return new MalformedPayloadError(`malformed JSON: key ${JSON.stringify(dup.slice(0, 64))} appears twice in one object`);
-  return value;
+  return dup === undefined ? value : repeated(dup);
+}
+
+/**
+ * parseJson for a batch body: also, when it is an array, where each element's text is in
+ * `text` (keysAndElements), so that an element's own text can be stored as a single reading's is.
+ */
+export function parseJsonBatch(text: string): { value: unknown; elements: Int32Array | undefined } | MalformedPayloadError {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return malformed(err);
+  }
+  const elements = Array.isArray(value) ? new Int32Array(2 * value.length) : undefined;
+  const dup = repeatedKey(text, value, elements);
+  return dup === undefined ? { value, elements } : repeated(dup);
+}
+
+function malformed(err: unknown): MalformedPayloadError {
+  return new MalformedPayloadError(`malformed JSON: ${(err as Error).message}`, err);
+}
+
+function repeated(key: string): MalformedPayloadError {
+  return new MalformedPayloadError(`malformed JSON: key ${JSON.stringify(key.slice(0, 64))} appears twice in one object`);
 }
 
 /** Decodes a payload. MessagePack timestamps become ISO strings so they validate as JSON ones do. */

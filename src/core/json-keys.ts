@@ -50,6 +50,39 @@ export function keysInText(text: string): number {
   return count;
 }
 
+/**
+ * keysInText for a batch, which also finds its elements' text: for each element `i` of a
+ * top-level array that is an object, `elements[2i]` and `elements[2i + 1]` are where its text
+ * starts and ends (both 0 for an element that is not an object). `elements` holds 2 × the
+ * array's length, zeroed; meaningless when `text` is not an array.
+ */
+export function keysAndElements(text: string, elements: Int32Array): number {
+  let count = 0;
+  let depth = 0;
+  let index = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === QUOTE) {
+      for (;;) {
+        i = text.indexOf('"', i + 1);
+        if (i < 0) return count;
+        let b = i - 1;
+        while (text.charCodeAt(b) === BACKSLASH) b--;
+        if ((i - 1 - b) % 2 === 0) break;
+      }
+    } else if (ch === COLON) count++;
+    else if (ch === OPEN_OBJECT || ch === OPEN_ARRAY) {
+      if (depth === 1 && ch === OPEN_OBJECT && 2 * index < elements.length) elements[2 * index] = i;
+      depth++;
+    } else if (ch === CLOSE_OBJECT || ch === CLOSE_ARRAY) {
+      depth--;
+      if (depth === 1 && ch === CLOSE_OBJECT && 2 * index < elements.length) elements[2 * index + 1] = i + 1;
+    } else if (ch === COMMA && depth === 1) index++;
+  }
+  return count;
+}
+
 /** Recursion depth after which keysInValue gives up (-1) and the iterative scan decides. */
 const MAX_DEPTH = 64;
 
@@ -79,11 +112,12 @@ export function keysInValue(value: unknown, depth = 0): number {
 /**
  * The first key repeated in one object of `text`, given `value` = JSON.parse(text): the cheap
  * count first, the naming scan (iterative: any depth) only when it says a key was folded or the
- * value is nested deeper than the count recurses.
+ * value is nested deeper than the count recurses. With `elements` (an array's, keysAndElements)
+ * the count also finds where each element's text is.
  */
-export function repeatedKey(text: string, value: unknown): string | undefined {
+export function repeatedKey(text: string, value: unknown, elements?: Int32Array): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  if (keysInText(text) === keysInValue(value)) return undefined;
+  if ((elements === undefined ? keysInText(text) : keysAndElements(text, elements)) === keysInValue(value)) return undefined;
   return duplicateKey(text);
 }
 

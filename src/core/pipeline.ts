@@ -11,7 +11,7 @@ import { Batcher } from './batcher.ts';
 import { CircuitBreaker } from '../util/circuit-breaker.ts';
 import { isoNow } from './clock.ts';
 import { Edge } from './edge.ts';
-import { decode, jsonText, MediaKind, mediaKind, parseJson } from './decode.ts';
+import { decode, jsonText, MediaKind, mediaKind, parseJson, parseJsonBatch } from './decode.ts';
 import { dedupeKey } from './dedupe.ts';
 import { enrich, enrichedJsonFromText } from './enrich.ts';
 import {
@@ -171,7 +171,17 @@ export class Pipeline {
    */
   async ingestBatch(item: IngestItem, max: number): Promise<Outcome[] | IngestError> {
     const started = performance.now();
-    const value = this.#decode(item);
+    const kind = mediaKind(item.contentType);
+    // JSON: the body's text, and where each element's own text is in it (stored as a single reading's is)
+    let text: string | undefined;
+    let elements: Int32Array | undefined;
+    let value: unknown;
+    if (kind === MediaKind.json) {
+      const t = jsonText(item.payload);
+      const parsed = t instanceof IngestError ? t : parseJsonBatch((text = t));
+      if (parsed instanceof IngestError) value = parsed;
+      else ({ value, elements } = parsed);
+    } else value = kind instanceof IngestError ? kind : decode(item.payload, kind);
     if (value instanceof IngestError) return (await this.#refused(item, value)).error;
     if (value === null || typeof value !== 'object') return (await this.#refused(item, this.#batchError('body must be an array of readings, or one reading object'))).error;
     // one reading object is a batch of one, as the platform's previous service took it
@@ -187,7 +197,9 @@ export class Pipeline {
     await new Promise<void>((resolve) => {
       let left = readings.length;
       for (let i = 0; i < readings.length; i++) {
-        this.submitValue(readings[i], item, now, receivedAt, undefined, undefined, (o) => {
+        // an element's text: from its opening to its closing brace (one object: the whole body)
+        const own = elements === undefined ? text : elements[2 * i + 1]! > 0 ? text!.slice(elements[2 * i], elements[2 * i + 1]) : undefined;
+        this.submitValue(readings[i], item, now, receivedAt, own, undefined, (o) => {
           outcomes[i] = o;
           if (--left === 0) resolve();
         });
@@ -200,7 +212,7 @@ export class Pipeline {
 
   /**
    * A decoded reading (for transports that decode themselves, and for batch elements).
-   * @param text the JSON text `value` was parsed from, when it was one reading on its own
+   * @param text the JSON text `value` was parsed from (a single reading's, or a batch element's)
    */
   ingestValue(value: unknown, item: IngestItem, now: number, receivedAt: string, text?: string): Promise<Outcome> {
     return new Promise((resolve) => this.submitValue(value, item, now, receivedAt, text, undefined, resolve));
@@ -315,12 +327,6 @@ export class Pipeline {
   async drain(): Promise<void> {
     await this.#data.drain();
     await this.#rejects.drain();
-  }
-
-  #decode(item: IngestItem): unknown {
-    const kind = mediaKind(item.contentType);
-    if (kind instanceof IngestError) return kind;
-    return decode(item.payload, kind);
   }
 
   #batchError(details: string): IngestError {

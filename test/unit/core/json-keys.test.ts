@@ -1,7 +1,7 @@
 /** Duplicate keys in JSON text, against a reference that counts keys per object by hand. */
 import { describe, expect, test } from 'bun:test';
 import { duplicateKey, keysInText, keysInValue, repeatedKey } from '../../../src/core/json-keys.ts';
-import { parseJson } from '../../../src/core/decode.ts';
+import { parseJson, parseJsonBatch } from '../../../src/core/decode.ts';
 
 const KEYS = ['a', 'b', 'device_id', 'x"y', 'é', 'a\\u0062'];
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)]!;
@@ -61,5 +61,52 @@ describe('json duplicate keys', () => {
     expect(parseJson('{"device_id":"dev-a","sensors":{"pir":{"motion":true}}}')).toEqual({ device_id: 'dev-a', sensors: { pir: { motion: true } } });
     // the same key in two different objects is fine
     expect(parseJson('[{"a":1},{"a":2}]')).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+});
+
+describe('json - a batch body and its elements\' text', () => {
+  test('json - each object element of an array is found from its opening to its closing brace; other elements have none', () => {
+    for (let run = 0; run < 300; run++) {
+      const items = Array.from({ length: 1 + Math.floor(Math.random() * 5) }, () => gen(1).text);
+      const text = ` [ ${items.join(' ,\n ')} ] `;
+      const parsed = parseJsonBatch(text);
+      const dup = parseJson(text);
+      if (dup instanceof Error) {
+        expect(parsed).toBeInstanceOf(Error);
+        continue;
+      }
+      if (parsed instanceof Error) throw parsed;
+      const values = parsed.value as unknown[];
+      expect(parsed.elements).toHaveLength(2 * values.length);
+      values.forEach((v, i) => {
+        const [start, end] = [parsed.elements![2 * i]!, parsed.elements![2 * i + 1]!];
+        if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+          expect(text.slice(start, end)).toBe(items[i]!.trim());
+          expect(JSON.parse(text.slice(start, end))).toEqual(v);
+        } else expect([start, end]).toEqual([0, 0]);
+      });
+    }
+  });
+
+  test('json - braces, commas and escaped quotes inside strings do not move an element\'s bounds', () => {
+    const a = '{"device_id":"a,}{","note":"\\"},{\\\\","n":[1,{"x":"]"}]}';
+    const b = '{"device_id":"b"}';
+    const parsed = parseJsonBatch(`[${a},"{}",3,${b}]`);
+    if (parsed instanceof Error) throw parsed;
+    const text = `[${a},"{}",3,${b}]`;
+    const e = parsed.elements!;
+    expect(text.slice(e[0], e[1])).toBe(a);
+    expect([e[2], e[3], e[4], e[5]]).toEqual([0, 0, 0, 0]);
+    expect(text.slice(e[6], e[7])).toBe(b);
+  });
+
+  test('json - one object is no array: no elements; a repeated key in any element refuses the body', () => {
+    const one = parseJsonBatch('{"device_id":"a"}');
+    if (one instanceof Error) throw one;
+    expect(one.elements).toBeUndefined();
+    const dup = parseJsonBatch('[{"a":1},{"b":1,"b":2}]');
+    expect(dup).toBeInstanceOf(Error);
+    expect((dup as { details: string }).details).toContain('key "b" appears twice');
+    expect(parseJsonBatch('[{"a":1},')).toBeInstanceOf(Error);
   });
 });

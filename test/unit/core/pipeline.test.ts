@@ -126,6 +126,23 @@ describe('pipeline - stored JSON', () => {
     expect(data.every((d) => typeof d.message_id === 'string' && typeof d.received_at === 'string')).toBe(true);
   });
 
+  test('pipeline - a batch element is stored from its own text when validation left it as sent, re-serialised otherwise', async () => {
+    const { pipeline, backend } = setup();
+    const el = (id: string, ts: string, extra = '') => `{ "device_id" : "${id}",\n "timestamp": "${ts}", "sensors": { "pir": { "motion_detected": true } }${extra} }`;
+    const elements = [el('as-sent', '2025-10-16T18:33:59.000Z'), el('zoned', '2025-10-16T20:33:58+02:00'), el('with-note', '2025-10-16T18:33:57.000Z', ', "note": "a,}{\\"b"')];
+    const body = `[ ${elements.join(' ,\n')} ]`;
+    const outcomes = await pipeline.ingestBatch({ source: 'http', payload: new TextEncoder().encode(body) }, 100);
+    expect(Array.isArray(outcomes) && outcomes.every((o) => o.ok)).toBe(true);
+    const stored = new Map(backend.entries().map((e) => [e.fields.device_id!, e.fields.data!]));
+    // the device's bytes, then what the server adds
+    expect(stored.get('as-sent')!.startsWith(elements[0]!.slice(0, -2))).toBe(true);
+    expect(stored.get('with-note')!.startsWith(elements[2]!.slice(0, -2))).toBe(true);
+    expect(JSON.parse(stored.get('with-note')!).note).toBe('a,}{"b');
+    // the timestamp was rewritten: JSON.stringify of the reading
+    expect(stored.get('zoned')!.startsWith('{"device_id":"zoned","timestamp":"2025-10-16T18:33:58.000Z"')).toBe(true);
+    for (const data of stored.values()) expect(Object.keys(JSON.parse(data))).toEqual(expect.arrayContaining(['received_at', 'message_id']));
+  });
+
   test('pipeline - circuit breaker: after THRESHOLD failed batches readings are refused at once; a probe after the timeout closes it', async () => {
     const { pipeline, backend, item, logs } = setup(1000, { breakerThreshold: 2, breakerTimeoutMs: 200 });
     backend.failWith = new Error('redis timed out');
