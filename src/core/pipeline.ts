@@ -248,7 +248,7 @@ export class Pipeline {
     }
     if (item.expect !== undefined && !(checked instanceof IngestError)) checked = meetsExpectation(checked, item.expect);
     if (checked instanceof IngestError) return this.#refuse(item, checked, value, done);
-    const timestampMs = Date.parse(checked.timestamp);
+    const timestampMs = this.#deps.validator.timestampMs;
     const backfill = this.#backfillAfterMs > 0 && now - timestampMs > this.#backfillAfterMs;
     // backfill waits while the queue is busy: live readings keep the other half of MAX_IN_FLIGHT
     if (backfill && this.#data.wouldSaturate(this.#opts.maxInFlight >> 1)) {

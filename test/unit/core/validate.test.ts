@@ -113,3 +113,16 @@ describe('validate - calendar', () => {
     }
   });
 });
+
+describe('validate - canonical timestamps', () => {
+  test('the stored timestamp is what toISOString gives, whole seconds in UTC included (their shortcut), and timestampMs its time', () => {
+    const v2 = new ReadingValidator(builtinSensorTypes, 300_000);
+    const cases = ['2025-10-16T18:33:58Z', '2025-10-16T00:00:00Z', '2025-10-16T23:59:59Z', '2025-10-16T19:59:59Z', '2025-10-16T24:00:00Z', '2025-10-16T20:33:58+02:00', '2025-10-16T18:33:58.5Z', '2025-10-16T18:33:58.123Z', '2024-02-29T12:00:00Z'];
+    for (const ts of cases) {
+      const r = v2.validate({ ...designExample, timestamp: ts }, NOW);
+      if (r instanceof InvalidReadingError) throw new Error(`${ts}: ${r.details}`);
+      expect([ts, (r as { timestamp: string }).timestamp]).toEqual([ts, new Date(Date.parse(ts)).toISOString()]);
+      expect(v2.timestampMs).toBe(Date.parse(ts));
+    }
+  });
+});
