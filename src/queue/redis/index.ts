@@ -15,6 +15,7 @@ import type { KeyLayout } from '../key-layout.ts';
 import { bounded, createRedis, isCluster, reconnectWhenUnresponsive, type RedisClient, type RedisConnectionOptions } from './connection.ts';
 import { type Confirm, type Durability, probeDurability, shortfall } from './durability.ts';
 import { INGEST_SCRIPT } from './ingest-script.ts';
+import { IngestScript } from './ingest-command.ts';
 import { packStrings } from './pack-strings.ts';
 import { RedisMetadata } from './metadata.ts';
 import { RedisFleetStore } from './fleet-store.ts';
@@ -53,7 +54,6 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
 /** How often the events channel's subscribers are counted (EVENTS_PUBLISH=subscribed). */
 export const SUBSCRIBERS_CHECK_MS = 1000;
 
-type IngestCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
 
 
 export class RedisBackend implements QueueBackend {
@@ -61,6 +61,8 @@ export class RedisBackend implements QueueBackend {
   readonly metadata: RedisMetadata;
   readonly fleet: RedisFleetStore;
   readonly #cmd: RedisClient;
+  /** The ingest script's call as one RESP buffer (ingest-command.ts); `ingestBatch` in a pipeline (ACK_DURABILITY). */
+  readonly #ingest = new IngestScript(INGEST_SCRIPT, 2);
   readonly #sub: RedisClient;
   /** The sharded subscriptions on Cluster (a client of its own, which follows the slots' owners). */
   readonly #ssub: RedisClient | undefined;
@@ -304,23 +306,22 @@ export class RedisBackend implements QueueBackend {
       flat[j++] = e.deviceId;
       flat[j++] = e.messageId;
     }
-    const packed = packStrings(flat);
     const channel = this.#sharded ? layout.name(o.eventsChannel, shard) : o.eventsChannel;
     const publish = !this.#publishEvents ? '0' : this.#sharded ? '2' : '1';
-    const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, publish, channel, packed] as const;
-    const sent = this.#send(args, this.#confirm);
+    const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, publish, channel] as const;
+    const sent = this.#send(args, flat, this.#confirm);
     return this.#settle(entries, await (isCluster(this.#cmd) ? bounded(sent, o.commandTimeoutMs, 'append') : sent));
   }
 
   /** The script call, with its confirmation when the durability level asks for one. */
-  async #send(args: readonly (string | number | Buffer)[], confirm: Confirm): Promise<string[]> {
+  async #send(args: readonly (string | number)[], entries: string[], confirm: Confirm): Promise<string[]> {
     let reply: string[];
-    if (confirm === undefined) reply = await (this.#cmd as unknown as { ingestBatch: IngestCommand }).ingestBatch(...args);
+    if (confirm === undefined) reply = await this.#ingest.call(this.#cmd, args, entries);
     else {
       // the confirmation in the same round trip: WAIT / WAITAOF cover every earlier write of this
       // connection (on Cluster, the connection to the shard's own primary: the pipeline goes there)
       const p = this.#cmd.pipeline() as unknown as { ingestBatch(...a: unknown[]): unknown; call(...a: unknown[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
-      p.ingestBatch(...args);
+      p.ingestBatch(...args, packStrings(entries));
       p.call(confirm.cmd, ...confirm.args);
       const [[err, r], [cerr, c]] = ((await p.exec()) ?? [[new Error('pipeline discarded'), null], [null, null]]) as [[Error | null, unknown], [Error | null, unknown]];
       if (err) throw err;

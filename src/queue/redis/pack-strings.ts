@@ -21,24 +21,35 @@ const utf8Write: Utf8Write = (Buffer.prototype as unknown as { utf8Write?: Utf8W
 
 let scratch = Buffer.allocUnsafe(1 << 16);
 
-export function packStrings(items: readonly string[]): Buffer {
-  const n = items.length;
+/** The most bytes packStringsAt writes for `items`. */
+export function packedBound(items: readonly string[]): number {
   let bound = 5;
-  for (let i = 0; i < n; i++) bound += items[i]!.length * 3 + 5;
+  for (let i = 0; i < items.length; i++) bound += items[i]!.length * 3 + 5;
+  return bound;
+}
+
+export function packStrings(items: readonly string[]): Buffer {
+  const bound = packedBound(items);
   if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, scratch.length * 2));
-  const b = scratch;
-  let pos: number;
+  const end = packStringsAt(scratch, 0, items);
+  // a copy: the command may still be queued in ioredis when the next batch is packed
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+/** Writes the array at `pos` of `b` (room for packedBound(items) bytes); returns where it ends. */
+export function packStringsAt(b: Buffer, pos: number, items: readonly string[]): number {
+  const n = items.length;
   if (n < 16) {
-    b[0] = 0x90 | n;
-    pos = 1;
+    b[pos] = 0x90 | n;
+    pos += 1;
   } else if (n < 0x10000) {
-    b[0] = 0xdc;
-    b.writeUInt16BE(n, 1);
-    pos = 3;
+    b[pos] = 0xdc;
+    b.writeUInt16BE(n, pos + 1);
+    pos += 3;
   } else {
-    b[0] = 0xdd;
-    b.writeUInt32BE(n, 1);
-    pos = 5;
+    b[pos] = 0xdd;
+    b.writeUInt32BE(n, pos + 1);
+    pos += 5;
   }
   for (let i = 0; i < n; i++) {
     const s = items[i]!;
@@ -65,6 +76,5 @@ export function packStrings(items: readonly string[]): Buffer {
       pos += 5 + w;
     }
   }
-  // a copy: the command may still be queued in ioredis when the next batch is packed
-  return Buffer.from(b.subarray(0, pos));
+  return pos;
 }
