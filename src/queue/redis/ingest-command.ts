@@ -8,7 +8,8 @@
  * into freshly mapped memory (page faults included), about 4 % of the server's CPU under MQTT
  * load in a profile. A reply to the command means Redis read all of it, so its buffer cannot be
  * in a socket's queue any more and goes back to the pool; a command that failed keeps its buffer
- * (a timed-out command's bytes may still be queued) and the garbage collector takes it.
+ * (a timed-out command's bytes may still be queued) and the garbage collector takes it. A resend
+ * (a reconnection, a Cluster redirection, NOSCRIPT) writes the same bytes.
  *
  * The rest is ioredis' Script, kept: the first call on each connection is an EVAL (loading the
  * script, the entries as an ordinary Buffer argument), later ones EVALSHA; NOSCRIPT (a Redis that
@@ -18,14 +19,21 @@
  */
 import { createHash } from 'node:crypto';
 import { type Cluster, Command, type Redis } from 'ioredis';
-import { packedBound, packStrings, packStringsAt } from './pack-strings.ts';
+import { packedBound, packStringsAt } from './pack-strings.ts';
 
 /** Room for the entries' length line: `$` + up to 10 digits + CRLF. */
 const LENGTH_LINE = 16;
-/** Buffers kept for reuse: one per command in flight, a handful at most. */
-const POOL_SIZE = 8;
-/** Smallest buffer made: a batch of a few readings, with room to grow into. */
-const MIN_BUFFER = 64 * 1024;
+/** Buffers kept for reuse: about one per command in flight. */
+const POOL_SIZE = 64;
+/** Smallest buffer made. */
+const MIN_BUFFER = 16 * 1024;
+
+/** One call's bytes: the whole EVALSHA command, and the packed entries within it (for an EVAL). */
+interface Frame {
+  buffer: Buffer;
+  evalsha: Buffer;
+  entries: Buffer;
+}
 
 export class IngestScript {
   readonly sha: string;
@@ -41,31 +49,36 @@ export class IngestScript {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  /** Runs the script with `args` (keys first, then the other arguments) and the packed `entries` last. */
+  /**
+   * Runs the script with `args` (keys first, then the other arguments) and the packed `entries`
+   * last. The entries are packed at once (a string kept until the reply would survive young
+   * collections: packing when ioredis writes the command tripled the server's GC time under MQTT
+   * load), and the same bytes serve a resend.
+   */
   call(conn: Redis | Cluster, args: readonly (string | number)[], entries: readonly string[]): Promise<string[]> {
-    const cmd = this.#command(args, entries);
-    const reply = (cmd.promise as Promise<string[]>).catch((err: Error) => {
+    const frame = this.#frame(args, entries);
+    const first = this.#command(args, frame);
+    const reply = (first.promise as Promise<string[]>).catch((err: Error) => {
       if (!err.message.includes('NOSCRIPT')) throw err;
-      // its connection forgot the script (#command's reject took it out of #loaded): EVAL again
-      const again = this.#command(args, entries);
+      // its connection forgot the script (the command's reject took it out of #loaded): EVAL again
+      const again = this.#command(args, frame);
       void conn.sendCommand(again);
       return again.promise as Promise<string[]>;
     });
-    void conn.sendCommand(cmd);
-    return reply;
-  }
-
-  #command(args: readonly (string | number)[], entries: readonly string[]): Command {
-    // an empty Buffer in place of the entries: ioredis writes Buffer arguments as bytes (the EVAL)
-    const cmd = new Command('evalsha', [this.sha, this.#numberOfKeys, ...args, Buffer.alloc(0)], { replyEncoding: 'utf8' });
-    let buffer: Buffer | undefined;
+    void conn.sendCommand(first);
     // back to the pool once answered (only then is it surely no longer being written)
-    cmd.promise.then(
+    reply.then(
       () => {
-        if (buffer !== undefined && this.#pool.length < POOL_SIZE) this.#pool.push(buffer);
+        if (this.#pool.length < POOL_SIZE) this.#pool.push(frame.buffer);
       },
       () => {},
     );
+    return reply;
+  }
+
+  #command(args: readonly (string | number)[], frame: Frame): Command {
+    // the entries as a Buffer argument: ioredis writes it as bytes (the EVAL)
+    const cmd = new Command('evalsha', [this.sha, this.#numberOfKeys, ...args, frame.entries], { replyEncoding: 'utf8' });
     const script = this;
     const toWritable = cmd.toWritable.bind(cmd);
     cmd.toWritable = function (socket: object): string | Buffer {
@@ -78,34 +91,36 @@ export class IngestScript {
         script.#loaded.add(socket);
         this.name = 'eval';
         this.args[0] = script.#lua;
-        this.args[this.args.length - 1] = packStrings(entries);
         return toWritable(socket);
       }
       this.name = 'evalsha';
       this.args[0] = script.sha;
-      if (buffer !== undefined) {
-        // written before on a connection since lost: that buffer may still sit in its queue
-        buffer = undefined;
-      }
-      const written = script.#write(this.args as (string | Buffer)[], entries);
-      buffer = written.buffer;
-      return written.bytes;
+      return frame.evalsha;
     };
     return cmd;
   }
 
-  /** `*n`, EVALSHA and every argument but the last as RESP bulk strings, then the packed entries. */
-  #write(args: readonly (string | Buffer)[], entries: readonly string[]): { buffer: Buffer; bytes: Buffer } {
-    let head = `*${args.length + 1}\r\n$7\r\nevalsha\r\n`;
-    for (let i = 0; i < args.length - 1; i++) {
-      const a = String(args[i]);
+  /** `*n`, EVALSHA and its arguments as RESP bulk strings, the packed entries last. */
+  #frame(args: readonly (string | number)[], entries: readonly string[]): Frame {
+    let head = `*${args.length + 4}\r\n$7\r\nevalsha\r\n$40\r\n${this.sha}\r\n`;
+    for (const arg of [this.#numberOfKeys, ...args]) {
+      const a = String(arg);
       head += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
     }
     const headBytes = Buffer.byteLength(head);
     const at = headBytes + LENGTH_LINE;
     const need = at + packedBound(entries) + 2;
-    let b = this.#pool.pop();
-    if (b === undefined || b.length < need) b = Buffer.allocUnsafeSlow(Math.max(need, MIN_BUFFER, b === undefined ? 0 : b.length * 2));
+    let b: Buffer | undefined;
+    for (let i = this.#pool.length - 1; i >= 0; i--) {
+      if (this.#pool[i]!.length >= need) {
+        b = this.#pool[i]!;
+        this.#pool[i] = this.#pool[this.#pool.length - 1]!;
+        this.#pool.pop();
+        break;
+      }
+    }
+    // sizes in powers of two, so that a pooled one fits the next batches
+    if (b === undefined) b = Buffer.allocUnsafeSlow(Math.max(MIN_BUFFER, 2 ** Math.ceil(Math.log2(need))));
     const end = packStringsAt(b, at, entries);
     const lengthLine = `$${end - at}\r\n`;
     const start = at - lengthLine.length - headBytes;
@@ -113,6 +128,6 @@ export class IngestScript {
     b.write(lengthLine, at - lengthLine.length, 'latin1');
     b[end] = 13;
     b[end + 1] = 10;
-    return { buffer: b, bytes: b.subarray(start, end + 2) };
+    return { buffer: b, evalsha: b.subarray(start, end + 2), entries: b.subarray(at, end) };
   }
 }
