@@ -59,7 +59,7 @@ if (BASELINE_REF) {
   const base = bundleRef(BASELINE_REF, path.join(logDir, 'baseline'));
   TARGETS.unshift({ id: 'baseline', label: `${BASELINE_REF} (${base.commit})`, file: base.file, nodeOptions: base.nodeOptions });
 }
-startWatchdog(120 + rounds * LOADS.length * TARGETS.length * (settings.duration + settings.warmup + 60));
+startWatchdog(120 + rounds * (LOADS.length * TARGETS.length + 1) * (settings.duration + settings.warmup + 60));
 const redis = await startRedis(logDir);
 const usedMemory = async () => Number((await redis.redis.info('memory')).match(/^used_memory:(\d+)/m)[1]);
 
@@ -95,8 +95,33 @@ async function measureWrk(server, load) {
   return { start, end, p99: report.p99 };
 }
 
+/**
+ * The HTTP single-POST floor (floor-uws.mjs): uWebSockets.js reading the body and answering 202,
+ * nothing stored; its requests per second and CPU per request, run beside the servers.
+ */
+async function measureFloor(round) {
+  const logFile = path.join(logDir, `floor-r${round}.log`);
+  const server = await startNodeServer({ label: 'floor (bare uWS)', script: path.join(ROOT, 'bench/cpu/floor-uws.mjs'), redisPort: redis.port, logFile, env: () => ({ NODE_OPTIONS: DEPLOYED_NODE_OPTIONS }) });
+  try {
+    const load = LOADS.find((l) => l.id === 'http-single');
+    const wrk = (duration) => runWrk({ script: path.join(ROOT, 'bench/http', load.script), connections: load.connections, port: server.port, duration, threads: 1, timeout: '5s', luaDir: path.join(ROOT, 'bench/http'), countStatus: false });
+    if (settings.warmup > 0) await wrk(settings.warmup);
+    const cpu0 = cpuSeconds(server.child.pid);
+    const t0 = performance.now();
+    const report = parseWrk((await wrk(settings.duration)).out, 1);
+    const seconds = (performance.now() - t0) / 1000;
+    const us = ((cpuSeconds(server.child.pid) - cpu0) * 1e6) / report.acceptedReadings;
+    floors.push({ round, us, perSec: report.acceptedReadings / seconds, p99: report.p99 });
+    console.error(`bench:cpu: round ${round} floor http-single: ${Math.round(report.acceptedReadings / seconds)} requests/s, ${us.toFixed(2)} µs per request, p99 ${report.p99} ms`);
+  } finally {
+    await stop(server.child, 10_000);
+  }
+}
+
 const runs = [];
+const floors = [];
 for (let round = 1; round <= rounds; round++) {
+  if (LOADS.some((l) => l.id === 'http-single')) await measureFloor(round);
   for (const load of LOADS) {
     // with a baseline, which target goes first alternates by round (the machine drifts over minutes)
     for (const target of round % 2 === 0 ? [...TARGETS].reverse() : TARGETS) {
@@ -165,6 +190,12 @@ const section = [
         '',
       ]
     : []),
+  ...(floors.length > 0
+    ? [
+        `The HTTP single-POST floor (\`bench/cpu/floor-uws.mjs\`: uWebSockets.js reading each body, JSON.parse, a UUID, 202 with a body like the server's, nothing stored; same load, same rounds): ${f2(median(floors.map((f) => f.us)))} µs of CPU per request (${spread(floors.map((f) => f.us))}), ${Math.round(median(floors.map((f) => f.perSec))).toLocaleString('en')} requests/s, p99 ${median(floors.map((f) => f.p99)).toFixed(1)} ms.`,
+        '',
+      ]
+    : []),
   '### Per-round raw figures',
   '',
   mdTable([['round', 'server', 'load', 'readings', 'readings/s', 'server µs', 'Redis µs', 'p99 ms', 'bytes per entry'], ...runs.map((r) => [r.round, r.target, r.load, r.readings.toLocaleString('en'), Math.round(r.perSec).toLocaleString('en'), f2(r.serverUs), f2(r.redisUs), r.p99.toFixed(1), Math.round(r.bytesPerEntry)])]),
@@ -173,7 +204,8 @@ console.log(section);
 if (settings.writeResults) {
   writeSection(RESULTS, '<!-- bench:cpu:start -->', '<!-- bench:cpu:end -->', section);
   fs.mkdirSync(path.join(ROOT, 'bench/figures'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench/figures/cpu.json'), `${JSON.stringify({ bench: 'cpu', date: new Date().toISOString(), command, cores: os.cpus().length, loads: summary }, null, 2)}\n`);
+  const floor = floors.length > 0 ? { httpSingleUs: median(floors.map((f) => f.us)), perSec: median(floors.map((f) => f.perSec)) } : undefined;
+  fs.writeFileSync(path.join(ROOT, 'bench/figures/cpu.json'), `${JSON.stringify({ bench: 'cpu', date: new Date().toISOString(), command, cores: os.cpus().length, loads: summary, floor }, null, 2)}\n`);
   console.error('bench:cpu: bench/RESULTS.md (section bench:cpu) and bench/figures/cpu.json updated');
 }
 process.exit(0);
