@@ -114,8 +114,11 @@ export class ReadingValidator {
 
   /** The time of a timestamp that matched the pattern, or why it is no date / too far ahead. */
   #timestampMs(ts: string, now: number): number | InvalidReadingError {
-    const ms = Date.parse(ts);
-    if (Number.isNaN(ms) || !dayExists(ts)) return new InvalidReadingError('timestamp is not a valid date');
+    let ms = utcMs(ts);
+    if (Number.isNaN(ms)) {
+      ms = Date.parse(ts);
+      if (Number.isNaN(ms) || !dayExists(ts)) return new InvalidReadingError('timestamp is not a valid date');
+    }
     if (ms - now > this.#skewMs) {
       return new InvalidReadingError(`timestamp is more than ${this.#skewMs / 1000} s in the future`);
     }
@@ -192,6 +195,43 @@ function canonical(ts: string, ms: number): string {
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The digit at `i` of `s`, or NaN. */
+function digit(s: string, i: number): number {
+  const d = s.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : Number.NaN;
+}
+
+/**
+ * The time of `YYYY-MM-DDTHH:MM:SS.mmmZ` or `YYYY-MM-DDTHH:MM:SSZ` naming an existing day and a
+ * time before 24:00, by arithmetic (Date.parse costs ~0.3 µs, a tenth of a batch reading's
+ * CPU); NaN for anything else, which Date.parse then judges.
+ */
+export function utcMs(ts: string): number {
+  const n = ts.length;
+  if ((n !== 24 && n !== 20) || ts.charCodeAt(n - 1) !== 0x5a /* Z */) return Number.NaN;
+  if (ts.charCodeAt(4) !== 0x2d || ts.charCodeAt(7) !== 0x2d || ts.charCodeAt(10) !== 0x54 || ts.charCodeAt(13) !== 0x3a || ts.charCodeAt(16) !== 0x3a) return Number.NaN;
+  if (n === 24 && ts.charCodeAt(19) !== 0x2e /* . */) return Number.NaN;
+  const year = digit(ts, 0) * 1000 + digit(ts, 1) * 100 + digit(ts, 2) * 10 + digit(ts, 3);
+  const month = digit(ts, 5) * 10 + digit(ts, 6);
+  const day = digit(ts, 8) * 10 + digit(ts, 9);
+  const hour = digit(ts, 11) * 10 + digit(ts, 12);
+  const minute = digit(ts, 14) * 10 + digit(ts, 15);
+  const second = digit(ts, 17) * 10 + digit(ts, 18);
+  const milli = n === 24 ? digit(ts, 20) * 100 + digit(ts, 21) * 10 + digit(ts, 22) : 0;
+  // NaN (a non-digit) fails every comparison
+  if (!(month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59 && milli >= 0 && year >= 0)) return Number.NaN;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!)) return Number.NaN;
+  // days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  const days = era * 146097 + doe - 719468;
+  return days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + milli;
+}
 
 /** Date.parse accepts 2025-02-30 and rolls it over into March; a device sending it has a bug. */
 function dayExists(ts: string): boolean {

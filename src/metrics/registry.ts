@@ -24,16 +24,19 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
   // Counted per sensor of every accepted reading: a prom-client inc() per reading cost ~6 % of
   // the batch endpoint's CPU (profiled), so the hot path adds to plain numbers and the
   // counter takes the deltas when it is scraped.
-  const pendingIngested = new Map<string, { labels: { sensor_type: string; transport: string }; n: number }>();
+  // by transport, then sensor type: no key string built per reading
+  const pendingIngested = new Map<string, Map<string, { labels: { sensor_type: string; transport: string }; n: number }>>();
   new client.Counter({
     name: 'sensor_data_ingested_total',
     help: 'Readings accepted (queue confirmed), per sensor present in the reading',
     labelNames: ['sensor_type', 'transport'] as const,
     registers: [registry],
     collect() {
-      for (const p of pendingIngested.values()) {
-        this.inc(p.labels, p.n);
-        p.n = 0;
+      for (const bySensor of pendingIngested.values()) {
+        for (const p of bySensor.values()) {
+          if (p.n > 0) this.inc(p.labels, p.n);
+          p.n = 0;
+        }
       }
     },
   });
@@ -257,10 +260,11 @@ export function createMetrics(sources: MetricSources, opts: { defaultMetrics?: b
     activeConnections,
     /** Cheap on the hot path: plain counting, handed to prom-client at scrape time. */
     ingested(sensorType: string, transport: string): void {
-      const key = sensorType + '\0' + transport;
-      const p = pendingIngested.get(key);
+      let bySensor = pendingIngested.get(transport);
+      if (bySensor === undefined) pendingIngested.set(transport, (bySensor = new Map()));
+      const p = bySensor.get(sensorType);
       if (p !== undefined) p.n++;
-      else pendingIngested.set(key, { labels: { sensor_type: sensorType, transport }, n: 1 });
+      else bySensor.set(sensorType, { labels: { sensor_type: sensorType, transport }, n: 1 });
     },
     error(errorType: string): void {
       let c = errorChildren.get(errorType);

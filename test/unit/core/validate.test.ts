@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { InvalidReadingError } from '../../../src/core/errors.ts';
 import type { Reading } from '../../../src/core/readings/reading.ts';
 import { builtinSensorTypes } from '../../../src/core/readings/registry.ts';
-import { ReadingValidator } from '../../../src/core/validate.ts';
+import { ReadingValidator, utcMs } from '../../../src/core/validate.ts';
 import { designExample, reading } from '../../fixtures/readings.ts';
 
 const v = new ReadingValidator(builtinSensorTypes, 300_000);
@@ -124,5 +124,29 @@ describe('validate - canonical timestamps', () => {
       expect([ts, (r as { timestamp: string }).timestamp]).toEqual([ts, new Date(Date.parse(ts)).toISOString()]);
       expect(v2.timestampMs).toBe(Date.parse(ts));
     }
+  });
+});
+
+describe('validate - the arithmetic timestamp parser', () => {
+  test('utcMs agrees with Date.parse and the calendar check on canonical and whole-second UTC text, NaN where it leaves the judgement to them', () => {
+    const pad = (n: number, w: number) => String(n).padStart(w, '0');
+    const cases: string[] = ['0000-01-01T00:00:00.000Z', '0000-02-29T12:00:00Z', '9999-12-31T23:59:59.999Z', '1970-01-01T00:00:00Z', '1969-12-31T23:59:59.999Z', '2024-02-29T00:00:00Z', '2025-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2000-02-29T00:00:00Z', '2025-10-16T24:00:00Z', '2025-10-16T23:60:00Z', '2025-10-16T23:59:60Z', '2025-13-01T00:00:00Z', '2025-00-01T00:00:00Z', '2025-01-00T00:00:00Z', '2025-01-32T00:00:00Z', '2025-1a-01T00:00:00Z', '2025-10-16T18:33:58.12Z', '2025-10-16 18:33:58Z', '2025-10-16T18:33:58+00:00'];
+    for (let i = 0; i < 3000; i++) {
+      const y = Math.floor(Math.random() * 10000);
+      const parts = [pad(y, 4), pad(Math.floor(Math.random() * 14), 2), pad(Math.floor(Math.random() * 33), 2), pad(Math.floor(Math.random() * 25), 2), pad(Math.floor(Math.random() * 61), 2), pad(Math.floor(Math.random() * 61), 2)];
+      const base = `${parts[0]}-${parts[1]}-${parts[2]}T${parts[3]}:${parts[4]}:${parts[5]}`;
+      cases.push(Math.random() < 0.5 ? `${base}Z` : `${base}.${pad(Math.floor(Math.random() * 1000), 3)}Z`);
+    }
+    let fast = 0;
+    for (const ts of cases) {
+      const ms = utcMs(ts);
+      const reference = Date.parse(ts);
+      const valid = !Number.isNaN(reference) && details({ ...designExample, timestamp: ts }) !== 'timestamp is not a valid date';
+      if (Number.isNaN(ms)) continue;
+      fast++;
+      expect([ts, valid, ms]).toEqual([ts, true, reference]);
+    }
+    // and it takes the usual ones: every valid case below 24:00 in the generated set
+    expect(fast).toBeGreaterThan(400);
   });
 });
