@@ -70,7 +70,7 @@ export function createMqtt(config: Config, p: MqttParts): MqttSide {
     maxUnauthenticatedConnections: config.MAX_UNAUTHENTICATED_CONNECTIONS,
     limiter: p.limiter,
     devices: p.devices,
-    feed: (listener) => p.backend.onEvent(listener),
+    feed: (listener, listening) => p.backend.onEvent(listener, listening),
     prefix: config.MQTT_TOPIC_PREFIX,
     ...(config.MQTT_SENSOR_TOPICS === 'on' ? { sensorTopics: p.sensorNames } : {}),
     maxInFlightBytes: config.MQTT_MAX_IN_FLIGHT_BYTES,

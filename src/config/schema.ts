@@ -130,7 +130,7 @@ export const ConfigSchema = Type.Object({
   }),
   EVENTS_PUBLISH: Type.Union([Type.Literal('subscribed'), Type.Literal('always')], {
     default: 'subscribed',
-    description: 'subscribed = a stored reading is published on EVENTS_CHANNEL while the channel has a subscriber (counted on every Redis node each second; this instance\'s own WebSocket and MQTT subscribers at once): a subscriber arriving elsewhere gets readings within a second; always = every reading is published (Redis pays ~0.5 µs per reading with nobody listening)',
+    description: 'subscribed = a stored reading is published on EVENTS_CHANNEL only while someone listens (asked by the ingest script on its node, marked by listening instances, counted on every node each second): exact on one Redis and for this server\'s own subscribers; an external subscriber on another Cluster node gets readings from within a second; always = every reading is published (Redis pays ~0.5 µs per reading with nobody listening)',
   }),
   REDIS_COMMAND_TIMEOUT_MS: positive(5000, 600_000, 'A Redis reply slower than this fails the batch (answered 503, not acknowledged)'),
   ACK_DURABILITY: Type.Union([Type.Literal('append'), Type.Literal('fsync'), Type.Literal('replicas')], {

@@ -56,7 +56,7 @@ export function mqttContext(o: { log?: Logger; limits?: Partial<MqttLimits>; ses
     perAddress: new AddressLimit(0),
     maxUnauthenticatedConnections: 100_000,
     limiter: undefined,
-    feed: (l) => backend.onEvent(l),
+    feed: (l, listening) => backend.onEvent(l, listening),
     prefix: PREFIX,
     maxInFlightBytes: 64 * 1_048_576,
     retained: { max: 1000, maxBytes: 64 * 1_048_576, maxPerOwner: 100, maxBytesPerOwner: 1_048_576, ...o.retained },

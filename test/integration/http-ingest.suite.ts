@@ -7,6 +7,7 @@ import { pack } from 'msgpackr';
 import { designExample, reading } from '../fixtures/readings.ts';
 import { type StackOptions, useStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { LiveClient } from '../helpers/ws-client.ts';
 
 /** @param prefix put before every test name (e.g. "cluster, 6 shards - ") */
 export function httpIngestSuite(prefix = '', opts: StackOptions = {}): void {
@@ -167,16 +168,27 @@ export function httpIngestSuite(prefix = '', opts: StackOptions = {}): void {
       const sub = stack.newClient();
       const got: Record<string, unknown>[] = [];
       await sub.subscribe('sensor-events');
-      // the server publishes once it has counted this subscriber (EVENTS_PUBLISH=subscribed): probe
-      // readings of a device of their own until one arrives; they are left out of what is checked
-      const probe = reading();
-      let flowing = false;
+      // EVENTS_PUBLISH=subscribed: on one Redis the script sees this subscriber at once, on a
+      // Cluster (a node counts only its own subscribers) once the server's count has (within a
+      // second): probe readings, one device per shard, until each shard's arrive; they are left
+      // out of the check
+      const probes = new Map<number, string>();
+      for (let i = 0; probes.size < stack.layout.shards; i++) if (!probes.has(stack.layout.shardOf(`probe-${i}`))) probes.set(stack.layout.shardOf(`probe-${i}`), `probe-${i}`);
+      const heard = new Set<string>();
       sub.on('message', (_c: string, m: string) => {
         const event = JSON.parse(m) as Record<string, unknown>;
-        if (event.device_id === probe.device_id) flowing = true;
+        if ((event.device_id as string).startsWith('probe-')) heard.add(event.device_id as string);
         else got.push(event);
       });
-      await waitFor(async () => flowing || ((await stack.server.post('/api/v1/sensor-data', reading({ device_id: probe.device_id }))), false), 5000, 'events flowing to the new subscriber');
+      await waitFor(
+        async () => {
+          if (heard.size === probes.size) return true;
+          for (const device of probes.values()) if (!heard.has(device)) await stack.server.post('/api/v1/sensor-data', reading({ device_id: device }));
+          return false;
+        },
+        5000,
+        'events flowing to the new subscriber from every shard',
+      );
       const items = [reading(), reading(), reading()];
       const dup = items[0]!;
       const res = await stack.server.post('/api/v1/sensor-data/batch', [...items, dup, reading({ sensors: {} })]);
@@ -193,6 +205,17 @@ export function httpIngestSuite(prefix = '', opts: StackOptions = {}): void {
       expect(sharded ? [...ids].sort() : ids).toEqual(sharded ? [...expected].sort() : expected);
       expect(typeof got[0]!.message_id).toBe('string');
       sub.disconnect();
+    });
+
+    test(`${prefix}http - a WebSocket subscriber gets a reading another instance accepts right after its 'subscribed'`, async () => {
+      // EVENTS_PUBLISH=subscribed: the instance that listens marks every shard before it answers
+      // 'subscribed', and every instance's script publishes while the mark is there (on Cluster too)
+      const other = await stack.startServer();
+      const live = stack.track(await LiveClient.open(stack.server.wsUrl('/')));
+      const one = reading();
+      await live.subscribe({ device_id: one.device_id });
+      expect((await other.post('/api/v1/sensor-data', one)).status).toBe(202);
+      expect((await live.next('sensor-data', () => true, 5000)).data).toMatchObject({ device_id: one.device_id, timestamp: one.timestamp });
     });
 
     test(`${prefix}http - device metadata is stored in Redis and enriches later readings`, async () => {

@@ -53,6 +53,13 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
 
 /** How often the events channel's subscribers are counted (EVENTS_PUBLISH=subscribed). */
 export const SUBSCRIBERS_CHECK_MS = 1000;
+/**
+ * While this instance listens to the events it keeps `<dedupe prefix>listening` set on every
+ * shard (refreshed each SUBSCRIBERS_CHECK_MS, gone this long after it stops): the ingest script
+ * of every instance publishes while it exists, on Cluster too, where a node counts only its own
+ * subscribers.
+ */
+const LISTENING_TTL_MS = 3 * SUBSCRIBERS_CHECK_MS;
 
 
 
@@ -105,15 +112,22 @@ export class RedisBackend implements QueueBackend {
     );
     if (isCluster(this.#sub)) this.#unwatch.push(this.#watchClusterSubscriber());
     if (opts.eventsPublish === 'subscribed') this.#unwatch.push(this.#watchEventSubscribers());
+    const marker = setInterval(() => {
+      if (this.#events.listenerCount('event') > 0) void this.#markListening();
+    }, SUBSCRIBERS_CHECK_MS);
+    marker.unref();
+    this.#unwatch.push(() => clearInterval(marker));
   }
 
   /**
-   * EVENTS_PUBLISH=subscribed: PUBLISH costs Redis a call per reading (~0.5 µs from the script with nobody listening)
-   * that nobody may be listening to. Every SUBSCRIBERS_CHECK_MS the channel's subscribers are
-   * counted on every node (a node counts only its own clients; on Cluster a subscriber may be on
-   * any node, primary or replica) and appends publish while there is one. This instance's own
-   * listeners (WebSocket, MQTT subscribers) turn it on at once; a subscriber elsewhere is seen
-   * within a check. Unknown (a check failed): publish.
+   * EVENTS_PUBLISH=subscribed: PUBLISH costs Redis a call per reading (~0.5 µs from the script
+   * with nobody listening). While no subscriber is known the script asks its own node once per
+   * call (PUBSUB NUMSUB / SHARDNUMSUB) and publishes only when it counts one: exact on one Redis.
+   * On Cluster a node counts only its own clients, so every SUBSCRIBERS_CHECK_MS the channel's
+   * subscribers are also counted on every node, primaries and replicas, and appends publish
+   * unasked while there is one anywhere (a subscriber on another node than the stream's is seen
+   * within a check). This instance's own listeners (WebSocket, MQTT subscribers) count at once.
+   * Unknown (a check failed): publish.
    */
   #watchEventSubscribers(): () => void {
     const channels = this.#eventChannels();
@@ -161,7 +175,7 @@ export class RedisBackend implements QueueBackend {
         (err: unknown) => this.#log.warn({ err }, 'subscribe failed'),
       )
       .catch((err: unknown) => this.#log.warn({ err }, 'device metadata reload failed'));
-    if (this.#events.listenerCount('event') > 0) this.#listening = this.#listen(true);
+    if (this.#events.listenerCount('event') > 0) this.#listening = this.#startListening();
   }
 
   /**
@@ -205,7 +219,7 @@ export class RedisBackend implements QueueBackend {
     this.#ssub?.on('error', () => {});
     this.#sub.on('ready', () => this.#subscribe(false));
     this.#ssub?.on('ready', () => {
-      if (this.#events.listenerCount('event') > 0) this.#listening = this.#listen(true);
+      if (this.#events.listenerCount('event') > 0) this.#listening = this.#startListening();
     });
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel === this.#opts.eventsChannel) this.#events.emit('event', message);
@@ -217,6 +231,21 @@ export class RedisBackend implements QueueBackend {
   /** The channels the live events go out on: the classic one, or one per shard. */
   #eventChannels(): string[] {
     return this.#sharded ? this.#layout.all().map((i) => this.#layout.name(this.#opts.eventsChannel, i)) : [this.#opts.eventsChannel];
+  }
+
+  /** Subscribes the live events and marks this instance as listening; resolves once both are done. */
+  #startListening(): Promise<void> {
+    return Promise.all([this.#listen(true), this.#markListening()]).then(() => {});
+  }
+
+  /** Sets every shard's listening marker (LISTENING_TTL_MS); a failure is logged (the counts remain). */
+  #markListening(): Promise<void> {
+    if (this.#cmd.status !== 'ready') return Promise.resolve();
+    const layout = this.#layout;
+    return Promise.all(layout.all().map((shard) => this.#cmd.set(`${layout.dedupePrefix(shard)}listening`, '1', 'PX', LISTENING_TTL_MS))).then(
+      () => {},
+      (err: unknown) => this.#log.warn({ err }, 'marking this instance as listening to the live events failed'),
+    );
   }
 
   /**
@@ -307,7 +336,8 @@ export class RedisBackend implements QueueBackend {
       flat[j++] = e.messageId;
     }
     const channel = this.#sharded ? layout.name(o.eventsChannel, shard) : o.eventsChannel;
-    const publish = !this.#publishEvents ? '0' : this.#sharded ? '2' : '1';
+    // a subscriber known (counted, or this instance's own), or the script asks its node
+    const publish = this.#publishEvents ? (this.#sharded ? '2' : '1') : this.#sharded ? '4' : '3';
     const args = [layout.stream(shard), layout.dedupePrefix(shard), dedupeBucketTtlMs(window), o.maxLen, publish, channel] as const;
     const sent = this.#send(args, flat, this.#confirm);
     return this.#settle(entries, await (isCluster(this.#cmd) ? bounded(sent, o.commandTimeoutMs, 'append') : sent));
@@ -409,7 +439,7 @@ export class RedisBackend implements QueueBackend {
   }
 
   onEvent(listener: (json: string) => void, listening?: () => void): () => void {
-    if (this.#events.listenerCount('event') === 0) this.#listening = this.#listen(true);
+    if (this.#events.listenerCount('event') === 0) this.#listening = this.#startListening();
     this.#publishEvents = true;
     if (listening) void this.#listening.then(listening);
     this.#events.on('event', listener);

@@ -17,7 +17,10 @@
  * KEYS[1] stream, KEYS[2] bucket key prefix (declared, so that Redis Cluster routes the call to
  * the stream's slot and checks the buckets share it: see ../key-layout.ts)
  * ARGV[1] bucket ttl ms, ARGV[2] MAXLEN (0 = no trim), ARGV[3] '0' no live event, '1' PUBLISH,
- * '2' SPUBLISH (a shard channel in the stream's slot), ARGV[4] channel,
+ * '2' SPUBLISH (a shard channel in the stream's slot), '3' / '4' the same only while someone
+ * listens: a server instance (it keeps `<bucket key prefix>listening` set while it does) or a
+ * subscriber on this node (PUBSUB NUMSUB / SHARDNUMSUB); asked once per call, sent when the
+ * server knows of no subscriber (EVENTS_PUBLISH=subscribed), ARGV[4] channel,
  * ARGV[5] MessagePack array with 5 items per entry: bucket ('' = no dedupe), member, json, device_id, message_id.
  * Returns { flags, error... }: flags has one character per entry, 1 stored, 0 duplicate, E failed
  * (each E's message follows in order). A string rather than an array of stream ids: the ids
@@ -27,8 +30,14 @@
 export const INGEST_SCRIPT = `
 local ttl = ARGV[1]
 local maxlen = tonumber(ARGV[2])
-local publish = ARGV[3] == '1' and 'PUBLISH' or ARGV[3] == '2' and 'SPUBLISH' or nil
+local mode = ARGV[3]
 local channel = ARGV[4]
+if mode == '3' or mode == '4' then
+  local heard = redis.call('EXISTS', KEYS[2] .. 'listening') == 1
+    or redis.call('PUBSUB', mode == '3' and 'NUMSUB' or 'SHARDNUMSUB', channel)[2] > 0
+  mode = not heard and '0' or mode == '3' and '1' or '2'
+end
+local publish = mode == '1' and 'PUBLISH' or mode == '2' and 'SPUBLISH' or nil
 local stream, prefix = KEYS[1], KEYS[2]
 local E = cmsgpack.unpack(ARGV[5])
 local FIRST, STRIDE, CHUNK = 1, 5, 1000

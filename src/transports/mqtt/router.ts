@@ -43,8 +43,11 @@ interface Reach {
 
 const EVERYWHERE: Reach = { plain: true, group: () => true };
 
-/** Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function. */
-export type ReadingFeed = (listener: (json: string) => void) => () => void;
+/**
+ * Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function.
+ * `listening` is called once readings stored from then on reach the listener.
+ */
+export type ReadingFeed = (listener: (json: string) => void, listening?: () => void) => () => void;
 
 export interface RouterOptions {
   feed: ReadingFeed;
@@ -77,6 +80,7 @@ export class MqttRouter {
   #sensorSubscriptions = 0;
   #subscriptions = 0;
   #unfeed: (() => void) | undefined;
+  #fed: Promise<void> | undefined;
   #share: RouteShare | undefined;
   readonly #hasGroup = (key: string): boolean => this.#groups.has(key);
 
@@ -109,6 +113,14 @@ export class MqttRouter {
   /** Whether the readings' event channel is listened to (some subscription could match a reading topic). */
   get listeningToReadings(): boolean {
     return this.#unfeed !== undefined;
+  }
+
+  /**
+   * While the readings' event channel is listened to: resolves once readings flow here (a
+   * SUBACK waits for it, so that every reading stored after it reaches the subscriber).
+   */
+  get fed(): Promise<void> | undefined {
+    return this.#fed;
   }
 
   /**
@@ -356,10 +368,12 @@ export class MqttRouter {
     if (sensors) this.#sensorSubscriptions += by;
     if (!sensors && !couldMatch(filter, this.#readingPattern)) return;
     this.#readingSubscriptions += by;
-    if (this.#readingSubscriptions > 0) this.#unfeed ??= this.#feed(this.#onReading);
-    else if (this.#unfeed !== undefined) {
+    if (this.#readingSubscriptions > 0) {
+      if (this.#unfeed === undefined) this.#fed = new Promise((resolve) => (this.#unfeed = this.#feed(this.#onReading, resolve)));
+    } else if (this.#unfeed !== undefined) {
       this.#unfeed();
       this.#unfeed = undefined;
+      this.#fed = undefined;
     }
   }
 

@@ -95,10 +95,12 @@ export function handleSubscribe(c: MqttConnection, p: ISubscribePacket): void {
     c.send({ cmd: 'suback', messageId: p.messageId!, granted });
     for (const send of retained) send?.();
   };
-  // with other instances: SUBACK once they can know the new routes (bounded wait), the client's next packets after it
+  // with other instances: SUBACK once they can know the new routes (bounded wait), the client's
+  // next packets after it; and once the readings' events flow here when this subscription listens to them
   const announced = c.ctx.link?.announced();
-  if (announced === undefined) ack();
-  else c.hold(announced.then(ack));
+  const fed = c.ctx.router.fed;
+  if (announced === undefined && fed === undefined) ack();
+  else c.hold(Promise.all([announced, fed]).then(ack));
 }
 
 /** $SYS is open without authentication; with it, only to identities the ACL file grants it. */
