@@ -68,7 +68,7 @@ function render(i) {
   out.push(`| server CPU per reading, MQTT QoS 1 | ${fmt(i.server.mqtt, 2)} µs | \`${i.sources.cpu}\` |`);
   out.push(`| server CPU per reading, HTTP batch of 100 | ${fmt(i.server.batch, 2)} µs | same |`);
   out.push(`| server CPU per reading, HTTP single POST | ${fmt(i.server.single, 2)} µs | same |`);
-  out.push(`| Redis CPU per reading, one Redis, MQTT QoS 1 (script + classic PUBLISH) | ${fmt(i.redisSingle.mqtt, 2)} µs | same |`);
+  out.push(`| Redis CPU per reading, one Redis, MQTT QoS 1 (the script, nobody subscribed to the live events: EVENTS_PUBLISH=subscribed publishes nothing) | ${fmt(i.redisSingle.mqtt, 2)} µs | same |`);
   out.push(`| Redis memory per stream entry (dedupe keys of the window included) | ${fmt(i.bytesPerEntry)} B | same |`);
   out.push(`| Redis CPU per reading over all primaries, 6 shards, SPUBLISH | ${fmt(i.clusterSumSharded, 2)} µs | \`${i.sources.cluster}\` |`);
   out.push(`| Redis CPU per reading over all primaries, 6 shards, classic PUBLISH | ${fmt(i.clusterSumClassic, 2)} µs | same |`);
