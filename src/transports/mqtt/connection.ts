@@ -97,6 +97,8 @@ export class MqttConnection {
   session: Session | undefined;
   /** QoS 1 publishes from the client not yet acknowledged (for its Receive Maximum, v5). */
   unackedQos1 = 0;
+  /** Whether the connection is still connected (a held publish's retries stop when not): one function per connection, not per publish. */
+  readonly alive = (): boolean => this.state === 'connected';
   /** v5: the largest packet the client accepts [MQTT-3.1.2-24]. */
   maxPacketToClient = PROTOCOL_MAX_PACKET;
   /** v5: the highest topic alias the client accepts from the server (0: none) [MQTT-3.3.2-11]. */

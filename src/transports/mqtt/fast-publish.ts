@@ -149,5 +149,9 @@ export function publishTopicIsUtf8(frame: Buffer): boolean {
   const h = fixedHeaderLength(frame);
   if (frame.length < h + 2) return true; // too short: the parser reports it
   const len = frame.readUInt16BE(h);
-  return isUtf8(frame.subarray(h + 2, h + 2 + len));
+  // most topics are ASCII: checked in place, without a view of the bytes
+  const end = Math.min(h + 2 + len, frame.length);
+  let i = h + 2;
+  while (i < end && frame[i]! < 0x80) i++;
+  return i === end || isUtf8(frame.subarray(h + 2, h + 2 + len));
 }

@@ -137,7 +137,7 @@ function ingest(c: MqttConnection, p: IPublishPacket, item: IngestItem): void {
     return;
   }
   if (qos === 1) c.unackedQos1++;
-  hold(c.ctx.pipeline, item, () => c.state === 'connected', c.ctx.limits.retryMaxDelayMs, (o) => {
+  hold(c.ctx.pipeline, item, c.alive, c.ctx.limits.retryMaxDelayMs, (o) => {
     if (qos === 1) c.unackedQos1--;
     try {
       answer(c, p, item, o);
