@@ -10,7 +10,8 @@
 // Variants: the plain pipelined XADD a bare server would send; XADD + PUBLISH pipelined; the
 // same two from a Lua script with one argument per field; the production ingest script
 // (src/queue/redis/ingest-script.ts: bucketed dedupe + XADD + PUBLISH, entries as one
-// MessagePack argument), read from the bundle so it is the shipped one, with dedupe off and on.
+// MessagePack argument), read from the bundle so it is the shipped one, with dedupe off and on,
+// and with nobody subscribed to the live events (EVENTS_PUBLISH=subscribed: no PUBLISH).
 // commandstats counts time inside commands: for pipelined commands it leaves out parsing the
 // protocol (~0.3-0.5 µs per command here), for scripts it includes everything inside EVAL.
 import { spawn } from 'node:child_process';
@@ -90,6 +91,12 @@ const variants = {
     const flat = [];
     for (const e of batch) flat.push(e.bucket, e.member, json, e.deviceId, e.messageId);
     await r.eval(INGEST_SCRIPT, 2, 's', 's:dedupe:', 120_000, 0, '1', 'ch', packr.pack(flat));
+  },
+  // EVENTS_PUBLISH=subscribed with nobody listening: the script asks once per call, publishes nothing
+  'ingest script, nobody subscribed (dedupe + XADD, EVENTS_PUBLISH=subscribed)': async (batch) => {
+    const flat = [];
+    for (const e of batch) flat.push(e.bucket, e.member, json, e.deviceId, e.messageId);
+    await r.eval(INGEST_SCRIPT, 2, 's', 's:dedupe:', 120_000, 0, '3', 'ch', packr.pack(flat));
   },
 };
 
