@@ -37,17 +37,22 @@ export function keysInText(text: string): number {
   for (let i = 0; i < n; i++) {
     const ch = text.charCodeAt(i);
     if (ch === QUOTE) {
-      // the closing quote is the next one not escaped (preceded by an even run of backslashes)
-      for (;;) {
-        i = text.indexOf('"', i + 1);
-        if (i < 0) return count;
-        let b = i - 1;
-        while (text.charCodeAt(b) === BACKSLASH) b--;
-        if ((i - 1 - b) % 2 === 0) break;
-      }
+      i = closingQuote(text, i);
+      if (i < 0) return count;
     } else if (ch === COLON) count++;
   }
   return count;
+}
+
+/** Where the string opened at `open` closes: the next quote not escaped (preceded by an even run of backslashes); -1 if none. */
+function closingQuote(text: string, open: number): number {
+  for (let i = open; ; ) {
+    i = text.indexOf('"', i + 1);
+    if (i < 0) return -1;
+    let b = i - 1;
+    while (text.charCodeAt(b) === BACKSLASH) b--;
+    if ((i - 1 - b) % 2 === 0) return i;
+  }
 }
 
 /**
@@ -64,13 +69,8 @@ export function keysAndElements(text: string, elements: Int32Array): number {
   for (let i = 0; i < n; i++) {
     const ch = text.charCodeAt(i);
     if (ch === QUOTE) {
-      for (;;) {
-        i = text.indexOf('"', i + 1);
-        if (i < 0) return count;
-        let b = i - 1;
-        while (text.charCodeAt(b) === BACKSLASH) b--;
-        if ((i - 1 - b) % 2 === 0) break;
-      }
+      i = closingQuote(text, i);
+      if (i < 0) return count;
     } else if (ch === COLON) count++;
     else if (ch === OPEN_OBJECT || ch === OPEN_ARRAY) {
       if (depth === 1 && ch === OPEN_OBJECT && 2 * index < elements.length) elements[2 * index] = i;

@@ -45,8 +45,9 @@ export interface RedisBackendOptions extends RedisConnectionOptions {
   /** When an append counts as stored (ACK_DURABILITY). @default append */
   durability?: Durability;
   /**
-   * always: every stored reading is published; subscribed: only while the events channel has a
-   * subscriber (PUBSUB NUMSUB on every node, each second). @default always
+   * always: every stored reading is published; subscribed: only while someone listens (the script
+   * asks its node, listening instances mark every shard, every node is counted each second:
+   * #watchEventSubscribers). @default always
    */
   eventsPublish?: 'always' | 'subscribed';
 }
@@ -90,7 +91,6 @@ export class RedisBackend implements QueueBackend {
   #publishEvents = true;
   /** The events channel's subscription, once confirmed. */
   #listening: Promise<void> = Promise.resolve();
-  #subscribersElsewhere = true;
 
   constructor(opts: RedisBackendOptions, log: Logger) {
     this.#opts = opts;
@@ -142,14 +142,14 @@ export class RedisBackend implements QueueBackend {
       if (running || !this.#ready) return;
       running = true;
       const nodes = isCluster(this.#cmd) ? this.#cmd.nodes('all') : [this.#cmd as Redis];
-      Promise.all(nodes.map(count))
+      void Promise.all(nodes.map(count))
         .then(
-          (counts) => (this.#subscribersElsewhere = counts.some((n) => n > 0)),
-          () => (this.#subscribersElsewhere = true),
+          (counts) => counts.some((n) => n > 0),
+          () => true,
         )
-        .finally(() => {
+        .then((elsewhere) => {
           running = false;
-          this.#publishEvents = this.#subscribersElsewhere || this.#events.listenerCount('event') > 0;
+          this.#publishEvents = elsewhere || this.#events.listenerCount('event') > 0;
         });
     };
     const timer = setInterval(check, SUBSCRIBERS_CHECK_MS);

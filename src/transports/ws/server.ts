@@ -47,8 +47,7 @@ export interface WsDeps {
   metrics: Metrics;
   log: Logger;
   sensorNames: readonly string[];
-  /** Accepted readings from every instance; returns an unsubscribe function. */
-  /** The queue's live readings: `listening` once they flow (QueueBackend.onEvent). */
+  /** Accepted readings from every instance (QueueBackend.onEvent): `listening` once they flow; returns an unsubscribe function. */
   feed: (listener: (json: string) => void, listening: () => void) => () => void;
   /** MQTT over WebSocket; absent: /mqtt is not served. */
   mqtt?: { connections: ConnectionSet; maxPacketBytes: number };
