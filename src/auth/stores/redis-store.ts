@@ -9,6 +9,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { KeyEventListener, KeyRecord, KeyStore } from '../key-store.ts';
+import { connected } from '../../util/redis-connected.ts';
 
 export class RedisKeyStore implements KeyStore {
   readonly kind = 'redis';
@@ -32,7 +33,7 @@ export class RedisKeyStore implements KeyStore {
 
   async start(): Promise<void> {
     // like the queue: unreachable at start is not fatal, lookups fail (401) until it is back
-    await Promise.allSettled([this.#cmd.connect(), this.#sub.connect()]);
+    await Promise.allSettled([connected(this.#cmd), connected(this.#sub)]);
   }
 
   async lookup(hash: string): Promise<KeyRecord | undefined> {

@@ -21,6 +21,7 @@ import { RedisMetadata } from './metadata.ts';
 import { RedisFleetStore } from './fleet-store.ts';
 import { readStatus } from './status.ts';
 import { dedupeBucket, dedupeBucketTtlMs } from '../dedupe-rule.ts';
+import { connected } from '../../util/redis-connected.ts';
 
 export interface RedisBackendOptions extends RedisConnectionOptions {
   /** Where the readings streams, their DLQs and dedupe keys and the fleet state live. */
@@ -274,7 +275,7 @@ export class RedisBackend implements QueueBackend {
   }
 
   async start(): Promise<void> {
-    await Promise.allSettled([this.#cmd.connect(), this.#sub.connect(), this.#ssub?.connect()]);
+    await Promise.allSettled([connected(this.#cmd), connected(this.#sub), this.#ssub && connected(this.#ssub)]);
     // a Cluster client emits 'ready' after connect() resolved: its status says it already
     if (this.#cmd.status === 'ready') this.#ready = true;
     if (!this.#ready) {

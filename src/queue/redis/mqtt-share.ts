@@ -39,6 +39,7 @@ import { backoffDelay } from '../../util/backoff.ts';
 import type { ClaimResult, MqttShareStore, ShareHandlers, ShareLogEntry } from '../mqtt-share.ts';
 import { compareIds } from '../reject-fields.ts';
 import { createRedis, type RedisClient, type RedisConnectionOptions } from './connection.ts';
+import { connected } from '../../util/redis-connected.ts';
 
 const HEARTBEAT_MS = 1000;
 const LOG_MAXLEN = 100_000;
@@ -177,7 +178,7 @@ export class RedisMqttShare implements MqttShareStore {
    */
   async start(h: ShareHandlers): Promise<void> {
     this.#h = h;
-    await Promise.allSettled([this.#cmd.connect(), this.#logReader.connect(), this.#inboxReader.connect()]);
+    await Promise.allSettled([connected(this.#cmd), connected(this.#logReader), connected(this.#inboxReader)]);
     for (let attempt = 1; !this.#stopping; attempt++) {
       try {
         await this.#join();
