@@ -15,6 +15,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics/registry.ts';
 import { expired, withoutRid, type Message } from './message.ts';
+import { LiveFeed, type ReadingFeed } from '../live-feed.ts';
 import { readingDeviceId } from './reading-topic.ts';
 import { RetainedStore, type RetainedLimits, type RetainRefusal } from './retained.ts';
 import { delivery, type Delivery, type Session } from './session.ts';
@@ -43,11 +44,6 @@ interface Reach {
 
 const EVERYWHERE: Reach = { plain: true, group: () => true };
 
-/**
- * Subscribes to accepted readings (JSON, one per reading); returns the unsubscribe function.
- * `listening` is called once readings stored from then on reach the listener.
- */
-export type ReadingFeed = (listener: (json: string) => void, listening?: () => void) => () => void;
 
 export interface RouterOptions {
   feed: ReadingFeed;
@@ -67,7 +63,7 @@ export class MqttRouter {
   readonly #index: SubscriptionIndex;
   readonly #groups = new Map<string, SharedGroup>();
   readonly #retained: RetainedStore;
-  readonly #feed: ReadingFeed;
+  readonly #live: LiveFeed;
   readonly #prefix: string;
   readonly #readingPattern: string[];
   /** Per relayed sensor type: its name and the pattern of its topics. */
@@ -79,13 +75,11 @@ export class MqttRouter {
   /** Of those, subscriptions whose filter can match some `{prefix}/{device_id}/{sensor}` topic. */
   #sensorSubscriptions = 0;
   #subscriptions = 0;
-  #unfeed: (() => void) | undefined;
-  #fed: Promise<void> | undefined;
   #share: RouteShare | undefined;
   readonly #hasGroup = (key: string): boolean => this.#groups.has(key);
 
   constructor(o: RouterOptions) {
-    this.#feed = o.feed;
+    this.#live = new LiveFeed(o.feed, this.#onReading);
     this.#prefix = o.prefix.endsWith('/') ? o.prefix : o.prefix + '/';
     const base = this.#prefix.slice(0, -1).split('/');
     this.#readingPattern = [...base, '+', 'data'];
@@ -112,7 +106,7 @@ export class MqttRouter {
 
   /** Whether the readings' event channel is listened to (some subscription could match a reading topic). */
   get listeningToReadings(): boolean {
-    return this.#unfeed !== undefined;
+    return this.#live.listening;
   }
 
   /**
@@ -120,7 +114,7 @@ export class MqttRouter {
    * SUBACK waits for it, so that every reading stored after it reaches the subscriber).
    */
   get fed(): Promise<void> | undefined {
-    return this.#fed;
+    return this.#live.fed;
   }
 
   /**
@@ -368,13 +362,7 @@ export class MqttRouter {
     if (sensors) this.#sensorSubscriptions += by;
     if (!sensors && !couldMatch(filter, this.#readingPattern)) return;
     this.#readingSubscriptions += by;
-    if (this.#readingSubscriptions > 0) {
-      if (this.#unfeed === undefined) this.#fed = new Promise((resolve) => (this.#unfeed = this.#feed(this.#onReading, resolve)));
-    } else if (this.#unfeed !== undefined) {
-      this.#unfeed();
-      this.#unfeed = undefined;
-      this.#fed = undefined;
-    }
+    this.#live.want(this.#readingSubscriptions > 0);
   }
 
 }

@@ -23,6 +23,7 @@
  * @module
  */
 import { isoNow } from '../../core/clock.ts';
+import type { LiveFeed } from '../live-feed.ts';
 import { type Filter, passesSensors } from './filters.ts';
 import { type Format, jsonDataFrame, type Mode, msgpackDataFrame } from './protocol.ts';
 
@@ -123,12 +124,15 @@ export class Fanout {
   }
 
   /**
-   * Told when the first subscription starts (true) and the last one ends (false): the server takes
-   * the queue's events only while someone here wants them.
+   * The queue's readings (set by the server): wanted from the first subscription to the end of
+   * the last one, so that they are taken only while someone here watches.
    */
-  onOccupancy: ((occupied: boolean) => void) | undefined;
-  /** While occupied: resolves once the queue's readings flow here (undefined: they do). */
-  fed: Promise<void> | undefined;
+  live: LiveFeed | undefined;
+
+  /** While a subscription is open: resolves once the queue's readings flow here (undefined: they do). */
+  get fed(): Promise<void> | undefined {
+    return this.live?.fed;
+  }
 
   /** Subscribers with a subscription, and distinct filters among them. */
   get size(): { subscribers: number; groups: number } {
@@ -152,7 +156,7 @@ export class Fanout {
     if (mode === 'latest') this.#latest.add(sub);
     this.#subscribers.add(sub);
     sub.socket.subscribe(g.topic(sub.format));
-    if (this.#subscribers.size === 1) this.onOccupancy?.(true);
+    if (this.#subscribers.size === 1) this.live?.want(true);
   }
 
   unsubscribe(sub: Subscriber): void {
@@ -168,7 +172,7 @@ export class Fanout {
     sub.slowSince = undefined;
     this.#latest.delete(sub);
     this.#subscribers.delete(sub);
-    if (this.#subscribers.size === 0) this.onOccupancy?.(false);
+    if (this.#subscribers.size === 0) this.live?.want(false);
     if (g.members.size === 0) {
       this.#groups.delete(g.filter.key);
       if (g.filter.devices) {

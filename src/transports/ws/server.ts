@@ -20,6 +20,7 @@ import type { ClientAddress } from '../client-address/index.ts';
 import type { Transport } from '../transport.ts';
 import { type CertificateInfo, type Generation, UwsListener, type UwsTls } from '../uws-listener.ts';
 import { Fanout } from './fanout.ts';
+import { LiveFeed, type ReadingFeed } from '../live-feed.ts';
 import { WsByteStream } from './mqtt-stream.ts';
 import type { Format, Mode } from './protocol.ts';
 import { StreamSession } from './stream-session.ts';
@@ -48,7 +49,7 @@ export interface WsDeps {
   log: Logger;
   sensorNames: readonly string[];
   /** Accepted readings from every instance (QueueBackend.onEvent): `listening` once they flow; returns an unsubscribe function. */
-  feed: (listener: (json: string) => void, listening: () => void) => () => void;
+  feed: ReadingFeed;
   /** MQTT over WebSocket; absent: /mqtt is not served. */
   mqtt?: { connections: ConnectionSet; maxPacketBytes: number };
 }
@@ -85,7 +86,6 @@ export class WsTransport implements Transport {
   readonly #gauge: { inc(): void; dec(): void };
   #open = 0;
   #sweeper: NodeJS.Timeout | undefined;
-  #unfeed: (() => void) | undefined;
 
   constructor(uws: Uws, opts: WsOptions, deps: WsDeps) {
     this.#opts = opts;
@@ -276,18 +276,8 @@ export class WsTransport implements Transport {
 
   start(): Promise<number> {
     this.#deps.auth.onRevoked((id) => this.revoked(id));
-    // the queue's events only while a live subscription is open here: every reading crosses
-    // pub/sub to each instance that listens, paid per reading whether anyone watches or not
-    this.fanout.onOccupancy = (occupied) => {
-      if (occupied) {
-        // a subscription is confirmed to its client once the readings flow (Fanout.fed)
-        if (this.#unfeed === undefined) this.fanout.fed = new Promise((resolve) => (this.#unfeed = this.#deps.feed((json) => this.fanout.push(json), resolve)));
-      } else {
-        this.#unfeed?.();
-        this.#unfeed = undefined;
-        this.fanout.fed = undefined;
-      }
-    };
+    // the queue's events only while a live subscription is open here (live-feed.ts)
+    this.fanout.live = new LiveFeed(this.#deps.feed, (json) => this.fanout.push(json));
     this.#sweeper = setInterval(() => this.#sweep(), 1000);
     this.#sweeper.unref();
     return this.#listener.start();
@@ -314,8 +304,7 @@ export class WsTransport implements Transport {
   async stop(): Promise<void> {
     await this.drain();
     clearInterval(this.#sweeper);
-    this.#unfeed?.();
-    this.#unfeed = undefined;
+    this.fanout.live?.want(false);
     for (const s of this.#sessions) s.end(1001, 'server shutting down');
     this.#listener.close();
   }
