@@ -30,19 +30,8 @@ interface Frame {
 
 const COLON = 0x3a;
 
-/** Keys written in `text` (valid JSON): colons outside strings. Strings are skipped with indexOf. */
-export function keysInText(text: string): number {
-  let count = 0;
-  const n = text.length;
-  for (let i = 0; i < n; i++) {
-    const ch = text.charCodeAt(i);
-    if (ch === QUOTE) {
-      i = closingQuote(text, i);
-      if (i < 0) return count;
-    } else if (ch === COLON) count++;
-  }
-  return count;
-}
+/** keysAndElements without elements to find. */
+export const NO_ELEMENTS = new Int32Array(0);
 
 /** Where the string opened at `open` closes: the next quote not escaped (preceded by an even run of backslashes); -1 if none. */
 function closingQuote(text: string, open: number): number {
@@ -56,10 +45,11 @@ function closingQuote(text: string, open: number): number {
 }
 
 /**
- * keysInText for a batch, which also finds its elements' text: for each element `i` of a
- * top-level array that is an object, `elements[2i]` and `elements[2i + 1]` are where its text
- * starts and ends (both 0 for an element that is not an object). `elements` holds 2 × the
- * array's length, zeroed; meaningless when `text` is not an array.
+ * Keys written in `text` (valid JSON): colons outside strings, which are skipped with indexOf.
+ * The same scan finds a batch's elements: for each element `i` of a top-level array that is an
+ * object, `elements[2i]` and `elements[2i + 1]` are where its text starts and ends (both 0 for an
+ * element that is not an object). `elements` holds 2 × the array's length, zeroed (meaningless
+ * when `text` is not an array), or nothing (NO_ELEMENTS) for a single reading.
  */
 export function keysAndElements(text: string, elements: Int32Array): number {
   let count = 0;
@@ -117,7 +107,7 @@ export function keysInValue(value: unknown, depth = 0): number {
  */
 export function repeatedKey(text: string, value: unknown, elements?: Int32Array): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  if ((elements === undefined ? keysInText(text) : keysAndElements(text, elements)) === keysInValue(value)) return undefined;
+  if (keysAndElements(text, elements ?? NO_ELEMENTS) === keysInValue(value)) return undefined;
   return duplicateKey(text);
 }
 

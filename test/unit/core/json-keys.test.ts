@@ -1,6 +1,6 @@
 /** Duplicate keys in JSON text, against a reference that counts keys per object by hand. */
 import { describe, expect, test } from 'bun:test';
-import { duplicateKey, keysInText, keysInValue, repeatedKey } from '../../../src/core/json-keys.ts';
+import { duplicateKey, keysAndElements, keysInValue, NO_ELEMENTS, repeatedKey } from '../../../src/core/json-keys.ts';
 import { parseJson, parseJsonBatch } from '../../../src/core/decode.ts';
 
 const KEYS = ['a', 'b', 'device_id', 'x"y', 'é', 'a\\u0062'];
@@ -43,7 +43,7 @@ describe('json duplicate keys', () => {
 
   test('json keys - the count: colons outside strings, escaped quotes and backslash runs inside them, nested values', () => {
     const texts = ['{"a":1}', '{"a\\\\":":","b\\"c:":"\\\\"}', '[{"x":{"y":[1,{"z":"a:b"}]}},{}]', '"s:t"', '{"__proto__":{"a":1}}', '{ "a" : 1 , "b" : [ ":" ] }'];
-    for (const t of texts) expect([t, keysInText(t)]).toEqual([t, keysInValue(JSON.parse(t))]);
+    for (const t of texts) expect([t, keysAndElements(t, NO_ELEMENTS)]).toEqual([t, keysInValue(JSON.parse(t))]);
     expect(repeatedKey('{"a":":","a":1}', JSON.parse('{"a":":","a":1}'))).toBe('a');
   });
 
